@@ -1,0 +1,105 @@
+//! Group commit, shared by both backends.
+//!
+//! Every write is a [`WriteOp`] sent to the backend's single writer, which drains whatever is
+//! queued (up to [`MAX_BATCH`]), applies it in one transaction and answers each caller after
+//! the commit. Under load one fsync (SQLite) or one commit round trip (PostgreSQL) serves many
+//! runs; when idle a write commits alone with no added delay.
+//!
+//! An op fails in one of two ways: *soft* (fenced, conflict, not found: a decided outcome that
+//! wrote nothing) or *hard* (a database error). A hard error rolls the batch back and the writer
+//! re-applies each op in a transaction of its own, so one bad op never fails its neighbours.
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use tokio::sync::oneshot;
+
+/// The most ops one transaction takes.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// A write, as data, so that the writer can re-apply it after a rolled-back batch.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    Create(NewRun),
+    Claim(ClaimRequest),
+    Heartbeat {
+        owner: String,
+        runs: Vec<(RunId, u32)>,
+        lease_ms: i64,
+    },
+    Write(RunWrite),
+    Release {
+        run_id: RunId,
+        attempt: u32,
+    },
+    CancelPending {
+        run_id: RunId,
+        event_count: u64,
+        event: NewEvent,
+        reason: Option<String>,
+    },
+    RequestCancel(RunId),
+    Purge(Millis),
+}
+
+/// What a write op returns.
+#[derive(Debug)]
+pub(crate) enum WriteOut {
+    Run(RunRecord),
+    Runs(Vec<RunRecord>),
+    Heartbeat(Heartbeat),
+    Cancel(CancelRequest),
+    Count(u64),
+    Done(()),
+}
+
+/// A queued op and where its answer goes.
+pub(crate) type Request = (WriteOp, oneshot::Sender<StoreResult<WriteOut>>);
+
+/// Whether an error of one op must roll its batch back.
+pub(crate) fn is_hard(e: &StoreError) -> bool {
+    !matches!(
+        e,
+        StoreError::Fenced { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::DuplicateRun(_)
+            | StoreError::RunNotFound(_)
+            | StoreError::SessionNotFound(_)
+    )
+}
+
+/// What the ops of a committed batch tell other processes (PostgreSQL `NOTIFY`).
+#[derive(Default, Debug)]
+pub(crate) struct BatchSignals {
+    pub runs_available: bool,
+    pub events: Vec<RunId>,
+    pub cancels: Vec<RunId>,
+}
+
+impl BatchSignals {
+    /// Records what a successful op changed.
+    pub(crate) fn note(&mut self, op: &WriteOp) {
+        match op {
+            WriteOp::Create(run) if run.claim.is_none() => self.runs_available = true,
+            WriteOp::Release { .. } => self.runs_available = true,
+            WriteOp::Write(w) if !w.events.is_empty() => self.events.push(w.run_id),
+            WriteOp::CancelPending { run_id, .. } => self.events.push(*run_id),
+            WriteOp::RequestCancel(run_id) => self.cancels.push(*run_id),
+            _ => {}
+        }
+    }
+}
+
+/// Unwraps a reply of the expected shape; a mismatch is a bug in the writer.
+macro_rules! expect_out {
+    ($out:expr, $variant:ident) => {
+        match $out? {
+            $crate::batch::WriteOut::$variant(v) => Ok(v),
+            other => unreachable!(
+                "writer answered {:?} to an op expecting {}",
+                other,
+                stringify!($variant)
+            ),
+        }
+    };
+}
+pub(crate) use expect_out;

@@ -1,0 +1,373 @@
+//! The SQLite store: Kern's embedded default.
+//!
+//! One database file in WAL mode. All writes go through a single writer thread that owns the
+//! write connection and commits them in batches (group commit, see [`crate::batch`]); reads run
+//! on a small pool of read connections, which WAL lets proceed while the writer commits.
+//! Several processes may share the file: SQLite's file lock serialises their writers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kern_store::StoreError> {
+//! use kern_store::sqlite::SqliteStore;
+//! let store = SqliteStore::open("kern.db").await?; // created on first use
+//! # Ok(()) }
+//! ```
+
+mod ops;
+mod schema;
+
+use crate::batch::{self, expect_out, Request, WriteOp, WriteOut};
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::store::Store;
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How hard SQLite works to make a commit survive a power cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: every commit is fsynced. Survives process crashes and power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits survive a process crash; the last ones may be lost on
+    /// power loss. Faster on slow disks.
+    Normal,
+    /// `synchronous=OFF`: for throwaway databases only.
+    Off,
+}
+
+/// Settings of a [`SqliteStore`].
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// The database file; created (with its directory) on first use.
+    pub path: PathBuf,
+    /// Commit durability (default [`Synchronous::Full`]).
+    pub synchronous: Synchronous,
+    /// How many read connections to keep (default 4).
+    pub read_connections: usize,
+    /// How long to wait for another process's write lock (default 10 s).
+    pub busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    /// Defaults for the file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The SQLite [`Store`]. Cheap to clone; clones share the writer and the read pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: SqliteOptions,
+    durable: bool,
+    writer: RwLock<Option<mpsc::UnboundedSender<Request>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    // Keeps an ephemeral store's directory alive; removed when the store is dropped.
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` with default options.
+    pub async fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(SqliteOptions::new(path.as_ref())).await
+    }
+
+    /// Opens (creating if needed) a database with the given options, applying migrations.
+    pub async fn open_with(options: SqliteOptions) -> StoreResult<Self> {
+        Self::start(options, true, None).await
+    }
+
+    /// A throwaway store in a temporary directory, deleted when the store is dropped. It is
+    /// not durable: the engine refuses background runs on it.
+    pub async fn ephemeral() -> StoreResult<Self> {
+        let dir = tempfile::Builder::new().prefix("kern-ephemeral").tempdir()?;
+        let mut options = SqliteOptions::new(dir.path().join("kern.db"));
+        options.synchronous = Synchronous::Off;
+        options.read_connections = 2;
+        Self::start(options, false, Some(dir)).await
+    }
+
+    async fn start(
+        options: SqliteOptions,
+        durable: bool,
+        tempdir: Option<tempfile::TempDir>,
+    ) -> StoreResult<Self> {
+        let opts = options.clone();
+        let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
+            if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut conn = open_connection(&opts)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            let sync = match opts.synchronous {
+                Synchronous::Full => "FULL",
+                Synchronous::Normal => "NORMAL",
+                Synchronous::Off => "OFF",
+            };
+            conn.pragma_update(None, "synchronous", sync)?;
+            schema::migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .expect("sqlite open task panicked")?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("kern-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                durable,
+                writer: RwLock::new(Some(tx)),
+                writer_thread: Mutex::new(Some(thread)),
+                readers: Mutex::new(Vec::new()),
+                _tempdir: tempdir,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.options.path
+    }
+
+    async fn submit(&self, op: WriteOp) -> StoreResult<WriteOut> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let guard = self.inner.writer.read().unwrap_or_else(|e| e.into_inner());
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.send((op, tx)).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.options)?,
+            };
+            let out = f(&conn);
+            let mut pool = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < inner.options.read_connections {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .expect("sqlite read task panicked")
+    }
+}
+
+fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        &opts.path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(opts.busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut batch: Vec<Request> = Vec::with_capacity(batch::MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < batch::MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        commit(&mut conn, &mut batch);
+    }
+}
+
+/// Applies a batch in one transaction and answers every caller; falls back to one
+/// transaction per op when the batch hits a hard error.
+fn commit(conn: &mut Connection, batch: &mut Vec<Request>) {
+    let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
+    match apply_all(conn, &ops) {
+        Ok(outs) => {
+            for ((_, reply), out) in batch.drain(..).zip(outs) {
+                let _ = reply.send(out);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, ops = batch.len(), "sqlite batch failed; retrying ops one by one");
+            for (op, reply) in batch.drain(..) {
+                let out = match apply_all(conn, &[&op]) {
+                    Ok(mut outs) => outs.pop().expect("one op, one result"),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(out);
+            }
+        }
+    }
+}
+
+fn apply_all(conn: &mut Connection, ops: &[&WriteOp]) -> StoreResult<Vec<StoreResult<WriteOut>>> {
+    let now = now_millis();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outs = Vec::with_capacity(ops.len());
+    for op in ops {
+        match ops::apply(&tx, op, now) {
+            // Returning drops `tx`, which rolls the batch back.
+            Err(e) if batch::is_hard(&e) => return Err(e),
+            out => outs.push(out),
+        }
+    }
+    tx.commit()?;
+    Ok(outs)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn is_durable(&self) -> bool {
+        self.inner.durable
+    }
+
+    async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
+        expect_out!(self.submit(WriteOp::Create(run)).await, Run)
+    }
+
+    async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>> {
+        self.read(move |c| ops::get_run(c, run_id)).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+        let filter = filter.clone();
+        self.read(move |c| ops::list_runs(c, &filter)).await
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
+        expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Runs)
+    }
+
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        runs: &[(RunId, u32)],
+        lease_ms: i64,
+    ) -> StoreResult<Heartbeat> {
+        if runs.is_empty() {
+            return Ok(Heartbeat::default());
+        }
+        let op = WriteOp::Heartbeat {
+            owner: owner.to_owned(),
+            runs: runs.to_vec(),
+            lease_ms,
+        };
+        expect_out!(self.submit(op).await, Heartbeat)
+    }
+
+    async fn cancel_requests(&self, owner: &str) -> StoreResult<Vec<RunId>> {
+        let owner = owner.to_owned();
+        self.read(move |c| ops::cancel_requests(c, &owner)).await
+    }
+
+    async fn write(&self, write: RunWrite) -> StoreResult<()> {
+        expect_out!(self.submit(WriteOp::Write(write)).await, Done)
+    }
+
+    async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()> {
+        expect_out!(
+            self.submit(WriteOp::Release { run_id, attempt }).await,
+            Done
+        )
+    }
+
+    async fn cancel_pending(
+        &self,
+        run_id: RunId,
+        event_count: u64,
+        event: NewEvent,
+        reason: Option<String>,
+    ) -> StoreResult<()> {
+        let op = WriteOp::CancelPending {
+            run_id,
+            event_count,
+            event,
+            reason,
+        };
+        expect_out!(self.submit(op).await, Done)
+    }
+
+    async fn request_cancel(&self, run_id: RunId) -> StoreResult<CancelRequest> {
+        expect_out!(self.submit(WriteOp::RequestCancel(run_id)).await, Cancel)
+    }
+
+    async fn read_events(
+        &self,
+        run_id: RunId,
+        from_index: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |c| ops::read_events(c, run_id, from_index, limit))
+            .await
+    }
+
+    async fn load_checkpoints(&self, run_id: RunId) -> StoreResult<Vec<(String, Value)>> {
+        self.read(move |c| ops::load_checkpoints(c, run_id)).await
+    }
+
+    async fn get_session(&self, session_id: &str) -> StoreResult<Option<SessionRecord>> {
+        let session_id = session_id.to_owned();
+        self.read(move |c| ops::get_session(c, &session_id)).await
+    }
+
+    async fn purge_finished(&self, finished_before: Millis) -> StoreResult<u64> {
+        expect_out!(self.submit(WriteOp::Purge(finished_before)).await, Count)
+    }
+
+    async fn close(&self) {
+        let sender = self
+            .inner
+            .writer
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(sender);
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}

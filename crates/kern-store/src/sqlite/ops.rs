@@ -1,0 +1,478 @@
+//! The SQL of every SQLite operation, as plain functions over a connection.
+
+use crate::batch::{WriteOp, WriteOut};
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+/// The columns of `kern_runs` in the order [`row_to_run`] reads them.
+pub(crate) const RUN_COLUMNS: &str = "run_id, session_id, user_id, kind, component_id, parent_run_id, status, input, output, error, background, attempt, releases, lease_owner, lease_expires_at, cancel_requested, event_count, created_at, updated_at, started_at, finished_at";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("{what}: {e}").into(),
+    )
+}
+
+fn parse_uuid(s: String) -> rusqlite::Result<RunId> {
+    RunId::parse_str(&s).map_err(|e| corrupt("run id", e))
+}
+
+fn parse_json(s: String) -> rusqlite::Result<Value> {
+    serde_json::from_str(&s).map_err(|e| corrupt("json", e))
+}
+
+pub(crate) fn row_to_run(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        run_id: parse_uuid(r.get(0)?)?,
+        session_id: r.get(1)?,
+        user_id: r.get(2)?,
+        kind: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e| corrupt("kind", e))?,
+        component_id: r.get(4)?,
+        parent_run_id: r.get::<_, Option<String>>(5)?.map(parse_uuid).transpose()?,
+        status: r
+            .get::<_, String>(6)?
+            .parse()
+            .map_err(|e| corrupt("status", e))?,
+        input: parse_json(r.get(7)?)?,
+        output: r.get::<_, Option<String>>(8)?.map(parse_json).transpose()?,
+        error: r.get(9)?,
+        background: r.get(10)?,
+        attempt: r.get(11)?,
+        lease_owner: r.get(13)?,
+        lease_expires_at: r.get(14)?,
+        cancel_requested: r.get(15)?,
+        event_count: r.get::<_, i64>(16)? as u64,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+        started_at: r.get(19)?,
+        finished_at: r.get(20)?,
+    })
+}
+
+fn run_by_id(conn: &Connection, run_id: RunId) -> StoreResult<Option<RunRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM kern_runs WHERE run_id = ?1"
+    ))?;
+    Ok(stmt
+        .query_row([run_id.to_string()], row_to_run)
+        .optional()?)
+}
+
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+/// Applies one write op inside the caller's transaction.
+pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult<WriteOut> {
+    match op {
+        WriteOp::Create(run) => create(conn, run, now).map(WriteOut::Run),
+        WriteOp::Claim(req) => claim(conn, req, now).map(WriteOut::Runs),
+        WriteOp::Heartbeat {
+            owner,
+            runs,
+            lease_ms,
+        } => heartbeat(conn, owner, runs, now + lease_ms).map(WriteOut::Heartbeat),
+        WriteOp::Write(w) => write(conn, w, now).map(WriteOut::Done),
+        WriteOp::Release { run_id, attempt } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE kern_runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                     releases = releases + 1, updated_at = ?3
+                     WHERE run_id = ?1 AND attempt = ?2 AND status = 'running'",
+                )?
+                .execute(params![run_id.to_string(), attempt, now])?;
+            if n == 0 {
+                return Err(StoreError::Fenced { run_id: *run_id });
+            }
+            Ok(WriteOut::Done(()))
+        }
+        WriteOp::CancelPending {
+            run_id,
+            event_count,
+            event,
+            reason,
+        } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE kern_runs SET status = 'cancelled', cancel_requested = 1, error = ?3,
+                     event_count = event_count + 1, updated_at = ?4, finished_at = ?4
+                     WHERE run_id = ?1 AND status = 'pending' AND event_count = ?2",
+                )?
+                .execute(params![
+                    run_id.to_string(),
+                    *event_count as i64,
+                    reason,
+                    now
+                ])?;
+            if n == 0 {
+                return Err(match run_by_id(conn, *run_id)? {
+                    None => StoreError::RunNotFound(*run_id),
+                    Some(_) => StoreError::Conflict { run_id: *run_id },
+                });
+            }
+            insert_events(conn, *run_id, *event_count, std::slice::from_ref(event))?;
+            Ok(WriteOut::Done(()))
+        }
+        WriteOp::RequestCancel(run_id) => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE kern_runs SET cancel_requested = 1, updated_at = ?2
+                     WHERE run_id = ?1 AND status IN ('running', 'paused')",
+                )?
+                .execute(params![run_id.to_string(), now])?;
+            if n == 1 {
+                return Ok(WriteOut::Cancel(CancelRequest::Requested));
+            }
+            match run_by_id(conn, *run_id)? {
+                None => Err(StoreError::RunNotFound(*run_id)),
+                Some(r) if r.status.is_terminal() => {
+                    Ok(WriteOut::Cancel(CancelRequest::AlreadyFinished(r.status)))
+                }
+                Some(_) => Err(StoreError::Conflict { run_id: *run_id }),
+            }
+        }
+        WriteOp::Purge(before) => {
+            let sel = "SELECT run_id FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
+            conn.execute(
+                &format!("DELETE FROM kern_events WHERE run_id IN ({sel})"),
+                [before],
+            )?;
+            conn.execute(
+                &format!("DELETE FROM kern_checkpoints WHERE run_id IN ({sel})"),
+                [before],
+            )?;
+            let n = conn.execute(
+                "DELETE FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+                [before],
+            )?;
+            Ok(WriteOut::Count(n as u64))
+        }
+    }
+}
+
+fn create(conn: &Connection, run: &NewRun, now: Millis) -> StoreResult<RunRecord> {
+    let (status, attempt, owner, expires, started) = match &run.claim {
+        None => ("pending", 0u32, None, None, None),
+        Some(l) => (
+            "running",
+            1,
+            Some(l.owner.as_str()),
+            Some(now + l.duration_ms),
+            Some(now),
+        ),
+    };
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO kern_runs (run_id, session_id, user_id, kind, component_id, parent_run_id,
+             status, input, background, attempt, lease_owner, lease_expires_at, created_at,
+             updated_at, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
+             ON CONFLICT (run_id) DO NOTHING RETURNING {RUN_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                run.run_id.to_string(),
+                run.session_id,
+                run.user_id,
+                run.kind.as_str(),
+                run.component_id,
+                run.parent_run_id.map(|p| p.to_string()),
+                status,
+                json_text(&run.input),
+                run.background,
+                attempt,
+                owner,
+                expires,
+                now,
+                started,
+            ],
+            row_to_run,
+        )
+        .optional()?;
+    let Some(record) = inserted else {
+        return Err(StoreError::DuplicateRun(run.run_id));
+    };
+    conn.prepare_cached(
+        "INSERT INTO kern_sessions (session_id, kind, component_id, user_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        run.session_id,
+        run.kind.as_str(),
+        run.component_id,
+        run.user_id,
+        now
+    ])?;
+    Ok(record)
+}
+
+fn claim(conn: &Connection, req: &ClaimRequest, now: Millis) -> StoreResult<Vec<RunRecord>> {
+    if req.limit == 0 || req.components.is_empty() {
+        return Ok(Vec::new());
+    }
+    let components = Value::from(
+        req.components
+            .iter()
+            .map(|(k, id)| format!("{k}:{id}"))
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    // Runs whose owner died first (they are older), then pending runs, oldest first. Each
+    // update re-checks the condition, so a run another process claimed in between is skipped.
+    let mut ids: Vec<String> = Vec::with_capacity(req.limit);
+    for sql in [
+        "SELECT run_id FROM kern_runs WHERE status = 'running' AND lease_expires_at < ?1
+         AND kind || ':' || component_id IN (SELECT value FROM json_each(?2))
+         ORDER BY lease_expires_at LIMIT ?3",
+        "SELECT run_id FROM kern_runs WHERE status = 'pending'
+         AND kind || ':' || component_id IN (SELECT value FROM json_each(?2))
+         ORDER BY created_at LIMIT ?3",
+    ] {
+        let left = req.limit - ids.len();
+        if left == 0 {
+            break;
+        }
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![now, components, left as i64], |r| r.get(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE kern_runs SET status = 'running', attempt = attempt + 1, lease_owner = ?2,
+         lease_expires_at = ?3, started_at = COALESCE(started_at, ?4), updated_at = ?4
+         WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND lease_expires_at < ?4))
+         RETURNING {RUN_COLUMNS}"
+    ))?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(run) = stmt
+            .query_row(params![id, req.owner, now + req.lease_ms, now], row_to_run)
+            .optional()?
+        {
+            claimed.push(run);
+        }
+    }
+    Ok(claimed)
+}
+
+fn heartbeat(
+    conn: &Connection,
+    owner: &str,
+    runs: &[(RunId, u32)],
+    expires: Millis,
+) -> StoreResult<Heartbeat> {
+    let ids = Value::from(
+        runs.iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    let mut stmt = conn.prepare_cached(
+        "UPDATE kern_runs SET lease_expires_at = ?2
+         WHERE lease_owner = ?1 AND status = 'running' AND run_id IN (SELECT value FROM json_each(?3))
+         RETURNING run_id, attempt, cancel_requested",
+    )?;
+    let rows = stmt.query_map(params![owner, expires, ids], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, bool>(2)?,
+        ))
+    })?;
+    let mut held = std::collections::HashMap::with_capacity(runs.len());
+    for row in rows {
+        let (id, attempt, cancel) = row?;
+        held.insert(parse_uuid(id)?, (attempt, cancel));
+    }
+    Ok(crate::util::heartbeat_outcome(runs, &held))
+}
+
+fn insert_events(
+    conn: &Connection,
+    run_id: RunId,
+    first_index: u64,
+    events: &[NewEvent],
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let id = run_id.to_string();
+    for (i, e) in events.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            (first_index + i as u64) as i64,
+            e.event_type,
+            e.payload,
+            e.created_at
+        ])?;
+    }
+    Ok(())
+}
+
+fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<()> {
+    let id = w.run_id.to_string();
+    let n = w.events.len() as i64;
+    let changed = match &w.finish {
+        None => conn
+            .prepare_cached(
+                "UPDATE kern_runs SET event_count = event_count + ?4, updated_at = ?5
+                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
+            )?
+            .execute(params![id, w.attempt, w.first_index as i64, n, now])?,
+        Some(f) => conn
+            .prepare_cached(
+                "UPDATE kern_runs SET event_count = event_count + ?4, updated_at = ?5,
+                 finished_at = ?5, status = ?6, output = ?7, error = ?8,
+                 lease_owner = NULL, lease_expires_at = NULL
+                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
+            )?
+            .execute(params![
+                id,
+                w.attempt,
+                w.first_index as i64,
+                n,
+                now,
+                f.status.as_str(),
+                f.output.as_ref().map(json_text),
+                f.error
+            ])?,
+    };
+    if changed == 0 {
+        return Err(StoreError::Fenced { run_id: w.run_id });
+    }
+    insert_events(conn, w.run_id, w.first_index, &w.events)?;
+    if !w.checkpoints.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO kern_checkpoints (run_id, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+        )?;
+        for (key, value) in &w.checkpoints {
+            stmt.execute(params![id, key, json_text(value)])?;
+        }
+    }
+    if let Some(state) = &w.session_state {
+        conn.prepare_cached(
+            "UPDATE kern_sessions SET session_state = ?2, updated_at = ?3
+             WHERE session_id = (SELECT session_id FROM kern_runs WHERE run_id = ?1)",
+        )?
+        .execute(params![id, json_text(state), now])?;
+    }
+    Ok(())
+}
+
+// ---- reads ----
+
+pub(crate) fn get_run(conn: &Connection, run_id: RunId) -> StoreResult<Option<RunRecord>> {
+    run_by_id(conn, run_id)
+}
+
+pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+    let mut sql = format!("SELECT {RUN_COLUMNS} FROM kern_runs WHERE 1 = 1");
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} = ?{}", args.len()));
+    };
+    if let Some(s) = &f.session_id {
+        add("session_id", Box::new(s.clone()));
+    }
+    if let Some(s) = f.status {
+        add("status", Box::new(s.as_str()));
+    }
+    if let Some(k) = f.kind {
+        add("kind", Box::new(k.as_str()));
+    }
+    if let Some(c) = &f.component_id {
+        add("component_id", Box::new(c.clone()));
+    }
+    if let Some(u) = &f.user_id {
+        add("user_id", Box::new(u.clone()));
+    }
+    if let Some(p) = f.parent_run_id {
+        add("parent_run_id", Box::new(p.to_string()));
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at, run_id LIMIT {} OFFSET {}",
+        f.limit.unwrap_or(100),
+        f.offset.unwrap_or(0)
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_run)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn cancel_requests(conn: &Connection, owner: &str) -> StoreResult<Vec<RunId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT run_id FROM kern_runs
+         WHERE lease_owner = ?1 AND status = 'running' AND cancel_requested = 1",
+    )?;
+    let rows = stmt.query_map([owner], |r| parse_uuid(r.get(0)?))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn read_events(
+    conn: &Connection,
+    run_id: RunId,
+    from: u64,
+    limit: usize,
+) -> StoreResult<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_index, event_type, payload, created_at FROM kern_events
+         WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![run_id.to_string(), from as i64, limit as i64],
+        |r| {
+            Ok(StoredEvent {
+                event_index: r.get::<_, i64>(0)? as u64,
+                event_type: r.get(1)?,
+                payload: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn load_checkpoints(conn: &Connection, run_id: RunId) -> StoreResult<Vec<(String, Value)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key, value FROM kern_checkpoints WHERE run_id = ?1 ORDER BY key")?;
+    let rows = stmt.query_map([run_id.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, parse_json(r.get(1)?)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn get_session(conn: &Connection, session_id: &str) -> StoreResult<Option<SessionRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT session_id, kind, component_id, user_id, session_name, session_state, created_at, updated_at
+         FROM kern_sessions WHERE session_id = ?1",
+    )?;
+    Ok(stmt
+        .query_row([session_id], |r| {
+            Ok(SessionRecord {
+                session_id: r.get(0)?,
+                kind: r
+                    .get::<_, String>(1)?
+                    .parse()
+                    .map_err(|e| corrupt("kind", e))?,
+                component_id: r.get(2)?,
+                user_id: r.get(3)?,
+                session_name: r.get(4)?,
+                session_state: r.get::<_, Option<String>>(5)?.map(parse_json).transpose()?,
+                created_at: r.get(6)?,
+                updated_at: r.get(7)?,
+            })
+        })
+        .optional()?)
+}

@@ -1,0 +1,460 @@
+//! The store contract, run against every backend.
+
+use kern_store::*;
+use kern_testkit::{both_backends, Backend, TestDb};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn new_run(component: &str, session: &str) -> NewRun {
+    NewRun {
+        run_id: new_run_id(),
+        session_id: session.into(),
+        user_id: Some("u1".into()),
+        kind: ComponentKind::Workflow,
+        component_id: component.into(),
+        parent_run_id: None,
+        input: json!({"message": "hi"}),
+        background: true,
+        claim: None,
+    }
+}
+
+fn claim_req(owner: &str, limit: usize, lease_ms: i64) -> ClaimRequest {
+    ClaimRequest {
+        owner: owner.into(),
+        limit,
+        lease_ms,
+        components: vec![(ComponentKind::Workflow, "wf".into())],
+    }
+}
+
+fn ev(n: u64) -> NewEvent {
+    NewEvent {
+        event_type: "StepStarted".into(),
+        payload: format!(r#"{{"event":"StepStarted","n":{n}}}"#),
+        created_at: now_millis(),
+    }
+}
+
+fn write(run: &RunRecord, first: u64, n: u64) -> RunWrite {
+    RunWrite {
+        run_id: run.run_id,
+        attempt: run.attempt,
+        first_index: first,
+        events: (first..first + n).map(ev).collect(),
+        ..Default::default()
+    }
+}
+
+async fn db(backend: Backend) -> Option<TestDb> {
+    TestDb::new(backend).await
+}
+
+async fn create_get_and_duplicate(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let new = new_run("wf", "s1");
+    let rec = s.create_run(new.clone()).await.unwrap();
+    assert_eq!(rec.status, RunStatus::Pending);
+    assert_eq!(rec.attempt, 0);
+    assert_eq!(rec.event_count, 0);
+    assert_eq!(rec.input, json!({"message": "hi"}));
+    assert_eq!(s.get_run(new.run_id).await.unwrap(), Some(rec.clone()));
+    assert!(matches!(
+        s.create_run(new.clone()).await,
+        Err(StoreError::DuplicateRun(id)) if id == new.run_id
+    ));
+    assert_eq!(s.get_run(new_run_id()).await.unwrap(), None);
+    let session = s.get_session("s1").await.unwrap().expect("session created");
+    assert_eq!(session.component_id, "wf");
+    assert_eq!(session.user_id.as_deref(), Some("u1"));
+}
+
+async fn claim_takes_oldest_once_and_respects_components(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(s.create_run(new_run("wf", "s")).await.unwrap().run_id);
+    }
+    let other = s.create_run(new_run("other", "s")).await.unwrap();
+    let first = s.claim(&claim_req("a", 3, 10_000)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.run_id).collect::<Vec<_>>(),
+        ids[..3].to_vec()
+    );
+    for r in &first {
+        assert_eq!(r.status, RunStatus::Running);
+        assert_eq!(r.attempt, 1);
+        assert_eq!(r.lease_owner.as_deref(), Some("a"));
+        assert!(r.started_at.is_some());
+    }
+    let second = s.claim(&claim_req("b", 10, 10_000)).await.unwrap();
+    assert_eq!(
+        second.iter().map(|r| r.run_id).collect::<Vec<_>>(),
+        ids[3..].to_vec()
+    );
+    assert!(s.claim(&claim_req("c", 10, 10_000)).await.unwrap().is_empty());
+    let still = s.get_run(other.run_id).await.unwrap().unwrap();
+    assert_eq!(still.status, RunStatus::Pending, "foreign component left alone");
+}
+
+async fn concurrent_claimers_never_share_a_run(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let mut stores = vec![db.store.clone()];
+    for _ in 0..3 {
+        stores.push(db.reopen().await);
+    }
+    for _ in 0..200 {
+        db.store.create_run(new_run("wf", "s")).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        for j in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let owner = format!("o{i}-{j}");
+                let mut got = Vec::new();
+                loop {
+                    let batch = store.claim(&claim_req(&owner, 7, 60_000)).await.unwrap();
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|r| r.run_id));
+                }
+            }));
+        }
+    }
+    let mut seen = HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(seen.insert(id), "run {id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 200);
+}
+
+async fn writes_are_fenced_and_gapless(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    s.write(write(&run, 0, 3)).await.unwrap();
+    // A gap or an overlap is refused.
+    assert!(matches!(
+        s.write(write(&run, 4, 1)).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    assert!(matches!(
+        s.write(write(&run, 2, 1)).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    // A stale attempt is refused.
+    let mut stale = write(&run, 3, 1);
+    stale.attempt = 0;
+    assert!(matches!(s.write(stale).await, Err(StoreError::Fenced { .. })));
+    // Events, checkpoints, session state and finish land together.
+    let mut last = write(&run, 3, 2);
+    last.checkpoints = vec![("step:0".into(), json!({"content": "x"}))];
+    last.session_state = Some(json!({"count": 2}));
+    last.finish = Some(RunFinish {
+        status: RunStatus::Completed,
+        output: Some(json!({"content": "done"})),
+        error: None,
+    });
+    s.write(last).await.unwrap();
+    let rec = s.get_run(run.run_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, RunStatus::Completed);
+    assert_eq!(rec.event_count, 5);
+    assert_eq!(rec.output, Some(json!({"content": "done"})));
+    assert!(rec.finished_at.is_some());
+    assert_eq!(rec.lease_owner, None);
+    let events = s.read_events(run.run_id, 0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.event_index).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
+    assert_eq!(events[4].payload, r#"{"event":"StepStarted","n":4}"#);
+    assert_eq!(s.read_events(run.run_id, 3, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.load_checkpoints(run.run_id).await.unwrap(),
+        vec![("step:0".to_string(), json!({"content": "x"}))]
+    );
+    let session = s.get_session("s").await.unwrap().unwrap();
+    assert_eq!(session.session_state, Some(json!({"count": 2})));
+    // A finished run takes no more writes.
+    assert!(matches!(
+        s.write(write(&rec, 5, 1)).await,
+        Err(StoreError::Fenced { .. })
+    ));
+}
+
+async fn checkpoints_upsert_by_key(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    for (i, v) in [1, 2].into_iter().enumerate() {
+        let mut w = write(&run, i as u64, 1);
+        w.checkpoints = vec![("k".into(), json!(v)), (format!("k{i}"), json!(i))];
+        s.write(w).await.unwrap();
+    }
+    assert_eq!(
+        s.load_checkpoints(run.run_id).await.unwrap(),
+        vec![
+            ("k".to_string(), json!(2)),
+            ("k0".to_string(), json!(0)),
+            ("k1".to_string(), json!(1))
+        ]
+    );
+}
+
+async fn expired_lease_is_reclaimed_and_old_owner_fenced(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = db.store.clone();
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let old = s.claim(&claim_req("a", 1, 100)).await.unwrap().remove(0);
+    s.write(write(&old, 0, 2)).await.unwrap();
+    // Not reclaimable while the lease holds.
+    assert!(s.claim(&claim_req("b", 1, 10_000)).await.unwrap().is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let new = loop {
+        if let Some(r) = s.claim(&claim_req("b", 1, 10_000)).await.unwrap().pop() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "lease never expired");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(new.run_id, old.run_id);
+    assert_eq!(new.attempt, 2);
+    assert_eq!(new.event_count, 2);
+    assert_eq!(new.lease_owner.as_deref(), Some("b"));
+    assert!(matches!(
+        s.write(write(&old, 2, 1)).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    let hb = s
+        .heartbeat("a", &[(old.run_id, old.attempt)], 10_000)
+        .await
+        .unwrap();
+    assert_eq!(hb.lost, vec![old.run_id]);
+    s.write(write(&new, 2, 1)).await.unwrap();
+}
+
+async fn heartbeat_renews_and_reports_cancels(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    for _ in 0..2 {
+        s.create_run(new_run("wf", "s")).await.unwrap();
+    }
+    let runs = s.claim(&claim_req("a", 2, 1_000)).await.unwrap();
+    let before = runs[0].lease_expires_at.unwrap();
+    assert_eq!(
+        s.request_cancel(runs[1].run_id).await.unwrap(),
+        CancelRequest::Requested
+    );
+    let ids: Vec<_> = runs.iter().map(|r| (r.run_id, r.attempt)).collect();
+    let hb = s.heartbeat("a", &ids, 60_000).await.unwrap();
+    assert!(hb.lost.is_empty());
+    assert_eq!(hb.cancel_requested, vec![runs[1].run_id]);
+    let after = s.get_run(runs[0].run_id).await.unwrap().unwrap();
+    assert!(after.lease_expires_at.unwrap() > before + 30_000);
+    assert_eq!(
+        s.cancel_requests("a").await.unwrap(),
+        vec![runs[1].run_id]
+    );
+    assert!(s.cancel_requests("b").await.unwrap().is_empty());
+}
+
+async fn cancel_paths(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    // Pending: cancelled directly with its event.
+    let p = s.create_run(new_run("wf", "s")).await.unwrap();
+    assert!(matches!(
+        s.request_cancel(p.run_id).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    s.cancel_pending(p.run_id, 0, ev(0), Some("by test".into()))
+        .await
+        .unwrap();
+    let rec = s.get_run(p.run_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, RunStatus::Cancelled);
+    assert_eq!(rec.event_count, 1);
+    assert_eq!(rec.error.as_deref(), Some("by test"));
+    assert_eq!(s.read_events(p.run_id, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.request_cancel(p.run_id).await.unwrap(),
+        CancelRequest::AlreadyFinished(RunStatus::Cancelled)
+    );
+    // Claimed in between: conflict, nothing written.
+    let q = s.create_run(new_run("wf", "s")).await.unwrap();
+    s.claim(&claim_req("a", 1, 10_000)).await.unwrap();
+    assert!(matches!(
+        s.cancel_pending(q.run_id, 0, ev(0), None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(s.read_events(q.run_id, 0, 10).await.unwrap().len(), 0);
+    assert_eq!(
+        s.request_cancel(q.run_id).await.unwrap(),
+        CancelRequest::Requested
+    );
+    assert!(s.get_run(q.run_id).await.unwrap().unwrap().cancel_requested);
+    // Unknown run.
+    let unknown = new_run_id();
+    assert!(matches!(
+        s.request_cancel(unknown).await,
+        Err(StoreError::RunNotFound(id)) if id == unknown
+    ));
+    assert!(matches!(
+        s.cancel_pending(unknown, 0, ev(0), None).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+}
+
+async fn release_returns_a_run_to_the_queue(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 60_000)).await.unwrap().remove(0);
+    s.release(run.run_id, run.attempt).await.unwrap();
+    assert!(matches!(
+        s.release(run.run_id, run.attempt).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    let again = s.claim(&claim_req("b", 1, 60_000)).await.unwrap().remove(0);
+    assert_eq!(again.run_id, run.run_id);
+    assert_eq!(again.attempt, 2);
+}
+
+async fn foreground_runs_are_inserted_claimed(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let mut new = new_run("wf", "s");
+    new.claim = Some(Lease {
+        owner: "me".into(),
+        duration_ms: 60_000,
+    });
+    let rec = s.create_run(new).await.unwrap();
+    assert_eq!(rec.status, RunStatus::Running);
+    assert_eq!(rec.attempt, 1);
+    assert_eq!(rec.lease_owner.as_deref(), Some("me"));
+    assert!(s.claim(&claim_req("b", 1, 60_000)).await.unwrap().is_empty());
+    s.write(write(&rec, 0, 1)).await.unwrap();
+}
+
+async fn list_runs_filters(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let a = s.create_run(new_run("wf", "s1")).await.unwrap();
+    let b = s.create_run(new_run("wf", "s2")).await.unwrap();
+    let mut child = new_run("other", "s1");
+    child.parent_run_id = Some(a.run_id);
+    child.user_id = Some("u2".into());
+    let c = s.create_run(child).await.unwrap();
+    s.claim(&claim_req("x", 1, 60_000)).await.unwrap();
+    let ids = |v: Vec<RunRecord>| v.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
+    let by = |f: RunFilter| async move { ids(s.list_runs(&f).await.unwrap()) };
+    assert_eq!(by(RunFilter::default()).await, vec![a.run_id, b.run_id, c.run_id]);
+    assert_eq!(
+        by(RunFilter {
+            session_id: Some("s1".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![a.run_id, c.run_id]
+    );
+    assert_eq!(
+        by(RunFilter {
+            status: Some(RunStatus::Running),
+            ..Default::default()
+        })
+        .await,
+        vec![a.run_id]
+    );
+    assert_eq!(
+        by(RunFilter {
+            component_id: Some("other".into()),
+            user_id: Some("u2".into()),
+            parent_run_id: Some(a.run_id),
+            ..Default::default()
+        })
+        .await,
+        vec![c.run_id]
+    );
+    assert_eq!(
+        by(RunFilter {
+            limit: Some(1),
+            offset: Some(1),
+            ..Default::default()
+        })
+        .await,
+        vec![b.run_id]
+    );
+}
+
+async fn purge_deletes_only_old_finished_runs(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let live = s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 60_000)).await.unwrap().remove(0);
+    let mut w = write(&run, 0, 2);
+    w.finish = Some(RunFinish {
+        status: RunStatus::Completed,
+        output: None,
+        error: None,
+    });
+    s.write(w).await.unwrap();
+    assert_eq!(s.purge_finished(0).await.unwrap(), 0);
+    assert_eq!(s.purge_finished(now_millis() + 1000).await.unwrap(), 1);
+    assert_eq!(s.get_run(run.run_id).await.unwrap(), None);
+    assert!(s.read_events(run.run_id, 0, 10).await.unwrap().is_empty());
+    assert!(s.get_run(live.run_id).await.unwrap().is_some());
+}
+
+async fn one_fenced_write_does_not_fail_its_batch(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = db.store.clone();
+    for _ in 0..50 {
+        s.create_run(new_run("wf", "s")).await.unwrap();
+    }
+    let runs = s.claim(&claim_req("a", 50, 60_000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for (i, run) in runs.into_iter().enumerate() {
+        let s: Arc<dyn Store> = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut w = write(&run, 0, 3);
+            if i == 7 {
+                w.attempt = 99;
+            }
+            (i, s.write(w).await)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        if i == 7 {
+            assert!(matches!(r, Err(StoreError::Fenced { .. })));
+        } else {
+            r.unwrap();
+        }
+    }
+}
+
+both_backends!(
+    create_get_and_duplicate,
+    claim_takes_oldest_once_and_respects_components,
+    concurrent_claimers_never_share_a_run,
+    writes_are_fenced_and_gapless,
+    checkpoints_upsert_by_key,
+    expired_lease_is_reclaimed_and_old_owner_fenced,
+    heartbeat_renews_and_reports_cancels,
+    cancel_paths,
+    release_returns_a_run_to_the_queue,
+    foreground_runs_are_inserted_claimed,
+    list_runs_filters,
+    purge_deletes_only_old_finished_runs,
+    one_fenced_write_does_not_fail_its_batch,
+);
