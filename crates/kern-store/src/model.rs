@@ -228,13 +228,28 @@ pub struct RunRecord {
     pub finished_at: Option<Millis>,
 }
 
+impl RunRecord {
+    /// True once the run has reached a terminal status: `completed`, `failed` **or**
+    /// `cancelled`. (Agno's `has_completed()` is true for `completed` only; check
+    /// [`status`](Self::status) to tell the three apart.)
+    pub fn has_completed(&self) -> bool {
+        self.status.is_terminal()
+    }
+
+    /// The run's output content, once it has one.
+    pub fn content(&self) -> Option<&Value> {
+        self.output.as_ref().and_then(|o| o.get("content"))
+    }
+}
+
 /// An event to append to a run's log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
     /// The event's type name (`"StepStarted"`, …).
     pub event_type: String,
-    /// The event as compact JSON, exactly as it is served to clients.
-    pub payload: String,
+    /// The event as compact JSON, exactly as it is served to clients. Shared, so that the
+    /// engine can hand the committed event to live subscribers without copying it.
+    pub payload: std::sync::Arc<str>,
     /// When the event happened (ms since epoch).
     pub created_at: Millis,
 }
@@ -247,7 +262,7 @@ pub struct StoredEvent {
     /// The event's type name.
     pub event_type: String,
     /// The event as compact JSON.
-    pub payload: String,
+    pub payload: std::sync::Arc<str>,
     /// When the event happened (ms since epoch).
     pub created_at: Millis,
 }

@@ -33,7 +33,7 @@ fn claim_req(owner: &str, limit: usize, lease_ms: i64) -> ClaimRequest {
 fn ev(n: u64) -> NewEvent {
     NewEvent {
         event_type: "StepStarted".into(),
-        payload: format!(r#"{{"event":"StepStarted","n":{n}}}"#),
+        payload: format!(r#"{{"event":"StepStarted","n":{n}}}"#).into(),
         created_at: now_millis(),
     }
 }
@@ -176,7 +176,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
         events.iter().map(|e| e.event_index).collect::<Vec<_>>(),
         vec![0, 1, 2, 3, 4]
     );
-    assert_eq!(events[4].payload, r#"{"event":"StepStarted","n":4}"#);
+    assert_eq!(&*events[4].payload, r#"{"event":"StepStarted","n":4}"#);
     assert_eq!(s.read_events(run.run_id, 3, 1).await.unwrap().len(), 1);
     assert_eq!(
         s.load_checkpoints(run.run_id).await.unwrap(),

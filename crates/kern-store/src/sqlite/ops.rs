@@ -312,7 +312,7 @@ fn insert_events(
             id,
             (first_index + i as u64) as i64,
             e.event_type,
-            e.payload,
+            &*e.payload,
             e.created_at
         ])?;
     }
@@ -436,7 +436,7 @@ pub(crate) fn read_events(
             Ok(StoredEvent {
                 event_index: r.get::<_, i64>(0)? as u64,
                 event_type: r.get(1)?,
-                payload: r.get(2)?,
+                payload: r.get::<_, String>(2)?.into(),
                 created_at: r.get(3)?,
             })
         },
