@@ -210,6 +210,11 @@ pub struct RunRecord {
     pub background: bool,
     /// How many times an executor has claimed the run. Writes carry it as a fencing token.
     pub attempt: u32,
+    /// How many of those claims ended in a graceful hand-over ([`Store::release`]) rather
+    /// than a crash; `attempt - 1 - releases` is the number of crash recoveries.
+    ///
+    /// [`Store::release`]: crate::Store::release
+    pub releases: u32,
     /// The executor that holds the lease, while `running`.
     pub lease_owner: Option<String>,
     /// When the current lease expires (ms since epoch).

@@ -327,6 +327,7 @@ async fn release_returns_a_run_to_the_queue(backend: Backend) {
     let again = s.claim(&claim_req("b", 1, 60_000)).await.unwrap().remove(0);
     assert_eq!(again.run_id, run.run_id);
     assert_eq!(again.attempt, 2);
+    assert_eq!(again.releases, 1);
 }
 
 async fn foreground_runs_are_inserted_claimed(backend: Backend) {

@@ -45,6 +45,7 @@ pub(crate) fn row_to_run(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
         error: r.get(9)?,
         background: r.get(10)?,
         attempt: r.get(11)?,
+        releases: r.get(12)?,
         lease_owner: r.get(13)?,
         lease_expires_at: r.get(14)?,
         cancel_requested: r.get(15)?,
