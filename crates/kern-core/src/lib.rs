@@ -1,1 +1,29 @@
-// placeholder
+//! Kern's run engine: the event model, workflows, and the executor that runs them durably.
+//!
+//! - [`event`]: what a run's log holds.
+//! - [`workflow`]: workflow definitions (steps, groups, parallel, conditions, loops, routers)
+//!   and their interpreter.
+//! - [`engine`]: the [`Engine`](engine::Engine): starting runs in the four modes, claiming,
+//!   leases, recovery, cancellation, resumable subscriptions.
+//!
+//! This crate does **not** talk to databases directly (only through
+//! [`kern_store::Store`]), call model providers, or know HTTP.
+
+pub mod engine;
+mod error;
+pub mod event;
+pub mod workflow;
+
+pub use error::{EngineError, EngineResult};
+pub use kern_store as store;
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}

@@ -1,0 +1,216 @@
+//! Fan-out of committed events to live subscribers, and subscriptions that resume.
+//!
+//! Invariant 2 (the log is the stream) lives here. A subscription registers for live events
+//! *first*, then reads the store from the requested index, then follows the live channel,
+//! de-duplicating by index. Whenever the live channel cannot continue the sequence exactly
+//! (a gap, lag, a wake-up from another process, or the poll timer), it reads the store again.
+//! So the stream has no gap and no duplicate whatever the timing, and the in-memory channel is
+//! only an accelerator: losing a live message costs latency, never an event.
+
+use crate::error::{EngineError, EngineResult};
+use crate::event::is_terminal_for;
+use futures::Stream;
+use kern_store::{NewEvent, RunId, Store, StoredEvent};
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Live channel capacity per run; a subscriber further behind re-reads the store.
+const CHANNEL_CAPACITY: usize = 1024;
+/// How many events one catch-up read fetches.
+const READ_BATCH: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub(crate) enum BusMsg {
+    Event(StoredEvent),
+    /// Something may have been committed elsewhere: re-read the store.
+    Wake,
+}
+
+/// Per-run live channels, created when the first subscriber arrives.
+#[derive(Default)]
+pub(crate) struct Bus {
+    channels: Mutex<HashMap<RunId, broadcast::Sender<BusMsg>>>,
+}
+
+impl Bus {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, broadcast::Sender<BusMsg>>> {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn register(&self, run_id: RunId) -> broadcast::Receiver<BusMsg> {
+        self.lock()
+            .entry(run_id)
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
+    }
+
+    fn unregister(&self, run_id: RunId) {
+        let mut channels = self.lock();
+        if channels
+            .get(&run_id)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            channels.remove(&run_id);
+        }
+    }
+
+    /// Hands committed events to the run's live subscribers, if any.
+    pub(crate) fn publish(&self, run_id: RunId, first_index: u64, events: Vec<NewEvent>) {
+        let Some(tx) = self.lock().get(&run_id).cloned() else {
+            return;
+        };
+        for (i, e) in events.into_iter().enumerate() {
+            let _ = tx.send(BusMsg::Event(StoredEvent {
+                event_index: first_index + i as u64,
+                event_type: e.event_type,
+                payload: e.payload,
+                created_at: e.created_at,
+            }));
+        }
+    }
+
+    /// Tells subscribers of these runs (all runs when `None`) to re-read the store.
+    pub(crate) fn wake(&self, run_ids: Option<&[RunId]>) {
+        let channels = self.lock();
+        match run_ids {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(tx) = channels.get(id) {
+                        let _ = tx.send(BusMsg::Wake);
+                    }
+                }
+            }
+            None => {
+                for tx in channels.values() {
+                    let _ = tx.send(BusMsg::Wake);
+                }
+            }
+        }
+    }
+}
+
+/// A stream of a run's stored events, in order, from a given index to the run's terminal
+/// event. Errors are store failures; the stream ends after yielding one.
+pub type EventStream = Pin<Box<dyn Stream<Item = EngineResult<StoredEvent>> + Send>>;
+
+struct Subscription {
+    store: Arc<dyn Store>,
+    bus: Arc<Bus>,
+    run_id: RunId,
+    next: u64,
+    buffer: VecDeque<StoredEvent>,
+    rx: broadcast::Receiver<BusMsg>,
+    poll: Duration,
+    done: bool,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Our receiver still counts until the struct is gone; replace it first.
+        let rx = std::mem::replace(&mut self.rx, broadcast::channel(1).1);
+        drop(rx);
+        self.bus.unregister(self.run_id);
+    }
+}
+
+impl Subscription {
+    async fn next_event(&mut self) -> Option<EngineResult<StoredEvent>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(e) = self.buffer.pop_front() {
+                self.next = e.event_index + 1;
+                if is_terminal_for(self.run_id, &e.event_type, &e.payload) {
+                    self.done = true;
+                }
+                return Some(Ok(e));
+            }
+            match self.catch_up().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+            if let Err(e) = self.follow_live().await {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Reads the store from `next`; true if it found anything.
+    async fn catch_up(&mut self) -> EngineResult<bool> {
+        let events = self
+            .store
+            .read_events(self.run_id, self.next, READ_BATCH)
+            .await?;
+        let found = !events.is_empty();
+        self.buffer.extend(events);
+        Ok(found)
+    }
+
+    /// Waits for the next live event; returns with the buffer filled, or empty when the store
+    /// should be read again.
+    async fn follow_live(&mut self) -> EngineResult<()> {
+        let timer = tokio::time::sleep(self.poll);
+        tokio::pin!(timer);
+        loop {
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Ok(BusMsg::Event(e)) if e.event_index < self.next => continue,
+                    Ok(BusMsg::Event(e)) if e.event_index == self.next => {
+                        self.buffer.push_back(e);
+                        return Ok(());
+                    }
+                    // A gap, a remote wake-up, lag or a closed channel: go to the store.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.rx = self.bus.register(self.run_id);
+                        return Ok(());
+                    }
+                },
+                _ = &mut timer => {
+                    // Nothing live for a while: the run may have ended without us hearing
+                    // (another process, no push notifications). The store decides.
+                    let run = self.store.get_run(self.run_id).await?
+                        .ok_or(EngineError::RunNotFound(self.run_id))?;
+                    if run.status.is_terminal() && run.event_count <= self.next {
+                        self.done = true;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes to `run_id`'s log from `from_index` (0 for everything).
+pub(crate) fn subscribe(
+    store: Arc<dyn Store>,
+    bus: Arc<Bus>,
+    run_id: RunId,
+    from_index: u64,
+    poll: Duration,
+) -> EventStream {
+    let rx = bus.register(run_id);
+    let sub = Subscription {
+        store,
+        bus,
+        run_id,
+        next: from_index,
+        buffer: VecDeque::new(),
+        rx,
+        poll,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(sub, |mut sub| async move {
+        let item = sub.next_event().await?;
+        Some((item, sub))
+    }))
+}

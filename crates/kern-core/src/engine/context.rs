@@ -1,0 +1,134 @@
+//! [`RunContext`]: what a component sees of its run while it executes.
+
+use super::log::{Extras, RunLog};
+use crate::error::EngineResult;
+use crate::event::EventKind;
+use crate::workflow::SessionState;
+use kern_store::{RunId, RunRecord};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The handle a running component uses to emit events, checkpoint progress and notice
+/// cancellation. Cheap to clone.
+#[derive(Clone)]
+pub struct RunContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    record: RunRecord,
+    log: Arc<RunLog>,
+    checkpoints: HashMap<String, Value>,
+    session_state: SessionState,
+    cancel: CancellationToken,
+    engine: super::Engine,
+}
+
+impl RunContext {
+    pub(crate) fn new(
+        engine: super::Engine,
+        record: RunRecord,
+        log: Arc<RunLog>,
+        checkpoints: HashMap<String, Value>,
+        session_state: SessionState,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                record,
+                log,
+                checkpoints,
+                session_state,
+                cancel,
+                engine,
+            }),
+        }
+    }
+
+    /// The run as it was when this executor claimed it.
+    pub fn record(&self) -> &RunRecord {
+        &self.inner.record
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> RunId {
+        self.inner.record.run_id
+    }
+
+    /// The run's session.
+    pub fn session_id(&self) -> &str {
+        &self.inner.record.session_id
+    }
+
+    /// The run's input: the `input` field of the stored input document.
+    pub fn input(&self) -> &Value {
+        self.inner
+            .record
+            .input
+            .get("input")
+            .unwrap_or(&Value::Null)
+    }
+
+    /// A field of the stored input document other than `input` (`additional_data`, …).
+    pub fn input_field(&self, key: &str) -> Option<&Value> {
+        self.inner.record.input.get(key).filter(|v| !v.is_null())
+    }
+
+    /// True when this execution continues a run that an earlier owner had started (its log
+    /// already has events): completed work is in the checkpoints.
+    pub fn is_resumed(&self) -> bool {
+        self.inner.record.event_count > 0
+    }
+
+    /// A checkpoint written by an earlier owner of this run (or earlier in this execution, if
+    /// it was loaded before); `None` if absent.
+    pub fn checkpoint(&self, key: &str) -> Option<&Value> {
+        self.inner.checkpoints.get(key)
+    }
+
+    /// The run's shared session state.
+    pub fn session_state(&self) -> &SessionState {
+        &self.inner.session_state
+    }
+
+    /// Cancelled when the run must stop (cancel request, timeout, lost lease, shutdown).
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// The engine running this run (to start child runs).
+    pub fn engine(&self) -> &super::Engine {
+        &self.inner.engine
+    }
+
+    /// Appends an event without waiting: it is written in the next batch and reaches
+    /// subscribers once durable. Order is kept with every other emit of this run.
+    pub fn emit(&self, kind: EventKind) {
+        self.inner.log.push_and_schedule(&kind);
+    }
+
+    /// Appends events and waits until they (and everything emitted before) are durable.
+    pub async fn emit_durable(&self, kinds: &[EventKind]) -> EngineResult<()> {
+        self.inner.log.push(kinds, Extras::default());
+        self.inner.log.flush().await
+    }
+
+    /// Appends events together with checkpoint values (and the session state), atomically,
+    /// and waits until durable. A recovered run finds the values with
+    /// [`checkpoint`](Self::checkpoint).
+    pub async fn checkpoint_with(
+        &self,
+        kinds: &[EventKind],
+        checkpoints: Vec<(String, Value)>,
+    ) -> EngineResult<()> {
+        let extras = Extras {
+            checkpoints,
+            session_state: Some(self.inner.session_state.snapshot()),
+            finish: None,
+        };
+        self.inner.log.push(kinds, extras);
+        self.inner.log.flush().await
+    }
+}

@@ -1,0 +1,502 @@
+//! The executor: claims runs, keeps their leases, delivers cancels, drives each run to its
+//! terminal status.
+//!
+//! Invariants 3–5 live here. Background loops hold only a weak reference to the engine, so an
+//! engine that is dropped stops its loops.
+
+use super::context::RunContext;
+use super::log::{Extras, RunLog};
+use super::{Component, ComponentOutput, Engine, EngineInner};
+use crate::event::{to_payload, EventKind, EventSource};
+use crate::workflow::SessionState;
+use futures::FutureExt;
+use kern_store::{
+    now_millis, ClaimRequest, NewEvent, Notification, RunFinish, RunId, RunRecord, RunStatus,
+};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+/// Why a local run is being stopped before it finished by itself.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StopReason {
+    /// Someone cancelled it: finish it `cancelled`.
+    Cancelled(Option<String>),
+    /// Another executor owns it now (or the store is unreachable): stop without writing.
+    Lost,
+    /// The engine is shutting down: stop and hand the run back to the queue.
+    Shutdown,
+}
+
+/// A run this process is executing.
+pub(crate) struct LocalRun {
+    attempt: u32,
+    token: CancellationToken,
+    stop: Arc<Mutex<Option<StopReason>>>,
+}
+
+/// How a run ended.
+enum Outcome {
+    Completed(ComponentOutput),
+    Failed(String),
+    Cancelled(Option<String>),
+}
+
+/// Stops a local run (idempotent; the first reason wins).
+pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason) {
+    let local = inner.local.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(run) = local.get(&run_id) {
+        let mut stop = run.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if stop.is_none() {
+            *stop = Some(reason);
+        }
+        run.token.cancel();
+    }
+}
+
+/// The stored terminal event for a run cancelled while pending (no executor involved).
+pub(crate) fn terminal_event_for_pending(
+    engine: &Engine,
+    run: &RunRecord,
+    kind: EventKind,
+) -> NewEvent {
+    let name = engine
+        .component(run.kind, &run.component_id)
+        .map(|c| c.name().to_owned())
+        .unwrap_or_else(|_| run.component_id.clone());
+    let source = EventSource {
+        kind: run.kind,
+        id: run.component_id.clone(),
+        name,
+    };
+    let now = now_millis();
+    NewEvent {
+        event_type: kind.name().to_owned(),
+        payload: to_payload(
+            &kind,
+            &source,
+            run.run_id,
+            &run.session_id,
+            run.event_count,
+            now,
+        )
+        .into(),
+        created_at: now,
+    }
+}
+
+/// Registers the run as local (synchronously, so a cancel arriving right after is not lost)
+/// and spawns its driver.
+pub(crate) fn spawn_drive(
+    engine: Engine,
+    component: Arc<dyn Component>,
+    record: RunRecord,
+    permit: Option<OwnedSemaphorePermit>,
+) -> tokio::task::JoinHandle<()> {
+    let token = CancellationToken::new();
+    let stop = Arc::new(Mutex::new(None));
+    engine
+        .inner
+        .local
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            record.run_id,
+            LocalRun {
+                attempt: record.attempt,
+                token: token.clone(),
+                stop: stop.clone(),
+            },
+        );
+    tokio::spawn(async move {
+        let run_id = record.run_id;
+        let claimed = permit.is_some();
+        drive(&engine, component, record, token, stop).await;
+        engine
+            .inner
+            .local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&run_id);
+        drop(permit);
+        if claimed && engine.inner.starved.swap(false, Ordering::AcqRel) {
+            engine.inner.wake_claimer.notify_one();
+        }
+        engine.inner.idle.notify_waiters();
+    })
+}
+
+async fn drive(
+    engine: &Engine,
+    component: Arc<dyn Component>,
+    record: RunRecord,
+    token: CancellationToken,
+    stop: Arc<Mutex<Option<StopReason>>>,
+) {
+    let inner = &engine.inner;
+    let config = &inner.config;
+    let run_id = record.run_id;
+    let on_lost = {
+        let (token, stop) = (token.clone(), stop.clone());
+        Box::new(move || {
+            let mut s = stop.lock().unwrap_or_else(|e| e.into_inner());
+            if s.is_none() {
+                *s = Some(StopReason::Lost);
+            }
+            token.cancel();
+        })
+    };
+    let log = Arc::new(RunLog::new(
+        inner.store.clone(),
+        inner.bus.clone(),
+        run_id,
+        record.attempt,
+        record.session_id.clone(),
+        EventSource {
+            kind: component.kind(),
+            id: component.id().to_owned(),
+            name: component.name().to_owned(),
+        },
+        record.event_count,
+        config.lease / 2,
+        on_lost,
+    ));
+
+    let recoveries = record.attempt.saturating_sub(1 + record.releases);
+    let mut session_state = SessionState::default();
+    let early = if record.cancel_requested {
+        Some(Outcome::Cancelled(None))
+    } else if recoveries > config.max_recoveries {
+        Some(Outcome::Failed(format!(
+            "run abandoned: its executor stopped {recoveries} times while running it (max_recoveries = {})",
+            config.max_recoveries
+        )))
+    } else if !record.background && record.attempt > 1 {
+        Some(Outcome::Failed(
+            "foreground run interrupted: the process running it stopped, and foreground runs are not resumed (start it in the background to make it recoverable)".into(),
+        ))
+    } else {
+        None
+    };
+    let outcome = match early {
+        Some(o) => o,
+        None => match prepare(engine, &record).await {
+            Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
+            Ok((checkpoints, state)) => {
+                session_state = state;
+                let ctx = RunContext::new(
+                    engine.clone(),
+                    record.clone(),
+                    log.clone(),
+                    checkpoints,
+                    session_state.clone(),
+                    token.clone(),
+                );
+                let timeout = component.timeout().or(config.run_timeout);
+                let started = record.started_at.unwrap_or(record.created_at);
+                let deadline = timeout.map(|t| {
+                    let left = (started + t.as_millis() as i64 - now_millis()).max(0);
+                    tokio::time::Instant::now() + Duration::from_millis(left as u64)
+                });
+                let timer = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let exec = AssertUnwindSafe(component.execute(ctx)).catch_unwind();
+                tokio::select! {
+                    biased;
+                    _ = token.cancelled() => {
+                        let reason = stop.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        match reason {
+                            Some(StopReason::Lost) => return,
+                            Some(StopReason::Shutdown) if record.background => {
+                                // Hand the run back: whatever was emitted is written first, so
+                                // the next owner continues the log where it stops.
+                                if log.flush().await.is_ok() {
+                                    if let Err(e) = inner.store.release(run_id, record.attempt).await {
+                                        tracing::warn!(%run_id, error = %e, "could not release run on shutdown");
+                                    }
+                                }
+                                return;
+                            }
+                            Some(StopReason::Shutdown) => Outcome::Cancelled(Some("the server shut down".into())),
+                            Some(StopReason::Cancelled(r)) => Outcome::Cancelled(r),
+                            None => Outcome::Cancelled(None),
+                        }
+                    }
+                    _ = timer => Outcome::Failed(format!(
+                        "run timed out after {:?}", timeout.unwrap_or_default()
+                    )),
+                    r = exec => match r {
+                        Ok(Ok(out)) => Outcome::Completed(out),
+                        Ok(Err(f)) => Outcome::Failed(f.0),
+                        Err(panic) => Outcome::Failed(format!(
+                            "run panicked: {}", crate::panic_message(panic.as_ref())
+                        )),
+                    },
+                }
+            }
+        },
+    };
+    finish(&log, component.kind(), outcome, session_state).await;
+}
+
+/// Loads what a run needs to start or resume: its checkpoints and its session state.
+async fn prepare(
+    engine: &Engine,
+    record: &RunRecord,
+) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState)> {
+    let store = &engine.inner.store;
+    let checkpoints: HashMap<String, Value> = if record.event_count > 0 {
+        store.load_checkpoints(record.run_id).await?.into_iter().collect()
+    } else {
+        HashMap::new()
+    };
+    let state = match checkpoints.get(crate::workflow::SESSION_STATE_KEY) {
+        Some(v) => v.clone(),
+        None => {
+            let mut state = store
+                .get_session(&record.session_id)
+                .await?
+                .and_then(|s| s.session_state)
+                .unwrap_or_else(|| Value::Object(Default::default()));
+            if let (Value::Object(base), Some(Value::Object(over))) =
+                (&mut state, record.input.get("session_state"))
+            {
+                for (k, v) in over {
+                    base.insert(k.clone(), v.clone());
+                }
+            }
+            state
+        }
+    };
+    Ok((checkpoints, SessionState::from_value(Some(state))))
+}
+
+async fn finish(
+    log: &RunLog,
+    kind: kern_store::ComponentKind,
+    outcome: Outcome,
+    session_state: SessionState,
+) {
+    let (terminal, finish) = match outcome {
+        Outcome::Completed(out) => (
+            out.completed,
+            RunFinish {
+                status: RunStatus::Completed,
+                output: Some(out.output),
+                error: None,
+            },
+        ),
+        Outcome::Failed(error) => (
+            EventKind::failed(kind, error.clone()),
+            RunFinish {
+                status: RunStatus::Failed,
+                output: None,
+                error: Some(error),
+            },
+        ),
+        Outcome::Cancelled(reason) => (
+            EventKind::cancelled(kind, reason.clone()),
+            RunFinish {
+                status: RunStatus::Cancelled,
+                output: None,
+                error: reason,
+            },
+        ),
+    };
+    let extras = Extras {
+        checkpoints: Vec::new(),
+        session_state: Some(session_state.snapshot()),
+        finish: Some(finish),
+    };
+    if log.push(&[terminal], extras) {
+        // A failure here means we lost the run; its next owner finishes it.
+        let _ = log.flush().await;
+    }
+}
+
+/// Starts the executor's background loops (none for a client-only engine).
+pub(crate) fn spawn_background_tasks(engine: &Engine) {
+    if !engine.inner.config.executor {
+        return;
+    }
+    let weak = Arc::downgrade(&engine.inner);
+    tokio::spawn(claim_loop(weak.clone()));
+    tokio::spawn(heartbeat_loop(weak.clone()));
+    tokio::spawn(cancel_poll_loop(weak.clone()));
+    if let Some(rx) = engine.inner.store.notifications() {
+        tokio::spawn(notification_loop(weak, rx));
+    }
+}
+
+async fn claim_loop(weak: Weak<EngineInner>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.shutdown.is_cancelled() {
+            return;
+        }
+        let available = inner.permits.available_permits();
+        let components: Vec<_> = inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        let mut again = false;
+        if available == 0 {
+            inner.starved.store(true, Ordering::Release);
+        } else if !components.is_empty() {
+            let limit = available.min(256);
+            let req = ClaimRequest {
+                owner: inner.owner.clone(),
+                limit,
+                lease_ms: inner.config.lease.as_millis() as i64,
+                components,
+            };
+            match inner.store.claim(&req).await {
+                Ok(runs) => {
+                    backoff = Duration::from_millis(50);
+                    again = runs.len() == limit;
+                    if again {
+                        inner.starved.store(true, Ordering::Release);
+                    }
+                    let engine = Engine {
+                        inner: inner.clone(),
+                    };
+                    for run in runs {
+                        let component = match engine.component(run.kind, &run.component_id) {
+                            Ok(c) => c,
+                            // Claimed components are registered: the registry only grows.
+                            Err(_) => continue,
+                        };
+                        let permit = inner
+                            .permits
+                            .clone()
+                            .try_acquire_owned()
+                            .expect("claimed no more runs than free permits");
+                        spawn_drive(engine.clone(), component, run, Some(permit));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming runs failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        if again {
+            continue;
+        }
+        let wake = inner.wake_claimer.clone();
+        let shutdown = inner.shutdown.clone();
+        let poll = inner.config.poll_interval;
+        drop(inner);
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn heartbeat_loop(weak: Weak<EngineInner>) {
+    let interval = match weak.upgrade() {
+        Some(inner) => inner.config.heartbeat_interval,
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let runs: Vec<(RunId, u32)> = inner
+            .local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, r)| (*id, r.attempt))
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let lease_ms = inner.config.lease.as_millis() as i64;
+        match inner.store.heartbeat(&inner.owner, &runs, lease_ms).await {
+            Ok(hb) => {
+                for id in hb.lost {
+                    tracing::warn!(run_id = %id, "lease lost; stopping the run here");
+                    stop_local(&inner, id, StopReason::Lost);
+                }
+                for id in hb.cancel_requested {
+                    stop_local(&inner, id, StopReason::Cancelled(None));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+        }
+    }
+}
+
+async fn cancel_poll_loop(weak: Weak<EngineInner>) {
+    let interval = match weak.upgrade() {
+        // Push notifications carry cancels; polling is only a safety net.
+        Some(inner) if inner.store.notifications().is_some() => {
+            inner.config.cancel_poll_interval.max(Duration::from_secs(1))
+        }
+        Some(inner) => inner.config.cancel_poll_interval,
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(inner) = weak.upgrade() else { return };
+        if inner
+            .local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            continue;
+        }
+        match inner.store.cancel_requests(&inner.owner).await {
+            Ok(ids) => {
+                for id in ids {
+                    stop_local(&inner, id, StopReason::Cancelled(None));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "polling cancel requests failed"),
+        }
+    }
+}
+
+async fn notification_loop(
+    weak: Weak<EngineInner>,
+    mut rx: tokio::sync::broadcast::Receiver<Notification>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let msg = rx.recv().await;
+        let Some(inner) = weak.upgrade() else { return };
+        match msg {
+            Ok(Notification::RunsAvailable) => inner.wake_claimer.notify_one(),
+            Ok(Notification::Events(ids)) if ids.is_empty() => inner.bus.wake(None),
+            Ok(Notification::Events(ids)) => inner.bus.wake(Some(&ids)),
+            Ok(Notification::Cancel(ids)) => {
+                for id in ids {
+                    stop_local(&inner, id, StopReason::Cancelled(None));
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                inner.bus.wake(None);
+                inner.wake_claimer.notify_one();
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! A run's event log writer: assigns indices, batches, writes durably, then publishes.
+//!
+//! Invariant 1 (durable before visible) lives here: events reach the [`Bus`] only after the
+//! store has committed them. Indices are assigned in one place under a lock, so they are
+//! gapless; the store's fence (`first_index == event_count`, same `attempt`) rejects anything
+//! else, so a stale owner can never interleave.
+//!
+//! Two ways to emit:
+//! - [`RunLog::push`] + background flush (token deltas, progress): the caller goes on at once;
+//!   events queued while a write is in flight go out together in the next one.
+//! - [`RunLog::flush`] after pushing (step completions, checkpoints, the terminal event): the
+//!   caller waits until everything it pushed is durable.
+
+use super::bus::Bus;
+use crate::error::{EngineError, EngineResult};
+use crate::event::{to_payload, EventKind, EventSource};
+use kern_store::{now_millis, NewEvent, RunFinish, RunId, RunWrite, Store, StoreError};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Called once when the log can no longer write for the run (fenced or the store is down).
+pub(crate) type OnLost = Box<dyn Fn() + Send + Sync>;
+
+pub(crate) struct RunLog {
+    store: Arc<dyn Store>,
+    bus: Arc<Bus>,
+    run_id: RunId,
+    attempt: u32,
+    session_id: String,
+    source: EventSource,
+    write_retry_budget: Duration,
+    state: Mutex<LogState>,
+    flush_lock: tokio::sync::Mutex<()>,
+    on_lost: OnLost,
+}
+
+#[derive(Default)]
+struct LogState {
+    next_index: u64,
+    pending: Vec<NewEvent>,
+    checkpoints: Vec<(String, Value)>,
+    session_state: Option<Value>,
+    finish: Option<RunFinish>,
+    flush_scheduled: bool,
+    /// No more pushes: the terminal event is queued, or writing failed.
+    closed: bool,
+    failed: bool,
+}
+
+/// What to write together with events (all optional).
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub checkpoints: Vec<(String, Value)>,
+    pub session_state: Option<Value>,
+    pub finish: Option<RunFinish>,
+}
+
+impl RunLog {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<Bus>,
+        run_id: RunId,
+        attempt: u32,
+        session_id: String,
+        source: EventSource,
+        next_index: u64,
+        write_retry_budget: Duration,
+        on_lost: OnLost,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            run_id,
+            attempt,
+            session_id,
+            source,
+            write_retry_budget,
+            state: Mutex::new(LogState {
+                next_index,
+                ..Default::default()
+            }),
+            flush_lock: tokio::sync::Mutex::new(()),
+            on_lost,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues events and extras; returns false (queuing nothing) once the log is closed.
+    pub(crate) fn push(&self, kinds: &[EventKind], extras: Extras) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
+        }
+        for kind in kinds {
+            let index = st.next_index;
+            st.next_index += 1;
+            let now = now_millis();
+            let payload = to_payload(
+                kind,
+                &self.source,
+                self.run_id,
+                &self.session_id,
+                index,
+                now,
+            );
+            st.pending.push(NewEvent {
+                event_type: kind.name().to_owned(),
+                payload: payload.into(),
+                created_at: now,
+            });
+        }
+        st.checkpoints.extend(extras.checkpoints);
+        if extras.session_state.is_some() {
+            st.session_state = extras.session_state;
+        }
+        if extras.finish.is_some() {
+            st.finish = extras.finish;
+            st.closed = true;
+        }
+        true
+    }
+
+    /// Queues an event and makes sure a background flush will write it.
+    pub(crate) fn push_and_schedule(self: &Arc<Self>, kind: &EventKind) {
+        if !self.push(std::slice::from_ref(kind), Extras::default()) {
+            return;
+        }
+        let mut st = self.lock();
+        if st.flush_scheduled {
+            return;
+        }
+        st.flush_scheduled = true;
+        drop(st);
+        let log = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let ok = log.flush().await.is_ok();
+                let mut st = log.lock();
+                if !ok || st.pending.is_empty() {
+                    st.flush_scheduled = false;
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Writes everything queued so far and waits until it is durable.
+    pub(crate) async fn flush(&self) -> EngineResult<()> {
+        let _guard = self.flush_lock.lock().await;
+        let write = {
+            let mut st = self.lock();
+            if st.failed {
+                return Err(EngineError::LostOwnership(self.run_id));
+            }
+            if st.pending.is_empty()
+                && st.checkpoints.is_empty()
+                && st.session_state.is_none()
+                && st.finish.is_none()
+            {
+                return Ok(());
+            }
+            let events = std::mem::take(&mut st.pending);
+            RunWrite {
+                run_id: self.run_id,
+                attempt: self.attempt,
+                first_index: st.next_index - events.len() as u64,
+                events,
+                checkpoints: std::mem::take(&mut st.checkpoints),
+                session_state: st.session_state.take(),
+                finish: st.finish.take(),
+            }
+        };
+        let first_index = write.first_index;
+        // Cheap: payloads are shared, not copied.
+        let published = write.events.clone();
+        match self.write_with_retry(write).await {
+            Ok(()) => {
+                self.bus.publish(self.run_id, first_index, published);
+                Ok(())
+            }
+            Err(e) => {
+                {
+                    let mut st = self.lock();
+                    st.failed = true;
+                    st.closed = true;
+                }
+                (self.on_lost)();
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_with_retry(&self, write: RunWrite) -> EngineResult<()> {
+        let deadline = tokio::time::Instant::now() + self.write_retry_budget;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            match self.store.write(write.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Fenced { .. }) => {
+                    tracing::warn!(run_id = %self.run_id, attempt = self.attempt,
+                        "write fenced: another executor owns this run now; stopping it here");
+                    return Err(EngineError::LostOwnership(self.run_id));
+                }
+                Err(e) if tokio::time::Instant::now() + backoff < deadline => {
+                    tracing::warn!(run_id = %self.run_id, error = %e, "event write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(run_id = %self.run_id, error = %e,
+                        "event write failed for good; leaving the run to lease-expiry recovery");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,821 @@
+//! The engine: starts, executes, recovers, cancels and streams runs of registered components.
+//!
+//! An [`Engine`] wraps a [`Store`] and, unless built as a client only, an executor: background
+//! tasks that claim pending runs from the store (the runs table is the queue), renew their
+//! leases, deliver cancels, and drive each run to a terminal status. Any number of engines in
+//! any number of processes may share one database; the store's fencing keeps them from
+//! stepping on each other.
+//!
+//! ```
+//! use kern_core::engine::{Engine, RunRequest};
+//! use kern_core::workflow::{Step, StepOutput, Workflow};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let engine = Engine::open(dir.path().join("kern.db").to_str().unwrap()).await?;
+//! let workflow = Workflow::builder("greet")
+//!     .step(Step::new("hello", |input| async move {
+//!         Ok(StepOutput::text(format!("hello, {}", input.input_str())))
+//!     }))
+//!     .db(&engine)
+//!     .build()?;
+//! let started = workflow.run_background("world").await?; // returns at once, status pending
+//! let done = engine.wait(started.run_id).await?;
+//! assert_eq!(done.content().unwrap(), "hello, world");
+//! # Ok(()) }
+//! ```
+
+mod bus;
+mod context;
+mod executor;
+mod log;
+
+pub use bus::EventStream;
+pub use context::RunContext;
+
+use crate::error::{EngineError, EngineResult};
+use crate::event::{Event, EventKind};
+use async_trait::async_trait;
+use futures::{Stream, StreamExt};
+use kern_store::{
+    new_run_id, ComponentKind, Lease, NewRun, RunFilter, RunId, RunRecord, RunStatus, Store,
+    StoreError,
+};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Something the engine can run: a workflow, an agent or a team.
+#[async_trait]
+pub trait Component: Send + Sync + 'static {
+    /// The kind of component.
+    fn kind(&self) -> ComponentKind;
+    /// Its id (unique per kind within an engine).
+    fn id(&self) -> &str;
+    /// Its display name.
+    fn name(&self) -> &str;
+    /// The longest a run may take, from its first start (recoveries included); `None` for the
+    /// engine's default.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+    /// Executes one run to its outcome. The engine writes the terminal status and event; the
+    /// component emits everything before. A cancelled run's future is dropped.
+    async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure>;
+}
+
+/// What a successful run produced.
+#[derive(Clone, Debug)]
+pub struct ComponentOutput {
+    /// Stored as the run's output (an object with at least `content`).
+    pub output: Value,
+    /// The terminal event announcing success (`WorkflowCompleted`, `RunCompleted`, …).
+    pub completed: EventKind,
+}
+
+/// Why a run failed: recorded on the run and in its terminal error event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFailure(pub String);
+
+impl fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Settings of an engine's executor.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Whether this engine claims and executes background runs (false: a client that only
+    /// starts, inspects and cancels runs). Default true.
+    pub executor: bool,
+    /// How many claimed runs execute at once in this process; further runs wait as `pending`
+    /// in the database. Default 1024.
+    pub max_concurrent_runs: usize,
+    /// How long a claim lasts without renewal. A crashed owner's runs are recovered about one
+    /// lease after its last heartbeat. Default 15 s.
+    pub lease: Duration,
+    /// How often leases are renewed. Default a third of the lease.
+    pub heartbeat_interval: Duration,
+    /// How often the executor looks for claimable runs when nothing woke it (runs started by
+    /// other processes without push notifications, expired leases). Default 500 ms.
+    pub poll_interval: Duration,
+    /// How often the executor checks the database for cancels issued by other processes while
+    /// it has runs (cancels issued in-process act at once). Default 25 ms.
+    pub cancel_poll_interval: Duration,
+    /// How often an idle subscription re-checks the store. Default 1 s.
+    pub subscription_poll_interval: Duration,
+    /// How many times a run may be claimed after crashes of its owner before it is failed
+    /// instead of resumed. Default 5.
+    pub max_recoveries: u32,
+    /// The default run timeout (`None`: no limit). Components may set their own.
+    pub run_timeout: Option<Duration>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            executor: true,
+            max_concurrent_runs: 1024,
+            lease: Duration::from_secs(15),
+            heartbeat_interval: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(500),
+            cancel_poll_interval: Duration::from_millis(25),
+            subscription_poll_interval: Duration::from_secs(1),
+            max_recoveries: 5,
+            run_timeout: None,
+        }
+    }
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+}
+
+impl EngineBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// See [`EngineConfig::executor`].
+    pub fn executor(mut self, on: bool) -> Self {
+        self.config.executor = on;
+        self
+    }
+
+    /// See [`EngineConfig::max_concurrent_runs`].
+    pub fn max_concurrent_runs(mut self, n: usize) -> Self {
+        self.config.max_concurrent_runs = n.max(1);
+        self
+    }
+
+    /// Sets the lease (see [`EngineConfig::lease`]) and a heartbeat of a third of it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self.config.heartbeat_interval = lease / 3;
+        self
+    }
+
+    /// See [`EngineConfig::poll_interval`].
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.config.poll_interval = d;
+        self
+    }
+
+    /// See [`EngineConfig::max_recoveries`].
+    pub fn max_recoveries(mut self, n: u32) -> Self {
+        self.config.max_recoveries = n;
+        self
+    }
+
+    /// See [`EngineConfig::run_timeout`].
+    pub fn run_timeout(mut self, d: Duration) -> Self {
+        self.config.run_timeout = Some(d);
+        self
+    }
+
+    /// Starts the engine (its executor tasks run on the current tokio runtime).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn build(self) -> Engine {
+        let inner = Arc::new(EngineInner {
+            owner: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::now_v7().simple().to_string()[20..]
+            ),
+            permits: Arc::new(Semaphore::new(self.config.max_concurrent_runs)),
+            store: self.store,
+            config: self.config,
+            registry: RwLock::new(HashMap::new()),
+            local: Mutex::new(HashMap::new()),
+            bus: Arc::new(bus::Bus::default()),
+            wake_claimer: Arc::new(Notify::new()),
+            shutdown: CancellationToken::new(),
+            idle: Arc::new(Notify::new()),
+            starved: AtomicBool::new(false),
+        });
+        let engine = Engine { inner };
+        executor::spawn_background_tasks(&engine);
+        engine
+    }
+}
+
+/// Runs components durably. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    /// Identifies this executor in leases.
+    owner: String,
+    registry: RwLock<HashMap<(ComponentKind, String), Arc<dyn Component>>>,
+    /// Runs this process is executing.
+    local: Mutex<HashMap<RunId, executor::LocalRun>>,
+    bus: Arc<bus::Bus>,
+    permits: Arc<Semaphore>,
+    wake_claimer: Arc<Notify>,
+    shutdown: CancellationToken,
+    /// Notified whenever a local run ends (for shutdown).
+    idle: Arc<Notify>,
+    /// Set when a claim was limited by free permits: pending runs may be waiting, so the
+    /// next run to finish wakes the claimer.
+    starved: AtomicBool,
+}
+
+/// What starting a run needs besides the component.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    /// The input (text or JSON).
+    pub input: Value,
+    /// The session; a new one is made when `None`.
+    pub session_id: Option<String>,
+    /// The user.
+    pub user_id: Option<String>,
+    /// A caller-chosen run id (must be fresh); a UUID v7 is made when `None`.
+    pub run_id: Option<RunId>,
+    /// The run that starts this one.
+    pub parent_run_id: Option<RunId>,
+    /// Extra data for steps ([`StepInput::additional_data`](crate::workflow::StepInput)).
+    pub additional_data: Option<Value>,
+    /// Session state to merge over the session's stored state.
+    pub session_state: Option<Value>,
+    /// Anything to keep with the run.
+    pub metadata: Option<Value>,
+}
+
+impl RunRequest {
+    /// A request with this input.
+    pub fn new(input: impl Into<Value>) -> Self {
+        Self {
+            input: input.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the session.
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
+    /// Sets the user.
+    pub fn user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+
+    /// Sets the additional data.
+    pub fn additional_data(mut self, v: Value) -> Self {
+        self.additional_data = Some(v);
+        self
+    }
+
+    /// Sets the initial session state.
+    pub fn session_state(mut self, v: Value) -> Self {
+        self.session_state = Some(v);
+        self
+    }
+
+    /// Sets the run id.
+    pub fn run_id(mut self, id: RunId) -> Self {
+        self.run_id = Some(id);
+        self
+    }
+
+    /// The stored input document.
+    fn input_document(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("input".into(), self.input.clone());
+        for (k, v) in [
+            ("additional_data", &self.additional_data),
+            ("session_state", &self.session_state),
+            ("metadata", &self.metadata),
+        ] {
+            if let Some(v) = v {
+                doc.insert(k.into(), v.clone());
+            }
+        }
+        Value::Object(doc)
+    }
+}
+
+impl From<&str> for RunRequest {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for RunRequest {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<Value> for RunRequest {
+    fn from(v: Value) -> Self {
+        Self::new(v)
+    }
+}
+
+/// What a cancel did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The run was still pending: it is now `cancelled` and will never start.
+    Cancelled,
+    /// The run is running: the request is recorded and its owner is stopping it (at once if
+    /// it runs in this process; within the cancel poll interval or a push notification
+    /// otherwise).
+    Requested,
+    /// The run had already finished with this status; nothing changed.
+    AlreadyFinished(RunStatus),
+}
+
+/// A foreground streaming run: its events, and cancellation of the run when dropped before the
+/// end.
+pub struct RunStream {
+    record: RunRecord,
+    events: EventStream,
+    guard: CancelOnDrop,
+}
+
+impl RunStream {
+    /// The run as created (status `running`).
+    pub fn record(&self) -> &RunRecord {
+        &self.record
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> RunId {
+        self.record.run_id
+    }
+}
+
+impl Stream for RunStream {
+    type Item = EngineResult<Event>;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.events.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.guard.disarm();
+        }
+        polled.map(|o| o.map(|r| r.and_then(parse_event)))
+    }
+}
+
+fn parse_event(e: kern_store::StoredEvent) -> EngineResult<Event> {
+    Event::from_json(&e.payload).map_err(|err| {
+        EngineError::Store(StoreError::Corrupt(format!(
+            "event {} is not valid: {err}",
+            e.event_index
+        )))
+    })
+}
+
+/// Cancels a local run when dropped, unless disarmed.
+struct CancelOnDrop {
+    engine: Engine,
+    run_id: RunId,
+    armed: bool,
+}
+
+impl CancelOnDrop {
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.engine.cancel_local(
+                self.run_id,
+                executor::StopReason::Cancelled(Some("the caller went away".into())),
+            );
+        }
+    }
+}
+
+impl Engine {
+    /// A builder for an engine over `store`.
+    pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            config: EngineConfig::default(),
+        }
+    }
+
+    /// An engine with default settings over the database `url` names (see
+    /// [`kern_store::connect`]: a SQLite path by default, or a PostgreSQL URL).
+    pub async fn open(url: &str) -> EngineResult<Self> {
+        Ok(Self::builder(kern_store::connect(url).await?).build())
+    }
+
+    /// An engine over a throwaway store: foreground runs only.
+    pub async fn ephemeral() -> EngineResult<Self> {
+        let store = kern_store::sqlite::SqliteStore::ephemeral().await?;
+        Ok(Self::builder(Arc::new(store)).build())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// This executor's id in leases.
+    pub fn owner_id(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// Registers a component so this engine can run (and recover) its runs.
+    pub fn register(&self, component: Arc<dyn Component>) -> EngineResult<()> {
+        let key = (component.kind(), component.id().to_owned());
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if registry.contains_key(&key) {
+            return Err(EngineError::DuplicateComponent {
+                kind: key.0,
+                id: key.1,
+            });
+        }
+        registry.insert(key, component);
+        drop(registry);
+        // Runs of this component may already be waiting (recovery after a restart).
+        self.inner.wake_claimer.notify_one();
+        Ok(())
+    }
+
+    /// A registered component.
+    pub fn component(&self, kind: ComponentKind, id: &str) -> EngineResult<Arc<dyn Component>> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(kind, id.to_owned()))
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownComponent {
+                kind,
+                id: id.to_owned(),
+            })
+    }
+
+    /// All registered components of a kind, sorted by id.
+    pub fn components(&self, kind: ComponentKind) -> Vec<Arc<dyn Component>> {
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = registry
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, c)| c.clone())
+            .collect();
+        out.sort_by(|a, b| a.id().cmp(b.id()));
+        out
+    }
+
+    fn new_run(
+        &self,
+        component: &dyn Component,
+        req: &RunRequest,
+        background: bool,
+    ) -> EngineResult<NewRun> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(EngineError::ShuttingDown);
+        }
+        Ok(NewRun {
+            run_id: req.run_id.unwrap_or_else(new_run_id),
+            session_id: req
+                .session_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            user_id: req.user_id.clone(),
+            kind: component.kind(),
+            component_id: component.id().to_owned(),
+            parent_run_id: req.parent_run_id,
+            input: req.input_document(),
+            background,
+            claim: (!background).then(|| Lease {
+                owner: self.inner.owner.clone(),
+                duration_ms: self.inner.config.lease.as_millis() as i64,
+            }),
+        })
+    }
+
+    /// Starts a run in the background: one durable insert (status `pending`), then returns.
+    /// An executor sharing the database (this one, if registered) claims and runs it.
+    ///
+    /// Fails with [`EngineError::NoDatabase`] on a non-durable store, before anything runs.
+    pub async fn start(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        req: impl Into<RunRequest>,
+    ) -> EngineResult<RunRecord> {
+        let req = req.into();
+        let component = self.component(kind, id)?;
+        if !self.inner.store.is_durable() {
+            return Err(EngineError::NoDatabase(kind));
+        }
+        let record = self
+            .inner
+            .store
+            .create_run(self.new_run(&*component, &req, true)?)
+            .await?;
+        self.inner.wake_claimer.notify_one();
+        Ok(record)
+    }
+
+    /// Starts a run in the background and subscribes to its events from the first. Dropping
+    /// the stream does not stop the run.
+    pub async fn start_stream(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        req: impl Into<RunRequest>,
+    ) -> EngineResult<(RunRecord, EventStream)> {
+        let record = self.start(kind, id, req).await?;
+        let events = self.subscribe_from(record.run_id, 0);
+        Ok((record, events))
+    }
+
+    async fn start_foreground(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        req: RunRequest,
+    ) -> EngineResult<(RunRecord, tokio::task::JoinHandle<()>)> {
+        let component = self.component(kind, id)?;
+        let new = self.new_run(&*component, &req, false)?;
+        let record = self.inner.store.create_run(new).await?;
+        let handle = executor::spawn_drive(self.clone(), component, record.clone(), None);
+        Ok((record, handle))
+    }
+
+    /// Runs in the foreground and returns the finished run. The run is recorded like any
+    /// other; dropping this future cancels it.
+    pub async fn run(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        req: impl Into<RunRequest>,
+    ) -> EngineResult<RunRecord> {
+        let (record, handle) = self.start_foreground(kind, id, req.into()).await?;
+        let mut guard = CancelOnDrop {
+            engine: self.clone(),
+            run_id: record.run_id,
+            armed: true,
+        };
+        let _ = handle.await;
+        guard.disarm();
+        self.get_run(record.run_id)
+            .await?
+            .ok_or(EngineError::RunNotFound(record.run_id))
+    }
+
+    /// Runs in the foreground, streaming its events. Dropping the stream before its end
+    /// cancels the run.
+    pub async fn run_stream(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        req: impl Into<RunRequest>,
+    ) -> EngineResult<RunStream> {
+        let (record, _handle) = self.start_foreground(kind, id, req.into()).await?;
+        let events = self.subscribe_from(record.run_id, 0);
+        Ok(RunStream {
+            guard: CancelOnDrop {
+                engine: self.clone(),
+                run_id: record.run_id,
+                armed: true,
+            },
+            record,
+            events,
+        })
+    }
+
+    /// One run, or `None`.
+    pub async fn get_run(&self, run_id: RunId) -> EngineResult<Option<RunRecord>> {
+        Ok(self.inner.store.get_run(run_id).await?)
+    }
+
+    /// Runs matching `filter`, oldest first.
+    pub async fn list_runs(&self, filter: &RunFilter) -> EngineResult<Vec<RunRecord>> {
+        Ok(self.inner.store.list_runs(filter).await?)
+    }
+
+    /// Subscribes to a run's events after `last_event_index` (`None`: from the first). The
+    /// stream yields missed events from the store, then live ones, without gaps or
+    /// duplicates, and ends after the run's terminal event.
+    pub async fn subscribe(
+        &self,
+        run_id: RunId,
+        last_event_index: Option<u64>,
+    ) -> EngineResult<EventStream> {
+        if self.inner.store.get_run(run_id).await?.is_none() {
+            return Err(EngineError::RunNotFound(run_id));
+        }
+        Ok(self.subscribe_from(run_id, last_event_index.map_or(0, |i| i + 1)))
+    }
+
+    /// Like [`subscribe`](Self::subscribe), with events parsed.
+    pub async fn subscribe_events(
+        &self,
+        run_id: RunId,
+        last_event_index: Option<u64>,
+    ) -> EngineResult<impl Stream<Item = EngineResult<Event>> + Send> {
+        Ok(self
+            .subscribe(run_id, last_event_index)
+            .await?
+            .map(|r| r.and_then(parse_event)))
+    }
+
+    fn subscribe_from(&self, run_id: RunId, from: u64) -> EventStream {
+        bus::subscribe(
+            self.inner.store.clone(),
+            self.inner.bus.clone(),
+            run_id,
+            from,
+            self.inner.config.subscription_poll_interval,
+        )
+    }
+
+    /// Waits until the run reaches a terminal status and returns it.
+    pub async fn wait(&self, run_id: RunId) -> EngineResult<RunRecord> {
+        let run = self
+            .get_run(run_id)
+            .await?
+            .ok_or(EngineError::RunNotFound(run_id))?;
+        if !run.has_completed() {
+            let mut events = self.subscribe_from(run_id, run.event_count);
+            while let Some(e) = events.next().await {
+                e?;
+            }
+        }
+        self.get_run(run_id)
+            .await?
+            .ok_or(EngineError::RunNotFound(run_id))
+    }
+
+    /// Cancels a run, from any process sharing the database.
+    ///
+    /// A pending run becomes `cancelled` at once; a running one is stopped by its owner (its
+    /// current step's future is dropped) and ends `cancelled` with its event. Cancelling a
+    /// finished run changes nothing and says so; an unknown run is
+    /// [`EngineError::RunNotFound`].
+    pub async fn cancel_run(&self, run_id: RunId) -> EngineResult<CancelOutcome> {
+        loop {
+            let run = self
+                .inner
+                .store
+                .get_run(run_id)
+                .await?
+                .ok_or(EngineError::RunNotFound(run_id))?;
+            if run.status.is_terminal() {
+                return Ok(CancelOutcome::AlreadyFinished(run.status));
+            }
+            if run.status == RunStatus::Pending {
+                let reason = Some("cancelled before it started".to_owned());
+                let event = executor::terminal_event_for_pending(
+                    self,
+                    &run,
+                    EventKind::cancelled(run.kind, reason.clone()),
+                );
+                match self
+                    .inner
+                    .store
+                    .cancel_pending(run_id, run.event_count, event, reason)
+                    .await
+                {
+                    Ok(()) => {
+                        self.inner.bus.wake(Some(&[run_id]));
+                        return Ok(CancelOutcome::Cancelled);
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match self.inner.store.request_cancel(run_id).await {
+                Ok(kern_store::CancelRequest::Requested) => {
+                    self.cancel_local(run_id, executor::StopReason::Cancelled(None));
+                    self.cancel_children(run_id).await?;
+                    return Ok(CancelOutcome::Requested);
+                }
+                Ok(kern_store::CancelRequest::AlreadyFinished(s)) => {
+                    return Ok(CancelOutcome::AlreadyFinished(s))
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Cancels the unfinished child runs of `run_id` (team members, agent steps).
+    async fn cancel_children(&self, run_id: RunId) -> EngineResult<()> {
+        let children = self
+            .inner
+            .store
+            .list_runs(&RunFilter {
+                parent_run_id: Some(run_id),
+                limit: Some(10_000),
+                ..Default::default()
+            })
+            .await?;
+        for child in children.into_iter().filter(|c| !c.status.is_terminal()) {
+            Box::pin(self.cancel_run(child.run_id)).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops taking runs and waits up to `grace` for local runs to finish; runs still going
+    /// then are stopped and released to the queue, so another executor (or this process after
+    /// a restart) resumes them from their last checkpoint at once, without waiting for lease
+    /// expiry.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.local_run_count() == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        let running: Vec<RunId> = self.local_runs();
+        for run_id in running {
+            self.cancel_local(run_id, executor::StopReason::Shutdown);
+        }
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.local_run_count() == 0 {
+                break;
+            }
+            if tokio::time::timeout(Duration::from_secs(5), idle)
+                .await
+                .is_err()
+            {
+                tracing::warn!("runs still stopping after shutdown; giving up waiting");
+                break;
+            }
+        }
+    }
+
+    fn local_runs(&self) -> Vec<RunId> {
+        self.inner
+            .local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// How many runs this process is executing now.
+    pub fn local_run_count(&self) -> usize {
+        self.inner
+            .local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn cancel_local(&self, run_id: RunId, reason: executor::StopReason) {
+        executor::stop_local(&self.inner, run_id, reason);
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("backend", &self.inner.store.backend())
+            .field("owner", &self.inner.owner)
+            .finish()
+    }
+}

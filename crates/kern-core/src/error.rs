@@ -1,0 +1,72 @@
+//! The engine's error type.
+
+use kern_store::{ComponentKind, RunId, StoreError};
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Background runs (and runs that must outlive the process) need a durable database; this
+    /// component or engine has none. Nothing was started.
+    #[error("background runs need a database: give the {0} a durable store (for example `Engine::open(\"kern.db\")`)")]
+    NoDatabase(ComponentKind),
+    /// No run has this id.
+    #[error("run {0} not found")]
+    RunNotFound(RunId),
+    /// The run exists but belongs to another component than the one asked.
+    #[error("run {run_id} does not belong to {kind} {id:?}")]
+    WrongComponent {
+        /// The run.
+        run_id: RunId,
+        /// The kind asked for.
+        kind: ComponentKind,
+        /// The id asked for.
+        id: String,
+    },
+    /// No component with this kind and id is registered on the engine.
+    #[error("no {kind} with id {id:?} is registered")]
+    UnknownComponent {
+        /// The kind asked for.
+        kind: ComponentKind,
+        /// The id asked for.
+        id: String,
+    },
+    /// A component with this kind and id is already registered.
+    #[error("a {kind} with id {id:?} is already registered")]
+    DuplicateComponent {
+        /// The component's kind.
+        kind: ComponentKind,
+        /// The component's id.
+        id: String,
+    },
+    /// A definition is invalid (empty workflow, duplicate step names, unknown router choice…).
+    #[error("invalid definition: {0}")]
+    InvalidDefinition(String),
+    /// A run with this id already exists (caller-chosen ids must be fresh).
+    #[error("a run with id {0} already exists")]
+    DuplicateRun(RunId),
+    /// The engine is shutting down and takes no new runs.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    /// The run's owner lost its lease (another executor took the run over); this process
+    /// stopped working on it.
+    #[error("run {0} is no longer owned by this process")]
+    LostOwnership(RunId),
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RunNotFound(id) => Self::RunNotFound(id),
+            StoreError::DuplicateRun(id) => Self::DuplicateRun(id),
+            StoreError::Fenced { run_id } => Self::LostOwnership(run_id),
+            e => Self::Store(e),
+        }
+    }
+}
+
+/// Shorthand for results of engine operations.
+pub type EngineResult<T> = Result<T, EngineError>;

@@ -1,0 +1,476 @@
+//! Run events: what a run's log holds and what subscribers receive.
+//!
+//! Every event of a run has an `event_index` (0, 1, 2, … with no gaps), the run's `run_id` and
+//! `session_id`, a `created_at` (Unix seconds, as AgentOS sends it) and the fields of its
+//! [`EventKind`]. It is stored as compact JSON exactly as served on the wire:
+//!
+//! ```
+//! use kern_core::event::{Event, EventKind};
+//! let json = r#"{"event":"StepStarted","step_name":"fetch","step_index":0,"run_id":"0190e5b8-51a4-7cc0-8f6a-6b7a1c1e2d3f","session_id":"s","event_index":1,"created_at":1795321279,"workflow_id":"wf"}"#;
+//! let event = Event::from_json(json).unwrap();
+//! assert_eq!(event.event_index, 1);
+//! assert!(matches!(event.kind, EventKind::StepStarted { ref step_name, .. } if step_name == "fetch"));
+//! ```
+
+use crate::workflow::StepOutput;
+use kern_store::{ComponentKind, RunId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One event of a run, with its position in the run's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// The run whose log holds the event.
+    pub run_id: RunId,
+    /// The run's session.
+    pub session_id: String,
+    /// The event's position in the run's log.
+    pub event_index: u64,
+    /// When it happened (Unix seconds).
+    pub created_at: i64,
+    /// The workflow the run executes, for workflow runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// The workflow's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_name: Option<String>,
+    /// The agent the run executes, for agent runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The agent's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    /// The team the run executes, for team runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// The team's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_name: Option<String>,
+}
+
+impl Event {
+    /// Parses an event from its stored JSON.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// True if this is the terminal event of the run whose log holds it.
+    pub fn is_terminal(&self) -> bool {
+        self.kind.is_terminal()
+    }
+}
+
+/// What an event says. The `event` field on the wire names the variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A workflow run began (not repeated when a recovered run resumes).
+    WorkflowStarted {},
+    /// A step began.
+    StepStarted {
+        /// The step's name.
+        step_name: String,
+        /// The step's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step_id: Option<String>,
+        /// The step's position: a number at the top level, a list of numbers when nested.
+        step_index: Value,
+    },
+    /// A step produced intermediate output.
+    StepOutput {
+        /// The step's name.
+        step_name: String,
+        /// The step's position.
+        step_index: Value,
+        /// The output.
+        content: Value,
+    },
+    /// A step failed (after its retries).
+    StepError {
+        /// The step's name.
+        step_name: String,
+        /// The step's position.
+        step_index: Value,
+        /// Why.
+        error: String,
+        /// How many times the step was tried.
+        attempts: u32,
+    },
+    /// A step finished (successfully, or failed but skipped).
+    StepCompleted {
+        /// The step's name.
+        step_name: String,
+        /// The step's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step_id: Option<String>,
+        /// The step's position.
+        step_index: Value,
+        /// The step's output content.
+        #[serde(default)]
+        content: Option<Value>,
+        /// `"str"` for text content, `"json"` otherwise.
+        content_type: String,
+        /// The step's full result.
+        step_response: StepOutput,
+    },
+    /// A named group of steps began.
+    StepsExecutionStarted {
+        /// The group's name.
+        step_name: String,
+        /// The group's position.
+        step_index: Value,
+        /// How many steps the group has.
+        steps_count: usize,
+    },
+    /// A named group of steps finished.
+    StepsExecutionCompleted {
+        /// The group's name.
+        step_name: String,
+        /// The group's position.
+        step_index: Value,
+        /// How many steps the group has.
+        steps_count: usize,
+        /// How many ran.
+        executed_steps: usize,
+        /// Their results.
+        step_results: Vec<StepOutput>,
+    },
+    /// Parallel branches began.
+    ParallelExecutionStarted {
+        /// The parallel step's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// How many branches.
+        parallel_step_count: usize,
+    },
+    /// All parallel branches finished.
+    ParallelExecutionCompleted {
+        /// The parallel step's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// How many branches.
+        parallel_step_count: usize,
+        /// The branches' results.
+        step_results: Vec<StepOutput>,
+    },
+    /// A condition was evaluated and its branch began.
+    ConditionExecutionStarted {
+        /// The condition's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// What the evaluator returned.
+        condition_result: bool,
+    },
+    /// A condition's branch finished.
+    ConditionExecutionCompleted {
+        /// The condition's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// What the evaluator returned.
+        condition_result: bool,
+        /// `"if"` or `"else"`.
+        branch: String,
+        /// How many steps ran.
+        executed_steps: usize,
+        /// Their results.
+        step_results: Vec<StepOutput>,
+    },
+    /// A loop began.
+    LoopExecutionStarted {
+        /// The loop's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// The iteration limit.
+        max_iterations: u32,
+    },
+    /// A loop iteration began.
+    LoopIterationStarted {
+        /// The loop's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// The iteration (1-based).
+        iteration: u32,
+        /// The iteration limit.
+        max_iterations: u32,
+    },
+    /// A loop iteration finished.
+    LoopIterationCompleted {
+        /// The loop's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// The iteration (1-based).
+        iteration: u32,
+        /// The iteration limit.
+        max_iterations: u32,
+        /// The iteration's results.
+        iteration_results: Vec<StepOutput>,
+        /// Whether another iteration follows.
+        should_continue: bool,
+    },
+    /// A loop finished.
+    LoopExecutionCompleted {
+        /// The loop's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// How many iterations ran.
+        total_iterations: u32,
+        /// The iteration limit.
+        max_iterations: u32,
+        /// Every iteration's results.
+        all_results: Vec<Vec<StepOutput>>,
+    },
+    /// A router chose its steps and began them.
+    RouterExecutionStarted {
+        /// The router's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// The names of the chosen steps.
+        selected_steps: Vec<String>,
+    },
+    /// A router's chosen steps finished.
+    RouterExecutionCompleted {
+        /// The router's name.
+        step_name: String,
+        /// Its position.
+        step_index: Value,
+        /// The names of the chosen steps.
+        selected_steps: Vec<String>,
+        /// How many ran.
+        executed_steps: usize,
+        /// Their results.
+        step_results: Vec<StepOutput>,
+    },
+    /// A workflow run finished successfully. Terminal.
+    WorkflowCompleted {
+        /// The final content (the last step's).
+        #[serde(default)]
+        content: Option<Value>,
+        /// `"str"` for text content, `"json"` otherwise.
+        content_type: String,
+        /// Every top-level step's result.
+        step_results: Vec<StepOutput>,
+        /// Timings.
+        metrics: Value,
+    },
+    /// A workflow run failed. Terminal.
+    WorkflowError {
+        /// Why.
+        error: String,
+    },
+    /// A workflow run was cancelled. Terminal.
+    WorkflowCancelled {
+        /// Why, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An agent run failed. Terminal for agent runs.
+    RunError {
+        /// Why.
+        content: String,
+    },
+    /// An agent run was cancelled. Terminal for agent runs.
+    RunCancelled {
+        /// Why, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A team run failed. Terminal for team runs.
+    TeamRunError {
+        /// Why.
+        content: String,
+    },
+    /// A team run was cancelled. Terminal for team runs.
+    TeamRunCancelled {
+        /// Why, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An application-defined event.
+    CustomEvent {
+        /// Anything.
+        #[serde(default)]
+        data: Value,
+    },
+}
+
+/// The `event` names of terminal events. An event ends its run's stream when its name is here
+/// *and* its `run_id` is the run's own (a team's log also carries its members' events).
+pub const TERMINAL_EVENTS: &[&str] = &[
+    "WorkflowCompleted",
+    "WorkflowError",
+    "WorkflowCancelled",
+    "RunCompleted",
+    "RunError",
+    "RunCancelled",
+    "TeamRunCompleted",
+    "TeamRunError",
+    "TeamRunCancelled",
+];
+
+impl EventKind {
+    /// The variant's wire name (the `event` field).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::WorkflowStarted {} => "WorkflowStarted",
+            Self::StepStarted { .. } => "StepStarted",
+            Self::StepOutput { .. } => "StepOutput",
+            Self::StepError { .. } => "StepError",
+            Self::StepCompleted { .. } => "StepCompleted",
+            Self::StepsExecutionStarted { .. } => "StepsExecutionStarted",
+            Self::StepsExecutionCompleted { .. } => "StepsExecutionCompleted",
+            Self::ParallelExecutionStarted { .. } => "ParallelExecutionStarted",
+            Self::ParallelExecutionCompleted { .. } => "ParallelExecutionCompleted",
+            Self::ConditionExecutionStarted { .. } => "ConditionExecutionStarted",
+            Self::ConditionExecutionCompleted { .. } => "ConditionExecutionCompleted",
+            Self::LoopExecutionStarted { .. } => "LoopExecutionStarted",
+            Self::LoopIterationStarted { .. } => "LoopIterationStarted",
+            Self::LoopIterationCompleted { .. } => "LoopIterationCompleted",
+            Self::LoopExecutionCompleted { .. } => "LoopExecutionCompleted",
+            Self::RouterExecutionStarted { .. } => "RouterExecutionStarted",
+            Self::RouterExecutionCompleted { .. } => "RouterExecutionCompleted",
+            Self::WorkflowCompleted { .. } => "WorkflowCompleted",
+            Self::WorkflowError { .. } => "WorkflowError",
+            Self::WorkflowCancelled { .. } => "WorkflowCancelled",
+            Self::RunError { .. } => "RunError",
+            Self::RunCancelled { .. } => "RunCancelled",
+            Self::TeamRunError { .. } => "TeamRunError",
+            Self::TeamRunCancelled { .. } => "TeamRunCancelled",
+            Self::CustomEvent { .. } => "CustomEvent",
+        }
+    }
+
+    /// True for events that end a run.
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL_EVENTS.contains(&self.name())
+    }
+
+    /// The terminal event of a failed run of this kind of component.
+    pub fn failed(kind: ComponentKind, error: String) -> Self {
+        match kind {
+            ComponentKind::Workflow => Self::WorkflowError { error },
+            ComponentKind::Agent => Self::RunError { content: error },
+            ComponentKind::Team => Self::TeamRunError { content: error },
+        }
+    }
+
+    /// The terminal event of a cancelled run of this kind of component.
+    pub fn cancelled(kind: ComponentKind, reason: Option<String>) -> Self {
+        match kind {
+            ComponentKind::Workflow => Self::WorkflowCancelled { reason },
+            ComponentKind::Agent => Self::RunCancelled { reason },
+            ComponentKind::Team => Self::TeamRunCancelled { reason },
+        }
+    }
+}
+
+/// Who a run belongs to: stamped on each of its events.
+#[derive(Clone, Debug)]
+pub struct EventSource {
+    /// The component's kind.
+    pub kind: ComponentKind,
+    /// The component's id.
+    pub id: String,
+    /// The component's display name.
+    pub name: String,
+}
+
+/// Serialises an event as its stored JSON (compact, fields of the kind first).
+pub(crate) fn to_payload(
+    kind: &EventKind,
+    source: &EventSource,
+    run_id: RunId,
+    session_id: &str,
+    event_index: u64,
+    created_at_ms: i64,
+) -> String {
+    let mut map = match serde_json::to_value(kind) {
+        Ok(Value::Object(map)) => map,
+        // Every variant is a struct variant, so it serialises to an object.
+        _ => Map::new(),
+    };
+    map.insert("run_id".into(), Value::String(run_id.to_string()));
+    map.insert("session_id".into(), Value::String(session_id.to_owned()));
+    map.insert("event_index".into(), Value::from(event_index));
+    map.insert("created_at".into(), Value::from(created_at_ms / 1000));
+    let (id_key, name_key) = match source.kind {
+        ComponentKind::Workflow => ("workflow_id", "workflow_name"),
+        ComponentKind::Agent => ("agent_id", "agent_name"),
+        ComponentKind::Team => ("team_id", "team_name"),
+    };
+    map.insert(id_key.into(), Value::String(source.id.clone()));
+    map.insert(name_key.into(), Value::String(source.name.clone()));
+    Value::Object(map).to_string()
+}
+
+/// True if a stored event ends the run `run_id`: a terminal name, and the run's own event.
+pub fn is_terminal_for(run_id: RunId, event_type: &str, payload: &str) -> bool {
+    if !TERMINAL_EVENTS.contains(&event_type) {
+        return false;
+    }
+    #[derive(Deserialize)]
+    struct Owner {
+        run_id: Option<RunId>,
+    }
+    match serde_json::from_str::<Owner>(payload) {
+        Ok(o) => o.run_id.is_none_or(|id| id == run_id),
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_carries_common_fields_and_round_trips() {
+        let run_id = kern_store::new_run_id();
+        let source = EventSource {
+            kind: ComponentKind::Workflow,
+            id: "wf".into(),
+            name: "My WF".into(),
+        };
+        let kind = EventKind::StepStarted {
+            step_name: "a".into(),
+            step_id: None,
+            step_index: Value::from(2),
+        };
+        let json = to_payload(&kind, &source, run_id, "s", 7, 1_700_000_000_123);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["event"], "StepStarted");
+        assert_eq!(v["event_index"], 7);
+        assert_eq!(v["created_at"], 1_700_000_000);
+        assert_eq!(v["workflow_id"], "wf");
+        assert_eq!(v["workflow_name"], "My WF");
+        assert_eq!(v["run_id"], run_id.to_string());
+        let back = Event::from_json(&json).unwrap();
+        assert_eq!(back.kind, kind);
+        assert_eq!(back.event_index, 7);
+        assert!(!back.is_terminal());
+    }
+
+    #[test]
+    fn terminal_only_for_the_runs_own_terminal_events() {
+        let run = kern_store::new_run_id();
+        let member = kern_store::new_run_id();
+        let own = format!(r#"{{"event":"RunCompleted","run_id":"{run}"}}"#);
+        let other = format!(r#"{{"event":"RunCompleted","run_id":"{member}"}}"#);
+        assert!(is_terminal_for(run, "RunCompleted", &own));
+        assert!(!is_terminal_for(run, "RunCompleted", &other));
+        assert!(!is_terminal_for(run, "StepCompleted", &own));
+        assert!(EventKind::failed(ComponentKind::Workflow, "x".into()).is_terminal());
+        assert!(EventKind::cancelled(ComponentKind::Agent, None).is_terminal());
+    }
+}

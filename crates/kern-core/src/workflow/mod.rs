@@ -1,0 +1,379 @@
+//! Workflows: steps that run in sequence, in parallel, conditionally, in loops or routed.
+//!
+//! A [`Workflow`] is a definition plus the engine that runs it. Built with
+//! [`db`](WorkflowBuilder::db), it is registered on that engine and can run in all four modes;
+//! built without, it runs in the foreground only (on a throwaway in-process store), and the
+//! background modes fail with [`EngineError::NoDatabase`] before anything runs.
+//!
+//! | method | background | stream | behaviour |
+//! |---|---|---|---|
+//! | [`run`](Workflow::run) | no | no | runs inline, returns the finished run |
+//! | [`run_stream`](Workflow::run_stream) | no | yes | runs inline, yields events; dropping the stream cancels the run |
+//! | [`run_background`](Workflow::run_background) | yes | no | returns at once (status `pending`); poll or subscribe |
+//! | [`run_background_stream`](Workflow::run_background_stream) | yes | yes | returns at once with a subscription; dropping it does not stop the run |
+
+mod exec;
+mod node;
+mod step;
+
+pub use node::{Condition, EndCondition, Evaluator, Loop, Parallel, Router, Selector, Steps, WorkflowStep};
+pub use step::{SessionState, Step, StepError, StepExecutor, StepInput, StepOutput};
+
+use crate::engine::{
+    CancelOutcome, Component, ComponentOutput, Engine, EventStream, RunContext, RunFailure,
+    RunRequest, RunStream,
+};
+use crate::error::{EngineError, EngineResult};
+use crate::event::EventKind;
+use async_trait::async_trait;
+use kern_store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The checkpoint key under which the session state is saved with each step.
+pub(crate) const SESSION_STATE_KEY: &str = "session_state";
+
+/// A workflow's definition (what the engine registers and runs).
+pub struct WorkflowDef {
+    id: String,
+    name: String,
+    description: Option<String>,
+    steps: Vec<WorkflowStep>,
+    timeout: Option<Duration>,
+}
+
+impl WorkflowDef {
+    /// The workflow's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The workflow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The workflow's description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    /// The top-level steps.
+    pub fn steps(&self) -> &[WorkflowStep] {
+        &self.steps
+    }
+}
+
+#[async_trait]
+impl Component for WorkflowDef {
+    fn kind(&self) -> ComponentKind {
+        ComponentKind::Workflow
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
+        if !ctx.is_resumed() {
+            ctx.emit(EventKind::WorkflowStarted {});
+        }
+        let interpreter = exec::Interpreter {
+            input: ctx.input().clone(),
+            additional_data: ctx.input_field("additional_data").cloned(),
+            ctx: ctx.clone(),
+        };
+        let mut history = exec::History::default();
+        let (outputs, _stopped) = interpreter
+            .sequence(&self.steps, &exec::Path::root(), &mut history)
+            .await
+            .map_err(RunFailure)?;
+        let content = history.previous_content;
+        let record = ctx.record();
+        let started = record.started_at.unwrap_or(record.created_at);
+        let duration = (kern_store::now_millis() - started).max(0) as f64 / 1000.0;
+        let metrics = json!({ "duration": duration });
+        let content_type = step::content_type(content.as_ref());
+        Ok(ComponentOutput {
+            output: json!({
+                "content": content,
+                "content_type": content_type,
+                "step_results": outputs,
+                "metrics": metrics,
+            }),
+            completed: EventKind::WorkflowCompleted {
+                content,
+                content_type: content_type.into(),
+                step_results: outputs,
+                metrics,
+            },
+        })
+    }
+}
+
+/// Builds a [`Workflow`].
+pub struct WorkflowBuilder {
+    id: String,
+    name: Option<String>,
+    description: Option<String>,
+    steps: Vec<WorkflowStep>,
+    timeout: Option<Duration>,
+    engine: Option<Engine>,
+}
+
+impl WorkflowBuilder {
+    /// Sets the display name (defaults to the id).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+
+    /// Appends a step (a [`Step`] or any composite).
+    pub fn step(mut self, step: impl Into<WorkflowStep>) -> Self {
+        self.steps.push(step.into());
+        self
+    }
+
+    /// Appends steps.
+    pub fn steps<I, S>(mut self, steps: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<WorkflowStep>,
+    {
+        self.steps.extend(steps.into_iter().map(Into::into));
+        self
+    }
+
+    /// The longest a run may take (from its first start, recoveries included); it then fails
+    /// with a timeout error.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The engine (and so the database) that stores and runs this workflow's runs.
+    pub fn db(mut self, engine: &Engine) -> Self {
+        self.engine = Some(engine.clone());
+        self
+    }
+
+    /// Validates the definition and, with a database, registers it on its engine.
+    pub fn build(self) -> EngineResult<Workflow> {
+        if self.id.trim().is_empty() {
+            return Err(EngineError::InvalidDefinition("a workflow needs an id".into()));
+        }
+        if self.steps.is_empty() {
+            return Err(EngineError::InvalidDefinition(format!(
+                "workflow {:?} has no steps",
+                self.id
+            )));
+        }
+        validate(&self.steps)?;
+        let def = Arc::new(WorkflowDef {
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            id: self.id,
+            description: self.description,
+            steps: self.steps,
+            timeout: self.timeout,
+        });
+        let engine = tokio::sync::OnceCell::new();
+        let durable = self.engine.is_some();
+        if let Some(e) = self.engine {
+            e.register(def.clone())?;
+            let _ = engine.set(e);
+        }
+        Ok(Workflow {
+            inner: Arc::new(Inner {
+                def,
+                engine,
+                durable,
+            }),
+        })
+    }
+}
+
+fn validate(steps: &[WorkflowStep]) -> EngineResult<()> {
+    let mut names = Vec::new();
+    for s in steps {
+        s.visit_names(&mut names);
+    }
+    if let Some(empty) = names.iter().find(|n| n.trim().is_empty()) {
+        return Err(EngineError::InvalidDefinition(format!(
+            "every step needs a name (found {empty:?})"
+        )));
+    }
+    fn check(s: &WorkflowStep) -> EngineResult<()> {
+        match s {
+            WorkflowStep::Router(r) => {
+                let mut seen = HashSet::new();
+                for c in &r.choices {
+                    if !seen.insert(c.name()) {
+                        return Err(EngineError::InvalidDefinition(format!(
+                            "router {:?} has two choices named {:?}",
+                            r.name,
+                            c.name()
+                        )));
+                    }
+                    check(c)?;
+                }
+            }
+            WorkflowStep::Loop(l) if l.max_iterations == 0 => {
+                return Err(EngineError::InvalidDefinition(format!(
+                    "loop {:?} needs max_iterations >= 1",
+                    l.name
+                )))
+            }
+            WorkflowStep::Loop(l) => l.steps.iter().try_for_each(check)?,
+            WorkflowStep::Steps(g) => g.steps.iter().try_for_each(check)?,
+            WorkflowStep::Parallel(p) => p.steps.iter().try_for_each(check)?,
+            WorkflowStep::Condition(c) => c.steps.iter().chain(&c.else_steps).try_for_each(check)?,
+            WorkflowStep::Step(_) => {}
+        }
+        Ok(())
+    }
+    steps.iter().try_for_each(check)
+}
+
+/// A workflow bound to the engine that runs it. Cheap to clone.
+#[derive(Clone)]
+pub struct Workflow {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    def: Arc<WorkflowDef>,
+    engine: tokio::sync::OnceCell<Engine>,
+    durable: bool,
+}
+
+impl Workflow {
+    /// A builder for a workflow with this id.
+    pub fn builder(id: impl Into<String>) -> WorkflowBuilder {
+        WorkflowBuilder {
+            id: id.into(),
+            name: None,
+            description: None,
+            steps: Vec::new(),
+            timeout: None,
+            engine: None,
+        }
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &Arc<WorkflowDef> {
+        &self.inner.def
+    }
+
+    /// The workflow's id.
+    pub fn id(&self) -> &str {
+        &self.inner.def.id
+    }
+
+    async fn engine(&self) -> EngineResult<&Engine> {
+        self.inner
+            .engine
+            .get_or_try_init(|| async {
+                let engine = Engine::ephemeral().await?;
+                engine.register(self.inner.def.clone())?;
+                Ok(engine)
+            })
+            .await
+    }
+
+    fn durable_engine(&self) -> EngineResult<&Engine> {
+        match (self.inner.durable, self.inner.engine.get()) {
+            (true, Some(e)) => Ok(e),
+            _ => Err(EngineError::NoDatabase(ComponentKind::Workflow)),
+        }
+    }
+
+    /// Runs in the foreground and returns the finished run (check its `status`).
+    pub async fn run(&self, req: impl Into<RunRequest>) -> EngineResult<RunRecord> {
+        self.engine()
+            .await?
+            .run(ComponentKind::Workflow, self.id(), req)
+            .await
+    }
+
+    /// Runs in the foreground, streaming events; dropping the stream cancels the run.
+    pub async fn run_stream(&self, req: impl Into<RunRequest>) -> EngineResult<RunStream> {
+        self.engine()
+            .await?
+            .run_stream(ComponentKind::Workflow, self.id(), req)
+            .await
+    }
+
+    /// Starts a background run and returns at once with its record (status `pending`).
+    pub async fn run_background(&self, req: impl Into<RunRequest>) -> EngineResult<RunRecord> {
+        self.durable_engine()?
+            .start(ComponentKind::Workflow, self.id(), req)
+            .await
+    }
+
+    /// Starts a background run with a subscription to its events; dropping the subscription
+    /// does not stop the run.
+    pub async fn run_background_stream(
+        &self,
+        req: impl Into<RunRequest>,
+    ) -> EngineResult<(RunRecord, EventStream)> {
+        self.durable_engine()?
+            .start_stream(ComponentKind::Workflow, self.id(), req)
+            .await
+    }
+
+    /// One of this workflow's runs, or `None`.
+    pub async fn get_run(&self, run_id: RunId) -> EngineResult<Option<RunRecord>> {
+        let run = self.engine().await?.get_run(run_id).await?;
+        Ok(run.filter(|r| r.kind == ComponentKind::Workflow && r.component_id == self.id()))
+    }
+
+    /// Cancels one of this workflow's runs (see [`Engine::cancel_run`]).
+    pub async fn cancel_run(&self, run_id: RunId) -> EngineResult<CancelOutcome> {
+        if self.get_run(run_id).await?.is_none() {
+            return Err(EngineError::RunNotFound(run_id));
+        }
+        self.engine().await?.cancel_run(run_id).await
+    }
+
+    /// This workflow's runs, oldest first, optionally of one session and one status.
+    pub async fn list_runs(
+        &self,
+        session_id: Option<&str>,
+        status: Option<RunStatus>,
+    ) -> EngineResult<Vec<RunRecord>> {
+        let filter = RunFilter {
+            session_id: session_id.map(str::to_owned),
+            status,
+            kind: Some(ComponentKind::Workflow),
+            component_id: Some(self.id().to_owned()),
+            limit: Some(10_000),
+            ..Default::default()
+        };
+        self.engine().await?.list_runs(&filter).await
+    }
+
+    /// Subscribes to a run's events after `last_event_index` (see [`Engine::subscribe`]).
+    pub async fn subscribe(
+        &self,
+        run_id: RunId,
+        last_event_index: Option<u64>,
+    ) -> EngineResult<EventStream> {
+        if self.get_run(run_id).await?.is_none() {
+            return Err(EngineError::RunNotFound(run_id));
+        }
+        self.engine().await?.subscribe(run_id, last_event_index).await
+    }
+}
