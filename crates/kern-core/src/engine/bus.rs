@@ -96,6 +96,16 @@ impl Bus {
 /// event. Errors are store failures; the stream ends after yielding one.
 pub type EventStream = Pin<Box<dyn Stream<Item = EngineResult<StoredEvent>> + Send>>;
 
+/// How often an idle subscription re-reads the store: rarely when this process runs the run
+/// (its commits are pushed to us), often when another process does and no push notification
+/// would tell us (SQLite shared by several processes).
+#[derive(Clone)]
+pub(crate) struct PollPolicy {
+    pub local: Duration,
+    pub remote: Duration,
+    pub is_local: Arc<dyn Fn(RunId) -> bool + Send + Sync>,
+}
+
 struct Subscription {
     store: Arc<dyn Store>,
     bus: Arc<Bus>,
@@ -103,7 +113,7 @@ struct Subscription {
     next: u64,
     buffer: VecDeque<StoredEvent>,
     rx: broadcast::Receiver<BusMsg>,
-    poll: Duration,
+    poll: PollPolicy,
     done: bool,
 }
 
@@ -158,7 +168,12 @@ impl Subscription {
     /// Waits for the next live event; returns with the buffer filled, or empty when the store
     /// should be read again.
     async fn follow_live(&mut self) -> EngineResult<()> {
-        let timer = tokio::time::sleep(self.poll);
+        let interval = if (self.poll.is_local)(self.run_id) {
+            self.poll.local
+        } else {
+            self.poll.remote
+        };
+        let timer = tokio::time::sleep(interval);
         tokio::pin!(timer);
         loop {
             tokio::select! {
@@ -196,7 +211,7 @@ pub(crate) fn subscribe(
     bus: Arc<Bus>,
     run_id: RunId,
     from_index: u64,
-    poll: Duration,
+    poll: PollPolicy,
 ) -> EventStream {
     let rx = bus.register(run_id);
     let sub = Subscription {

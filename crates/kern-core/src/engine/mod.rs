@@ -109,8 +109,12 @@ pub struct EngineConfig {
     /// How often the executor checks the database for cancels issued by other processes while
     /// it has runs (cancels issued in-process act at once). Default 25 ms.
     pub cancel_poll_interval: Duration,
-    /// How often an idle subscription re-checks the store. Default 1 s.
+    /// How often an idle subscription to a run executing in this process re-checks the store
+    /// (live events arrive pushed; this is a safety net). Default 1 s.
     pub subscription_poll_interval: Duration,
+    /// How often an idle subscription to a run executing in another process re-checks the
+    /// store when the backend has no push notifications (SQLite). Default 100 ms.
+    pub remote_poll_interval: Duration,
     /// How many times a run may be claimed after crashes of its owner before it is failed
     /// instead of resumed. Default 5.
     pub max_recoveries: u32,
@@ -128,6 +132,7 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(500),
             cancel_poll_interval: Duration::from_millis(25),
             subscription_poll_interval: Duration::from_secs(1),
+            remote_poll_interval: Duration::from_millis(100),
             max_recoveries: 5,
             run_timeout: None,
         }
@@ -656,12 +661,32 @@ impl Engine {
     }
 
     fn subscribe_from(&self, run_id: RunId, from: u64) -> EventStream {
+        let config = &self.inner.config;
+        let weak = Arc::downgrade(&self.inner);
+        let remote = if self.inner.store.notifications().is_some() {
+            config.subscription_poll_interval
+        } else {
+            config.remote_poll_interval
+        };
+        let poll = bus::PollPolicy {
+            local: config.subscription_poll_interval,
+            remote,
+            is_local: Arc::new(move |id| {
+                weak.upgrade().is_some_and(|inner| {
+                    inner
+                        .local
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains_key(&id)
+                })
+            }),
+        };
         bus::subscribe(
             self.inner.store.clone(),
             self.inner.bus.clone(),
             run_id,
             from,
-            self.inner.config.subscription_poll_interval,
+            poll,
         )
     }
 

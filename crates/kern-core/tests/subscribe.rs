@@ -1,0 +1,113 @@
+//! Resumable subscriptions: from every index, while the run writes, from another process.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use kern_core::engine::Engine;
+use kern_core::store::RunStatus;
+use kern_core::workflow::*;
+use kern_core::EngineError;
+use kern_testkit::{both_backends, Backend, TestDb};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// A workflow of `n` steps, each waiting for one permit of `gate`, each emitting progress.
+fn gated(engine: &Engine, id: &str, n: usize, gate: Arc<Semaphore>) -> Workflow {
+    let steps = (0..n).map(|i| {
+        let gate = gate.clone();
+        Step::new(format!("s{i}"), move |input| {
+            let gate = gate.clone();
+            async move {
+                input.emit_output(format!("progress {i}"));
+                gate.acquire().await.unwrap().forget();
+                Ok(StepOutput::text(format!("done {i}")))
+            }
+        })
+    });
+    Workflow::builder(id).steps(steps).db(engine).build().unwrap()
+}
+
+async fn subscribers_from_every_index_see_the_exact_log(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let engine = engine(&db);
+    let gate = Arc::new(Semaphore::new(0));
+    let wf = gated(&engine, "g", 12, gate.clone());
+    let run = wf.run_background("x").await.unwrap();
+    // Subscribers join at every index while the run is advancing step by step.
+    let mut subs = Vec::new();
+    let mut joined = 0u64;
+    for _ in 0..12 {
+        let count = engine.get_run(run.run_id).await.unwrap().unwrap().event_count;
+        while joined <= count {
+            let last = joined.checked_sub(1);
+            let stream = engine.subscribe(run.run_id, last).await.unwrap();
+            subs.push((joined, tokio::spawn(collect(stream))));
+            joined += 1;
+        }
+        gate.add_permits(1);
+        tokio::task::yield_now().await;
+    }
+    let done = finished(&engine, run.run_id).await;
+    assert_eq!(done.status, RunStatus::Completed);
+    let log = stored(&engine, run.run_id).await;
+    assert_gapless(&log, 0);
+    assert_eq!(log.len() as u64, done.event_count);
+    assert!(subs.len() > 12);
+    for (from, sub) in subs {
+        let got = sub.await.unwrap();
+        assert_eq!(got, log[from as usize..].to_vec(), "subscriber from {from}");
+    }
+    // And after the end: a replay from any index.
+    for from in [0usize, 5, log.len() - 1] {
+        let stream = engine.subscribe(run.run_id, Some(from as u64)).await.unwrap();
+        assert_eq!(collect(stream).await, log[from + 1..].to_vec());
+    }
+    let past_end = engine.subscribe(run.run_id, Some(log.len() as u64 + 5)).await.unwrap();
+    assert!(collect(past_end).await.is_empty());
+}
+
+async fn another_process_follows_the_live_tail(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let owner = engine(&db);
+    let gate = Arc::new(Semaphore::new(0));
+    let wf = gated(&owner, "g", 5, gate.clone());
+    let run = wf.run_background("x").await.unwrap();
+    let watcher = Engine::builder(db.reopen().await).executor(false).build();
+    let mut stream = watcher.subscribe(run.run_id, None).await.unwrap();
+    let mut got = Vec::new();
+    for i in 0..5 {
+        // Each step only finishes after the watcher has seen it start: the tail is live.
+        loop {
+            let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("live event in time")
+                .unwrap()
+                .unwrap();
+            let started = e.event_type == "StepStarted" && json(&e)["step_name"] == format!("s{i}");
+            got.push(e);
+            if started {
+                break;
+            }
+        }
+        gate.add_permits(1);
+    }
+    got.extend(collect(stream).await);
+    let log = stored(&owner, run.run_id).await;
+    assert_eq!(got, log);
+    assert_eq!(got.last().unwrap().event_type, "WorkflowCompleted");
+}
+
+async fn subscribing_to_an_unknown_run_is_not_found(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let engine = engine(&db);
+    let id = kern_core::store::new_run_id();
+    assert!(matches!(engine.subscribe(id, None).await, Err(EngineError::RunNotFound(_))));
+}
+
+both_backends!(
+    subscribers_from_every_index_see_the_exact_log,
+    another_process_follows_the_live_tail,
+    subscribing_to_an_unknown_run_is_not_found,
+);
