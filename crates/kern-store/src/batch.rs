@@ -42,6 +42,9 @@ pub(crate) enum WriteOp {
 }
 
 /// What a write op returns.
+// Each value is moved once, through a oneshot channel, so boxing the large variant would only
+// add an allocation per op.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum WriteOut {
     Run(RunRecord),

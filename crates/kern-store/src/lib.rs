@@ -43,7 +43,7 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
-        return Err(StoreError::Config("postgres: not built yet".into()));
+        return Ok(Arc::new(postgres::PostgresStore::connect(url).await?));
         #[cfg(not(feature = "postgres"))]
         return Err(StoreError::Config(
             "this build of Kern has no PostgreSQL support (feature `postgres`)".into(),

@@ -383,13 +383,23 @@ pub struct SessionRecord {
 }
 
 /// A signal from another process sharing the database (PostgreSQL `LISTEN/NOTIFY`).
+///
+/// Notifications are wake-ups, not data: the database stays the truth, and a receiver re-reads
+/// it. They can be lost (a dropped connection) or spurious, so a receiver also polls, slowly.
+///
+/// **Resync.** An *empty* list in [`Events`](Self::Events) or [`Cancel`](Self::Cancel) means
+/// "unknown which runs: any may be affected"; re-poll every run you follow. A store sends
+/// `RunsAvailable`, `Events(vec![])` and `Cancel(vec![])` together after its listener lost its
+/// connection and reconnected (notifications sent meanwhile are gone), or when one batch
+/// changed too many runs to list. A receiver that lags behind the broadcast channel
+/// (`RecvError::Lagged`) should resync the same way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notification {
     /// New pending runs may be waiting to be claimed.
     RunsAvailable,
-    /// These runs have new events in their logs.
+    /// These runs have new events in their logs (empty: any run may have; see above).
     Events(Vec<RunId>),
-    /// A cancel was requested for these runs.
+    /// A cancel was requested for these runs (empty: for any run; see above).
     Cancel(Vec<RunId>),
 }
 

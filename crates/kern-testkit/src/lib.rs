@@ -81,11 +81,11 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let url = pg_schema_url(&pg_url()?).await;
-                let store: Arc<dyn Store> = PostgresStore::connect_with(PostgresOptions::new(&url))
+                let store = PostgresStore::connect_with(PostgresOptions::new(&url))
                     .await
                     .expect("open postgres store");
                 Some(Self {
-                    store,
+                    store: Arc::new(store),
                     url,
                     _dir: None,
                 })

@@ -1,0 +1,527 @@
+//! The SQL of every PostgreSQL write op, as plain async functions over a connection, and what
+//! the reads share with them (connections with statement caches, row decoding).
+//!
+//! Write ops run inside the writer's batch transaction and take the batch's `now` (read from
+//! the database clock). The semantics are those of the SQLite backend's `ops.rs`, statement
+//! for statement; the hot paths (create, write, claim) are single statements with
+//! data-modifying CTEs so that each costs one round trip.
+//!
+//! Nothing here manages transactions, retries or notifications: see `writer.rs`. Reads are in
+//! `read.rs`.
+
+use crate::batch::{WriteOp, WriteOut};
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+/// The columns of `kern_runs` in the order [`row_to_run`] reads them.
+macro_rules! run_columns {
+    () => {
+        "run_id, session_id, user_id, kind, component_id, parent_run_id, status, input, output, \
+         error, background, attempt, releases, lease_owner, lease_expires_at, cancel_requested, \
+         event_count, created_at, updated_at, started_at, finished_at"
+    };
+}
+
+/// A connection that prepares each statement once and reuses it.
+pub(crate) trait Db: Sync {
+    /// The underlying client.
+    fn client(&self) -> &Client;
+    /// The prepared statement for `sql`, from this connection's cache.
+    fn prep(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Statement, tokio_postgres::Error>> + Send;
+}
+
+/// The writer's connection: a client and its statement cache.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    statements: Mutex<HashMap<String, Statement>>,
+    poisoned: AtomicBool,
+}
+
+impl Conn {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            statements: Mutex::new(HashMap::new()),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the connection as not to be used again (its state is unknown).
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::Relaxed);
+    }
+
+    /// True when the connection closed or was poisoned.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed) || self.client.is_closed()
+    }
+}
+
+impl Db for Conn {
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn prep(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        let cached = self
+            .statements
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(s) = cached {
+            return Ok(s);
+        }
+        let stmt = self.client.prepare(sql).await?;
+        self.statements
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+impl Db for deadpool_postgres::Object {
+    fn client(&self) -> &Client {
+        self
+    }
+
+    async fn prep(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        self.prepare_cached(sql).await
+    }
+}
+
+/// True when `e` says the connection is gone (closed, or its backend shut down or was
+/// terminated): the same statement on a fresh connection may well succeed.
+pub(crate) fn connection_lost(e: &StoreError) -> bool {
+    let StoreError::Postgres(e) = e else {
+        return false;
+    };
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        })
+}
+
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn row_to_run(r: &Row) -> StoreResult<RunRecord> {
+    Ok(RunRecord {
+        run_id: r.try_get(0)?,
+        session_id: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        kind: r
+            .try_get::<_, &str>(3)?
+            .parse()
+            .map_err(|e| corrupt("kind", e))?,
+        component_id: r.try_get(4)?,
+        parent_run_id: r.try_get(5)?,
+        status: r
+            .try_get::<_, &str>(6)?
+            .parse()
+            .map_err(|e| corrupt("status", e))?,
+        input: r.try_get(7)?,
+        output: r.try_get(8)?,
+        error: r.try_get(9)?,
+        background: r.try_get(10)?,
+        attempt: u32::try_from(r.try_get::<_, i64>(11)?).map_err(|e| corrupt("attempt", e))?,
+        releases: u32::try_from(r.try_get::<_, i64>(12)?).map_err(|e| corrupt("releases", e))?,
+        lease_owner: r.try_get(13)?,
+        lease_expires_at: r.try_get(14)?,
+        cancel_requested: r.try_get(15)?,
+        event_count: u64::try_from(r.try_get::<_, i64>(16)?)
+            .map_err(|e| corrupt("event_count", e))?,
+        created_at: r.try_get(17)?,
+        updated_at: r.try_get(18)?,
+        started_at: r.try_get(19)?,
+        finished_at: r.try_get(20)?,
+    })
+}
+
+pub(crate) async fn run_by_id(db: &impl Db, run_id: RunId) -> StoreResult<Option<RunRecord>> {
+    let stmt = db
+        .prep(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM kern_runs WHERE run_id = $1"
+        ))
+        .await?;
+    db.client()
+        .query_opt(&stmt, &[&run_id])
+        .await?
+        .as_ref()
+        .map(row_to_run)
+        .transpose()
+}
+
+/// Applies one write op inside the caller's transaction.
+pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<WriteOut> {
+    match op {
+        WriteOp::Create(run) => create(db, run, now).await.map(WriteOut::Run),
+        WriteOp::Claim(req) => claim(db, req, now).await.map(WriteOut::Runs),
+        WriteOp::Heartbeat {
+            owner,
+            runs,
+            lease_ms,
+        } => heartbeat(db, owner, runs, now + lease_ms)
+            .await
+            .map(WriteOut::Heartbeat),
+        WriteOp::Write(w) => write(db, w, now).await.map(WriteOut::Done),
+        WriteOp::Release { run_id, attempt } => {
+            let stmt = db
+                .prep(
+                    "UPDATE kern_runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                     releases = releases + 1, updated_at = $3
+                     WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
+                )
+                .await?;
+            let n = db
+                .client()
+                .execute(&stmt, &[run_id, &i64::from(*attempt), &now])
+                .await?;
+            if n == 0 {
+                return Err(StoreError::Fenced { run_id: *run_id });
+            }
+            Ok(WriteOut::Done(()))
+        }
+        WriteOp::CancelPending {
+            run_id,
+            event_count,
+            event,
+            reason,
+        } => {
+            let stmt = db
+                .prep(
+                    "UPDATE kern_runs SET status = 'cancelled', cancel_requested = true, error = $3,
+                     event_count = event_count + 1, updated_at = $4, finished_at = $4
+                     WHERE run_id = $1 AND status = 'pending' AND event_count = $2",
+                )
+                .await?;
+            let count = to_i64(*event_count, "event_count")?;
+            let n = db
+                .client()
+                .execute(&stmt, &[run_id, &count, reason, &now])
+                .await?;
+            if n == 0 {
+                return Err(match run_by_id(db, *run_id).await? {
+                    None => StoreError::RunNotFound(*run_id),
+                    Some(_) => StoreError::Conflict { run_id: *run_id },
+                });
+            }
+            let stmt = db
+                .prep(
+                    "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .await?;
+            db.client()
+                .execute(
+                    &stmt,
+                    &[
+                        run_id,
+                        &count,
+                        &event.event_type,
+                        &&*event.payload,
+                        &event.created_at,
+                    ],
+                )
+                .await?;
+            Ok(WriteOut::Done(()))
+        }
+        WriteOp::RequestCancel(run_id) => {
+            let stmt = db
+                .prep(
+                    "UPDATE kern_runs SET cancel_requested = true, updated_at = $2
+                     WHERE run_id = $1 AND status IN ('running', 'paused')",
+                )
+                .await?;
+            if db.client().execute(&stmt, &[run_id, &now]).await? == 1 {
+                return Ok(WriteOut::Cancel(CancelRequest::Requested));
+            }
+            match run_by_id(db, *run_id).await? {
+                None => Err(StoreError::RunNotFound(*run_id)),
+                Some(r) if r.status.is_terminal() => {
+                    Ok(WriteOut::Cancel(CancelRequest::AlreadyFinished(r.status)))
+                }
+                Some(_) => Err(StoreError::Conflict { run_id: *run_id }),
+            }
+        }
+        WriteOp::Purge(before) => {
+            let stmt = db
+                .prep(
+                    "WITH r AS (
+                         DELETE FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < $1
+                         RETURNING run_id
+                     ), e AS (
+                         DELETE FROM kern_events WHERE run_id IN (SELECT run_id FROM r)
+                     ), c AS (
+                         DELETE FROM kern_checkpoints WHERE run_id IN (SELECT run_id FROM r)
+                     )
+                     SELECT count(*) FROM r",
+                )
+                .await?;
+            let n: i64 = db.client().query_one(&stmt, &[before]).await?.try_get(0)?;
+            Ok(WriteOut::Count(n as u64))
+        }
+    }
+}
+
+async fn create(db: &Conn, run: &NewRun, now: Millis) -> StoreResult<RunRecord> {
+    let (status, attempt, owner, expires, started) = match &run.claim {
+        None => ("pending", 0i64, None, None, None),
+        Some(l) => (
+            "running",
+            1,
+            Some(l.owner.as_str()),
+            Some(now + l.duration_ms),
+            Some(now),
+        ),
+    };
+    let stmt = db
+        .prep(concat!(
+            "WITH r AS (
+                 INSERT INTO kern_runs (run_id, session_id, user_id, kind, component_id,
+                     parent_run_id, status, input, background, attempt, lease_owner,
+                     lease_expires_at, created_at, updated_at, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
+                 ON CONFLICT (run_id) DO NOTHING
+                 RETURNING *
+             ), s AS (
+                 INSERT INTO kern_sessions (session_id, kind, component_id, user_id, created_at, updated_at)
+                 SELECT session_id, kind, component_id, user_id, created_at, created_at FROM r
+                 ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at
+             )
+             SELECT ",
+            run_columns!(),
+            " FROM r"
+        ))
+        .await?;
+    let row = db
+        .client()
+        .query_opt(
+            &stmt,
+            &[
+                &run.run_id,
+                &run.session_id,
+                &run.user_id,
+                &run.kind.as_str(),
+                &run.component_id,
+                &run.parent_run_id,
+                &status,
+                &run.input,
+                &run.background,
+                &attempt,
+                &owner,
+                &expires,
+                &now,
+                &started,
+            ],
+        )
+        .await?;
+    match row {
+        Some(row) => row_to_run(&row),
+        None => Err(StoreError::DuplicateRun(run.run_id)),
+    }
+}
+
+/// Claims expired runs (their owner died) first, oldest lease first, then pending runs,
+/// oldest first. `FOR UPDATE SKIP LOCKED`: rows another transaction is claiming (or writing)
+/// are skipped rather than waited for, and a row changed since the snapshot is re-checked
+/// before it is taken, so concurrent claimers never get the same run nor block each other.
+async fn claim(db: &Conn, req: &ClaimRequest, now: Millis) -> StoreResult<Vec<RunRecord>> {
+    if req.limit == 0 || req.components.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<&str> = req.components.iter().map(|(k, _)| k.as_str()).collect();
+    let ids: Vec<&str> = req.components.iter().map(|(_, id)| id.as_str()).collect();
+    macro_rules! claim_sql {
+        ($cond:literal, $order:literal) => {
+            concat!(
+                "WITH c AS (
+                     SELECT run_id, ",
+                $order,
+                " AS ord FROM kern_runs
+                     WHERE ",
+                $cond,
+                " AND (kind, component_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+                     ORDER BY ",
+                $order,
+                ", run_id LIMIT $4
+                     FOR UPDATE SKIP LOCKED
+                 ), u AS (
+                     UPDATE kern_runs r SET status = 'running', attempt = r.attempt + 1,
+                         lease_owner = $5, lease_expires_at = $6,
+                         started_at = COALESCE(r.started_at, $1), updated_at = $1
+                     FROM c WHERE r.run_id = c.run_id
+                     RETURNING r.*, c.ord
+                 )
+                 SELECT ",
+                run_columns!(),
+                " FROM u ORDER BY ord, run_id"
+            )
+        };
+    }
+    let mut claimed = Vec::with_capacity(req.limit);
+    for sql in [
+        claim_sql!(
+            "status = 'running' AND lease_expires_at < $1",
+            "lease_expires_at"
+        ),
+        claim_sql!("status = 'pending'", "created_at"),
+    ] {
+        let left = req.limit - claimed.len();
+        if left == 0 {
+            break;
+        }
+        let stmt = db.prep(sql).await?;
+        let rows = db
+            .client()
+            .query(
+                &stmt,
+                &[
+                    &now,
+                    &kinds,
+                    &ids,
+                    &(left as i64),
+                    &req.owner,
+                    &(now + req.lease_ms),
+                ],
+            )
+            .await?;
+        for row in &rows {
+            claimed.push(row_to_run(row)?);
+        }
+    }
+    Ok(claimed)
+}
+
+async fn heartbeat(
+    db: &Conn,
+    owner: &str,
+    runs: &[(RunId, u32)],
+    expires: Millis,
+) -> StoreResult<Heartbeat> {
+    let ids: Vec<RunId> = runs.iter().map(|(id, _)| *id).collect();
+    let stmt = db
+        .prep(
+            "UPDATE kern_runs SET lease_expires_at = $2
+             WHERE lease_owner = $1 AND status = 'running' AND run_id = ANY($3)
+             RETURNING run_id, attempt, cancel_requested",
+        )
+        .await?;
+    let rows = db.client().query(&stmt, &[&owner, &expires, &ids]).await?;
+    let mut held = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let attempt = u32::try_from(r.try_get::<_, i64>(1)?).map_err(|e| corrupt("attempt", e))?;
+        held.insert(r.try_get::<_, RunId>(0)?, (attempt, r.try_get(2)?));
+    }
+    Ok(crate::util::heartbeat_outcome(runs, &held))
+}
+
+/// The tail shared by both variants of the write statement: the events, checkpoints and
+/// session state land only if the fenced update of the run (`u`) matched.
+macro_rules! write_tail {
+    () => {
+        "RETURNING run_id, session_id
+         ), e AS (
+             INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
+             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at
+             FROM u, unnest($6::text[], $7::text[], $8::bigint[])
+                 WITH ORDINALITY AS x(event_type, payload, created_at, ord)
+         ), c AS (
+             INSERT INTO kern_checkpoints (run_id, key, value)
+             SELECT u.run_id, k.key, k.value FROM u, unnest($9::text[], $10::json[]) AS k(key, value)
+             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
+         ), s AS (
+             UPDATE kern_sessions SET session_state = $11::json, updated_at = $5
+             FROM u WHERE $11::json IS NOT NULL AND kern_sessions.session_id = u.session_id
+         )
+         SELECT count(*) FROM u"
+    };
+}
+
+async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<()> {
+    let first = to_i64(w.first_index, "first_index")?;
+    let n = w.events.len() as i64;
+    let types: Vec<&str> = w.events.iter().map(|e| e.event_type.as_str()).collect();
+    let payloads: Vec<&str> = w.events.iter().map(|e| &*e.payload).collect();
+    let times: Vec<i64> = w.events.iter().map(|e| e.created_at).collect();
+    // One statement cannot upsert a key twice: keep the last value of each key, as a
+    // sequence of upserts would.
+    let mut keys: Vec<&str> = Vec::with_capacity(w.checkpoints.len());
+    let mut values: Vec<&Value> = Vec::with_capacity(w.checkpoints.len());
+    for (i, (key, value)) in w.checkpoints.iter().enumerate() {
+        if !w.checkpoints[i + 1..].iter().any(|(k, _)| k == key) {
+            keys.push(key);
+            values.push(value);
+        }
+    }
+    let attempt = i64::from(w.attempt);
+    let common: [&(dyn ToSql + Sync); 11] = [
+        &w.run_id,
+        &attempt,
+        &first,
+        &n,
+        &now,
+        &types,
+        &payloads,
+        &times,
+        &keys,
+        &values,
+        &w.session_state,
+    ];
+    let changed: i64 = match &w.finish {
+        None => {
+            let stmt = db
+                .prep(concat!(
+                    "WITH u AS (
+                         UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5
+                         WHERE run_id = $1 AND attempt = $2 AND status = 'running'
+                             AND event_count = $3::bigint ",
+                    write_tail!()
+                ))
+                .await?;
+            db.client().query_one(&stmt, &common).await?.try_get(0)?
+        }
+        Some(f) => {
+            let stmt = db
+                .prep(concat!(
+                    "WITH u AS (
+                         UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
+                             finished_at = $5, status = $12, output = $13, error = $14,
+                             lease_owner = NULL, lease_expires_at = NULL
+                         WHERE run_id = $1 AND attempt = $2 AND status = 'running'
+                             AND event_count = $3::bigint ",
+                    write_tail!()
+                ))
+                .await?;
+            let status = f.status.as_str();
+            let mut params: Vec<&(dyn ToSql + Sync)> = common.to_vec();
+            params.extend([&status as &(dyn ToSql + Sync), &f.output, &f.error]);
+            db.client().query_one(&stmt, &params).await?.try_get(0)?
+        }
+    };
+    if changed == 0 {
+        return Err(StoreError::Fenced { run_id: w.run_id });
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The SQL of every PostgreSQL read, on a pooled connection. Same semantics as the SQLite
+//! backend's reads; nothing here writes.
+
+use super::ops::{corrupt, row_to_run, run_by_id, Db};
+use crate::error::StoreResult;
+use crate::model::*;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+pub(crate) async fn get_run(db: &impl Db, run_id: RunId) -> StoreResult<Option<RunRecord>> {
+    run_by_id(db, run_id).await
+}
+
+pub(crate) async fn list_runs(db: &impl Db, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM kern_runs WHERE true"
+    ));
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut add = |clause: &str, v: Box<dyn ToSql + Sync + Send>| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} = ${}", args.len()));
+    };
+    if let Some(s) = &f.session_id {
+        add("session_id", Box::new(s.clone()));
+    }
+    if let Some(s) = f.status {
+        add("status", Box::new(s.as_str()));
+    }
+    if let Some(k) = f.kind {
+        add("kind", Box::new(k.as_str()));
+    }
+    if let Some(c) = &f.component_id {
+        add("component_id", Box::new(c.clone()));
+    }
+    if let Some(u) = &f.user_id {
+        add("user_id", Box::new(u.clone()));
+    }
+    if let Some(p) = f.parent_run_id {
+        add("parent_run_id", Box::new(p));
+    }
+    args.push(Box::new(
+        f.limit.unwrap_or(100).min(i64::MAX as usize) as i64
+    ));
+    args.push(Box::new(f.offset.unwrap_or(0).min(i64::MAX as usize) as i64));
+    sql.push_str(&format!(
+        " ORDER BY created_at, run_id LIMIT ${} OFFSET ${}",
+        args.len() - 1,
+        args.len()
+    ));
+    let stmt = db.prep(&sql).await?;
+    let params: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = db.client().query(&stmt, &params).await?;
+    rows.iter().map(row_to_run).collect()
+}
+
+pub(crate) async fn cancel_requests(db: &impl Db, owner: &str) -> StoreResult<Vec<RunId>> {
+    let stmt = db
+        .prep(
+            "SELECT run_id FROM kern_runs
+             WHERE lease_owner = $1 AND status = 'running' AND cancel_requested
+             ORDER BY run_id",
+        )
+        .await?;
+    let rows = db.client().query(&stmt, &[&owner]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+pub(crate) async fn read_events(
+    db: &impl Db,
+    run_id: RunId,
+    from: u64,
+    limit: usize,
+) -> StoreResult<Vec<StoredEvent>> {
+    let stmt = db
+        .prep(
+            "SELECT event_index, event_type, payload, created_at FROM kern_events
+             WHERE run_id = $1 AND event_index >= $2 ORDER BY event_index LIMIT $3",
+        )
+        .await?;
+    // An index past i64::MAX matches nothing; so does a limit of zero.
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let rows = db.client().query(&stmt, &[&run_id, &from, &limit]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredEvent {
+                event_index: u64::try_from(r.try_get::<_, i64>(0)?)
+                    .map_err(|e| corrupt("event_index", e))?,
+                event_type: r.try_get(1)?,
+                payload: r.try_get::<_, &str>(2)?.into(),
+                created_at: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn load_checkpoints(
+    db: &impl Db,
+    run_id: RunId,
+) -> StoreResult<Vec<(String, Value)>> {
+    // `COLLATE "C"`: byte order, as SQLite sorts, whatever the database's collation.
+    let stmt = db
+        .prep(
+            "SELECT key, value FROM kern_checkpoints WHERE run_id = $1 ORDER BY key COLLATE \"C\"",
+        )
+        .await?;
+    let rows = db.client().query(&stmt, &[&run_id]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+pub(crate) async fn get_session(
+    db: &impl Db,
+    session_id: &str,
+) -> StoreResult<Option<SessionRecord>> {
+    let stmt = db
+        .prep(
+            "SELECT session_id, kind, component_id, user_id, session_name, session_state,
+                    created_at, updated_at
+             FROM kern_sessions WHERE session_id = $1",
+        )
+        .await?;
+    let Some(r) = db.client().query_opt(&stmt, &[&session_id]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(SessionRecord {
+        session_id: r.try_get(0)?,
+        kind: r
+            .try_get::<_, &str>(1)?
+            .parse()
+            .map_err(|e| corrupt("kind", e))?,
+        component_id: r.try_get(2)?,
+        user_id: r.try_get(3)?,
+        session_name: r.try_get(4)?,
+        session_state: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+    }))
+}

@@ -1,0 +1,143 @@
+//! PostgreSQL schema and its versioned migrations.
+//!
+//! Same tables, columns and indexes as the SQLite schema, with native types: run ids are
+//! `UUID`, timestamps `BIGINT` milliseconds since the epoch, JSON values `JSON` (stored as
+//! written: unlike `JSONB` it accepts every string JSON can hold, including `\u0000`), and the
+//! event payload `TEXT`, returned byte for byte.
+//!
+//! This module only creates and upgrades tables; it never touches rows.
+
+use crate::error::{StoreError, StoreResult};
+use tokio_postgres::Client;
+
+/// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit a
+/// released migration: append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE kern_runs (
+    run_id           UUID PRIMARY KEY,
+    session_id       TEXT NOT NULL,
+    user_id          TEXT,
+    kind             TEXT NOT NULL,
+    component_id     TEXT NOT NULL,
+    parent_run_id    UUID,
+    status           TEXT NOT NULL,
+    input            JSON NOT NULL,
+    output           JSON,
+    error            TEXT,
+    background       BOOLEAN NOT NULL,
+    attempt          BIGINT NOT NULL DEFAULT 0,
+    releases         BIGINT NOT NULL DEFAULT 0,
+    lease_owner      TEXT,
+    lease_expires_at BIGINT,
+    cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    event_count      BIGINT NOT NULL DEFAULT 0,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL,
+    started_at       BIGINT,
+    finished_at      BIGINT
+) WITH (fillfactor = 80);
+CREATE INDEX kern_runs_pending ON kern_runs (created_at, run_id) WHERE status = 'pending';
+CREATE INDEX kern_runs_lease ON kern_runs (lease_expires_at) WHERE status = 'running';
+CREATE INDEX kern_runs_owner ON kern_runs (lease_owner) WHERE status = 'running';
+CREATE INDEX kern_runs_session ON kern_runs (session_id, created_at);
+CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at);
+CREATE INDEX kern_runs_parent ON kern_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE INDEX kern_runs_finished ON kern_runs (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE kern_events (
+    run_id      UUID NOT NULL,
+    event_index BIGINT NOT NULL,
+    event_type  TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (run_id, event_index)
+);
+
+CREATE TABLE kern_checkpoints (
+    run_id UUID NOT NULL,
+    key    TEXT NOT NULL,
+    value  JSON NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+
+CREATE TABLE kern_sessions (
+    session_id    TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    component_id  TEXT NOT NULL,
+    user_id       TEXT,
+    session_name  TEXT,
+    session_state JSON,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+"#];
+
+/// The newest schema version this build knows.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The first key of the advisory lock that serialises migrations ("Kern" in ASCII); the
+/// second is a hash of the schema's name, so starters in different schemas do not wait on
+/// each other.
+const LOCK_CLASS: i32 = 0x4b65_726e;
+
+/// Brings the schema to the newest version in one transaction and returns the name of the
+/// schema holding Kern's tables (`current_schema()`).
+///
+/// With `create_schema`, that schema is created first if missing (the connection's
+/// `search_path` must already name it). Safe to run from several processes at once: each
+/// takes a transaction-scoped advisory lock, then reads the version.
+pub(crate) async fn migrate(
+    client: &mut Client,
+    create_schema: Option<&str>,
+) -> StoreResult<String> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2::text, current_schema(), '')))",
+        &[&LOCK_CLASS, &create_schema],
+    )
+    .await?;
+    if let Some(schema) = create_schema {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+    }
+    let schema: Option<String> = tx
+        .query_one("SELECT current_schema()::text", &[])
+        .await?
+        .get(0);
+    let Some(schema) = schema else {
+        return Err(StoreError::Config(
+            "postgres: the connection's search_path names no existing schema to keep Kern's tables in".into(),
+        ));
+    };
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
+    )
+    .await?;
+    let found: i64 = tx
+        .query_opt("SELECT version FROM kern_schema WHERE id = 1", &[])
+        .await?
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    if found > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: LATEST,
+        });
+    }
+    if found == LATEST {
+        tx.commit().await?;
+        return Ok(schema);
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(sql).await?;
+        tracing::debug!(schema = %schema, version = version + 1, "postgres schema migrated");
+    }
+    tx.execute(
+        "INSERT INTO kern_schema (id, version) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+        &[&LATEST],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(schema)
+}
