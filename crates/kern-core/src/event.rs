@@ -115,7 +115,7 @@ pub enum EventKind {
         /// `"str"` for text content, `"json"` otherwise.
         content_type: String,
         /// The step's full result.
-        step_response: StepOutput,
+        step_response: Box<StepOutput>,
     },
     /// A named group of steps began.
     StepsExecutionStarted {

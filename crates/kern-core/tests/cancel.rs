@@ -50,7 +50,9 @@ async fn step_started(engine: &Engine, run_id: RunId, step: &str) {
 }
 
 async fn cancel_drops_the_running_step_at_once(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let dropped = Arc::new(AtomicBool::new(false));
     let wf = Workflow::builder("c")
@@ -61,11 +63,17 @@ async fn cancel_drops_the_running_step_at_once(backend: Backend) {
     let run = wf.run_background("x").await.unwrap();
     step_started(&engine, run.run_id, "wait").await;
     let t = Instant::now();
-    assert_eq!(wf.cancel_run(run.run_id).await.unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        wf.cancel_run(run.run_id).await.unwrap(),
+        CancelOutcome::Requested
+    );
     let done = finished(&engine, run.run_id).await;
     eprintln!("cancel took {:?}", t.elapsed());
     assert_eq!(done.status, RunStatus::Cancelled);
-    assert!(dropped.load(Ordering::SeqCst), "the step's future was dropped");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the step's future was dropped"
+    );
     let events = stored(&engine, run.run_id).await;
     assert_gapless(&events, 0);
     assert_eq!(events.last().unwrap().event_type, "WorkflowCancelled");
@@ -77,7 +85,9 @@ async fn cancel_drops_the_running_step_at_once(backend: Backend) {
 }
 
 async fn blocking_steps_can_watch_the_cancel_flag(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let saw_cancel = Arc::new(AtomicBool::new(false));
     let saw = saw_cancel.clone();
@@ -95,16 +105,25 @@ async fn blocking_steps_can_watch_the_cancel_flag(backend: Backend) {
     let run = wf.run_background("x").await.unwrap();
     step_started(&engine, run.run_id, "spin").await;
     engine.cancel_run(run.run_id).await.unwrap();
-    assert_eq!(finished(&engine, run.run_id).await.status, RunStatus::Cancelled);
-    wait_until(Duration::from_secs(5), "the blocking step to see the flag", || {
-        let s = saw_cancel.clone();
-        async move { s.load(Ordering::SeqCst) }
-    })
+    assert_eq!(
+        finished(&engine, run.run_id).await.status,
+        RunStatus::Cancelled
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the blocking step to see the flag",
+        || {
+            let s = saw_cancel.clone();
+            async move { s.load(Ordering::SeqCst) }
+        },
+    )
     .await;
 }
 
 async fn cancelling_a_parallel_step_drops_every_branch(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let flags: Vec<_> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
     let wf = Workflow::builder("p")
@@ -122,14 +141,19 @@ async fn cancelling_a_parallel_step_drops_every_branch(backend: Backend) {
     let run = wf.run_background("x").await.unwrap();
     step_started(&engine, run.run_id, "c").await;
     engine.cancel_run(run.run_id).await.unwrap();
-    assert_eq!(finished(&engine, run.run_id).await.status, RunStatus::Cancelled);
+    assert_eq!(
+        finished(&engine, run.run_id).await.status,
+        RunStatus::Cancelled
+    );
     for f in &flags {
         assert!(f.load(Ordering::SeqCst));
     }
 }
 
 async fn pending_runs_are_cancelled_without_running(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     // A client-only engine starts the run: nobody executes it yet.
     let client = Engine::builder(db.store.clone()).executor(false).build();
     let ran = Arc::new(AtomicU32::new(0));
@@ -147,7 +171,10 @@ async fn pending_runs_are_cancelled_without_running(backend: Backend) {
     };
     let wf = make(&client);
     let run = wf.run_background("x").await.unwrap();
-    assert_eq!(client.cancel_run(run.run_id).await.unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        client.cancel_run(run.run_id).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
     let rec = client.get_run(run.run_id).await.unwrap().unwrap();
     assert_eq!(rec.status, RunStatus::Cancelled);
     let events = stored(&client, run.run_id).await;
@@ -157,14 +184,24 @@ async fn pending_runs_are_cancelled_without_running(backend: Backend) {
     let executor = engine(&db);
     let wf2 = make(&executor);
     let fresh = wf2.run_background("y").await.unwrap();
-    assert_eq!(finished(&executor, fresh.run_id).await.status, RunStatus::Completed);
+    assert_eq!(
+        finished(&executor, fresh.run_id).await.status,
+        RunStatus::Completed
+    );
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     // Subscribing to the cancelled run replays its one event and ends.
-    assert_eq!(collect(client.subscribe(run.run_id, None).await.unwrap()).await.len(), 1);
+    assert_eq!(
+        collect(client.subscribe(run.run_id, None).await.unwrap())
+            .await
+            .len(),
+        1
+    );
 }
 
 async fn cancelling_finished_or_unknown_runs(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("f")
         .step(Step::new("s", |_| async { Ok(StepOutput::text("ok")) }))
@@ -177,12 +214,19 @@ async fn cancelling_finished_or_unknown_runs(backend: Backend) {
         CancelOutcome::AlreadyFinished(RunStatus::Completed)
     );
     let unknown = kern_core::store::new_run_id();
-    assert!(matches!(engine.cancel_run(unknown).await, Err(EngineError::RunNotFound(id)) if id == unknown));
-    assert!(matches!(wf.cancel_run(unknown).await, Err(EngineError::RunNotFound(_))));
+    assert!(
+        matches!(engine.cancel_run(unknown).await, Err(EngineError::RunNotFound(id)) if id == unknown)
+    );
+    assert!(matches!(
+        wf.cancel_run(unknown).await,
+        Err(EngineError::RunNotFound(_))
+    ));
 }
 
 async fn cancel_from_another_process_reaches_the_owner(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let owner = engine(&db);
     let dropped = Arc::new(AtomicBool::new(false));
     let wf = Workflow::builder("x")
@@ -195,7 +239,10 @@ async fn cancel_from_another_process_reaches_the_owner(backend: Backend) {
     // Another "process": its own store connection, no executor, no workflow registered.
     let other = Engine::builder(db.reopen().await).executor(false).build();
     let t = Instant::now();
-    assert_eq!(other.cancel_run(run.run_id).await.unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        other.cancel_run(run.run_id).await.unwrap(),
+        CancelOutcome::Requested
+    );
     wait_until(Duration::from_secs(10), "the owner to stop the run", || {
         let other = other.clone();
         async move {

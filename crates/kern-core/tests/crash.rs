@@ -49,7 +49,10 @@ fn workflow(engine: &Engine, dir: PathBuf, child: bool) -> Workflow {
                 if hang {
                     std::future::pending::<()>().await;
                 }
-                Ok(StepOutput::text(format!("{name}<{}>", input.previous_content_str())))
+                Ok(StepOutput::text(format!(
+                    "{name}<{}>",
+                    input.previous_content_str()
+                )))
             }
         })
     };
@@ -80,7 +83,10 @@ async fn crash_child() {
     // Every run is inside step two: the kill will land mid-step.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ids.iter().all(|id| marks(&dir, *id, "two") == 1) {
-        assert!(Instant::now() < deadline, "child runs never reached step two");
+        assert!(
+            Instant::now() < deadline,
+            "child runs never reached step two"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!("READY");
@@ -98,7 +104,9 @@ impl Drop for KillOnDrop {
 }
 
 async fn sigkill_mid_step_loses_nothing(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
@@ -121,7 +129,9 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
     });
     let mut ids: Vec<RunId> = Vec::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("child reports READY");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("child reports READY");
         // The test harness may print "test crash_child ... " on the same line.
         if let Some((_, id)) = line.split_once("RUN ") {
             ids.push(id.trim().parse().unwrap());
@@ -134,7 +144,11 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
     child.0.wait().unwrap();
     for id in &ids {
         let r = db.store.get_run(*id).await.unwrap().unwrap();
-        assert_eq!(r.status, RunStatus::Running, "killed mid-step, the run looks running");
+        assert_eq!(
+            r.status,
+            RunStatus::Running,
+            "killed mid-step, the run looks running"
+        );
     }
 
     let engine = Engine::builder(db.reopen().await)
@@ -146,9 +160,22 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
         let run = finished(&engine, *id).await;
         assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
         assert_eq!(run.attempt, 2);
-        assert!(run.content().unwrap().as_str().unwrap().starts_with("three<two<one<"));
-        assert_eq!(marks(dir.path(), *id, "one"), 1, "a completed step ran again");
-        assert_eq!(marks(dir.path(), *id, "two"), 2, "the interrupted step ran once more");
+        assert!(run
+            .content()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("three<two<one<"));
+        assert_eq!(
+            marks(dir.path(), *id, "one"),
+            1,
+            "a completed step ran again"
+        );
+        assert_eq!(
+            marks(dir.path(), *id, "two"),
+            2,
+            "the interrupted step ran once more"
+        );
         assert_eq!(marks(dir.path(), *id, "three"), 1);
         let events = stored(&engine, *id).await;
         assert_gapless(&events, 0);

@@ -15,7 +15,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 async fn concurrency_limit_keeps_the_rest_pending(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = Engine::builder(db.store.clone())
         .max_concurrent_runs(2)
         .poll_interval(Duration::from_millis(50))
@@ -56,7 +58,9 @@ async fn concurrency_limit_keeps_the_rest_pending(backend: Backend) {
 }
 
 async fn two_executors_never_run_the_same_run(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let executions: Arc<Mutex<HashMap<RunId, usize>>> = Default::default();
     let make = |engine: &Engine| {
         let ex = executions.clone();
@@ -122,7 +126,11 @@ impl Doomed {
 }
 
 /// A workflow whose second step hangs while `hang` is set. Counts executions per step.
-fn recoverable(engine: &Engine, counts: Arc<Mutex<HashMap<String, usize>>>, hang: Arc<AtomicBool>) -> Workflow {
+fn recoverable(
+    engine: &Engine,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    hang: Arc<AtomicBool>,
+) -> Workflow {
     let step = |name: &'static str, hangs: bool| {
         let (counts, hang) = (counts.clone(), hang.clone());
         Step::new(name, move |i| {
@@ -132,7 +140,10 @@ fn recoverable(engine: &Engine, counts: Arc<Mutex<HashMap<String, usize>>>, hang
                 if hang {
                     std::future::pending::<()>().await;
                 }
-                Ok(StepOutput::text(format!("{name}:{}", i.previous_content_str())))
+                Ok(StepOutput::text(format!(
+                    "{name}:{}",
+                    i.previous_content_str()
+                )))
             }
         })
     };
@@ -145,13 +156,19 @@ fn recoverable(engine: &Engine, counts: Arc<Mutex<HashMap<String, usize>>>, hang
         .unwrap()
 }
 
-async fn start_and_crash(db: &TestDb, counts: Arc<Mutex<HashMap<String, usize>>>, background: bool) -> RunId {
+async fn start_and_crash(
+    db: &TestDb,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    background: bool,
+) -> RunId {
     let store = db.reopen().await;
     let doomed = Doomed::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let hang = Arc::new(AtomicBool::new(true));
     doomed.spawn(async move {
-        let engine = Engine::builder(store).lease(Duration::from_millis(600)).build();
+        let engine = Engine::builder(store)
+            .lease(Duration::from_millis(600))
+            .build();
         let wf = recoverable(&engine, counts, hang);
         let id = if background {
             wf.run_background("in").await.unwrap().run_id
@@ -172,14 +189,21 @@ async fn start_and_crash(db: &TestDb, counts: Arc<Mutex<HashMap<String, usize>>>
         let _ = tx.send((id, engine));
         std::future::pending::<()>().await;
     });
-    let (id, engine) = tokio::time::timeout(Duration::from_secs(10), rx).await.unwrap().unwrap();
+    let (id, engine) = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .unwrap()
+        .unwrap();
     std::mem::forget(engine); // dropping it would need the dead runtime
-    tokio::task::spawn_blocking(move || doomed.crash()).await.unwrap();
+    tokio::task::spawn_blocking(move || doomed.crash())
+        .await
+        .unwrap();
     id
 }
 
 async fn a_dead_executors_runs_resume_elsewhere_from_their_last_step(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let counts: Arc<Mutex<HashMap<String, usize>>> = Default::default();
     let id = start_and_crash(&db, counts.clone(), true).await;
     let survivor = Engine::builder(db.reopen().await)
@@ -197,13 +221,27 @@ async fn a_dead_executors_runs_resume_elsewhere_from_their_last_step(backend: Ba
     assert_eq!(c["three"], 1);
     let events = stored(&survivor, id).await;
     assert_gapless(&events, 0);
-    assert_eq!(names(&events).iter().filter(|n| *n == "WorkflowStarted").count(), 1);
-    assert_eq!(names(&events).iter().filter(|n| *n == "WorkflowCompleted").count(), 1);
+    assert_eq!(
+        names(&events)
+            .iter()
+            .filter(|n| *n == "WorkflowStarted")
+            .count(),
+        1
+    );
+    assert_eq!(
+        names(&events)
+            .iter()
+            .filter(|n| *n == "WorkflowCompleted")
+            .count(),
+        1
+    );
     assert_eq!(events.last().unwrap().event_type, "WorkflowCompleted");
 }
 
 async fn recovery_limit_fails_the_run_explicitly(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let counts: Arc<Mutex<HashMap<String, usize>>> = Default::default();
     let id = start_and_crash(&db, counts.clone(), true).await;
     let survivor = Engine::builder(db.reopen().await)
@@ -214,12 +252,21 @@ async fn recovery_limit_fails_the_run_explicitly(backend: Backend) {
     let _wf = recoverable(&survivor, counts.clone(), Arc::new(AtomicBool::new(false)));
     let run = finished(&survivor, id).await;
     assert_eq!(run.status, RunStatus::Failed);
-    assert!(run.error.as_deref().unwrap().contains("max_recoveries = 0"), "{:?}", run.error);
-    assert_eq!(stored(&survivor, id).await.last().unwrap().event_type, "WorkflowError");
+    assert!(
+        run.error.as_deref().unwrap().contains("max_recoveries = 0"),
+        "{:?}",
+        run.error
+    );
+    assert_eq!(
+        stored(&survivor, id).await.last().unwrap().event_type,
+        "WorkflowError"
+    );
 }
 
 async fn interrupted_foreground_runs_fail_instead_of_hanging(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let counts: Arc<Mutex<HashMap<String, usize>>> = Default::default();
     let id = start_and_crash(&db, counts.clone(), false).await;
     let survivor = Engine::builder(db.reopen().await)
@@ -234,10 +281,14 @@ async fn interrupted_foreground_runs_fail_instead_of_hanging(backend: Backend) {
 }
 
 async fn shutdown_hands_running_runs_back_at_once(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let counts: Arc<Mutex<HashMap<String, usize>>> = Default::default();
     // A long lease: the hand-over must not wait for it.
-    let first = Engine::builder(db.store.clone()).lease(Duration::from_secs(60)).build();
+    let first = Engine::builder(db.store.clone())
+        .lease(Duration::from_secs(60))
+        .build();
     let wf = recoverable(&first, counts.clone(), Arc::new(AtomicBool::new(true)));
     let run = wf.run_background("in").await.unwrap();
     wait_until(Duration::from_secs(10), "step two to start", || {
@@ -249,8 +300,13 @@ async fn shutdown_hands_running_runs_back_at_once(backend: Backend) {
     let released = first.get_run(run.run_id).await.unwrap().unwrap();
     assert_eq!(released.status, RunStatus::Pending);
     assert_eq!(released.releases, 1);
-    assert!(matches!(wf.run_background("x").await, Err(kern_core::EngineError::ShuttingDown)));
-    let second = Engine::builder(db.reopen().await).poll_interval(Duration::from_millis(50)).build();
+    assert!(matches!(
+        wf.run_background("x").await,
+        Err(kern_core::EngineError::ShuttingDown)
+    ));
+    let second = Engine::builder(db.reopen().await)
+        .poll_interval(Duration::from_millis(50))
+        .build();
     let _wf2 = recoverable(&second, counts.clone(), Arc::new(AtomicBool::new(false)));
     let done = finished(&second, run.run_id).await;
     assert_eq!(done.status, RunStatus::Completed);

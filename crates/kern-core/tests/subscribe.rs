@@ -26,11 +26,17 @@ fn gated(engine: &Engine, id: &str, n: usize, gate: Arc<Semaphore>) -> Workflow 
             }
         })
     });
-    Workflow::builder(id).steps(steps).db(engine).build().unwrap()
+    Workflow::builder(id)
+        .steps(steps)
+        .db(engine)
+        .build()
+        .unwrap()
 }
 
 async fn subscribers_from_every_index_see_the_exact_log(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let gate = Arc::new(Semaphore::new(0));
     let wf = gated(&engine, "g", 12, gate.clone());
@@ -39,7 +45,12 @@ async fn subscribers_from_every_index_see_the_exact_log(backend: Backend) {
     let mut subs = Vec::new();
     let mut joined = 0u64;
     for _ in 0..12 {
-        let count = engine.get_run(run.run_id).await.unwrap().unwrap().event_count;
+        let count = engine
+            .get_run(run.run_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_count;
         while joined <= count {
             let last = joined.checked_sub(1);
             let stream = engine.subscribe(run.run_id, last).await.unwrap();
@@ -61,15 +72,23 @@ async fn subscribers_from_every_index_see_the_exact_log(backend: Backend) {
     }
     // And after the end: a replay from any index.
     for from in [0usize, 5, log.len() - 1] {
-        let stream = engine.subscribe(run.run_id, Some(from as u64)).await.unwrap();
+        let stream = engine
+            .subscribe(run.run_id, Some(from as u64))
+            .await
+            .unwrap();
         assert_eq!(collect(stream).await, log[from + 1..].to_vec());
     }
-    let past_end = engine.subscribe(run.run_id, Some(log.len() as u64 + 5)).await.unwrap();
+    let past_end = engine
+        .subscribe(run.run_id, Some(log.len() as u64 + 5))
+        .await
+        .unwrap();
     assert!(collect(past_end).await.is_empty());
 }
 
 async fn another_process_follows_the_live_tail(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let owner = engine(&db);
     let gate = Arc::new(Semaphore::new(0));
     let wf = gated(&owner, "g", 5, gate.clone());
@@ -100,10 +119,15 @@ async fn another_process_follows_the_live_tail(backend: Backend) {
 }
 
 async fn subscribing_to_an_unknown_run_is_not_found(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let id = kern_core::store::new_run_id();
-    assert!(matches!(engine.subscribe(id, None).await, Err(EngineError::RunNotFound(_))));
+    assert!(matches!(
+        engine.subscribe(id, None).await,
+        Err(EngineError::RunNotFound(_))
+    ));
 }
 
 both_backends!(

@@ -23,15 +23,22 @@ fn three_steps(id: &str) -> kern_core::workflow::WorkflowBuilder {
             Ok(StepOutput::text(format!("{}!", i.previous_content_str())))
         }))
         .step(Step::new("wrap", |i| async move {
-            Ok(StepOutput::json(serde_json::json!({ "result": i.previous_content_str() })))
+            Ok(StepOutput::json(
+                serde_json::json!({ "result": i.previous_content_str() }),
+            ))
         }))
 }
 
 async fn foreground_blocking_returns_the_finished_run(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = three_steps("wf").db(&engine).build().unwrap();
-    let run = wf.run(RunRequest::new("hi").session_id("s1")).await.unwrap();
+    let run = wf
+        .run(RunRequest::new("hi").session_id("s1"))
+        .await
+        .unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.session_id, "s1");
     assert_eq!(run.content().unwrap()["result"], "HI!");
@@ -64,7 +71,9 @@ async fn foreground_blocking_returns_the_finished_run(backend: Backend) {
 }
 
 async fn foreground_stream_yields_every_event(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = three_steps("wf").db(&engine).build().unwrap();
     let stream = wf.run_stream("abc").await.unwrap();
@@ -76,11 +85,16 @@ async fn foreground_stream_yields_every_event(backend: Backend) {
         assert_eq!(e.run_id, run_id);
     }
     assert!(events.last().unwrap().is_terminal());
-    assert_eq!(engine.get_run(run_id).await.unwrap().unwrap().status, RunStatus::Completed);
+    assert_eq!(
+        engine.get_run(run_id).await.unwrap().unwrap().status,
+        RunStatus::Completed
+    );
 }
 
 async fn background_returns_pending_at_once_and_polls_to_completion(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let gate = Arc::new(Notify::new());
     let g = gate.clone();
@@ -111,22 +125,34 @@ async fn background_returns_pending_at_once_and_polls_to_completion(backend: Bac
     gate.notify_one();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let done = loop {
-        let r = wf.get_run(started.run_id).await.unwrap().expect("run exists");
+        let r = wf
+            .get_run(started.run_id)
+            .await
+            .unwrap()
+            .expect("run exists");
         if r.has_completed() {
             break r;
         }
-        assert!(tokio::time::Instant::now() < deadline, "run never completed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run never completed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_eq!(done.status, RunStatus::Completed);
     assert_eq!(done.content().unwrap(), "released");
-    let listed = wf.list_runs(Some(&started.session_id), Some(RunStatus::Completed)).await.unwrap();
+    let listed = wf
+        .list_runs(Some(&started.session_id), Some(RunStatus::Completed))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].run_id, started.run_id);
 }
 
 async fn background_stream_survives_its_subscriber(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let gate = Arc::new(Notify::new());
     let g = gate.clone();
@@ -159,7 +185,9 @@ async fn background_stream_survives_its_subscriber(backend: Backend) {
 }
 
 async fn dropping_a_foreground_stream_cancels_the_run(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("fg")
         .step(Step::new("forever", |_| async {

@@ -17,15 +17,22 @@ fn text(name: &str, content: &'static str) -> Step {
 }
 
 fn echo_previous(name: &str) -> Step {
-    Step::new(name, |i| async move { Ok(StepOutput::text(format!("<{}>", i.previous_content_str()))) })
+    Step::new(name, |i| async move {
+        Ok(StepOutput::text(format!("<{}>", i.previous_content_str())))
+    })
 }
 
 async fn steps_group_runs_in_order_and_reports_nested_results(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("g")
         .step(text("a", "A"))
-        .step(Steps::new("group", [echo_previous("b"), echo_previous("c")]))
+        .step(Steps::new(
+            "group",
+            [echo_previous("b"), echo_previous("c")],
+        ))
         .step(Step::new("d", |i| async move {
             Ok(StepOutput::json(json!({
                 "b": i.get_step_content("b"),
@@ -38,7 +45,10 @@ async fn steps_group_runs_in_order_and_reports_nested_results(backend: Backend) 
         .unwrap();
     let run = wf.run("in").await.unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
-    assert_eq!(run.content().unwrap(), &json!({"b": "<A>", "group": "<<A>>", "prev": "<<A>>"}));
+    assert_eq!(
+        run.content().unwrap(),
+        &json!({"b": "<A>", "group": "<<A>>", "prev": "<<A>>"})
+    );
     let results = &run.output.as_ref().unwrap()["step_results"];
     assert_eq!(results[1]["step_type"], "Steps");
     assert_eq!(results[1]["steps"][1]["step_name"], "c");
@@ -51,7 +61,9 @@ async fn steps_group_runs_in_order_and_reports_nested_results(backend: Backend) 
 }
 
 async fn parallel_branches_run_concurrently(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     // Each branch waits for the other: only concurrent execution finishes.
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
@@ -73,7 +85,10 @@ async fn parallel_branches_run_concurrently(backend: Backend) {
         .db(&engine)
         .build()
         .unwrap();
-    let run = tokio::time::timeout(Duration::from_secs(10), wf.run("go")).await.unwrap().unwrap();
+    let run = tokio::time::timeout(Duration::from_secs(10), wf.run("go"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
     assert_eq!(run.content().unwrap(), &json!({"x": "X", "y": "Y"}));
     let n = names(&stored(&engine, run.run_id).await);
@@ -82,10 +97,19 @@ async fn parallel_branches_run_concurrently(backend: Backend) {
 }
 
 async fn condition_takes_the_branch_the_evaluator_chooses(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("c")
-        .step(Condition::new("is_long", |i| i.input_str().len() > 3, [text("long", "LONG")]).otherwise([text("short", "SHORT")]))
+        .step(
+            Condition::new(
+                "is_long",
+                |i| i.input_str().len() > 3,
+                [text("long", "LONG")],
+            )
+            .otherwise([text("short", "SHORT")]),
+        )
         .step(Condition::new("never", |_| false, [text("nope", "NOPE")]))
         .db(&engine)
         .build()
@@ -95,26 +119,47 @@ async fn condition_takes_the_branch_the_evaluator_chooses(backend: Backend) {
     let short = wf.run("ab").await.unwrap();
     assert_eq!(short.content().unwrap(), "SHORT");
     let events = stored(&engine, short.run_id).await;
-    let started: Vec<_> = events.iter().filter(|e| e.event_type == "ConditionExecutionStarted").map(json).collect();
+    let started: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "ConditionExecutionStarted")
+        .map(json)
+        .collect();
     assert_eq!(started[0]["condition_result"], false);
-    let completed = events.iter().find(|e| e.event_type == "ConditionExecutionCompleted").map(json).unwrap();
+    let completed = events
+        .iter()
+        .find(|e| e.event_type == "ConditionExecutionCompleted")
+        .map(json)
+        .unwrap();
     assert_eq!(completed["branch"], "else");
-    assert!(!names(&events).contains(&"StepStarted".to_string()) || events.iter().all(|e| json(e)["step_name"] != "nope"));
+    assert!(
+        !names(&events).contains(&"StepStarted".to_string())
+            || events.iter().all(|e| json(e)["step_name"] != "nope")
+    );
 }
 
 async fn loop_stops_at_its_end_condition_or_limit(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let count = Arc::new(AtomicU32::new(0));
     let c = count.clone();
     let wf = Workflow::builder("l")
         .step(
-            Loop::new("count", [Step::new("inc", move |_| {
-                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                async move { Ok(StepOutput::json(n)) }
-            })])
+            Loop::new(
+                "count",
+                [Step::new("inc", move |_| {
+                    let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move { Ok(StepOutput::json(n)) }
+                })],
+            )
             .max_iterations(10)
-            .end_condition(|outs| outs.last().and_then(|o| o.content.as_ref()).and_then(|c| c.as_u64()) == Some(3)),
+            .end_condition(|outs| {
+                outs.last()
+                    .and_then(|o| o.content.as_ref())
+                    .and_then(|c| c.as_u64())
+                    == Some(3)
+            }),
         )
         .step(Loop::new("capped", [text("t", "T")]).max_iterations(2))
         .db(&engine)
@@ -124,14 +169,26 @@ async fn loop_stops_at_its_end_condition_or_limit(backend: Backend) {
     assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
     assert_eq!(count.load(Ordering::SeqCst), 3);
     let events = stored(&engine, run.run_id).await;
-    let done: Vec<_> = events.iter().filter(|e| e.event_type == "LoopExecutionCompleted").map(json).collect();
+    let done: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "LoopExecutionCompleted")
+        .map(json)
+        .collect();
     assert_eq!(done[0]["total_iterations"], 3);
     assert_eq!(done[1]["total_iterations"], 2);
-    assert_eq!(names(&events).iter().filter(|n| *n == "LoopIterationStarted").count(), 5);
+    assert_eq!(
+        names(&events)
+            .iter()
+            .filter(|n| *n == "LoopIterationStarted")
+            .count(),
+        5
+    );
 }
 
 async fn router_runs_the_selected_choices(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("r")
         .step(Router::new(
@@ -153,7 +210,9 @@ async fn router_runs_the_selected_choices(backend: Backend) {
 }
 
 async fn retries_then_succeeds(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let tries = Arc::new(AtomicU32::new(0));
     let t = tries.clone();
@@ -182,7 +241,9 @@ async fn retries_then_succeeds(backend: Backend) {
 }
 
 async fn failure_after_retries_fails_the_run_with_its_message(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let after = Arc::new(AtomicU32::new(0));
     let a = after.clone();
@@ -206,18 +267,26 @@ async fn failure_after_retries_fails_the_run_with_its_message(backend: Backend) 
     let run = finished(&engine, started.run_id).await;
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
-    assert!(error.contains("step 'broken' failed after 2 attempts"), "{error}");
+    assert!(
+        error.contains("step 'broken' failed after 2 attempts"),
+        "{error}"
+    );
     assert!(error.contains("invalid digit"), "{error}");
     assert_eq!(after.load(Ordering::SeqCst), 0);
     let events = stored(&engine, run.run_id).await;
     assert_gapless(&events, 0);
     assert_eq!(names(&events).last().unwrap(), "WorkflowError");
-    assert!(json(events.last().unwrap())["error"].as_str().unwrap().contains("invalid digit"));
+    assert!(json(events.last().unwrap())["error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid digit"));
     assert!(names(&events).contains(&"StepError".to_string()));
 }
 
 async fn skip_on_failure_records_and_goes_on(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("skip")
         .step(text("first", "ONE"))
@@ -235,7 +304,9 @@ async fn skip_on_failure_records_and_goes_on(backend: Backend) {
 }
 
 async fn panicking_steps_fail_the_run_not_the_runtime(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("panic")
         .step(Step::new("async_panic", |i| async move {
@@ -255,15 +326,26 @@ async fn panicking_steps_fail_the_run_not_the_runtime(backend: Backend) {
     assert_eq!(s.status, RunStatus::Failed);
     assert!(s.error.unwrap().contains("sync kaboom"));
     // The engine still works.
-    let ok = Workflow::builder("fine").step(text("t", "T")).db(&engine).build().unwrap();
+    let ok = Workflow::builder("fine")
+        .step(text("t", "T"))
+        .db(&engine)
+        .build()
+        .unwrap();
     assert_eq!(ok.run("x").await.unwrap().status, RunStatus::Completed);
 }
 
 async fn stop_ends_the_workflow_early_and_successfully(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("stop")
-        .step(Steps::new("g", [Step::new("halt", |_| async { Ok(StepOutput::text("enough").stop()) })]))
+        .step(Steps::new(
+            "g",
+            [Step::new("halt", |_| async {
+                Ok(StepOutput::text("enough").stop())
+            })],
+        ))
         .step(text("never", "NEVER"))
         .db(&engine)
         .build()
@@ -271,11 +353,19 @@ async fn stop_ends_the_workflow_early_and_successfully(backend: Backend) {
     let run = wf.run("x").await.unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.content().unwrap(), "enough");
-    assert_eq!(run.output.as_ref().unwrap()["step_results"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        run.output.as_ref().unwrap()["step_results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn session_state_is_shared_and_kept_across_runs(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("state")
         .step(Step::new("count", |i| async move {
@@ -286,27 +376,45 @@ async fn session_state_is_shared_and_kept_across_runs(backend: Backend) {
             });
             Ok(StepOutput::json(n))
         }))
-        .step(Step::blocking("read", |i| Ok(StepOutput::json(json!({
-            "count": i.session_state.get("count"),
-            "seed": i.session_state.get("seed"),
-            "extra": i.additional_data.clone(),
-        })))))
+        .step(Step::blocking("read", |i| {
+            Ok(StepOutput::json(json!({
+                "count": i.session_state.get("count"),
+                "seed": i.session_state.get("seed"),
+                "extra": i.additional_data.clone(),
+            })))
+        }))
         .db(&engine)
         .build()
         .unwrap();
     let first = wf
-        .run(RunRequest::new("x").session_id("sess").session_state(json!({"seed": 7})).additional_data(json!({"k": 1})))
+        .run(
+            RunRequest::new("x")
+                .session_id("sess")
+                .session_state(json!({"seed": 7}))
+                .additional_data(json!({"k": 1})),
+        )
         .await
         .unwrap();
-    assert_eq!(first.content().unwrap(), &json!({"count": 1, "seed": 7, "extra": {"k": 1}}));
-    let second = wf.run(RunRequest::new("x").session_id("sess")).await.unwrap();
-    assert_eq!(second.content().unwrap(), &json!({"count": 2, "seed": 7, "extra": null}));
+    assert_eq!(
+        first.content().unwrap(),
+        &json!({"count": 1, "seed": 7, "extra": {"k": 1}})
+    );
+    let second = wf
+        .run(RunRequest::new("x").session_id("sess"))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.content().unwrap(),
+        &json!({"count": 2, "seed": 7, "extra": null})
+    );
     let session = engine.store().get_session("sess").await.unwrap().unwrap();
     assert_eq!(session.session_state.unwrap()["count"], 2);
 }
 
 async fn timeout_fails_the_run(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let engine = engine(&db);
     let wf = Workflow::builder("slow")
         .step(Step::new("sleep", |_| async {

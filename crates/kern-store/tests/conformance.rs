@@ -96,9 +96,17 @@ async fn claim_takes_oldest_once_and_respects_components(backend: Backend) {
         second.iter().map(|r| r.run_id).collect::<Vec<_>>(),
         ids[3..].to_vec()
     );
-    assert!(s.claim(&claim_req("c", 10, 10_000)).await.unwrap().is_empty());
+    assert!(s
+        .claim(&claim_req("c", 10, 10_000))
+        .await
+        .unwrap()
+        .is_empty());
     let still = s.get_run(other.run_id).await.unwrap().unwrap();
-    assert_eq!(still.status, RunStatus::Pending, "foreign component left alone");
+    assert_eq!(
+        still.status,
+        RunStatus::Pending,
+        "foreign component left alone"
+    );
 }
 
 async fn concurrent_claimers_never_share_a_run(backend: Backend) {
@@ -154,7 +162,10 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
     // A stale attempt is refused.
     let mut stale = write(&run, 3, 1);
     stale.attempt = 0;
-    assert!(matches!(s.write(stale).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        s.write(stale).await,
+        Err(StoreError::Fenced { .. })
+    ));
     // Events, checkpoints, session state and finish land together.
     let mut last = write(&run, 3, 2);
     last.checkpoints = vec![("step:0".into(), json!({"content": "x"}))];
@@ -218,7 +229,11 @@ async fn expired_lease_is_reclaimed_and_old_owner_fenced(backend: Backend) {
     let old = s.claim(&claim_req("a", 1, 100)).await.unwrap().remove(0);
     s.write(write(&old, 0, 2)).await.unwrap();
     // Not reclaimable while the lease holds.
-    assert!(s.claim(&claim_req("b", 1, 10_000)).await.unwrap().is_empty());
+    assert!(s
+        .claim(&claim_req("b", 1, 10_000))
+        .await
+        .unwrap()
+        .is_empty());
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let new = loop {
         if let Some(r) = s.claim(&claim_req("b", 1, 10_000)).await.unwrap().pop() {
@@ -261,10 +276,7 @@ async fn heartbeat_renews_and_reports_cancels(backend: Backend) {
     assert_eq!(hb.cancel_requested, vec![runs[1].run_id]);
     let after = s.get_run(runs[0].run_id).await.unwrap().unwrap();
     assert!(after.lease_expires_at.unwrap() > before + 30_000);
-    assert_eq!(
-        s.cancel_requests("a").await.unwrap(),
-        vec![runs[1].run_id]
-    );
+    assert_eq!(s.cancel_requests("a").await.unwrap(), vec![runs[1].run_id]);
     assert!(s.cancel_requests("b").await.unwrap().is_empty());
 }
 
@@ -342,7 +354,11 @@ async fn foreground_runs_are_inserted_claimed(backend: Backend) {
     assert_eq!(rec.status, RunStatus::Running);
     assert_eq!(rec.attempt, 1);
     assert_eq!(rec.lease_owner.as_deref(), Some("me"));
-    assert!(s.claim(&claim_req("b", 1, 60_000)).await.unwrap().is_empty());
+    assert!(s
+        .claim(&claim_req("b", 1, 60_000))
+        .await
+        .unwrap()
+        .is_empty());
     s.write(write(&rec, 0, 1)).await.unwrap();
 }
 
@@ -358,7 +374,10 @@ async fn list_runs_filters(backend: Backend) {
     s.claim(&claim_req("x", 1, 60_000)).await.unwrap();
     let ids = |v: Vec<RunRecord>| v.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
     let by = |f: RunFilter| async move { ids(s.list_runs(&f).await.unwrap()) };
-    assert_eq!(by(RunFilter::default()).await, vec![a.run_id, b.run_id, c.run_id]);
+    assert_eq!(
+        by(RunFilter::default()).await,
+        vec![a.run_id, b.run_id, c.run_id]
+    );
     assert_eq!(
         by(RunFilter {
             session_id: Some("s1".into()),

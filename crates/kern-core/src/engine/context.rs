@@ -64,11 +64,7 @@ impl RunContext {
 
     /// The run's input: the `input` field of the stored input document.
     pub fn input(&self) -> &Value {
-        self.inner
-            .record
-            .input
-            .get("input")
-            .unwrap_or(&Value::Null)
+        self.inner.record.input.get("input").unwrap_or(&Value::Null)
     }
 
     /// A field of the stored input document other than `input` (`additional_data`, …).

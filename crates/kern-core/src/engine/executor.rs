@@ -42,7 +42,7 @@ pub(crate) struct LocalRun {
 
 /// How a run ended.
 enum Outcome {
-    Completed(ComponentOutput),
+    Completed(Box<ComponentOutput>),
     Failed(String),
     Cancelled(Option<String>),
 }
@@ -235,7 +235,7 @@ async fn drive(
                         "run timed out after {:?}", timeout.unwrap_or_default()
                     )),
                     r = exec => match r {
-                        Ok(Ok(out)) => Outcome::Completed(out),
+                        Ok(Ok(out)) => Outcome::Completed(Box::new(out)),
                         Ok(Err(f)) => Outcome::Failed(f.0),
                         Err(panic) => Outcome::Failed(format!(
                             "run panicked: {}", crate::panic_message(panic.as_ref())
@@ -255,7 +255,11 @@ async fn prepare(
 ) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState)> {
     let store = &engine.inner.store;
     let checkpoints: HashMap<String, Value> = if record.event_count > 0 {
-        store.load_checkpoints(record.run_id).await?.into_iter().collect()
+        store
+            .load_checkpoints(record.run_id)
+            .await?
+            .into_iter()
+            .collect()
     } else {
         HashMap::new()
     };
@@ -287,14 +291,17 @@ async fn finish(
     session_state: SessionState,
 ) {
     let (terminal, finish) = match outcome {
-        Outcome::Completed(out) => (
-            out.completed,
-            RunFinish {
-                status: RunStatus::Completed,
-                output: Some(out.output),
-                error: None,
-            },
-        ),
+        Outcome::Completed(out) => {
+            let out = *out;
+            (
+                out.completed,
+                RunFinish {
+                    status: RunStatus::Completed,
+                    output: Some(out.output),
+                    error: None,
+                },
+            )
+        }
         Outcome::Failed(error) => (
             EventKind::failed(kind, error.clone()),
             RunFinish {
@@ -447,9 +454,10 @@ async fn heartbeat_loop(weak: Weak<EngineInner>) {
 async fn cancel_poll_loop(weak: Weak<EngineInner>) {
     let interval = match weak.upgrade() {
         // Push notifications carry cancels; polling is only a safety net.
-        Some(inner) if inner.store.notifications().is_some() => {
-            inner.config.cancel_poll_interval.max(Duration::from_secs(1))
-        }
+        Some(inner) if inner.store.notifications().is_some() => inner
+            .config
+            .cancel_poll_interval
+            .max(Duration::from_secs(1)),
         Some(inner) => inner.config.cancel_poll_interval,
         None => return,
     };

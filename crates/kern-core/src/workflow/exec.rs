@@ -145,7 +145,13 @@ impl Interpreter {
         }
     }
 
-    async fn step(&self, step: &super::Step, path: &Path, history: &History, key: &str) -> NodeResult {
+    async fn step(
+        &self,
+        step: &super::Step,
+        path: &Path,
+        history: &History,
+        key: &str,
+    ) -> NodeResult {
         let step_index = path.step_index();
         self.ctx.emit(EventKind::StepStarted {
             step_name: step.name.clone(),
@@ -238,12 +244,17 @@ impl Interpreter {
             step_index: step_index.clone(),
             content: out.content.clone(),
             content_type: content_type(out.content.as_ref()).into(),
-            step_response: out.clone(),
+            step_response: Box::new(out.clone()),
         };
         self.checkpoint(key, out, event).await
     }
 
-    async fn checkpoint(&self, key: &str, out: &StepOutput, event: EventKind) -> Result<(), Failure> {
+    async fn checkpoint(
+        &self,
+        key: &str,
+        out: &StepOutput,
+        event: EventKind,
+    ) -> Result<(), Failure> {
         let value = serde_json::to_value(out).map_err(|e| e.to_string())?;
         self.ctx
             .checkpoint_with(&[event], vec![(key.to_owned(), value)])
@@ -264,14 +275,20 @@ impl Interpreter {
     }
 
     /// A decision of user code, made once per run and remembered across recoveries.
-    async fn decide<T, F>(&self, path: &Path, decide: F, announce: impl FnOnce(&T) -> EventKind) -> Result<T, Failure>
+    async fn decide<T, F>(
+        &self,
+        path: &Path,
+        decide: F,
+        announce: impl FnOnce(&T) -> EventKind,
+    ) -> Result<T, Failure>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnOnce() -> T,
     {
         let key = format!("decision:{}", path.key);
         if let Some(v) = self.ctx.checkpoint(&key) {
-            return serde_json::from_value(v.clone()).map_err(|e| format!("checkpoint {key} is unreadable: {e}"));
+            return serde_json::from_value(v.clone())
+                .map_err(|e| format!("checkpoint {key} is unreadable: {e}"));
         }
         let value = std::panic::catch_unwind(AssertUnwindSafe(decide))
             .map_err(|p| format!("evaluator panicked: {}", crate::panic_message(p.as_ref())))?;
@@ -285,11 +302,14 @@ impl Interpreter {
 
     async fn steps(&self, s: &Steps, path: &Path, mut history: History) -> NodeResult {
         let idx = path.step_index();
-        self.started(path, EventKind::StepsExecutionStarted {
-            step_name: s.name.clone(),
-            step_index: idx.clone(),
-            steps_count: s.steps.len(),
-        })
+        self.started(
+            path,
+            EventKind::StepsExecutionStarted {
+                step_name: s.name.clone(),
+                step_index: idx.clone(),
+                steps_count: s.steps.len(),
+            },
+        )
         .await?;
         let (outputs, stop) = self.sequence(&s.steps, path, &mut history).await?;
         let out = composite(outputs, stop);
@@ -300,17 +320,25 @@ impl Interpreter {
             executed_steps: out.steps.as_ref().map_or(0, Vec::len),
             step_results: out.steps.clone().unwrap_or_default(),
         };
-        self.checkpoint(&format!("step:{}", path.key), &with_name(&out, &s.name, "Steps"), event).await?;
+        self.checkpoint(
+            &format!("step:{}", path.key),
+            &with_name(&out, &s.name, "Steps"),
+            event,
+        )
+        .await?;
         Ok(out)
     }
 
     async fn parallel(&self, p: &Parallel, path: &Path, history: History) -> NodeResult {
         let idx = path.step_index();
-        self.started(path, EventKind::ParallelExecutionStarted {
-            step_name: p.name.clone(),
-            step_index: idx.clone(),
-            parallel_step_count: p.steps.len(),
-        })
+        self.started(
+            path,
+            EventKind::ParallelExecutionStarted {
+                step_name: p.name.clone(),
+                step_index: idx.clone(),
+                parallel_step_count: p.steps.len(),
+            },
+        )
         .await?;
         // Branches run concurrently inside this run's task: cancelling the run drops them all,
         // and the first failing branch drops its siblings.
@@ -340,7 +368,12 @@ impl Interpreter {
             parallel_step_count: p.steps.len(),
             step_results: outputs,
         };
-        self.checkpoint(&format!("step:{}", path.key), &with_name(&out, &p.name, "Parallel"), event).await?;
+        self.checkpoint(
+            &format!("step:{}", path.key),
+            &with_name(&out, &p.name, "Parallel"),
+            event,
+        )
+        .await?;
         Ok(out)
     }
 
@@ -348,13 +381,21 @@ impl Interpreter {
         let idx = path.step_index();
         let probe = self.step_input(&history, &c.name, path, 1);
         let result: bool = self
-            .decide(path, || (c.evaluator)(&probe), |r| EventKind::ConditionExecutionStarted {
-                step_name: c.name.clone(),
-                step_index: idx.clone(),
-                condition_result: *r,
-            })
+            .decide(
+                path,
+                || (c.evaluator)(&probe),
+                |r| EventKind::ConditionExecutionStarted {
+                    step_name: c.name.clone(),
+                    step_index: idx.clone(),
+                    condition_result: *r,
+                },
+            )
             .await?;
-        let (branch, nodes) = if result { ("if", &c.steps) } else { ("else", &c.else_steps) };
+        let (branch, nodes) = if result {
+            ("if", &c.steps)
+        } else {
+            ("else", &c.else_steps)
+        };
         let (outputs, stop) = self.sequence(nodes, path, &mut history).await?;
         let out = composite(outputs, stop);
         let event = EventKind::ConditionExecutionCompleted {
@@ -365,17 +406,25 @@ impl Interpreter {
             executed_steps: out.steps.as_ref().map_or(0, Vec::len),
             step_results: out.steps.clone().unwrap_or_default(),
         };
-        self.checkpoint(&format!("step:{}", path.key), &with_name(&out, &c.name, "Condition"), event).await?;
+        self.checkpoint(
+            &format!("step:{}", path.key),
+            &with_name(&out, &c.name, "Condition"),
+            event,
+        )
+        .await?;
         Ok(out)
     }
 
     async fn looped(&self, l: &Loop, path: &Path, mut history: History) -> NodeResult {
         let idx = path.step_index();
-        self.started(path, EventKind::LoopExecutionStarted {
-            step_name: l.name.clone(),
-            step_index: idx.clone(),
-            max_iterations: l.max_iterations,
-        })
+        self.started(
+            path,
+            EventKind::LoopExecutionStarted {
+                step_name: l.name.clone(),
+                step_index: idx.clone(),
+                max_iterations: l.max_iterations,
+            },
+        )
         .await?;
         let mut all: Vec<Vec<StepOutput>> = Vec::new();
         let mut stop = false;
@@ -392,10 +441,16 @@ impl Interpreter {
                         iteration: it,
                         max_iterations: l.max_iterations,
                     });
-                    let (outputs, stopped) = self.sequence(&l.steps, &it_path, &mut history).await?;
+                    let (outputs, stopped) =
+                        self.sequence(&l.steps, &it_path, &mut history).await?;
                     let end = match &l.end_condition {
                         Some(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(&outputs)))
-                            .map_err(|p| format!("loop end condition panicked: {}", crate::panic_message(p.as_ref())))?,
+                            .map_err(|p| {
+                                format!(
+                                    "loop end condition panicked: {}",
+                                    crate::panic_message(p.as_ref())
+                                )
+                            })?,
                         None => false,
                     };
                     let should_continue = !stopped && !end && it < l.max_iterations;
@@ -407,7 +462,8 @@ impl Interpreter {
                         iteration_results: outputs.clone(),
                         should_continue,
                     };
-                    let value = serde_json::to_value((&outputs, should_continue)).map_err(|e| e.to_string())?;
+                    let value = serde_json::to_value((&outputs, should_continue))
+                        .map_err(|e| e.to_string())?;
                     self.ctx
                         .checkpoint_with(&[event], vec![(it_key, value)])
                         .await
@@ -433,7 +489,12 @@ impl Interpreter {
             max_iterations: l.max_iterations,
             all_results: all,
         };
-        self.checkpoint(&format!("step:{}", path.key), &with_name(&out, &l.name, "Loop"), event).await?;
+        self.checkpoint(
+            &format!("step:{}", path.key),
+            &with_name(&out, &l.name, "Loop"),
+            event,
+        )
+        .await?;
         Ok(out)
     }
 
@@ -441,11 +502,15 @@ impl Interpreter {
         let idx = path.step_index();
         let probe = self.step_input(&history, &r.name, path, 1);
         let selected: Vec<String> = self
-            .decide(path, || (r.selector)(&probe), |s| EventKind::RouterExecutionStarted {
-                step_name: r.name.clone(),
-                step_index: idx.clone(),
-                selected_steps: s.clone(),
-            })
+            .decide(
+                path,
+                || (r.selector)(&probe),
+                |s| EventKind::RouterExecutionStarted {
+                    step_name: r.name.clone(),
+                    step_index: idx.clone(),
+                    selected_steps: s.clone(),
+                },
+            )
             .await?;
         let mut outputs = Vec::with_capacity(selected.len());
         let mut stop = false;
@@ -454,7 +519,11 @@ impl Interpreter {
                 return Err(format!(
                     "router '{}' selected {name:?}, which is not one of its choices ({})",
                     r.name,
-                    r.choices.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+                    r.choices
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             };
             let out = Box::pin(self.node(&r.choices[i], path.child(i), history.clone())).await?;
@@ -473,7 +542,12 @@ impl Interpreter {
             executed_steps: out.steps.as_ref().map_or(0, Vec::len),
             step_results: out.steps.clone().unwrap_or_default(),
         };
-        self.checkpoint(&format!("step:{}", path.key), &with_name(&out, &r.name, "Router"), event).await?;
+        self.checkpoint(
+            &format!("step:{}", path.key),
+            &with_name(&out, &r.name, "Router"),
+            event,
+        )
+        .await?;
         Ok(out)
     }
 }

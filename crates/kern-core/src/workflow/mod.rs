@@ -16,7 +16,9 @@ mod exec;
 mod node;
 mod step;
 
-pub use node::{Condition, EndCondition, Evaluator, Loop, Parallel, Router, Selector, Steps, WorkflowStep};
+pub use node::{
+    Condition, EndCondition, Evaluator, Loop, Parallel, Router, Selector, Steps, WorkflowStep,
+};
 pub use step::{SessionState, Step, StepError, StepExecutor, StepInput, StepOutput};
 
 use crate::engine::{
@@ -173,7 +175,9 @@ impl WorkflowBuilder {
     /// Validates the definition and, with a database, registers it on its engine.
     pub fn build(self) -> EngineResult<Workflow> {
         if self.id.trim().is_empty() {
-            return Err(EngineError::InvalidDefinition("a workflow needs an id".into()));
+            return Err(EngineError::InvalidDefinition(
+                "a workflow needs an id".into(),
+            ));
         }
         if self.steps.is_empty() {
             return Err(EngineError::InvalidDefinition(format!(
@@ -239,7 +243,9 @@ fn validate(steps: &[WorkflowStep]) -> EngineResult<()> {
             WorkflowStep::Loop(l) => l.steps.iter().try_for_each(check)?,
             WorkflowStep::Steps(g) => g.steps.iter().try_for_each(check)?,
             WorkflowStep::Parallel(p) => p.steps.iter().try_for_each(check)?,
-            WorkflowStep::Condition(c) => c.steps.iter().chain(&c.else_steps).try_for_each(check)?,
+            WorkflowStep::Condition(c) => {
+                c.steps.iter().chain(&c.else_steps).try_for_each(check)?
+            }
             WorkflowStep::Step(_) => {}
         }
         Ok(())
@@ -374,6 +380,9 @@ impl Workflow {
         if self.get_run(run_id).await?.is_none() {
             return Err(EngineError::RunNotFound(run_id));
         }
-        self.engine().await?.subscribe(run_id, last_event_index).await
+        self.engine()
+            .await?
+            .subscribe(run_id, last_event_index)
+            .await
     }
 }

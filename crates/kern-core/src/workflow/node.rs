@@ -215,7 +215,10 @@ impl Loop {
     }
 
     /// Stops the loop after an iteration whose outputs satisfy `f`.
-    pub fn end_condition(mut self, f: impl Fn(&[StepOutput]) -> bool + Send + Sync + 'static) -> Self {
+    pub fn end_condition(
+        mut self,
+        f: impl Fn(&[StepOutput]) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.end_condition = Some(Arc::new(f));
         self
     }

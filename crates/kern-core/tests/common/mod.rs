@@ -49,7 +49,11 @@ pub fn assert_gapless(events: &[StoredEvent], from: u64) {
 
 /// Every event of a run, read from the store.
 pub async fn stored(engine: &Engine, run_id: RunId) -> Vec<StoredEvent> {
-    engine.store().read_events(run_id, 0, 100_000).await.unwrap()
+    engine
+        .store()
+        .read_events(run_id, 0, 100_000)
+        .await
+        .unwrap()
 }
 
 /// Waits for a run to reach a terminal status (with a deadline).

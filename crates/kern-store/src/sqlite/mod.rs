@@ -95,7 +95,9 @@ impl SqliteStore {
     /// A throwaway store in a temporary directory, deleted when the store is dropped. It is
     /// not durable: the engine refuses background runs on it.
     pub async fn ephemeral() -> StoreResult<Self> {
-        let dir = tempfile::Builder::new().prefix("kern-ephemeral").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("kern-ephemeral")
+            .tempdir()?;
         let mut options = SqliteOptions::new(dir.path().join("kern.db"));
         options.synchronous = Synchronous::Off;
         options.read_connections = 2;

@@ -140,7 +140,8 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
             }
         }
         WriteOp::Purge(before) => {
-            let sel = "SELECT run_id FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
+            let sel =
+                "SELECT run_id FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
             conn.execute(
                 &format!("DELETE FROM kern_events WHERE run_id IN ({sel})"),
                 [before],
@@ -445,16 +446,22 @@ pub(crate) fn read_events(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn load_checkpoints(conn: &Connection, run_id: RunId) -> StoreResult<Vec<(String, Value)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT key, value FROM kern_checkpoints WHERE run_id = ?1 ORDER BY key")?;
+pub(crate) fn load_checkpoints(
+    conn: &Connection,
+    run_id: RunId,
+) -> StoreResult<Vec<(String, Value)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT key, value FROM kern_checkpoints WHERE run_id = ?1 ORDER BY key")?;
     let rows = stmt.query_map([run_id.to_string()], |r| {
         Ok((r.get::<_, String>(0)?, parse_json(r.get(1)?)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn get_session(conn: &Connection, session_id: &str) -> StoreResult<Option<SessionRecord>> {
+pub(crate) fn get_session(
+    conn: &Connection,
+    session_id: &str,
+) -> StoreResult<Option<SessionRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT session_id, kind, component_id, user_id, session_name, session_state, created_at, updated_at
          FROM kern_sessions WHERE session_id = ?1",
