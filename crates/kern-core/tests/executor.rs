@@ -170,10 +170,13 @@ async fn start_and_crash(
             .lease(Duration::from_millis(600))
             .build();
         let wf = recoverable(&engine, counts, hang);
+        let req = RunRequest::new("in")
+            .session_id("crash-session")
+            .session_state(serde_json::json!({"keep": 1}));
         let id = if background {
-            wf.run_background("in").await.unwrap().run_id
+            wf.run_background(req).await.unwrap().run_id
         } else {
-            let s = wf.run_stream("in").await.unwrap();
+            let s = wf.run_stream(req).await.unwrap();
             let id = s.run_id();
             std::mem::forget(s); // keep the foreground run going until the crash
             id
@@ -315,7 +318,49 @@ async fn shutdown_hands_running_runs_back_at_once(backend: Backend) {
     assert_gapless(&stored(&second, run.run_id).await, 0);
 }
 
+async fn retention_deletes_old_finished_runs_only(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = Engine::builder(db.store.clone())
+        .retention(Duration::from_millis(1))
+        .poll_interval(Duration::from_millis(50))
+        .build();
+    let gate = Arc::new(Semaphore::new(0));
+    let g = gate.clone();
+    let wf = Workflow::builder("kept")
+        .step(Step::new("s", move |i| {
+            let g = g.clone();
+            async move {
+                if i.input_str() == "hold" {
+                    g.acquire().await.unwrap().forget();
+                }
+                Ok(StepOutput::empty())
+            }
+        }))
+        .db(&engine)
+        .build()
+        .unwrap();
+    let held = wf.run_background("hold").await.unwrap();
+    let done = wf.run("go").await.unwrap();
+    assert_eq!(done.status, RunStatus::Completed);
+    wait_until(
+        Duration::from_secs(10),
+        "retention to delete the finished run",
+        || {
+            let engine = engine.clone();
+            async move { engine.get_run(done.run_id).await.unwrap().is_none() }
+        },
+    )
+    .await;
+    assert!(stored(&engine, done.run_id).await.is_empty());
+    // The unfinished run is untouched.
+    assert!(engine.get_run(held.run_id).await.unwrap().is_some());
+    gate.add_permits(1);
+}
+
 both_backends!(
+    retention_deletes_old_finished_runs_only,
     concurrency_limit_keeps_the_rest_pending,
     two_executors_never_run_the_same_run,
     a_dead_executors_runs_resume_elsewhere_from_their_last_step,

@@ -41,31 +41,54 @@ async fn subscribers_from_every_index_see_the_exact_log(backend: Backend) {
     let gate = Arc::new(Semaphore::new(0));
     let wf = gated(&engine, "g", 12, gate.clone());
     let run = wf.run_background("x").await.unwrap();
-    // Subscribers join at every index while the run is advancing step by step.
+    // Subscribers join at every index while the run advances step by step: some while it
+    // waits at a gate, some racing the writes that follow each release.
     let mut subs = Vec::new();
     let mut joined = 0u64;
-    for _ in 0..12 {
-        let count = engine
-            .get_run(run.run_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .event_count;
-        while joined <= count {
-            let last = joined.checked_sub(1);
-            let stream = engine.subscribe(run.run_id, last).await.unwrap();
+    for i in 0..12u64 {
+        // Step i is at its gate once WorkflowStarted + 3 events per earlier step + its
+        // StepStarted and StepOutput are stored.
+        let at_gate = 1 + 3 * i + 2;
+        kern_testkit::wait_until(Duration::from_secs(10), "the run to reach its gate", || {
+            let engine = engine.clone();
+            async move {
+                engine
+                    .get_run(run.run_id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .event_count
+                    >= at_gate
+            }
+        })
+        .await;
+        while joined <= at_gate {
+            let stream = engine
+                .subscribe(run.run_id, joined.checked_sub(1))
+                .await
+                .unwrap();
             subs.push((joined, tokio::spawn(collect(stream))));
             joined += 1;
         }
         gate.add_permits(1);
-        tokio::task::yield_now().await;
+        for _ in 0..3 {
+            let last = engine
+                .get_run(run.run_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .event_count
+                .checked_sub(1);
+            let stream = engine.subscribe(run.run_id, last).await.unwrap();
+            subs.push((last.map_or(0, |l| l + 1), tokio::spawn(collect(stream))));
+        }
     }
     let done = finished(&engine, run.run_id).await;
     assert_eq!(done.status, RunStatus::Completed);
     let log = stored(&engine, run.run_id).await;
     assert_gapless(&log, 0);
     assert_eq!(log.len() as u64, done.event_count);
-    assert!(subs.len() > 12);
+    assert!(subs.len() as u64 > 3 * 12 + 12);
     for (from, sub) in subs {
         let got = sub.await.unwrap();
         assert_eq!(got, log[from as usize..].to_vec(), "subscriber from {from}");

@@ -168,7 +168,9 @@ async fn drive(
     ));
 
     let recoveries = record.attempt.saturating_sub(1 + record.releases);
-    let mut session_state = SessionState::default();
+    // Only a run that got to execute has session state to save; early exits leave the
+    // session's stored state alone.
+    let mut session_state: Option<SessionState> = None;
     let early = if record.cancel_requested {
         Some(Outcome::Cancelled(None))
     } else if recoveries > config.max_recoveries {
@@ -188,13 +190,13 @@ async fn drive(
         None => match prepare(engine, &record).await {
             Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
             Ok((checkpoints, state)) => {
-                session_state = state;
+                session_state = Some(state.clone());
                 let ctx = RunContext::new(
                     engine.clone(),
                     record.clone(),
                     log.clone(),
                     checkpoints,
-                    session_state.clone(),
+                    state,
                     token.clone(),
                 );
                 let timeout = component.timeout().or(config.run_timeout);
@@ -288,7 +290,7 @@ async fn finish(
     log: &RunLog,
     kind: kern_store::ComponentKind,
     outcome: Outcome,
-    session_state: SessionState,
+    session_state: Option<SessionState>,
 ) {
     let (terminal, finish) = match outcome {
         Outcome::Completed(out) => {
@@ -321,7 +323,7 @@ async fn finish(
     };
     let extras = Extras {
         checkpoints: Vec::new(),
-        session_state: Some(session_state.snapshot()),
+        session_state: session_state.map(|s| s.snapshot()),
         finish: Some(finish),
     };
     if log.push(&[terminal], extras) {
@@ -330,17 +332,37 @@ async fn finish(
     }
 }
 
-/// Starts the executor's background loops (none for a client-only engine).
+/// Starts the engine's background loops: the notification listener, and for an executor the
+/// claim, heartbeat and cancel-poll loops.
 pub(crate) fn spawn_background_tasks(engine: &Engine) {
+    let weak = Arc::downgrade(&engine.inner);
+    // Even a client-only engine listens: its subscriptions follow runs executing elsewhere.
+    if let Some(rx) = engine.inner.store.notifications() {
+        tokio::spawn(notification_loop(weak.clone(), rx));
+    }
     if !engine.inner.config.executor {
         return;
     }
-    let weak = Arc::downgrade(&engine.inner);
     tokio::spawn(claim_loop(weak.clone()));
     tokio::spawn(heartbeat_loop(weak.clone()));
-    tokio::spawn(cancel_poll_loop(weak.clone()));
-    if let Some(rx) = engine.inner.store.notifications() {
-        tokio::spawn(notification_loop(weak, rx));
+    if let Some(keep) = engine.inner.config.retention {
+        tokio::spawn(retention_loop(weak.clone(), keep));
+    }
+    tokio::spawn(cancel_poll_loop(weak));
+}
+
+async fn retention_loop(weak: Weak<EngineInner>, keep: Duration) {
+    let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let before = now_millis() - keep.as_millis() as i64;
+        match inner.store.purge_finished(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "retention: deleted finished runs"),
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+        drop(inner);
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -120,6 +120,10 @@ pub struct EngineConfig {
     pub max_recoveries: u32,
     /// The default run timeout (`None`: no limit). Components may set their own.
     pub run_timeout: Option<Duration>,
+    /// Retention: finished runs (with their events and checkpoints) older than this are
+    /// deleted by the executor, checked every tenth of the period (at most hourly). `None`
+    /// (the default) keeps everything; nothing else ever deletes events.
+    pub retention: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -135,6 +139,7 @@ impl Default for EngineConfig {
             remote_poll_interval: Duration::from_millis(100),
             max_recoveries: 5,
             run_timeout: None,
+            retention: None,
         }
     }
 }
@@ -180,6 +185,12 @@ impl EngineBuilder {
     /// See [`EngineConfig::max_recoveries`].
     pub fn max_recoveries(mut self, n: u32) -> Self {
         self.config.max_recoveries = n;
+        self
+    }
+
+    /// See [`EngineConfig::retention`].
+    pub fn retention(mut self, keep: Duration) -> Self {
+        self.config.retention = Some(keep);
         self
     }
 
@@ -642,10 +653,18 @@ impl Engine {
         run_id: RunId,
         last_event_index: Option<u64>,
     ) -> EngineResult<EventStream> {
-        if self.inner.store.get_run(run_id).await?.is_none() {
-            return Err(EngineError::RunNotFound(run_id));
+        let run = self
+            .inner
+            .store
+            .get_run(run_id)
+            .await?
+            .ok_or(EngineError::RunNotFound(run_id))?;
+        let from = last_event_index.map_or(0, |i| i + 1);
+        if run.status.is_terminal() && from >= run.event_count {
+            // Nothing was missed and nothing will come.
+            return Ok(Box::pin(futures::stream::empty()));
         }
-        Ok(self.subscribe_from(run_id, last_event_index.map_or(0, |i| i + 1)))
+        Ok(self.subscribe_from(run_id, from))
     }
 
     /// Like [`subscribe`](Self::subscribe), with events parsed.
