@@ -276,6 +276,130 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// An agent run began (not repeated when a recovered run resumes).
+    RunStarted {
+        /// The model's id.
+        model: String,
+        /// The model's provider.
+        model_provider: String,
+    },
+    /// A request to the model began.
+    ModelRequestStarted {
+        /// The model's id.
+        model: String,
+        /// The model's provider.
+        model_provider: String,
+    },
+    /// A piece of the answer (a token delta while streaming).
+    RunContent {
+        /// The delta.
+        content: String,
+        /// `"str"`.
+        content_type: String,
+    },
+    /// The agent called a tool.
+    ToolCallStarted {
+        /// The call.
+        tool: ToolExecution,
+    },
+    /// A tool call returned (its error, if any, went back to the model as its result).
+    ToolCallCompleted {
+        /// The call, with its result.
+        tool: ToolExecution,
+        /// The result.
+        #[serde(default)]
+        content: Option<String>,
+    },
+    /// A request to the model finished.
+    ModelRequestCompleted {
+        /// The model's id.
+        model: String,
+        /// The model's provider.
+        model_provider: String,
+        /// Prompt tokens.
+        input_tokens: u64,
+        /// Completion tokens.
+        output_tokens: u64,
+        /// Both.
+        total_tokens: u64,
+        /// Seconds from the request to the first streamed token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_to_first_token: Option<f64>,
+    },
+    /// The answer's content is complete.
+    RunContentCompleted {},
+    /// An agent run finished successfully. Terminal for agent runs.
+    RunCompleted {
+        /// The answer.
+        #[serde(default)]
+        content: Option<Value>,
+        /// `"str"` or `"json"` (structured output).
+        content_type: String,
+        /// Tokens, time to first token, duration.
+        metrics: Value,
+    },
+    /// A team run began (not repeated when a recovered run resumes).
+    TeamRunStarted {
+        /// The model's id.
+        model: String,
+        /// The model's provider.
+        model_provider: String,
+    },
+    /// A request to the model began.
+    TeamModelRequestStarted {
+        /// The model's id.
+        model: String,
+        /// The model's provider.
+        model_provider: String,
+    },
+    /// A piece of the answer (a token delta while streaming).
+    TeamRunContent {
+        /// The delta.
+        content: String,
+        /// `"str"`.
+        content_type: String,
+    },
+    /// The team leader called a tool.
+    TeamToolCallStarted {
+        /// The call.
+        tool: ToolExecution,
+    },
+    /// A tool call returned (its error, if any, went back to the model as its result).
+    TeamToolCallCompleted {
+        /// The call, with its result.
+        tool: ToolExecution,
+        /// The result.
+        #[serde(default)]
+        content: Option<String>,
+    },
+    /// A request to the model finished.
+    TeamModelRequestCompleted {
+        /// The model's id.
+        model: String,
+        /// The model's provider.
+        model_provider: String,
+        /// Prompt tokens.
+        input_tokens: u64,
+        /// Completion tokens.
+        output_tokens: u64,
+        /// Both.
+        total_tokens: u64,
+        /// Seconds from the request to the first streamed token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_to_first_token: Option<f64>,
+    },
+    /// The answer's content is complete.
+    TeamRunContentCompleted {},
+    /// A team run finished successfully. Terminal for team runs.
+    TeamRunCompleted {
+        /// The answer.
+        #[serde(default)]
+        content: Option<Value>,
+        /// `"str"` or `"json"` (structured output).
+        content_type: String,
+        /// Tokens, time to first token, duration.
+        metrics: Value,
+    },
     /// An agent run failed. Terminal for agent runs.
     RunError {
         /// Why.
@@ -304,6 +428,30 @@ pub enum EventKind {
         #[serde(default)]
         data: Value,
     },
+}
+
+/// One tool call of an agent or team leader, as AgentOS reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolExecution {
+    /// The model's id for the call.
+    pub tool_call_id: String,
+    /// The tool's name.
+    pub tool_name: String,
+    /// The arguments the model gave.
+    #[serde(default)]
+    pub tool_args: Value,
+    /// True when the tool failed (its error went back to the model as the result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_error: Option<bool>,
+    /// The result given back to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// The child run the call started (a team member's run), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_run_id: Option<String>,
+    /// `{"duration": seconds}` once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Value>,
 }
 
 /// The `event` names of terminal events. An event ends its run's stream when its name is here
@@ -344,11 +492,86 @@ impl EventKind {
             Self::WorkflowCompleted { .. } => "WorkflowCompleted",
             Self::WorkflowError { .. } => "WorkflowError",
             Self::WorkflowCancelled { .. } => "WorkflowCancelled",
+            Self::RunStarted { .. } => "RunStarted",
+            Self::TeamRunStarted { .. } => "TeamRunStarted",
+            Self::ModelRequestStarted { .. } => "ModelRequestStarted",
+            Self::TeamModelRequestStarted { .. } => "TeamModelRequestStarted",
+            Self::RunContent { .. } => "RunContent",
+            Self::TeamRunContent { .. } => "TeamRunContent",
+            Self::ToolCallStarted { .. } => "ToolCallStarted",
+            Self::TeamToolCallStarted { .. } => "TeamToolCallStarted",
+            Self::ToolCallCompleted { .. } => "ToolCallCompleted",
+            Self::TeamToolCallCompleted { .. } => "TeamToolCallCompleted",
+            Self::ModelRequestCompleted { .. } => "ModelRequestCompleted",
+            Self::TeamModelRequestCompleted { .. } => "TeamModelRequestCompleted",
+            Self::RunContentCompleted { .. } => "RunContentCompleted",
+            Self::TeamRunContentCompleted { .. } => "TeamRunContentCompleted",
+            Self::RunCompleted { .. } => "RunCompleted",
+            Self::TeamRunCompleted { .. } => "TeamRunCompleted",
             Self::RunError { .. } => "RunError",
             Self::RunCancelled { .. } => "RunCancelled",
             Self::TeamRunError { .. } => "TeamRunError",
             Self::TeamRunCancelled { .. } => "TeamRunCancelled",
             Self::CustomEvent { .. } => "CustomEvent",
+        }
+    }
+
+    /// The team-run form of an agent-run event (`RunContent` → `TeamRunContent`, …); other
+    /// events are returned unchanged. Team leaders emit through this so one code path serves
+    /// agents and teams.
+    pub fn for_team(self) -> Self {
+        match self {
+            Self::RunStarted {
+                model,
+                model_provider,
+            } => Self::TeamRunStarted {
+                model,
+                model_provider,
+            },
+            Self::ModelRequestStarted {
+                model,
+                model_provider,
+            } => Self::TeamModelRequestStarted {
+                model,
+                model_provider,
+            },
+            Self::RunContent {
+                content,
+                content_type,
+            } => Self::TeamRunContent {
+                content,
+                content_type,
+            },
+            Self::ToolCallStarted { tool } => Self::TeamToolCallStarted { tool },
+            Self::ToolCallCompleted { tool, content } => {
+                Self::TeamToolCallCompleted { tool, content }
+            }
+            Self::ModelRequestCompleted {
+                model,
+                model_provider,
+                input_tokens,
+                output_tokens,
+                total_tokens,
+                time_to_first_token,
+            } => Self::TeamModelRequestCompleted {
+                model,
+                model_provider,
+                input_tokens,
+                output_tokens,
+                total_tokens,
+                time_to_first_token,
+            },
+            Self::RunContentCompleted {} => Self::TeamRunContentCompleted {},
+            Self::RunCompleted {
+                content,
+                content_type,
+                metrics,
+            } => Self::TeamRunCompleted {
+                content,
+                content_type,
+                metrics,
+            },
+            other => other,
         }
     }
 

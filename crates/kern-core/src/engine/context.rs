@@ -99,6 +99,22 @@ impl RunContext {
         &self.inner.engine
     }
 
+    /// Runs `component` as a child run of this one (a team's member, a workflow's agent step):
+    /// inline, with its own run record (`parent_run_id` = this run) and log, its events copied
+    /// into this run's log, sharing this run's session and session state. Cancelling this run
+    /// cancels the child. Returns the child's finished record.
+    pub async fn run_child(
+        &self,
+        component: Arc<dyn super::Component>,
+        req: super::RunRequest,
+    ) -> EngineResult<RunRecord> {
+        super::executor::run_child(self, component, req).await
+    }
+
+    pub(crate) fn log(&self) -> &Arc<RunLog> {
+        &self.inner.log
+    }
+
     /// Appends an event without waiting: it is written in the next batch and reaches
     /// subscribers once durable. Order is kept with every other emit of this run.
     pub fn emit(&self, kind: EventKind) {

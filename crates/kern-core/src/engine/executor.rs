@@ -90,15 +90,13 @@ pub(crate) fn terminal_event_for_pending(
     }
 }
 
-/// Registers the run as local (synchronously, so a cancel arriving right after is not lost)
-/// and spawns its driver.
-pub(crate) fn spawn_drive(
-    engine: Engine,
-    component: Arc<dyn Component>,
-    record: RunRecord,
-    permit: Option<OwnedSemaphorePermit>,
-) -> tokio::task::JoinHandle<()> {
-    let token = CancellationToken::new();
+/// Registers a run as executing here (synchronously, so a cancel arriving right after is not
+/// lost). Returns its cancel token and stop-reason cell.
+fn register_local(
+    engine: &Engine,
+    record: &RunRecord,
+    token: CancellationToken,
+) -> (CancellationToken, Arc<Mutex<Option<StopReason>>>) {
     let stop = Arc::new(Mutex::new(None));
     engine
         .inner
@@ -113,34 +111,28 @@ pub(crate) fn spawn_drive(
                 stop: stop.clone(),
             },
         );
-    tokio::spawn(async move {
-        let run_id = record.run_id;
-        let claimed = permit.is_some();
-        drive(&engine, component, record, token, stop).await;
-        engine
-            .inner
-            .local
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&run_id);
-        drop(permit);
-        if claimed && engine.inner.starved.swap(false, Ordering::AcqRel) {
-            engine.inner.wake_claimer.notify_one();
-        }
-        engine.inner.idle.notify_waiters();
-    })
+    (token, stop)
 }
 
-async fn drive(
+fn unregister_local(engine: &Engine, run_id: RunId) {
+    engine
+        .inner
+        .local
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&run_id);
+    engine.inner.idle.notify_waiters();
+}
+
+/// The log writer of a run; `mirror` also copies every event into a parent run's log.
+fn make_log(
     engine: &Engine,
-    component: Arc<dyn Component>,
-    record: RunRecord,
-    token: CancellationToken,
-    stop: Arc<Mutex<Option<StopReason>>>,
-) {
-    let inner = &engine.inner;
-    let config = &inner.config;
-    let run_id = record.run_id;
+    component: &dyn Component,
+    record: &RunRecord,
+    token: &CancellationToken,
+    stop: &Arc<Mutex<Option<StopReason>>>,
+    mirror: Option<Arc<RunLog>>,
+) -> Arc<RunLog> {
     let on_lost = {
         let (token, stop) = (token.clone(), stop.clone());
         Box::new(move || {
@@ -151,10 +143,10 @@ async fn drive(
             token.cancel();
         })
     };
-    let log = Arc::new(RunLog::new(
-        inner.store.clone(),
-        inner.bus.clone(),
-        run_id,
+    Arc::new(RunLog::new(
+        engine.inner.store.clone(),
+        engine.inner.bus.clone(),
+        record.run_id,
         record.attempt,
         record.session_id.clone(),
         EventSource {
@@ -163,13 +155,148 @@ async fn drive(
             name: component.name().to_owned(),
         },
         record.event_count,
-        config.lease / 2,
+        engine.inner.config.lease / 2,
         on_lost,
-    ));
+        mirror,
+    ))
+}
+
+/// Registers the run as local and spawns its driver.
+pub(crate) fn spawn_drive(
+    engine: Engine,
+    component: Arc<dyn Component>,
+    record: RunRecord,
+    permit: Option<OwnedSemaphorePermit>,
+) -> tokio::task::JoinHandle<()> {
+    let (token, stop) = register_local(&engine, &record, CancellationToken::new());
+    let log = make_log(&engine, &*component, &record, &token, &stop, None);
+    tokio::spawn(async move {
+        let run_id = record.run_id;
+        let claimed = permit.is_some();
+        let run = Driven {
+            record,
+            token,
+            stop,
+            log,
+            shared_state: None,
+        };
+        drive(&engine, component, run).await;
+        unregister_local(&engine, run_id);
+        drop(permit);
+        if claimed && engine.inner.starved.swap(false, Ordering::AcqRel) {
+            engine.inner.wake_claimer.notify_one();
+        }
+    })
+}
+
+/// Runs `component` as a child of the run behind `parent`, inline in the parent's task: a
+/// run record of its own (`parent_run_id` set, owned by this executor), its own log, and
+/// every event mirrored into the parent's log. Cancelling the parent cancels the child; if the
+/// parent's future is dropped mid-child, the child is still finished as `cancelled`.
+pub(crate) async fn run_child(
+    parent: &RunContext,
+    component: Arc<dyn Component>,
+    mut req: super::RunRequest,
+) -> crate::EngineResult<RunRecord> {
+    let engine = parent.engine().clone();
+    req.parent_run_id = Some(parent.run_id());
+    if req.session_id.is_none() {
+        req.session_id = Some(parent.session_id().to_owned());
+    }
+    if req.user_id.is_none() {
+        req.user_id = parent.record().user_id.clone();
+    }
+    let new = engine.new_run(&*component, &req, false)?;
+    let record = engine.inner.store.create_run(new).await?;
+    let (token, stop) = register_local(&engine, &record, parent.cancellation_token().child_token());
+    let log = make_log(
+        &engine,
+        &*component,
+        &record,
+        &token,
+        &stop,
+        Some(parent.log().clone()),
+    );
+    let mut guard = ChildGuard {
+        engine: engine.clone(),
+        run_id: record.run_id,
+        kind: component.kind(),
+        log: log.clone(),
+        armed: true,
+    };
+    let run = Driven {
+        record: record.clone(),
+        token,
+        stop,
+        log,
+        shared_state: Some(parent.session_state().clone()),
+    };
+    drive(&engine, component, run).await;
+    guard.armed = false;
+    unregister_local(&engine, record.run_id);
+    engine
+        .get_run(record.run_id)
+        .await?
+        .ok_or(crate::EngineError::RunNotFound(record.run_id))
+}
+
+/// Finishes a child run as cancelled when its parent's future is dropped before it ended.
+struct ChildGuard {
+    engine: Engine,
+    run_id: RunId,
+    kind: kern_store::ComponentKind,
+    log: Arc<RunLog>,
+    armed: bool,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (engine, run_id, kind, log) = (
+            self.engine.clone(),
+            self.run_id,
+            self.kind,
+            self.log.clone(),
+        );
+        // Drop cannot await; the finish is written from a task.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let reason = Some("its parent run stopped".to_owned());
+                finish(&log, kind, Outcome::Cancelled(reason), None).await;
+                unregister_local(&engine, run_id);
+            });
+        }
+    }
+}
+
+/// A run about to be driven, with what the driver needs.
+struct Driven {
+    record: RunRecord,
+    token: CancellationToken,
+    stop: Arc<Mutex<Option<StopReason>>>,
+    log: Arc<RunLog>,
+    /// A child run shares its parent's session state (and the parent saves it).
+    shared_state: Option<SessionState>,
+}
+
+async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
+    let Driven {
+        record,
+        token,
+        stop,
+        log,
+        shared_state,
+    } = run;
+    let inner = &engine.inner;
+    let config = &inner.config;
+    let run_id = record.run_id;
+    let is_child = shared_state.is_some();
 
     let recoveries = record.attempt.saturating_sub(1 + record.releases);
-    // Only a run that got to execute has session state to save; early exits leave the
-    // session's stored state alone.
+    // Only a run that got to execute has session state to save; early exits (and child runs,
+    // whose parent saves it) leave the session's stored state alone.
     let mut session_state: Option<SessionState> = None;
     let early = if record.cancel_requested {
         Some(Outcome::Cancelled(None))
@@ -178,6 +305,10 @@ async fn drive(
             "run abandoned: its executor stopped {recoveries} times while running it (max_recoveries = {})",
             config.max_recoveries
         )))
+    } else if record.parent_run_id.is_some() && record.attempt > 1 {
+        Some(Outcome::Failed(
+            "child run interrupted: the process running it stopped; its parent run redoes the work when it resumes".into(),
+        ))
     } else if !record.background && record.attempt > 1 {
         Some(Outcome::Failed(
             "foreground run interrupted: the process running it stopped, and foreground runs are not resumed (start it in the background to make it recoverable)".into(),
@@ -187,10 +318,13 @@ async fn drive(
     };
     let outcome = match early {
         Some(o) => o,
-        None => match prepare(engine, &record).await {
+        None => match prepare(engine, &record, shared_state.is_some()).await {
             Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
             Ok((checkpoints, state)) => {
-                session_state = Some(state.clone());
+                let state = shared_state.unwrap_or(state);
+                if !is_child {
+                    session_state = Some(state.clone());
+                }
                 let ctx = RunContext::new(
                     engine.clone(),
                     record.clone(),
@@ -254,6 +388,7 @@ async fn drive(
 async fn prepare(
     engine: &Engine,
     record: &RunRecord,
+    shared_state: bool,
 ) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState)> {
     let store = &engine.inner.store;
     let checkpoints: HashMap<String, Value> = if record.event_count > 0 {
@@ -267,6 +402,8 @@ async fn prepare(
     };
     let state = match checkpoints.get(crate::workflow::SESSION_STATE_KEY) {
         Some(v) => v.clone(),
+        // A child run uses its parent's state; nothing to load.
+        None if shared_state => Value::Null,
         None => {
             let mut state = store
                 .get_session(&record.session_id)

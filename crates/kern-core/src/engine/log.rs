@@ -33,6 +33,8 @@ pub(crate) struct RunLog {
     state: Mutex<LogState>,
     flush_lock: tokio::sync::Mutex<()>,
     on_lost: OnLost,
+    /// A parent run's log that receives a copy of every event (child runs).
+    mirror: Option<Arc<RunLog>>,
 }
 
 #[derive(Default)]
@@ -68,6 +70,7 @@ impl RunLog {
         next_index: u64,
         write_retry_budget: Duration,
         on_lost: OnLost,
+        mirror: Option<Arc<RunLog>>,
     ) -> Self {
         Self {
             store,
@@ -83,6 +86,7 @@ impl RunLog {
             }),
             flush_lock: tokio::sync::Mutex::new(()),
             on_lost,
+            mirror,
         }
     }
 
@@ -96,23 +100,9 @@ impl RunLog {
         if st.closed {
             return false;
         }
-        for kind in kinds {
-            let index = st.next_index;
-            st.next_index += 1;
-            let now = now_millis();
-            let payload = to_payload(
-                kind,
-                &self.source,
-                self.run_id,
-                &self.session_id,
-                index,
-                now,
-            );
-            st.pending.push(NewEvent {
-                event_type: kind.name().to_owned(),
-                payload: payload.into(),
-                created_at: now,
-            });
+        Self::queue(&mut st, kinds, &self.source, self.run_id, &self.session_id);
+        if let Some(parent) = &self.mirror {
+            parent.push_foreign(kinds, &self.source, self.run_id, &self.session_id);
         }
         st.checkpoints.extend(extras.checkpoints);
         if extras.session_state.is_some() {
@@ -125,11 +115,57 @@ impl RunLog {
         true
     }
 
+    fn queue(
+        st: &mut LogState,
+        kinds: &[EventKind],
+        source: &EventSource,
+        run_id: RunId,
+        session_id: &str,
+    ) {
+        for kind in kinds {
+            let index = st.next_index;
+            st.next_index += 1;
+            let now = now_millis();
+            let payload = to_payload(kind, source, run_id, session_id, index, now);
+            st.pending.push(NewEvent {
+                event_type: kind.name().to_owned(),
+                payload: payload.into(),
+                created_at: now,
+            });
+        }
+    }
+
+    /// Queues copies of a child run's events (keeping the child's `run_id` and source, taking
+    /// this log's indices) and schedules their write.
+    fn push_foreign(
+        self: &Arc<Self>,
+        kinds: &[EventKind],
+        source: &EventSource,
+        run_id: RunId,
+        session_id: &str,
+    ) {
+        {
+            let mut st = self.lock();
+            if st.closed {
+                return;
+            }
+            Self::queue(&mut st, kinds, source, run_id, session_id);
+        }
+        if let Some(grandparent) = &self.mirror {
+            grandparent.push_foreign(kinds, source, run_id, session_id);
+        }
+        self.schedule_flush();
+    }
+
     /// Queues an event and makes sure a background flush will write it.
     pub(crate) fn push_and_schedule(self: &Arc<Self>, kind: &EventKind) {
-        if !self.push(std::slice::from_ref(kind), Extras::default()) {
-            return;
+        if self.push(std::slice::from_ref(kind), Extras::default()) {
+            self.schedule_flush();
         }
+    }
+
+    /// Makes sure a background flush will write what is queued.
+    fn schedule_flush(self: &Arc<Self>) {
         let mut st = self.lock();
         if st.flush_scheduled {
             return;

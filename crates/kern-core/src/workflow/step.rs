@@ -378,6 +378,46 @@ where
     }
 }
 
+/// Runs a component (an agent, a team, another workflow) as a child run of the workflow run.
+/// Its input is the previous step's content (the workflow's input for the first step).
+struct ComponentStep {
+    component: Arc<dyn crate::engine::Component>,
+}
+
+#[async_trait]
+impl StepExecutor for ComponentStep {
+    fn executor_type(&self) -> &'static str {
+        self.component.kind().as_str()
+    }
+
+    async fn execute(&self, input: StepInput) -> Result<StepOutput, StepError> {
+        let message = input
+            .previous_step_content
+            .clone()
+            .unwrap_or_else(|| input.input.clone());
+        let mut req = crate::engine::RunRequest::new(message);
+        req.additional_data = input.additional_data.clone();
+        let child = input
+            .run_context()
+            .run_child(self.component.clone(), req)
+            .await
+            .map_err(|e| StepError::msg(format!("could not start {}: {e}", self.component.id())))?;
+        match child.status {
+            kern_store::RunStatus::Completed => Ok(StepOutput {
+                content: child.content().cloned(),
+                success: true,
+                ..Default::default()
+            }),
+            status => Err(StepError::msg(format!(
+                "{} {:?} {status}: {}",
+                self.component.kind(),
+                self.component.id(),
+                child.error.as_deref().unwrap_or("no error recorded")
+            ))),
+        }
+    }
+}
+
 /// A step that runs an executor, with its retry policy.
 #[derive(Clone)]
 pub struct Step {
@@ -414,6 +454,16 @@ impl Step {
         F: Fn(StepInput) -> Result<StepOutput, StepError> + Send + Sync + 'static,
     {
         Self::with_executor(name, BlockingFn(Arc::new(f)))
+    }
+
+    /// A step running a component (an agent, a team, another workflow) as a child run: its
+    /// events appear in the workflow's stream, its run record has `parent_run_id` set, and
+    /// cancelling the workflow cancels it.
+    pub fn component(
+        name: impl Into<String>,
+        component: Arc<dyn crate::engine::Component>,
+    ) -> Self {
+        Self::with_executor(name, ComponentStep { component })
     }
 
     /// A step running any [`StepExecutor`] (agents and teams plug in here).
