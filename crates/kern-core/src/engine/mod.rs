@@ -60,6 +60,15 @@ pub trait Component: Send + Sync + 'static {
     fn id(&self) -> &str;
     /// Its display name.
     fn name(&self) -> &str;
+    /// What it does, for listings.
+    fn description(&self) -> Option<&str> {
+        None
+    }
+    /// Extra facts for listings and `/config` (a workflow's steps, an agent's model and
+    /// tools, a team's members), as a JSON object.
+    fn info(&self) -> Value {
+        Value::Object(Map::new())
+    }
     /// The longest a run may take, from its first start (recoveries included); `None` for the
     /// engine's default.
     fn timeout(&self) -> Option<Duration> {

@@ -83,6 +83,35 @@ impl Component for WorkflowDef {
         self.timeout
     }
 
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    fn info(&self) -> serde_json::Value {
+        fn describe(s: &WorkflowStep) -> serde_json::Value {
+            let children: Vec<&WorkflowStep> = match s {
+                WorkflowStep::Step(_) => vec![],
+                WorkflowStep::Steps(g) => g.steps.iter().collect(),
+                WorkflowStep::Parallel(p) => p.steps.iter().collect(),
+                WorkflowStep::Condition(c) => c.steps.iter().chain(&c.else_steps).collect(),
+                WorkflowStep::Loop(l) => l.steps.iter().collect(),
+                WorkflowStep::Router(r) => r.choices.iter().collect(),
+            };
+            let mut v = json!({ "name": s.name(), "type": s.step_type() });
+            if let WorkflowStep::Step(step) = s {
+                v["executor_type"] = json!(step.executor.executor_type());
+                if let Some(d) = &step.description {
+                    v["description"] = json!(d);
+                }
+            }
+            if !children.is_empty() {
+                v["steps"] = children.into_iter().map(describe).collect();
+            }
+            v
+        }
+        json!({ "steps": self.steps.iter().map(describe).collect::<Vec<_>>() })
+    }
+
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
         if !ctx.is_resumed() {
             ctx.emit(EventKind::WorkflowStarted {});
