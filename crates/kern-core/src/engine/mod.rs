@@ -28,10 +28,12 @@
 mod bus;
 mod context;
 mod executor;
+mod handle;
 mod log;
 
 pub use bus::EventStream;
 pub use context::RunContext;
+pub use handle::ComponentHandle;
 
 use crate::error::{EngineError, EngineResult};
 use crate::event::{Event, EventKind};

@@ -1,16 +1,10 @@
 //! Workflows: steps that run in sequence, in parallel, conditionally, in loops or routed.
 //!
 //! A [`Workflow`] is a definition plus the engine that runs it. Built with
-//! [`db`](WorkflowBuilder::db), it is registered on that engine and can run in all four modes;
-//! built without, it runs in the foreground only (on a throwaway in-process store), and the
-//! background modes fail with [`EngineError::NoDatabase`] before anything runs.
-//!
-//! | method | background | stream | behaviour |
-//! |---|---|---|---|
-//! | [`run`](Workflow::run) | no | no | runs inline, returns the finished run |
-//! | [`run_stream`](Workflow::run_stream) | no | yes | runs inline, yields events; dropping the stream cancels the run |
-//! | [`run_background`](Workflow::run_background) | yes | no | returns at once (status `pending`); poll or subscribe |
-//! | [`run_background_stream`](Workflow::run_background_stream) | yes | yes | returns at once with a subscription; dropping it does not stop the run |
+//! [`db`](WorkflowBuilder::db), it is registered on that engine and can run in all four modes
+//! of [`ComponentHandle`]; built without, it runs in the foreground only (on a throwaway
+//! in-process store), and the background modes fail with [`EngineError::NoDatabase`] before
+//! anything runs.
 
 mod exec;
 mod node;
@@ -21,14 +15,11 @@ pub use node::{
 };
 pub use step::{SessionState, Step, StepError, StepExecutor, StepInput, StepOutput};
 
-use crate::engine::{
-    CancelOutcome, Component, ComponentOutput, Engine, EventStream, RunContext, RunFailure,
-    RunRequest, RunStream,
-};
+use crate::engine::{Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure};
 use crate::error::{EngineError, EngineResult};
 use crate::event::EventKind;
 use async_trait::async_trait;
-use kern_store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
+use kern_store::ComponentKind;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -222,19 +213,8 @@ impl WorkflowBuilder {
             steps: self.steps,
             timeout: self.timeout,
         });
-        let engine = tokio::sync::OnceCell::new();
-        let durable = self.engine.is_some();
-        if let Some(e) = self.engine {
-            e.register(def.clone())?;
-            let _ = engine.set(e);
-        }
-        Ok(Workflow {
-            inner: Arc::new(Inner {
-                def,
-                engine,
-                durable,
-            }),
-        })
+        let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
+        Ok(Workflow { def, handle })
     }
 }
 
@@ -282,16 +262,19 @@ fn validate(steps: &[WorkflowStep]) -> EngineResult<()> {
     steps.iter().try_for_each(check)
 }
 
-/// A workflow bound to the engine that runs it. Cheap to clone.
+/// A workflow bound to the engine that runs it. Cheap to clone. The execution modes are
+/// those of [`ComponentHandle`], which it dereferences to.
 #[derive(Clone)]
 pub struct Workflow {
-    inner: Arc<Inner>,
+    def: Arc<WorkflowDef>,
+    handle: ComponentHandle,
 }
 
-struct Inner {
-    def: Arc<WorkflowDef>,
-    engine: tokio::sync::OnceCell<Engine>,
-    durable: bool,
+impl std::ops::Deref for Workflow {
+    type Target = ComponentHandle;
+    fn deref(&self) -> &ComponentHandle {
+        &self.handle
+    }
 }
 
 impl Workflow {
@@ -309,109 +292,6 @@ impl Workflow {
 
     /// The definition.
     pub fn def(&self) -> &Arc<WorkflowDef> {
-        &self.inner.def
-    }
-
-    /// The workflow's id.
-    pub fn id(&self) -> &str {
-        &self.inner.def.id
-    }
-
-    async fn engine(&self) -> EngineResult<&Engine> {
-        self.inner
-            .engine
-            .get_or_try_init(|| async {
-                let engine = Engine::ephemeral().await?;
-                engine.register(self.inner.def.clone())?;
-                Ok(engine)
-            })
-            .await
-    }
-
-    fn durable_engine(&self) -> EngineResult<&Engine> {
-        match (self.inner.durable, self.inner.engine.get()) {
-            (true, Some(e)) => Ok(e),
-            _ => Err(EngineError::NoDatabase(ComponentKind::Workflow)),
-        }
-    }
-
-    /// Runs in the foreground and returns the finished run (check its `status`).
-    pub async fn run(&self, req: impl Into<RunRequest>) -> EngineResult<RunRecord> {
-        self.engine()
-            .await?
-            .run(ComponentKind::Workflow, self.id(), req)
-            .await
-    }
-
-    /// Runs in the foreground, streaming events; dropping the stream cancels the run.
-    pub async fn run_stream(&self, req: impl Into<RunRequest>) -> EngineResult<RunStream> {
-        self.engine()
-            .await?
-            .run_stream(ComponentKind::Workflow, self.id(), req)
-            .await
-    }
-
-    /// Starts a background run and returns at once with its record (status `pending`).
-    pub async fn run_background(&self, req: impl Into<RunRequest>) -> EngineResult<RunRecord> {
-        self.durable_engine()?
-            .start(ComponentKind::Workflow, self.id(), req)
-            .await
-    }
-
-    /// Starts a background run with a subscription to its events; dropping the subscription
-    /// does not stop the run.
-    pub async fn run_background_stream(
-        &self,
-        req: impl Into<RunRequest>,
-    ) -> EngineResult<(RunRecord, EventStream)> {
-        self.durable_engine()?
-            .start_stream(ComponentKind::Workflow, self.id(), req)
-            .await
-    }
-
-    /// One of this workflow's runs, or `None`.
-    pub async fn get_run(&self, run_id: RunId) -> EngineResult<Option<RunRecord>> {
-        let run = self.engine().await?.get_run(run_id).await?;
-        Ok(run.filter(|r| r.kind == ComponentKind::Workflow && r.component_id == self.id()))
-    }
-
-    /// Cancels one of this workflow's runs (see [`Engine::cancel_run`]).
-    pub async fn cancel_run(&self, run_id: RunId) -> EngineResult<CancelOutcome> {
-        if self.get_run(run_id).await?.is_none() {
-            return Err(EngineError::RunNotFound(run_id));
-        }
-        self.engine().await?.cancel_run(run_id).await
-    }
-
-    /// This workflow's runs, oldest first, optionally of one session and one status.
-    pub async fn list_runs(
-        &self,
-        session_id: Option<&str>,
-        status: Option<RunStatus>,
-    ) -> EngineResult<Vec<RunRecord>> {
-        let filter = RunFilter {
-            session_id: session_id.map(str::to_owned),
-            status,
-            kind: Some(ComponentKind::Workflow),
-            component_id: Some(self.id().to_owned()),
-            limit: Some(10_000),
-            ..Default::default()
-        };
-        self.engine().await?.list_runs(&filter).await
-    }
-
-    /// Subscribes to a run's events after `last_event_index` (see [`Engine::subscribe`]).
-    pub async fn subscribe(
-        &self,
-        run_id: RunId,
-        last_event_index: Option<u64>,
-    ) -> EngineResult<EventStream> {
-        if self.get_run(run_id).await?.is_none() {
-            return Err(EngineError::RunNotFound(run_id));
-        }
-        self.engine()
-            .await?
-            .subscribe(run_id, last_event_index)
-            .await
+        &self.def
     }
 }
