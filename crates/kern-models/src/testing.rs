@@ -29,6 +29,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -224,6 +225,8 @@ enum Script {
 struct Inner {
     script: Mutex<Script>,
     requests: Mutex<Vec<RecordedRequest>>,
+    count: AtomicUsize,
+    recording: AtomicBool,
 }
 
 /// An in-process HTTP server on `127.0.0.1:<free port>` answering from a script. Stops when
@@ -259,6 +262,8 @@ impl ScriptedServer {
         let inner = Arc::new(Inner {
             script: Mutex::new(script),
             requests: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
+            recording: AtomicBool::new(true),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -280,14 +285,20 @@ impl ScriptedServer {
         &self.url
     }
 
-    /// Every request received so far, in order.
+    /// Every request received so far (while recording), in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.inner.requests).clone()
     }
 
-    /// The number of requests received so far.
+    /// The number of requests received so far (recorded or not).
     pub fn request_count(&self) -> usize {
-        lock(&self.inner.requests).len()
+        self.inner.count.load(Ordering::SeqCst)
+    }
+
+    /// Whether to keep received requests for [`ScriptedServer::requests`] (on by default).
+    /// Turn it off for benchmarks, so that memory does not grow with the request count.
+    pub fn set_recording(&self, on: bool) {
+        self.inner.recording.store(on, Ordering::SeqCst);
     }
 }
 
@@ -326,11 +337,10 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Result<Res
             .collect(),
         body,
     };
-    let n = {
-        let mut requests = lock(&inner.requests);
-        requests.push(recorded.clone());
-        requests.len() - 1
-    };
+    let n = inner.count.fetch_add(1, Ordering::SeqCst);
+    if inner.recording.load(Ordering::SeqCst) {
+        lock(&inner.requests).push(recorded.clone());
+    }
     let reply = match &mut *lock(&inner.script) {
         Script::Queue(queue) if queue.len() > 1 => queue.pop_front(),
         Script::Queue(queue) => queue.front().cloned(),
@@ -556,7 +566,12 @@ impl FakeOpenAi {
             )
     }
 
-    /// The JSON bodies of the requests received so far.
+    /// Whether to keep received requests (on by default; turn it off for benchmarks).
+    pub fn set_recording(&self, on: bool) {
+        self.server.set_recording(on);
+    }
+
+    /// The JSON bodies of the requests received so far (while recording).
     pub fn requests(&self) -> Vec<Value> {
         self.server
             .requests()

@@ -297,3 +297,71 @@ pub enum StreamEvent {
     /// The complete response. Exactly one, always the last item of a successful stream.
     Completed(ChatResponse),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_and_responses_round_trip_through_json() {
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city":"Paris"}"#.into(),
+        };
+        let messages = vec![
+            Message::system("s"),
+            Message::user("u"),
+            Message::assistant_tool_calls(None, vec![call.clone()]),
+            Message::tool("call_1", "get_weather", "18C"),
+            Message::assistant("done"),
+        ];
+        let text = serde_json::to_string(&messages).unwrap();
+        let back: Vec<Message> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, messages);
+        // Compact: empty fields are left out.
+        assert_eq!(
+            serde_json::to_value(&messages[1]).unwrap(),
+            json!({"role": "user", "content": "u"})
+        );
+
+        let response = ChatResponse {
+            content: Some("hi".into()),
+            reasoning: None,
+            tool_calls: vec![call],
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 2,
+                total_tokens: 5,
+                ..Usage::default()
+            },
+            finish_reason: Some("stop".into()),
+        };
+        let back: ChatResponse =
+            serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
+        assert_eq!(back, response);
+        assert_eq!(response.to_message().tool_calls, response.tool_calls);
+
+        let request = ChatRequest::new(messages).temperature(0.5).max_tokens(9);
+        let back: ChatRequest =
+            serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[test]
+    fn usage_adds_up() {
+        let mut total = Usage::default();
+        let one = Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            total_tokens: 3,
+            cached_input_tokens: 1,
+            reasoning_tokens: 1,
+        };
+        total.add(&one);
+        total.add(&one);
+        assert_eq!(total.total_tokens, 6);
+        assert_eq!(total.cached_input_tokens, 2);
+    }
+}

@@ -531,3 +531,26 @@ async fn a_scripted_server_with_no_reply_answers_500() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn the_fake_server_serves_concurrent_streams_without_recording() {
+    let fake = FakeOpenAi::start([Scripted::tokens(10, Duration::from_millis(1)).into()]).await;
+    fake.set_recording(false);
+    let model = std::sync::Arc::new(fake.model("m"));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let model = model.clone();
+            tokio::spawn(async move { model.complete(hello()).await })
+        })
+        .collect();
+    for task in tasks {
+        let response = task.await.unwrap().unwrap();
+        assert_eq!(
+            response.content.as_deref(),
+            Some("tok0 tok1 tok2 tok3 tok4 tok5 tok6 tok7 tok8 tok9")
+        );
+        assert_eq!(response.usage.output_tokens, 10);
+    }
+    assert_eq!(fake.server().request_count(), 20);
+    assert!(fake.requests().is_empty());
+}
