@@ -1,0 +1,283 @@
+//! Request bodies: multipart, urlencoded or JSON, read into one list of fields.
+//!
+//! AgentOS routes take form fields (FastAPI `Form(...)`), so clients send
+//! `multipart/form-data` or `application/x-www-form-urlencoded`; Kern also accepts a JSON
+//! object. Whatever the encoding, a handler sees [`Fields`] and reads typed values from it
+//! with the AgentOS coercions: the strings `"true"`/`"false"` are booleans, `"null"` is absent,
+//! and JSON-valued fields (`session_state`, `metadata`, …) may come as JSON text.
+
+use crate::error::{ApiError, ApiResult};
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{header, HeaderMap};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde_json::Value;
+
+/// One field's value as it arrived.
+#[derive(Clone, Debug)]
+pub(crate) enum FieldValue {
+    /// A form field (always text).
+    Text(String),
+    /// A JSON body's member.
+    Json(Value),
+}
+
+/// The fields of a request body (a later field of the same name wins).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fields {
+    fields: Vec<(String, FieldValue)>,
+}
+
+/// The media type of a request without parameters, lower case (`""` when absent).
+fn media_type(headers: &HeaderMap) -> ApiResult<String> {
+    match headers.get(header::CONTENT_TYPE) {
+        None => Ok(String::new()),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::UnsupportedMediaType("(not text)".into()))?;
+            Ok(s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase())
+        }
+    }
+}
+
+/// Reads a body whole, refusing more than `limit` bytes.
+pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+impl Fields {
+    /// Reads and decodes a request's body.
+    pub(crate) async fn from_request(req: Request, limit: usize) -> ApiResult<Self> {
+        let (parts, body) = req.into_parts();
+        let media = media_type(&parts.headers)?;
+        if let Some(len) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > limit as u64 {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+        }
+        let known = media.is_empty()
+            || media == "application/json"
+            || (media.starts_with("application/") && media.ends_with("+json"))
+            || media == "application/x-www-form-urlencoded"
+            || media == "multipart/form-data";
+        if !known {
+            return Err(ApiError::UnsupportedMediaType(media));
+        }
+        let bytes = read_body(body, limit).await?;
+        if media.is_empty() {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self::default());
+            }
+            return Err(ApiError::UnsupportedMediaType("(none)".into()));
+        }
+        if media == "application/x-www-form-urlencoded" {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+            return Ok(Self {
+                fields: pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, FieldValue::Text(v)))
+                    .collect(),
+            });
+        }
+        if media == "multipart/form-data" {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .cloned()
+                .ok_or_else(|| ApiError::MalformedBody("no content type".into()))?;
+            let rebuilt = Request::builder()
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(bytes))
+                .map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+            let mut multipart = Multipart::from_request(rebuilt, &())
+                .await
+                .map_err(|e| ApiError::MalformedBody(e.body_text()))?;
+            let mut fields = Vec::new();
+            loop {
+                let field = match multipart.next_field().await {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => return Err(ApiError::MalformedBody(e.body_text())),
+                };
+                let name = field.name().unwrap_or("").to_owned();
+                if field.file_name().is_some() {
+                    return Err(ApiError::InvalidField {
+                        field: name,
+                        reason: "file uploads are not supported yet".into(),
+                    });
+                }
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| ApiError::MalformedBody(e.body_text()))?;
+                fields.push((name, FieldValue::Text(text)));
+            }
+            return Ok(Self { fields });
+        }
+        // JSON
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::MalformedBody(format!("invalid JSON: {e}")))?;
+        match value {
+            Value::Object(map) => Ok(Self {
+                fields: map
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => (k, FieldValue::Text(s)),
+                        v => (k, FieldValue::Json(v)),
+                    })
+                    .collect(),
+            }),
+            _ => Err(ApiError::MalformedBody(
+                "a JSON body must be an object of fields".into(),
+            )),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&FieldValue> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A text field; `""`, `"null"` and `"none"` (any case) and JSON `null` are absent.
+    pub(crate) fn opt_string(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.get(name) {
+            None | Some(FieldValue::Json(Value::Null)) => Ok(None),
+            Some(FieldValue::Text(s)) => {
+                let t = s.trim();
+                if t.is_empty() || t.eq_ignore_ascii_case("null") || t.eq_ignore_ascii_case("none")
+                {
+                    Ok(None)
+                } else {
+                    Ok(Some(s.clone()))
+                }
+            }
+            Some(FieldValue::Json(Value::Number(n))) => Ok(Some(n.to_string())),
+            Some(FieldValue::Json(_)) => Err(ApiError::InvalidField {
+                field: name.into(),
+                reason: "expected a string".into(),
+            }),
+        }
+    }
+
+    /// A boolean field: `true/false`, `1/0`, `yes/no`, `on/off` (any case); absent, empty or
+    /// `null` gives `default`.
+    pub(crate) fn bool(&self, name: &str, default: bool) -> ApiResult<bool> {
+        let bad = || ApiError::InvalidField {
+            field: name.into(),
+            reason: "expected true or false".into(),
+        };
+        match self.get(name) {
+            None | Some(FieldValue::Json(Value::Null)) => Ok(default),
+            Some(FieldValue::Json(Value::Bool(b))) => Ok(*b),
+            Some(FieldValue::Json(_)) => Err(bad()),
+            Some(FieldValue::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "" | "null" | "none" => Ok(default),
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(bad()),
+            },
+        }
+    }
+
+    /// A field holding JSON (as JSON text in a form, or a JSON value in a JSON body). With
+    /// `object`, only an object is accepted. Absent, empty or `null` is `None`.
+    pub(crate) fn json(&self, name: &'static str, object: bool) -> ApiResult<Option<Value>> {
+        let expected = if object { "an object" } else { "a JSON value" };
+        let value = match self.get(name) {
+            None | Some(FieldValue::Json(Value::Null)) => return Ok(None),
+            Some(FieldValue::Json(v)) => v.clone(),
+            Some(FieldValue::Text(s)) => {
+                let t = s.trim();
+                if t.is_empty() || t.eq_ignore_ascii_case("none") {
+                    return Ok(None);
+                }
+                serde_json::from_str(t).map_err(|e| ApiError::InvalidJsonField {
+                    field: name,
+                    expected,
+                    reason: e.to_string(),
+                })?
+            }
+        };
+        match value {
+            Value::Null => Ok(None),
+            Value::Object(_) => Ok(Some(value)),
+            _ if object => Err(ApiError::InvalidJsonField {
+                field: name,
+                expected,
+                reason: "not an object".into(),
+            }),
+            v => Ok(Some(v)),
+        }
+    }
+
+    /// The run's input: `message`, required and non-empty. A JSON body may give any JSON value.
+    pub(crate) fn message(&self) -> ApiResult<Value> {
+        match self.get("message") {
+            None | Some(FieldValue::Json(Value::Null)) => Err(ApiError::MissingField("message")),
+            Some(FieldValue::Text(s)) if s.trim().is_empty() => {
+                Err(ApiError::MissingField("message"))
+            }
+            Some(FieldValue::Text(s)) => Ok(Value::String(s.clone())),
+            Some(FieldValue::Json(v)) => Ok(v.clone()),
+        }
+    }
+
+    /// An event index field: a non-negative integer, or `-1`/absent/`null` for "none".
+    pub(crate) fn event_index(&self, name: &str) -> ApiResult<Option<Option<u64>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(FieldValue::Json(Value::Null)) => Ok(Some(None)),
+            Some(FieldValue::Json(Value::Number(n))) => parse_index(&n.to_string()).map(Some),
+            Some(FieldValue::Json(v)) => Err(ApiError::InvalidLastEventIndex(format!(
+                "expected an integer, got {v}"
+            ))),
+            Some(FieldValue::Text(s)) => {
+                let t = s.trim();
+                if t.is_empty() || t.eq_ignore_ascii_case("null") || t.eq_ignore_ascii_case("none")
+                {
+                    Ok(Some(None))
+                } else {
+                    parse_index(t).map(Some)
+                }
+            }
+        }
+    }
+}
+
+/// Parses an event index: `N >= 0`, or `-1` for "none seen".
+pub(crate) fn parse_index(s: &str) -> ApiResult<Option<u64>> {
+    match s.trim().parse::<i64>() {
+        Ok(-1) => Ok(None),
+        Ok(n) if n >= 0 => Ok(Some(n as u64)),
+        Ok(n) => Err(ApiError::InvalidLastEventIndex(format!(
+            "{n} is negative (use -1 or leave it out to start from the first event)"
+        ))),
+        Err(_) => Err(ApiError::InvalidLastEventIndex(format!(
+            "{s:?} is not an integer"
+        ))),
+    }
+}

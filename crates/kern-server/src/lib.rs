@@ -1,0 +1,306 @@
+//! Kern's AgentOS-compatible HTTP server.
+//!
+//! [`AgentOs`] serves the agents, teams and workflows registered on an
+//! [`Engine`](kern_core::engine::Engine) over the routes of Agno's AgentOS (see
+//! `crates/kern-server/README.md` for the route table): list and inspect components, create
+//! runs in the four execution modes, poll, list and cancel runs, resume a run's event stream
+//! after a disconnect (from any replica sharing the database), a WebSocket for workflows, the
+//! sessions API, `/health`, `/config` and `/openapi.json`.
+//!
+//! Serve it on its own:
+//!
+//! ```no_run
+//! use kern_core::engine::Engine;
+//! use kern_server::AgentOs;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::open("kern.db").await?;
+//! kern_server::demo::register(&engine)?; // or register your own workflows
+//! AgentOs::builder(engine)
+//!     .security_key("s3cret")
+//!     .build()
+//!     .serve("127.0.0.1:7777")            // until SIGINT/SIGTERM, then shuts down gracefully
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! or mount its router into your own axum application (what AgentOS's FastAPI integration
+//! does):
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use kern_core::engine::Engine;
+//! use kern_server::AgentOs;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::open("kern.db").await?;
+//! let os = AgentOs::builder(engine.clone()).build();
+//! let app = Router::new()
+//!     .route("/my/own/route", get(|| async { "hello" }))
+//!     .merge(os.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app).await?;
+//! // When your app stops: end open event streams, then hand unfinished runs back.
+//! os.stop_streams();
+//! engine.shutdown(std::time::Duration::from_secs(10)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Every error is JSON, `{"detail": "…", "code": "…"}` (see [`ApiError`]); events are sent
+//! exactly as stored, each SSE frame with `id: <event_index>` so a browser's `EventSource`
+//! reconnects by itself with `Last-Event-ID`.
+
+mod auth;
+pub mod demo;
+mod error;
+mod form;
+mod openapi;
+mod routes;
+mod stream;
+mod wire;
+mod ws;
+
+pub use auth::Caller;
+pub use error::{ApiError, ApiResult};
+pub use wire::wire_status;
+
+use axum::extract::Request;
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures::FutureExt;
+use kern_core::engine::Engine;
+use std::future::{Future, IntoFuture};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio_util::sync::CancellationToken;
+
+/// The state every handler shares.
+pub(crate) type AppState = Arc<Shared>;
+
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) auth: auth::Auth,
+    pub(crate) body_limit: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) os_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+    /// When the server was built (Unix seconds).
+    pub(crate) instantiated_at: i64,
+    /// Cancelled to end every open SSE and WebSocket stream.
+    pub(crate) streams_closed: CancellationToken,
+}
+
+/// Builds an [`AgentOs`].
+pub struct AgentOsBuilder {
+    engine: Engine,
+    security_key: Option<String>,
+    body_limit: usize,
+    keep_alive: Duration,
+    shutdown_grace: Duration,
+    os_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+impl AgentOsBuilder {
+    /// Requires `Authorization: Bearer <key>` on every route but `/health` (the WebSocket
+    /// authenticates with the same key in its protocol). An empty key means none.
+    pub fn security_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.security_key = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default 10 MiB); larger ones get 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// How long an event stream may stay silent before the server sends a `: keepalive`
+    /// comment (default 15 s).
+    pub fn keep_alive(mut self, every: Duration) -> Self {
+        self.keep_alive = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long [`AgentOs::serve`] lets running runs go on after a shutdown signal before it
+    /// hands them back to the queue (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The OS id reported by `/config` (default a fresh UUID).
+    pub fn os_id(mut self, id: impl Into<String>) -> Self {
+        self.os_id = Some(id.into());
+        self
+    }
+
+    /// The OS name reported by `/config`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The OS description reported by `/config`.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> AgentOs {
+        let auth = match self.security_key {
+            Some(k) => auth::Auth::SecurityKey(k),
+            None => auth::Auth::Open,
+        };
+        AgentOs {
+            shared: Arc::new(Shared {
+                engine: self.engine,
+                auth,
+                body_limit: self.body_limit,
+                keep_alive: self.keep_alive,
+                os_id: self
+                    .os_id
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+                name: self.name,
+                description: self.description,
+                instantiated_at: kern_core::store::now_millis() / 1000,
+                streams_closed: CancellationToken::new(),
+            }),
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
+}
+
+/// An AgentOS-compatible server over an engine's registered components. Cheap to clone.
+#[derive(Clone)]
+pub struct AgentOs {
+    shared: AppState,
+    shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for AgentOs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentOs")
+            .field("engine", &self.shared.engine)
+            .field("auth", &self.shared.auth)
+            .finish()
+    }
+}
+
+impl AgentOs {
+    /// A builder serving the components registered on `engine` (now or later).
+    pub fn builder(engine: Engine) -> AgentOsBuilder {
+        AgentOsBuilder {
+            engine,
+            security_key: None,
+            body_limit: 10 * 1024 * 1024,
+            keep_alive: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
+            os_id: None,
+            name: None,
+            description: None,
+        }
+    }
+
+    /// The engine whose components are served.
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    /// The router with every route, authentication and JSON errors, ready to serve or to
+    /// merge into another axum application.
+    pub fn router(&self) -> Router {
+        routes::router(self.shared.clone())
+            .layer(from_fn_with_state(self.shared.clone(), auth::middleware))
+            .layer(from_fn(catch_panic))
+    }
+
+    /// Ends every open SSE and WebSocket stream (clients of background runs can resume on
+    /// another replica). [`serve`](Self::serve) calls it on shutdown; an application that
+    /// mounted the router calls it when it stops.
+    pub fn stop_streams(&self) {
+        self.shared.streams_closed.cancel();
+    }
+
+    /// Binds `addr` and serves until SIGINT or SIGTERM, then shuts down gracefully (see
+    /// [`serve_with_shutdown`](Self::serve_with_shutdown)).
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "kern serving");
+        self.serve_with_shutdown(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` until `signal` resolves, then:
+    /// 1. stops accepting connections;
+    /// 2. shuts the engine down: it takes no new runs, lets running ones go on for the
+    ///    shutdown grace, then hands unfinished background runs back to the queue (another
+    ///    replica, or this one after a restart, resumes them from their last checkpoint);
+    /// 3. ends open event streams and waits (briefly) for connections to close.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stop_accepting = CancellationToken::new();
+        let stop = stop_accepting.clone();
+        let server = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .into_future();
+        let mut server = tokio::spawn(server);
+        tokio::select! {
+            res = &mut server => {
+                return res.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            }
+            _ = signal => {}
+        }
+        tracing::info!("shutting down: no new connections; finishing or handing back runs");
+        stop_accepting.cancel();
+        self.shared.engine.shutdown(self.shutdown_grace).await;
+        self.stop_streams();
+        match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+            Ok(res) => res.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!("connections still open after shutdown; closing them");
+                server.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Turns a handler panic into a JSON 500 instead of a dropped connection.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Internal("the request handler panicked".into()).into_response(),
+    }
+}

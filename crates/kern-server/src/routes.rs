@@ -1,0 +1,668 @@
+//! The routes: components (`/agents`, `/teams`, `/workflows`: one set of handlers,
+//! parametrised by kind), runs, sessions, and the system routes.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::form::{parse_index, Fields};
+use crate::stream::{event_frames, resume_frames, Frame, SseBody};
+use crate::wire::{self, kind_from_plural, wire_status};
+use crate::{openapi, ws, AppState};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use kern_core::engine::{CancelOutcome, Component, RunRequest};
+use kern_core::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Every route of the server (without the authentication and panic layers).
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/config", get(config))
+        .route("/openapi.json", get(openapi_doc))
+        .route("/workflows/ws", get(ws::handler))
+        .route("/sessions", get(list_sessions))
+        .route(
+            "/sessions/{session_id}",
+            get(get_session).delete(delete_session),
+        )
+        .route("/sessions/{session_id}/runs", get(session_runs))
+        .route("/sessions/{session_id}/runs/{run_id}", get(session_run))
+        .route("/sessions/{session_id}/rename", post(rename_session))
+        .route("/{kind}", get(list_components))
+        .route("/{kind}/{id}", get(get_component))
+        .route("/{kind}/{id}/runs", get(list_runs).post(create_run))
+        .route("/{kind}/{id}/runs/{run_id}", get(get_run))
+        .route("/{kind}/{id}/runs/{run_id}/cancel", post(cancel_run))
+        .route("/{kind}/{id}/runs/{run_id}/resume", post(resume_run))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extractors whose rejections are JSON errors.
+
+/// `Path` with a JSON 404 rejection.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|_| ApiError::RouteNotFound)
+    }
+}
+
+/// `Query` with a JSON 422 rejection.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(t)| ApiQuery(t))
+            .map_err(|e| ApiError::InvalidField {
+                field: "query".into(),
+                reason: e.body_text(),
+            })
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// System routes.
+
+async fn health(State(st): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "instantiated_at": wire::rfc3339(st.instantiated_at),
+    }))
+}
+
+fn db_id(st: &AppState) -> &'static str {
+    st.engine.store().backend()
+}
+
+fn summaries(st: &AppState, kind: ComponentKind) -> Vec<Value> {
+    st.engine
+        .components(kind)
+        .iter()
+        .map(|c| wire::component_summary(&**c, db_id(st)))
+        .collect()
+}
+
+async fn config(State(st): State<AppState>) -> Json<Value> {
+    let db = db_id(&st);
+    let mut models: Vec<Value> = Vec::new();
+    for kind in [ComponentKind::Agent, ComponentKind::Team] {
+        for c in st.engine.components(kind) {
+            if let Some(m) = c.info().get("model") {
+                if !models.contains(m) {
+                    models.push(m.clone());
+                }
+            }
+        }
+    }
+    Json(json!({
+        "os_id": st.os_id,
+        "name": st.name,
+        "description": st.description,
+        "available_models": models,
+        "os_database": db,
+        "databases": [db],
+        "agents": summaries(&st, ComponentKind::Agent),
+        "teams": summaries(&st, ComponentKind::Team),
+        "workflows": summaries(&st, ComponentKind::Workflow),
+        "interfaces": [],
+        "company": null,
+        "queue": { "durable": st.engine.store().is_durable(), "queue_per_session": false },
+        "auth_mode": st.auth.mode(),
+        "kern": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "backend": db,
+            "durable": st.engine.store().is_durable(),
+        },
+    }))
+}
+
+async fn openapi_doc() -> Json<Value> {
+    Json(openapi::document())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Components.
+
+fn kind_of(seg: &str) -> ApiResult<ComponentKind> {
+    kind_from_plural(seg).ok_or(ApiError::RouteNotFound)
+}
+
+fn component(st: &AppState, seg: &str, id: &str) -> ApiResult<Arc<dyn Component>> {
+    let kind = kind_of(seg)?;
+    st.engine
+        .component(kind, id)
+        .map_err(|_| ApiError::ComponentNotFound {
+            kind,
+            id: id.to_owned(),
+        })
+}
+
+async fn list_components(
+    State(st): State<AppState>,
+    ApiPath(seg): ApiPath<String>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let kind = kind_of(&seg)?;
+    Ok(Json(summaries(&st, kind)))
+}
+
+async fn get_component(
+    State(st): State<AppState>,
+    ApiPath((seg, id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let c = component(&st, &seg, &id)?;
+    Ok(Json(wire::component_detail(&*c, db_id(&st))))
+}
+
+/// The run-creation form, decoded.
+pub(crate) struct CreateRun {
+    pub(crate) stream: bool,
+    pub(crate) background: bool,
+    pub(crate) request: RunRequest,
+}
+
+pub(crate) fn create_run_form(fields: &Fields, caller: &Caller) -> ApiResult<CreateRun> {
+    let input = fields.message()?;
+    let stream = fields.bool("stream", true)?;
+    let background = fields.bool("background", false)?;
+    let session_id = fields.opt_string("session_id")?;
+    let user_id = caller
+        .user_id
+        .clone()
+        .map(Some)
+        .map_or_else(|| fields.opt_string("user_id"), Ok)?;
+    let session_state = fields.json("session_state", true)?;
+    let dependencies = fields.json("dependencies", true)?;
+    let mut metadata = fields.json("metadata", true)?;
+    let additional_data = fields.json("additional_data", false)?;
+    if let Some(deps) = dependencies {
+        // The engine has no field for dependencies yet: they ride in the metadata.
+        if let Value::Object(m) = metadata.get_or_insert_with(|| json!({})) {
+            m.insert("dependencies".into(), deps);
+        }
+    }
+    Ok(CreateRun {
+        stream,
+        background,
+        request: RunRequest {
+            input,
+            session_id,
+            user_id,
+            additional_data,
+            session_state,
+            metadata,
+            ..Default::default()
+        },
+    })
+}
+
+async fn create_run(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((seg, id)): ApiPath<(String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let c = component(&st, &seg, &id)?;
+    let kind = c.kind();
+    let fields = Fields::from_request(req, st.body_limit).await?;
+    let form = create_run_form(&fields, &caller)?;
+    let engine = &st.engine;
+    match (form.background, form.stream) {
+        (true, false) => {
+            let run = engine.start(kind, &id, form.request).await?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "run_id": run.run_id.to_string(),
+                    "session_id": run.session_id,
+                    "status": wire_status(run.status),
+                })),
+            )
+                .into_response())
+        }
+        (true, true) => {
+            let (_run, events) = engine.start_stream(kind, &id, form.request).await?;
+            Ok(SseBody::new(
+                event_frames(events),
+                st.keep_alive,
+                &st.streams_closed,
+                None,
+            )
+            .into_response())
+        }
+        (false, true) => {
+            let run = engine.run_stream(kind, &id, form.request).await?;
+            // The stream of stored events (passed through as stored); `run` is held by the
+            // body and cancels the run when the body is dropped before the end.
+            let events = engine.subscribe(run.run_id(), None).await?;
+            Ok(SseBody::new(
+                event_frames(events),
+                st.keep_alive,
+                &st.streams_closed,
+                Some(run),
+            )
+            .into_response())
+        }
+        (false, false) => {
+            let run = engine.run(kind, &id, form.request).await?;
+            run_response(&st, &run).await
+        }
+    }
+}
+
+async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
+    let events = wire::read_all_events(&st.engine, run.run_id).await?;
+    let name = wire::component_name(&st.engine, run);
+    Ok(json_response(
+        StatusCode::OK,
+        wire::run_json(run, name.as_deref(), &events),
+    ))
+}
+
+async fn runs_response(st: &AppState, runs: &[RunRecord]) -> ApiResult<Response> {
+    let mut body = String::from("[");
+    for (i, run) in runs.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        let events = wire::read_all_events(&st.engine, run.run_id).await?;
+        let name = wire::component_name(&st.engine, run);
+        body.push_str(&wire::run_json(run, name.as_deref(), &events));
+    }
+    body.push(']');
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn parse_run_id(s: &str) -> ApiResult<RunId> {
+    RunId::parse_str(s.trim()).map_err(|_| ApiError::RunNotFound)
+}
+
+/// The run, if it exists and belongs to this component (and session, when given).
+async fn find_run(
+    st: &AppState,
+    kind: ComponentKind,
+    id: &str,
+    run_id: &str,
+    session_id: Option<&str>,
+) -> ApiResult<Option<RunRecord>> {
+    let Ok(run_id) = parse_run_id(run_id) else {
+        return Ok(None);
+    };
+    let run = st.engine.get_run(run_id).await?;
+    Ok(run.filter(|r| {
+        r.kind == kind && r.component_id == id && session_id.is_none_or(|s| s == r.session_id)
+    }))
+}
+
+#[derive(Deserialize, Default)]
+struct GetRunQuery {
+    session_id: Option<String>,
+}
+
+async fn get_run(
+    State(st): State<AppState>,
+    ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<GetRunQuery>,
+) -> ApiResult<Response> {
+    let c = component(&st, &seg, &id)?;
+    let session = q.session_id.as_deref().filter(|s| !s.is_empty());
+    let run = find_run(&st, c.kind(), &id, &run_id, session)
+        .await?
+        .ok_or(ApiError::RunNotFound)?;
+    run_response(&st, &run).await
+}
+
+#[derive(Deserialize, Default)]
+struct ListRunsQuery {
+    session_id: Option<String>,
+    status: Option<String>,
+    user_id: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+fn parse_status(s: Option<&str>) -> ApiResult<Option<RunStatus>> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| ApiError::InvalidField {
+            field: "status".into(),
+            reason: format!(
+                "unknown status {s:?} (PENDING, RUNNING, COMPLETED, ERROR, CANCELLED, PAUSED)"
+            ),
+        }),
+    }
+}
+
+async fn list_runs(
+    State(st): State<AppState>,
+    ApiPath((seg, id)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ListRunsQuery>,
+) -> ApiResult<Response> {
+    let c = component(&st, &seg, &id)?;
+    let filter = RunFilter {
+        session_id: q.session_id.filter(|s| !s.is_empty()),
+        status: parse_status(q.status.as_deref())?,
+        kind: Some(c.kind()),
+        component_id: Some(id),
+        user_id: q.user_id.filter(|s| !s.is_empty()),
+        limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
+        offset: q.offset,
+        ..Default::default()
+    };
+    let runs = st.engine.list_runs(&filter).await?;
+    runs_response(&st, &runs).await
+}
+
+async fn cancel_run(
+    State(st): State<AppState>,
+    ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let c = component(&st, &seg, &id)?;
+    let run = find_run(&st, c.kind(), &id, &run_id, None)
+        .await?
+        .ok_or(ApiError::RunNotFound)?;
+    let run_id = run.run_id.to_string();
+    let body = match st.engine.cancel_run(run.run_id).await? {
+        CancelOutcome::Cancelled => json!({
+            "run_id": run_id,
+            "cancelled": true,
+            "status": "CANCELLED",
+            "message": "Run cancelled before it started.",
+        }),
+        CancelOutcome::Requested => json!({
+            "run_id": run_id,
+            "cancelled": true,
+            "status": "RUNNING",
+            "cancel_requested": true,
+            "message": "Cancel requested; the run is stopping.",
+        }),
+        CancelOutcome::AlreadyFinished(s) => json!({
+            "run_id": run_id,
+            "cancelled": false,
+            "already_finished": true,
+            "status": wire_status(s),
+            "message": format!("Run already finished ({}); nothing to cancel.", wire_status(s)),
+        }),
+    };
+    Ok(Json(body))
+}
+
+async fn resume_run(
+    State(st): State<AppState>,
+    ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let c = component(&st, &seg, &id)?;
+    let header_index = match req.headers().get("last-event-id") {
+        None => None,
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::InvalidLastEventIndex("Last-Event-ID is not text".into()))?;
+            Some(parse_index(s)?)
+        }
+    };
+    let fields = Fields::from_request(req, st.body_limit).await?;
+    let last = match fields.event_index("last_event_index")? {
+        Some(v) => v,
+        None => header_index.flatten(),
+    };
+    let session_id = fields.opt_string("session_id")?;
+    let frames = match find_run(&st, c.kind(), &id, &run_id, session_id.as_deref()).await? {
+        None => futures::stream::iter([Frame::error(format!(
+            "Run {run_id} not found in buffer or database"
+        ))])
+        .boxed(),
+        Some(run) => resume_frames(&st.engine, &run, last).await?,
+    };
+    Ok(SseBody::new(frames, st.keep_alive, &st.streams_closed, None).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions.
+
+#[derive(Deserialize, Default)]
+struct ListSessionsQuery {
+    #[serde(rename = "type")]
+    session_type: Option<String>,
+    component_id: Option<String>,
+    user_id: Option<String>,
+    session_name: Option<String>,
+    page: Option<usize>,
+    limit: Option<usize>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+}
+
+/// How many runs the session listing scans (until the store can list sessions itself).
+const SESSION_SCAN_LIMIT: usize = 10_000;
+
+async fn list_sessions(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ListSessionsQuery>,
+) -> ApiResult<Json<Value>> {
+    let kind = match q
+        .session_type
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(t) => Some(
+            t.to_ascii_lowercase()
+                .parse::<ComponentKind>()
+                .map_err(|_| ApiError::InvalidField {
+                    field: "type".into(),
+                    reason: format!("unknown session type {t:?} (agent, team or workflow)"),
+                })?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    let page = q.page.unwrap_or(1).max(1);
+    let desc = !matches!(q.sort_order.as_deref(), Some(o) if o.eq_ignore_ascii_case("asc"));
+    let by_updated = matches!(q.sort_by.as_deref(), Some("updated_at"));
+    // The store cannot list sessions yet: derive them from the runs (top-level runs only).
+    let runs = st
+        .engine
+        .list_runs(&RunFilter {
+            kind,
+            component_id: q.component_id.filter(|s| !s.is_empty()),
+            user_id: q.user_id.filter(|s| !s.is_empty()),
+            limit: Some(SESSION_SCAN_LIMIT),
+            ..Default::default()
+        })
+        .await?;
+    let mut first_input: HashMap<String, Value> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in runs.iter().filter(|r| r.parent_run_id.is_none()) {
+        if seen.insert(r.session_id.clone()) {
+            order.push(r.session_id.clone());
+            first_input.insert(
+                r.session_id.clone(),
+                r.input.get("input").cloned().unwrap_or(Value::Null),
+            );
+        }
+    }
+    let mut sessions = Vec::new();
+    for sid in &order {
+        if let Some(s) = st.engine.store().get_session(sid).await? {
+            if let Some(name) = q.session_name.as_deref().filter(|n| !n.is_empty()) {
+                let shown = s.session_name.clone().unwrap_or_default();
+                if !shown.to_lowercase().contains(&name.to_lowercase()) {
+                    continue;
+                }
+            }
+            sessions.push(s);
+        }
+    }
+    sessions.sort_by_key(|s| {
+        if by_updated {
+            s.updated_at
+        } else {
+            s.created_at
+        }
+    });
+    if desc {
+        sessions.reverse();
+    }
+    let total = sessions.len();
+    let data: Vec<Value> = sessions
+        .iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .map(|s| {
+            let name = st
+                .engine
+                .component(s.kind, &s.component_id)
+                .ok()
+                .map(|c| c.name().to_owned());
+            wire::session_object(s, first_input.get(&s.session_id), name.as_deref())
+        })
+        .collect();
+    Ok(Json(json!({
+        "data": data,
+        "meta": {
+            "page": page,
+            "limit": limit,
+            "total_pages": total.div_ceil(limit),
+            "total_count": total,
+        }
+    })))
+}
+
+async fn session_and_runs(
+    st: &AppState,
+    session_id: &str,
+) -> ApiResult<(kern_core::store::SessionRecord, Vec<RunRecord>)> {
+    let session = st
+        .engine
+        .store()
+        .get_session(session_id)
+        .await?
+        .ok_or(ApiError::SessionNotFound)?;
+    let runs = st
+        .engine
+        .list_runs(&RunFilter {
+            session_id: Some(session_id.to_owned()),
+            limit: Some(SESSION_SCAN_LIMIT),
+            ..Default::default()
+        })
+        .await?;
+    Ok((session, runs))
+}
+
+async fn get_session(
+    State(st): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let (session, runs) = session_and_runs(&st, &session_id).await?;
+    let first = runs
+        .iter()
+        .find(|r| r.parent_run_id.is_none())
+        .and_then(|r| r.input.get("input"));
+    let name = st
+        .engine
+        .component(session.kind, &session.component_id)
+        .ok()
+        .map(|c| c.name().to_owned());
+    Ok(Json(wire::session_object(&session, first, name.as_deref())))
+}
+
+async fn session_runs(
+    State(st): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListRunsQuery>,
+) -> ApiResult<Response> {
+    let (_session, runs) = session_and_runs(&st, &session_id).await?;
+    let status = parse_status(q.status.as_deref())?;
+    let runs: Vec<RunRecord> = runs
+        .into_iter()
+        .filter(|r| r.parent_run_id.is_none())
+        .filter(|r| status.is_none_or(|s| r.status == s))
+        .collect();
+    runs_response(&st, &runs).await
+}
+
+async fn session_run(
+    State(st): State<AppState>,
+    ApiPath((session_id, run_id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    let run_id = parse_run_id(&run_id)?;
+    let run = st
+        .engine
+        .get_run(run_id)
+        .await?
+        .filter(|r| r.session_id == session_id)
+        .ok_or(ApiError::RunNotFound)?;
+    run_response(&st, &run).await
+}
+
+async fn rename_session(
+    State(st): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let fields = Fields::from_request(req, st.body_limit).await?;
+    if fields.opt_string("session_name")?.is_none() {
+        return Err(ApiError::MissingField("session_name"));
+    }
+    st.engine
+        .store()
+        .get_session(&session_id)
+        .await?
+        .ok_or(ApiError::SessionNotFound)?;
+    Err(ApiError::NotImplemented(
+        "renaming sessions needs a store method that this version does not have yet".into(),
+    ))
+}
+
+async fn delete_session(
+    State(st): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let (_session, runs) = session_and_runs(&st, &session_id).await?;
+    if runs.iter().any(|r| !r.status.is_terminal()) {
+        return Err(ApiError::SessionBusy);
+    }
+    Err(ApiError::NotImplemented(
+        "deleting sessions needs a store method that this version does not have yet".into(),
+    ))
+}

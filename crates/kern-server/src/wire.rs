@@ -1,0 +1,281 @@
+//! How Kern's records look on the wire, shaped as AgentOS shapes them.
+//!
+//! - Statuses are upper case, and Kern's `failed` is AgentOS's `ERROR`.
+//! - Times are Unix seconds.
+//! - A run names its component as `agent_id`, `team_id` or `workflow_id`.
+//! - A run's `events` are its stored events, spliced into the body byte for byte (they are
+//!   stored as served; nothing is re-serialised).
+
+use kern_core::engine::{Component, Engine};
+use kern_core::store::{ComponentKind, RunId, RunRecord, RunStatus, SessionRecord, StoredEvent};
+use serde_json::{json, Map, Value};
+
+/// The AgentOS name of a status.
+pub fn wire_status(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Pending => "PENDING",
+        RunStatus::Running => "RUNNING",
+        RunStatus::Paused => "PAUSED",
+        RunStatus::Completed => "COMPLETED",
+        RunStatus::Failed => "ERROR",
+        RunStatus::Cancelled => "CANCELLED",
+    }
+}
+
+/// The kind a plural path segment names.
+pub fn kind_from_plural(s: &str) -> Option<ComponentKind> {
+    match s {
+        "agents" => Some(ComponentKind::Agent),
+        "teams" => Some(ComponentKind::Team),
+        "workflows" => Some(ComponentKind::Workflow),
+        _ => None,
+    }
+}
+
+/// `agent_id`, `team_id` or `workflow_id`.
+pub fn id_key(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Agent => "agent_id",
+        ComponentKind::Team => "team_id",
+        ComponentKind::Workflow => "workflow_id",
+    }
+}
+
+/// `agent_name`, `team_name` or `workflow_name`.
+pub fn name_key(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Agent => "agent_name",
+        ComponentKind::Team => "team_name",
+        ComponentKind::Workflow => "workflow_name",
+    }
+}
+
+fn secs(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+/// Text form of an input (strings as they are, other JSON compact).
+fn input_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The run's fields as AgentOS shapes them, without `events`.
+pub(crate) fn run_object(run: &RunRecord, component_name: Option<&str>) -> Map<String, Value> {
+    let mut m = Map::new();
+    let output = run.output.as_ref();
+    let field = |k: &str| output.and_then(|o| o.get(k)).cloned();
+    let input = run.input.get("input").cloned().unwrap_or(Value::Null);
+    m.insert("run_id".into(), json!(run.run_id.to_string()));
+    m.insert("session_id".into(), json!(run.session_id));
+    m.insert("user_id".into(), json!(run.user_id));
+    m.insert(id_key(run.kind).into(), json!(run.component_id));
+    if let Some(name) = component_name {
+        m.insert(name_key(run.kind).into(), json!(name));
+    }
+    if let Some(p) = run.parent_run_id {
+        m.insert("parent_run_id".into(), json!(p.to_string()));
+    }
+    m.insert("status".into(), json!(wire_status(run.status)));
+    m.insert("content".into(), field("content").unwrap_or(Value::Null));
+    m.insert(
+        "content_type".into(),
+        field("content_type").unwrap_or_else(|| json!("str")),
+    );
+    m.insert("run_input".into(), json!(input_text(&input)));
+    m.insert("input".into(), input);
+    m.insert(
+        "metrics".into(),
+        field("metrics").unwrap_or_else(|| json!({})),
+    );
+    if run.kind == ComponentKind::Workflow {
+        m.insert(
+            "step_results".into(),
+            field("step_results").unwrap_or_else(|| json!([])),
+        );
+    }
+    for k in ["metadata", "session_state", "additional_data"] {
+        if let Some(v) = run.input.get(k) {
+            m.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(e) = &run.error {
+        m.insert("error".into(), json!(e));
+    }
+    m.insert("created_at".into(), json!(secs(run.created_at)));
+    m.insert("updated_at".into(), json!(secs(run.updated_at)));
+    m.insert("started_at".into(), json!(run.started_at.map(secs)));
+    m.insert("finished_at".into(), json!(run.finished_at.map(secs)));
+    m.insert("background".into(), json!(run.background));
+    m.insert("event_count".into(), json!(run.event_count));
+    m.insert("cancel_requested".into(), json!(run.cancel_requested));
+    m
+}
+
+/// A run as JSON text with its stored events spliced in verbatim.
+pub(crate) fn run_json(
+    run: &RunRecord,
+    component_name: Option<&str>,
+    events: &[StoredEvent],
+) -> String {
+    let object = Value::Object(run_object(run, component_name)).to_string();
+    let mut out = String::with_capacity(
+        object.len() + 16 + events.iter().map(|e| e.payload.len() + 1).sum::<usize>(),
+    );
+    // The object is never empty, so it ends with `}` after at least one member.
+    out.push_str(&object[..object.len() - 1]);
+    out.push_str(",\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&e.payload);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Reads a run's whole log.
+pub(crate) async fn read_all_events(
+    engine: &Engine,
+    run_id: RunId,
+) -> Result<Vec<StoredEvent>, kern_core::store::StoreError> {
+    const BATCH: usize = 1000;
+    let mut out = Vec::new();
+    loop {
+        let batch = engine
+            .store()
+            .read_events(run_id, out.len() as u64, BATCH)
+            .await?;
+        let n = batch.len();
+        out.extend(batch);
+        if n < BATCH {
+            return Ok(out);
+        }
+    }
+}
+
+/// The display name of a run's component, if it is registered here.
+pub(crate) fn component_name(engine: &Engine, run: &RunRecord) -> Option<String> {
+    engine
+        .component(run.kind, &run.component_id)
+        .ok()
+        .map(|c| c.name().to_owned())
+}
+
+/// Keys of a component's `info()` that belong in its summary (the rest only in its detail).
+const SUMMARY_INFO_KEYS: &[&str] = &["model", "mode", "metadata"];
+
+/// A component in a listing (`AgentSummaryResponse`, `TeamSummaryResponse`,
+/// `WorkflowSummaryResponse`).
+pub(crate) fn component_summary(c: &dyn Component, db_id: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(c.id()));
+    m.insert("name".into(), json!(c.name()));
+    if let Some(d) = c.description() {
+        m.insert("description".into(), json!(d));
+    }
+    m.insert("db_id".into(), json!(db_id));
+    if let Value::Object(info) = c.info() {
+        for k in SUMMARY_INFO_KEYS {
+            if let Some(v) = info.get(*k) {
+                m.insert((*k).into(), v.clone());
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+/// One component in detail: its summary and every fact of its `info()` (a workflow's
+/// `steps`, an agent's model and tools, a team's members).
+pub(crate) fn component_detail(c: &dyn Component, db_id: &str) -> Value {
+    let mut v = component_summary(c, db_id);
+    if let (Value::Object(m), Value::Object(info)) = (&mut v, c.info()) {
+        for (k, val) in info {
+            m.entry(k).or_insert(val);
+        }
+    }
+    v
+}
+
+/// A session as AgentOS shapes it (`SessionSchema` / the session detail schemas).
+pub(crate) fn session_object(
+    s: &SessionRecord,
+    first_input: Option<&Value>,
+    component_name: Option<&str>,
+) -> Value {
+    let name = s
+        .session_name
+        .clone()
+        .or_else(|| {
+            first_input.map(|v| {
+                let t = input_text(v);
+                t.chars().take(100).collect()
+            })
+        })
+        .unwrap_or_else(|| s.session_id.clone());
+    let mut m = Map::new();
+    m.insert("session_id".into(), json!(s.session_id));
+    m.insert("session_name".into(), json!(name));
+    m.insert("session_type".into(), json!(s.kind.as_str()));
+    m.insert(id_key(s.kind).into(), json!(s.component_id));
+    if let Some(n) = component_name {
+        m.insert(name_key(s.kind).into(), json!(n));
+    }
+    m.insert("user_id".into(), json!(s.user_id));
+    m.insert(
+        "session_state".into(),
+        s.session_state.clone().unwrap_or(Value::Null),
+    );
+    m.insert(
+        "session_data".into(),
+        json!({ "session_state": s.session_state.clone().unwrap_or(Value::Null) }),
+    );
+    m.insert("created_at".into(), json!(secs(s.created_at)));
+    m.insert("updated_at".into(), json!(secs(s.updated_at)));
+    Value::Object(m)
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (`2025-06-10T12:00:00Z`).
+pub(crate) fn rfc3339(unix_secs: i64) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let rem = unix_secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_agentos_names() {
+        assert_eq!(wire_status(RunStatus::Failed), "ERROR");
+        assert_eq!(wire_status(RunStatus::Pending), "PENDING");
+        assert_eq!(wire_status(RunStatus::Cancelled), "CANCELLED");
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_749_556_800), "2025-06-10T12:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}
