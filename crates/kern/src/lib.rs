@@ -33,8 +33,16 @@
 pub use kern_core::{engine, event, workflow, EngineError, EngineResult};
 pub use kern_store as store;
 
+/// Agents and teams (see [`kern_agent`]).
+pub mod agent {
+    pub use kern_agent::*;
+}
+pub use kern_models as models;
+pub use kern_tools as tools;
+
 /// The names most programs need.
 pub mod prelude {
+    pub use kern_agent::{Agent, Team, TeamMode};
     pub use kern_core::engine::{CancelOutcome, Engine, EngineConfig, RunRequest};
     pub use kern_core::event::{Event, EventKind};
     pub use kern_core::workflow::{

@@ -1,0 +1,540 @@
+//! [`Team`]: agents (or teams) that cooperate under a leader model.
+//!
+//! Every member's work is a child run (`parent_run_id` = the team's run) executed inline: its
+//! events appear in the team's stream, and cancelling the team cancels it. A member's result is
+//! checkpointed in the team's run, so a team recovered after a crash does not ask a member
+//! again for work that completed.
+
+use crate::agent::{session_history, text};
+use crate::toolbox::{CallResult, Toolbox};
+use crate::turns::{self, Turns};
+use async_trait::async_trait;
+use kern_core::engine::{
+    Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, RunRequest,
+};
+use kern_core::event::EventKind;
+use kern_core::workflow::Step;
+use kern_core::{EngineError, EngineResult};
+use kern_models::{Message, Model, ToolCall, ToolSpec};
+use kern_store::{ComponentKind, RunStatus};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a team works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TeamMode {
+    /// The leader delegates tasks to members (as tool calls) and composes the answer.
+    #[default]
+    Coordinate,
+    /// The leader picks one member; that member's answer is the team's.
+    Route,
+    /// Every member gets the task; the leader synthesises their answers.
+    Collaborate,
+}
+
+impl TeamMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Coordinate => "coordinate",
+            Self::Route => "route",
+            Self::Collaborate => "collaborate",
+        }
+    }
+}
+
+/// A team's definition: what the engine registers and runs.
+pub struct TeamDef {
+    id: String,
+    name: String,
+    description: Option<String>,
+    instructions: Vec<String>,
+    model: Arc<dyn Model>,
+    members: Vec<Arc<dyn Component>>,
+    mode: TeamMode,
+    max_tool_rounds: u32,
+    history_runs: usize,
+    timeout: Option<Duration>,
+}
+
+const DELEGATE: &str = "delegate_task_to_member";
+const FORWARD: &str = "forward_task_to_member";
+
+impl TeamDef {
+    /// The members.
+    pub fn members(&self) -> &[Arc<dyn Component>] {
+        &self.members
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> TeamMode {
+        self.mode
+    }
+
+    fn roster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                let about = m
+                    .description()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
+                format!("- member_id {:?} ({}){about}", m.id(), m.name())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn system_message(&self) -> Message {
+        let mut parts = vec![format!(
+            "You lead the team {:?}.{}",
+            self.name,
+            self.description
+                .as_deref()
+                .map(|d| format!(" {d}"))
+                .unwrap_or_default()
+        )];
+        parts.push(format!(
+            "<team_members>\n{}\n</team_members>",
+            self.roster()
+        ));
+        parts.push(match self.mode {
+            TeamMode::Coordinate => format!(
+                "Break the task down and give each part to the member best suited for it with the `{DELEGATE}` tool (several calls may run in parallel). Then compose the final answer from their results."
+            ),
+            TeamMode::Route => format!(
+                "Pick the single member best suited for the task and forward it with the `{FORWARD}` tool. Their answer is the team's answer."
+            ),
+            TeamMode::Collaborate => {
+                "Every member worked on the task; synthesise their answers into one.".to_owned()
+            }
+        });
+        if !self.instructions.is_empty() {
+            let list: Vec<String> = self.instructions.iter().map(|i| format!("- {i}")).collect();
+            parts.push(format!(
+                "<instructions>\n{}\n</instructions>",
+                list.join("\n")
+            ));
+        }
+        Message::system(parts.join("\n\n"))
+    }
+
+    fn member(&self, id: &str) -> Option<&Arc<dyn Component>> {
+        self.members.iter().find(|m| m.id() == id)
+    }
+}
+
+/// Runs a member as a child run and turns its outcome into a tool result.
+async fn ask_member(ctx: &RunContext, member: &Arc<dyn Component>, task: String) -> CallResult {
+    match ctx.run_child(member.clone(), RunRequest::new(task)).await {
+        Ok(run) => {
+            let mut result = match run.status {
+                RunStatus::Completed => CallResult::ok(run.content().map(text).unwrap_or_default()),
+                status => CallResult::error(format!(
+                    "Error: member {:?} {status}: {}",
+                    member.id(),
+                    run.error.as_deref().unwrap_or("no error recorded")
+                )),
+            };
+            result.child_run_id = Some(run.run_id);
+            result
+        }
+        Err(e) => CallResult::error(format!(
+            "Error: member {:?} could not start: {e}",
+            member.id()
+        )),
+    }
+}
+
+/// The leader's tool: hand a task to a member.
+struct Delegation<'a> {
+    team: &'a TeamDef,
+}
+
+#[async_trait]
+impl Toolbox for Delegation<'_> {
+    fn specs(&self) -> Vec<ToolSpec> {
+        let ids: Vec<&str> = self.team.members.iter().map(|m| m.id()).collect();
+        match self.team.mode {
+            TeamMode::Route => vec![ToolSpec::new(
+                FORWARD,
+                "Forward the task to the one member best suited to answer it; their answer is the team's answer.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "member_id": {"type": "string", "enum": ids, "description": "The member to forward to."},
+                        "task": {"type": "string", "description": "The task, as the member should see it (defaults to the original input)."}
+                    },
+                    "required": ["member_id"]
+                }),
+            )],
+            _ => vec![ToolSpec::new(
+                DELEGATE,
+                "Give a task to a team member and get their answer.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "member_id": {"type": "string", "enum": ids, "description": "The member to delegate to."},
+                        "task": {"type": "string", "description": "A clear, self-contained task for the member."}
+                    },
+                    "required": ["member_id", "task"]
+                }),
+            )],
+        }
+    }
+
+    async fn call(&self, ctx: &RunContext, call: &ToolCall, args: Value) -> CallResult {
+        let expected = match self.team.mode {
+            TeamMode::Route => FORWARD,
+            _ => DELEGATE,
+        };
+        if call.name != expected {
+            return CallResult::error(format!(
+                "Error: there is no tool named {:?}; use {expected:?}",
+                call.name
+            ));
+        }
+        let member_id = args
+            .get("member_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(member) = self.team.member(member_id) else {
+            return CallResult::error(format!(
+                "Error: no member has member_id {member_id:?}. Members:\n{}",
+                self.team.roster()
+            ));
+        };
+        let task = match args.get("task").and_then(Value::as_str) {
+            Some(t) if !t.trim().is_empty() => t.to_owned(),
+            _ if self.team.mode == TeamMode::Route => text(ctx.input()),
+            _ => {
+                return CallResult::error(
+                    "Error: `task` is required: say what the member should do",
+                )
+            }
+        };
+        let mut result = ask_member(ctx, member, task).await;
+        result.final_answer = self.team.mode == TeamMode::Route && !result.error;
+        result
+    }
+}
+
+/// No tools (the collaborate leader only synthesises).
+struct NoTools;
+
+#[async_trait]
+impl Toolbox for NoTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+    async fn call(&self, _: &RunContext, call: &ToolCall, _: Value) -> CallResult {
+        CallResult::error(format!("Error: there is no tool named {:?}", call.name))
+    }
+}
+
+impl TeamDef {
+    /// Collaborate mode: every member answers (concurrently, each answer checkpointed), then
+    /// the leader synthesises.
+    async fn collaborate_messages(
+        &self,
+        ctx: &RunContext,
+        task: &str,
+    ) -> Result<Vec<Message>, RunFailure> {
+        let asks = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, member)| async move {
+                let key = format!("member:{i}");
+                if let Some(done) = ctx.checkpoint(&key) {
+                    return Ok::<_, RunFailure>(text(done));
+                }
+                let result = ask_member(ctx, member, task.to_owned()).await;
+                let answer = if result.error {
+                    format!("(no answer: {})", result.content)
+                } else {
+                    result.content
+                };
+                ctx.checkpoint_with(&[], vec![(key, Value::String(answer.clone()))])
+                    .await
+                    .map_err(|e| RunFailure(e.to_string()))?;
+                Ok(answer)
+            });
+        let answers = futures::future::try_join_all(asks).await?;
+        let mut body = format!("Task: {task}\n\nThe members' answers:");
+        for (member, answer) in self.members.iter().zip(answers) {
+            body.push_str(&format!(
+                "\n\n## {} ({})\n{answer}",
+                member.name(),
+                member.id()
+            ));
+        }
+        Ok(vec![self.system_message(), Message::user(body)])
+    }
+}
+
+#[async_trait]
+impl Component for TeamDef {
+    fn kind(&self) -> ComponentKind {
+        ComponentKind::Team
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn info(&self) -> Value {
+        json!({
+            "mode": self.mode.as_str(),
+            "model": { "id": self.model.id(), "provider": self.model.provider(), "name": self.model.id() },
+            "instructions": self.instructions,
+            "members": self.members.iter().map(|m| json!({
+                "id": m.id(), "name": m.name(), "kind": m.kind().as_str(), "description": m.description(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
+        if !ctx.is_resumed() {
+            ctx.emit(
+                EventKind::RunStarted {
+                    model: self.model.id().to_owned(),
+                    model_provider: self.model.provider().to_owned(),
+                }
+                .for_team(),
+            );
+        }
+        let task = text(ctx.input());
+        let resumed = ctx.checkpoint(turns::CONVERSATION_KEY).is_some();
+        let delegation = Delegation { team: self };
+        let (initial, toolbox): (Vec<Message>, &dyn Toolbox) = match self.mode {
+            TeamMode::Collaborate if !resumed => {
+                (self.collaborate_messages(&ctx, &task).await?, &NoTools)
+            }
+            TeamMode::Collaborate => (Vec::new(), &NoTools),
+            _ if resumed => (Vec::new(), &delegation),
+            _ => {
+                let mut messages = vec![self.system_message()];
+                messages.extend(
+                    session_history(&ctx, ComponentKind::Team, &self.id, self.history_runs).await?,
+                );
+                messages.push(Message::user(task));
+                (messages, &delegation)
+            }
+        };
+        let loop_ = Turns {
+            ctx: &ctx,
+            model: &*self.model,
+            toolbox,
+            max_tool_rounds: self.max_tool_rounds,
+            team: true,
+            response_format: None,
+        };
+        let (answer, conv) = loop_.run(initial).await?;
+        let content = Value::String(answer.unwrap_or_default());
+        let record = ctx.record();
+        let started = record.started_at.unwrap_or(record.created_at);
+        let duration = (kern_store::now_millis() - started).max(0) as f64 / 1000.0;
+        let metrics = turns::metrics(&conv, duration);
+        ctx.emit(EventKind::RunContentCompleted {}.for_team());
+        Ok(ComponentOutput {
+            output: json!({
+                "content": content,
+                "content_type": "str",
+                "metrics": metrics,
+                "model": self.model.id(),
+                "model_provider": self.model.provider(),
+                "mode": self.mode.as_str(),
+                "tools": conv.tools,
+            }),
+            completed: EventKind::RunCompleted {
+                content: Some(content),
+                content_type: "str".into(),
+                metrics,
+            }
+            .for_team(),
+        })
+    }
+}
+
+/// Builds a [`Team`].
+pub struct TeamBuilder {
+    id: String,
+    name: Option<String>,
+    description: Option<String>,
+    instructions: Vec<String>,
+    model: Option<Arc<dyn Model>>,
+    members: Vec<Arc<dyn Component>>,
+    mode: TeamMode,
+    max_tool_rounds: u32,
+    history_runs: usize,
+    timeout: Option<Duration>,
+    engine: Option<Engine>,
+}
+
+impl TeamBuilder {
+    /// Sets the display name (defaults to the id).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Sets the description.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+    /// Adds an instruction for the leader.
+    pub fn instruction(mut self, i: impl Into<String>) -> Self {
+        self.instructions.push(i.into());
+        self
+    }
+    /// Adds instructions for the leader.
+    pub fn instructions<I, S>(mut self, list: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.instructions.extend(list.into_iter().map(Into::into));
+        self
+    }
+    /// Sets the leader's model (required).
+    pub fn model(mut self, model: Arc<dyn Model>) -> Self {
+        self.model = Some(model);
+        self
+    }
+    /// Adds a member agent.
+    pub fn member(mut self, agent: &crate::Agent) -> Self {
+        self.members.push(agent.def().clone());
+        self
+    }
+    /// Adds a member team.
+    pub fn member_team(mut self, team: &Team) -> Self {
+        self.members.push(team.def().clone());
+        self
+    }
+    /// Adds any component as a member.
+    pub fn member_component(mut self, component: Arc<dyn Component>) -> Self {
+        self.members.push(component);
+        self
+    }
+    /// Sets the mode (default [`TeamMode::Coordinate`]).
+    pub fn mode(mut self, mode: TeamMode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// How many rounds of delegation the leader may make (default 10).
+    pub fn max_tool_rounds(mut self, n: u32) -> Self {
+        self.max_tool_rounds = n;
+        self
+    }
+    /// How many earlier completed team runs of the session go into the leader's context
+    /// (default 3).
+    pub fn history_runs(mut self, n: usize) -> Self {
+        self.history_runs = n;
+        self
+    }
+    /// The longest a run may take.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+    /// The engine (and database) that stores and runs this team's runs.
+    pub fn db(mut self, engine: &Engine) -> Self {
+        self.engine = Some(engine.clone());
+        self
+    }
+
+    /// Checks the definition and, with a database, registers it on its engine.
+    pub fn build(self) -> EngineResult<Team> {
+        let model = self.model.ok_or_else(|| {
+            EngineError::InvalidDefinition(format!("team {:?} needs a leader model", self.id))
+        })?;
+        if self.members.is_empty() {
+            return Err(EngineError::InvalidDefinition(format!(
+                "team {:?} has no members",
+                self.id
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &self.members {
+            if !seen.insert(m.id().to_owned()) {
+                return Err(EngineError::InvalidDefinition(format!(
+                    "team {:?} has two members with id {:?}",
+                    self.id,
+                    m.id()
+                )));
+            }
+        }
+        let def = Arc::new(TeamDef {
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            id: self.id,
+            description: self.description,
+            instructions: self.instructions,
+            model,
+            members: self.members,
+            mode: self.mode,
+            max_tool_rounds: self.max_tool_rounds,
+            history_runs: self.history_runs,
+            timeout: self.timeout,
+        });
+        let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
+        Ok(Team { def, handle })
+    }
+}
+
+/// A team bound to the engine that runs it. Cheap to clone. The execution modes are those of
+/// [`ComponentHandle`], which it dereferences to.
+#[derive(Clone)]
+pub struct Team {
+    def: Arc<TeamDef>,
+    handle: ComponentHandle,
+}
+
+impl std::ops::Deref for Team {
+    type Target = ComponentHandle;
+    fn deref(&self) -> &ComponentHandle {
+        &self.handle
+    }
+}
+
+impl Team {
+    /// A builder for a team with this id.
+    pub fn builder(id: impl Into<String>) -> TeamBuilder {
+        TeamBuilder {
+            id: id.into(),
+            name: None,
+            description: None,
+            instructions: Vec::new(),
+            model: None,
+            members: Vec::new(),
+            mode: TeamMode::Coordinate,
+            max_tool_rounds: 10,
+            history_runs: 3,
+            timeout: None,
+            engine: None,
+        }
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &Arc<TeamDef> {
+        &self.def
+    }
+
+    /// A workflow step running this team as a child run of the workflow's run; its input is
+    /// the previous step's content.
+    pub fn step(&self, name: impl Into<String>) -> Step {
+        Step::component(name, self.def.clone())
+    }
+}

@@ -1,0 +1,208 @@
+//! Recovery after SIGKILL during a tool round: a child process runs an agent whose model asks
+//! for two tools at once; one completes, the other is still running when the child is killed.
+//! A new process finishes the run without executing the completed tool again.
+//!
+//! The child is this test binary, re-run with `KERN_AGENT_CRASH_URL` set.
+
+mod common;
+
+use common::*;
+use kern_agent::Agent;
+use kern_core::engine::Engine;
+use kern_models::testing::{FakeOpenAi, Scripted};
+use kern_store::{RunId, RunStatus};
+use kern_testkit::{both_backends, Backend, TestDb};
+use kern_tools::{tool_fn, NoArgs, ToolContext, ToolError};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CHILD_URL: &str = "KERN_AGENT_CRASH_URL";
+const MARKS: &str = "KERN_AGENT_CRASH_MARKS";
+
+fn mark(dir: &Path, name: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .unwrap();
+    writeln!(f, "ran").unwrap();
+    f.sync_all().unwrap();
+}
+
+fn marks(dir: &Path, name: &str) -> usize {
+    std::fs::read_to_string(dir.join(name))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// An agent with a fast tool and a slow one (which hangs in the child).
+fn agent(engine: &Engine, model: Arc<dyn kern_models::Model>, dir: PathBuf, hang: bool) -> Agent {
+    let (d1, d2) = (dir.clone(), dir);
+    Agent::builder("crashy")
+        .model(model)
+        .tool(tool_fn(
+            "fast",
+            "fast tool",
+            move |_: NoArgs, _: ToolContext| {
+                let d = d1.clone();
+                async move {
+                    mark(&d, "fast");
+                    Ok::<_, ToolError>("fast result")
+                }
+            },
+        ))
+        .tool(tool_fn(
+            "slow",
+            "slow tool",
+            move |_: NoArgs, _: ToolContext| {
+                let d = d2.clone();
+                async move {
+                    mark(&d, "slow");
+                    if hang {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<_, ToolError>("slow result")
+                }
+            },
+        ))
+        .db(engine)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_crash_child() {
+    let Ok(url) = std::env::var(CHILD_URL) else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var(MARKS).unwrap());
+    let fake = FakeOpenAi::start([Scripted::new()
+        .tool_call("c1", "fast", "{}")
+        .tool_call("c2", "slow", "{}")
+        .into()])
+    .await;
+    let store = kern_store::connect(&url).await.unwrap();
+    let engine = Engine::builder(store).lease(Duration::from_secs(1)).build();
+    let a = agent(&engine, Arc::new(fake.model("m")), dir.clone(), true);
+    let run = a.run_background("use both tools").await.unwrap();
+    println!("RUN {}", run.run_id);
+    // Ready once the fast tool's completion is durable and the slow one is running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = stored(&engine, run.run_id)
+            .await
+            .iter()
+            .any(|e| e.event_type == "ToolCallCompleted");
+        if done && marks(&dir, "slow") == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child never reached the tool round"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    std::future::pending::<()>().await;
+}
+
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn sigkill_during_a_tool_round(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "agent_crash_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_URL, &db.url)
+        .env(MARKS, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut run_id: Option<RunId> = None;
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("child reports READY");
+        if let Some((_, id)) = line.split_once("RUN ") {
+            run_id = Some(id.trim().parse().unwrap());
+        } else if line.ends_with("READY") {
+            break;
+        }
+    }
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let run_id = run_id.unwrap();
+
+    // The survivor's model answers the next turn; the conversation resumes at the tool round.
+    let fake = FakeOpenAi::start([Scripted::text("both tools done").into()]).await;
+    let engine = Engine::builder(db.reopen().await)
+        .lease(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(50))
+        .build();
+    let _agent = agent(
+        &engine,
+        Arc::new(fake.model("m")),
+        dir.path().to_owned(),
+        false,
+    );
+    let done = finished(&engine, run_id).await;
+    assert_eq!(done.status, RunStatus::Completed, "{:?}", done.error);
+    assert_eq!(done.attempt, 2);
+    assert_eq!(done.content().unwrap(), "both tools done");
+    assert_eq!(
+        marks(dir.path(), "fast"),
+        1,
+        "a completed tool call ran again"
+    );
+    assert_eq!(
+        marks(dir.path(), "slow"),
+        2,
+        "the interrupted call ran once more"
+    );
+    // One model request after recovery, carrying both results.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let tool_results: Vec<String> = requests[0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tool_results, ["fast result", "slow result"]);
+    let log = stored(&engine, run_id).await;
+    assert_gapless(&log);
+    let n = names(&log);
+    assert_eq!(n.iter().filter(|e| *e == "RunStarted").count(), 1);
+    assert_eq!(n.last().unwrap(), "RunCompleted");
+}
+
+both_backends!(sigkill_during_a_tool_round);
