@@ -1,15 +1,18 @@
 //! `kern`: the command-line tool.
 //!
+//! `kern serve` runs the AgentOS-compatible HTTP server (`kern-server`): it executes the
+//! registered components' runs and serves them over REST, SSE and WebSocket.
+//!
 //! Client commands work on any database Kern uses, from any machine that reaches it: list and
 //! inspect runs, follow a run's events (resuming after an index), cancel a run, apply
-//! retention. They never execute runs (`kern serve`, which executes registered components,
-//! comes with the HTTP server).
+//! retention. They never execute runs.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use kern::engine::{CancelOutcome, Engine};
 use kern::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -33,6 +36,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the AgentOS-compatible HTTP API (REST, resumable SSE, WebSocket) and execute runs.
+    ///
+    /// Several `kern serve` processes on one PostgreSQL database share the work: any of them
+    /// serves any run, and a replica that dies has its runs finished by the others.
+    Serve(ServeArgs),
     /// Inspect, follow and cancel runs.
     Runs {
         #[command(subcommand)]
@@ -43,6 +51,41 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The address to bind [env: KERN_HOST, AGENT_OS_HOST; default 127.0.0.1].
+    #[arg(long, env = "KERN_HOST")]
+    host: Option<String>,
+    /// The port (0: any free port) [env: KERN_PORT, AGENT_OS_PORT; default 7777].
+    #[arg(long, env = "KERN_PORT")]
+    port: Option<u16>,
+    /// Require `Authorization: Bearer <key>` on every route but /health
+    /// [env: KERN_SECURITY_KEY, OS_SECURITY_KEY].
+    #[arg(long, env = "KERN_SECURITY_KEY", hide_env_values = true)]
+    security_key: Option<String>,
+    /// Register the built-in demo workflows (echo, count, fail, pipeline).
+    #[arg(long)]
+    demo: bool,
+    /// A TOML file declaring agents, teams and workflows (not supported yet: they arrive with
+    /// agents and teams).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// How long running runs may go on after SIGINT/SIGTERM before they are handed back to
+    /// the queue (e.g. 10s, 0s).
+    #[arg(long, value_parser = parse_age, default_value = "10s")]
+    shutdown_grace: Duration,
+    /// Send an SSE keep-alive comment after this much silence.
+    #[arg(long, value_parser = parse_age, default_value = "15s")]
+    keep_alive: Duration,
+    /// How long a run's claim lasts without a heartbeat: a crashed replica's runs are taken
+    /// over about one lease after it died.
+    #[arg(long, value_parser = parse_age, default_value = "15s")]
+    lease: Duration,
+    /// The largest request body, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    body_limit: usize,
 }
 
 #[derive(Subcommand)]
@@ -141,9 +184,13 @@ async fn main() -> Result<()> {
     let store = kern::store::connect(&cli.db)
         .await
         .with_context(|| format!("opening database {}", cli.db))?;
+    if let Command::Serve(args) = cli.command {
+        return serve(store, args).await;
+    }
     // A client: it starts nothing and executes nothing.
     let engine = Engine::builder(store).executor(false).build();
     match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
         Command::Runs { command } => runs(&engine, command).await,
         Command::Db { command } => match command {
             DbCommand::Migrate => {
@@ -158,6 +205,87 @@ async fn main() -> Result<()> {
             }
         },
     }
+}
+
+/// The first set, non-empty environment variable of `names`.
+fn env_any(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+}
+
+/// Registers the components `kern serve` serves.
+///
+/// This is the seam for the TOML config: `--config` will declare agents (provider, model,
+/// instructions, toolkits), teams and workflows of agent/team steps, built and registered
+/// here next to the demo set.
+fn register_components(engine: &Engine, args: &ServeArgs) -> Result<()> {
+    if let Some(path) = &args.config {
+        bail!(
+            "--config {}: config files declare agents, teams and workflows of agent steps, \
+             which this version cannot build yet; use --demo, or serve your own workflows \
+             with the kern-server library",
+            path.display()
+        );
+    }
+    if args.demo {
+        kern_server::demo::register(engine)?;
+    }
+    Ok(())
+}
+
+async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -> Result<()> {
+    let host = args
+        .host
+        .clone()
+        .or_else(|| env_any(&["AGENT_OS_HOST"]))
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = match args.port {
+        Some(p) => p,
+        None => match env_any(&["AGENT_OS_PORT"]) {
+            Some(p) => p
+                .parse()
+                .with_context(|| format!("AGENT_OS_PORT={p:?} is not a port"))?,
+            None => 7777,
+        },
+    };
+    let key = args
+        .security_key
+        .clone()
+        .or_else(|| env_any(&["OS_SECURITY_KEY"]));
+    let engine = Engine::builder(store).lease(args.lease).build();
+    register_components(&engine, &args)?;
+    let count: usize = [
+        ComponentKind::Agent,
+        ComponentKind::Team,
+        ComponentKind::Workflow,
+    ]
+    .iter()
+    .map(|k| engine.components(*k).len())
+    .sum();
+    if count == 0 {
+        eprintln!("kern: no components registered (pass --demo for the demo workflows)");
+    }
+    let mut os = kern_server::AgentOs::builder(engine.clone())
+        .shutdown_grace(args.shutdown_grace)
+        .keep_alive(args.keep_alive)
+        .body_limit(args.body_limit);
+    if let Some(k) = key {
+        os = os.security_key(k);
+    }
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("binding {host}:{port}"))?;
+    let addr = listener.local_addr()?;
+    eprintln!(
+        "kern: listening on http://{addr} ({} database, {count} components)",
+        engine.store().backend()
+    );
+    os.build()
+        .serve_with_shutdown(listener, kern_server::shutdown_signal())
+        .await?;
+    eprintln!("kern: stopped");
+    Ok(())
 }
 
 async fn runs(engine: &Engine, command: RunsCommand) -> Result<()> {

@@ -1,0 +1,193 @@
+//! Test support: real `kern serve` processes (the binary built for this package's tests,
+//! `CARGO_BIN_EXE_kern`), an HTTP client, and an SSE reader.
+#![allow(dead_code)]
+
+use futures::StreamExt;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `kern serve` process.
+pub struct Serve {
+    pub child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Serve {
+    /// Starts `kern serve --demo --port 0` on `db` with extra `args`, and waits until it
+    /// listens.
+    pub fn start(db: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kern"))
+            .args(["--db", db, "serve", "--demo", "--port", "0"])
+            .args(args)
+            .env_remove("KERN_HOST")
+            .env_remove("KERN_PORT")
+            .env_remove("KERN_SECURITY_KEY")
+            .env_remove("AGENT_OS_HOST")
+            .env_remove("AGENT_OS_PORT")
+            .env_remove("OS_SECURITY_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kern serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Read stderr to the end (so the child never blocks on a full pipe).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[kern serve] {line}");
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap().to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(TIMEOUT)
+            .expect("kern serve announces its address");
+        Self {
+            child,
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "kern serve exited with {status}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kern serve did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let resp = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json().await.unwrap()
+    }
+
+    /// Starts a background run; returns its id.
+    pub async fn start_background(&self, workflow: &str, message: &str) -> String {
+        let resp = self
+            .client
+            .post(self.url(&format!("/workflows/{workflow}/runs")))
+            .form(&[
+                ("message", message),
+                ("stream", "false"),
+                ("background", "true"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let v: Value = resp.json().await.unwrap();
+        v["run_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a run until `f` holds for it.
+    pub async fn wait_run(
+        &self,
+        workflow: &str,
+        run_id: &str,
+        f: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let v = self
+                .get(&format!("/workflows/{workflow}/runs/{run_id}"))
+                .await;
+            if f(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run_id} stuck: {}",
+                v["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn is_final(v: &Value) -> bool {
+    ["COMPLETED", "ERROR", "CANCELLED"].contains(&v["status"].as_str().unwrap_or(""))
+}
+
+/// Asserts a run's stored events (as served in its record) have indices 0, 1, 2, ….
+pub fn assert_log_gapless(run: &Value) {
+    for (i, e) in run["events"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(e["event_index"], i as u64, "{}", run["events"]);
+    }
+}
+
+/// Non-comment SSE frames of a response: (event name, data JSON).
+pub async fn sse_frames(resp: reqwest::Response) -> Vec<(String, Value)> {
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut out = vec![];
+    loop {
+        while let Some(pos) = buf.find("\n\n") {
+            let block: String = buf.drain(..pos + 2).collect();
+            let mut name = String::new();
+            let mut data = None;
+            for line in block.trim_end().lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(v).unwrap());
+                }
+            }
+            if let Some(d) = data {
+                out.push((name, d));
+            }
+        }
+        match tokio::time::timeout(TIMEOUT, stream.next())
+            .await
+            .expect("SSE in time")
+        {
+            Some(chunk) => buf.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap()),
+            None => return out,
+        }
+    }
+}
