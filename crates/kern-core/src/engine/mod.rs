@@ -283,6 +283,8 @@ pub struct RunRequest {
     pub session_state: Option<Value>,
     /// Anything to keep with the run.
     pub metadata: Option<Value>,
+    /// Values for the component's context (AgentOS `dependencies`), kept in the input.
+    pub dependencies: Option<Value>,
 }
 
 impl RunRequest {
@@ -332,6 +334,7 @@ impl RunRequest {
             ("additional_data", &self.additional_data),
             ("session_state", &self.session_state),
             ("metadata", &self.metadata),
+            ("dependencies", &self.dependencies),
         ] {
             if let Some(v) = v {
                 doc.insert(k.into(), v.clone());
@@ -389,6 +392,24 @@ impl RunStream {
     /// The run's id.
     pub fn run_id(&self) -> RunId {
         self.record.run_id
+    }
+
+    /// The stored events as they are (raw JSON payloads, for serving them unchanged), still
+    /// cancelling the run if dropped before its end.
+    pub fn into_raw(self) -> EventStream {
+        let RunStream { events, guard, .. } = self;
+        Box::pin(futures::stream::unfold(
+            (events, guard),
+            |(mut events, mut guard)| async move {
+                match events.next().await {
+                    Some(item) => Some((item, (events, guard))),
+                    None => {
+                        guard.disarm();
+                        None
+                    }
+                }
+            },
+        ))
     }
 }
 
