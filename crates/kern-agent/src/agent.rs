@@ -200,10 +200,7 @@ impl Component for AgentDef {
                 (parsed, "json")
             }
         };
-        let record = ctx.record();
-        let started = record.started_at.unwrap_or(record.created_at);
-        let duration = (kern_store::now_millis() - started).max(0) as f64 / 1000.0;
-        let metrics = turns::metrics(&conv, duration);
+        let metrics = turns::metrics(&conv, ctx.elapsed_secs());
         ctx.emit(EventKind::RunContentCompleted {});
         Ok(ComponentOutput {
             output: json!({

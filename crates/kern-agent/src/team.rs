@@ -344,10 +344,7 @@ impl Component for TeamDef {
         };
         let (answer, conv) = loop_.run(initial).await?;
         let content = Value::String(answer.unwrap_or_default());
-        let record = ctx.record();
-        let started = record.started_at.unwrap_or(record.created_at);
-        let duration = (kern_store::now_millis() - started).max(0) as f64 / 1000.0;
-        let metrics = turns::metrics(&conv, duration);
+        let metrics = turns::metrics(&conv, ctx.elapsed_secs());
         ctx.emit(EventKind::RunContentCompleted {}.for_team());
         Ok(ComponentOutput {
             output: json!({

@@ -72,6 +72,13 @@ impl RunContext {
         self.inner.record.input.get(key).filter(|v| !v.is_null())
     }
 
+    /// Seconds since the run first started (across recoveries), for metrics.
+    pub fn elapsed_secs(&self) -> f64 {
+        let record = &self.inner.record;
+        let started = record.started_at.unwrap_or(record.created_at);
+        (kern_store::now_millis() - started).max(0) as f64 / 1000.0
+    }
+
     /// True when this execution continues a run that an earlier owner had started (its log
     /// already has events): completed work is in the checkpoints.
     pub fn is_resumed(&self) -> bool {

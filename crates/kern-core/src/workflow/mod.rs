@@ -118,10 +118,7 @@ impl Component for WorkflowDef {
             .await
             .map_err(RunFailure)?;
         let content = history.previous_content;
-        let record = ctx.record();
-        let started = record.started_at.unwrap_or(record.created_at);
-        let duration = (kern_store::now_millis() - started).max(0) as f64 / 1000.0;
-        let metrics = json!({ "duration": duration });
+        let metrics = json!({ "duration": ctx.elapsed_secs() });
         let content_type = step::content_type(content.as_ref());
         Ok(ComponentOutput {
             output: json!({
