@@ -7,6 +7,8 @@
 //! inspect runs, follow a run's events (resuming after an index), cancel a run, apply
 //! retention. They never execute runs.
 
+mod config;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
@@ -68,9 +70,9 @@ struct ServeArgs {
     /// Register the built-in demo workflows (echo, count, fail, pipeline).
     #[arg(long)]
     demo: bool,
-    /// A TOML file declaring agents, teams and workflows (not supported yet: they arrive with
-    /// agents and teams).
-    #[arg(long)]
+    /// A TOML file declaring agents (model, instructions, toolkits), teams and workflows of
+    /// agent and team steps (see crates/kern-cli/examples/kern.toml). Combines with --demo.
+    #[arg(long, env = "KERN_CONFIG")]
     config: Option<PathBuf>,
     /// How long running runs may go on after SIGINT/SIGTERM before they are handed back to
     /// the queue (e.g. 10s, 0s).
@@ -214,24 +216,32 @@ fn env_any(names: &[&str]) -> Option<String> {
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
-/// Registers the components `kern serve` serves.
-///
-/// This is the seam for the TOML config: `--config` will declare agents (provider, model,
-/// instructions, toolkits), teams and workflows of agent/team steps, built and registered
-/// here next to the demo set.
-fn register_components(engine: &Engine, args: &ServeArgs) -> Result<()> {
+/// Registers the components `kern serve` serves: those of `--config` (checked whole before
+/// anything is registered) and, with `--demo`, the demo workflows. Returns the config file's
+/// OS name and description, if it gives them.
+fn register_components(
+    engine: &Engine,
+    args: &ServeArgs,
+) -> Result<(Option<String>, Option<String>)> {
+    let mut about = (None, None);
     if let Some(path) = &args.config {
-        bail!(
-            "--config {}: config files declare agents, teams and workflows of agent steps, \
-             which this version cannot build yet; use --demo, or serve your own workflows \
-             with the kern-server library",
-            path.display()
+        let file = config::ConfigFile::load(path)?;
+        let reg = file.register(engine, |name: &str| {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        })?;
+        eprintln!(
+            "kern: {}: {} agents, {} teams, {} workflows",
+            path.display(),
+            reg.agents.len(),
+            reg.teams.len(),
+            reg.workflows.len()
         );
+        about = (file.config.name.clone(), file.config.description.clone());
     }
     if args.demo {
         kern_server::demo::register(engine)?;
     }
-    Ok(())
+    Ok(about)
 }
 
 async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -> Result<()> {
@@ -254,7 +264,7 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .clone()
         .or_else(|| env_any(&["OS_SECURITY_KEY"]));
     let engine = Engine::builder(store).lease(args.lease).build();
-    register_components(&engine, &args)?;
+    let (os_name, os_description) = register_components(&engine, &args)?;
     let count: usize = [
         ComponentKind::Agent,
         ComponentKind::Team,
@@ -264,7 +274,7 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
     .map(|k| engine.components(*k).len())
     .sum();
     if count == 0 {
-        eprintln!("kern: no components registered (pass --demo for the demo workflows)");
+        eprintln!("kern: no components registered (pass --demo for the demo workflows, or --config kern.toml)");
     }
     let mut os = kern_server::AgentOs::builder(engine.clone())
         .shutdown_grace(args.shutdown_grace)
@@ -272,6 +282,12 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .body_limit(args.body_limit);
     if let Some(k) = key {
         os = os.security_key(k);
+    }
+    if let Some(n) = os_name {
+        os = os.name(n);
+    }
+    if let Some(d) = os_description {
+        os = os.description(d);
     }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await

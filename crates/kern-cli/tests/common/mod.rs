@@ -22,9 +22,23 @@ impl Serve {
     /// Starts `kern serve --demo --port 0` on `db` with extra `args`, and waits until it
     /// listens.
     pub fn start(db: &str, args: &[&str]) -> Self {
+        let mut all = vec!["--demo"];
+        all.extend_from_slice(args);
+        Self::start_with(db, &all, &[])
+    }
+
+    /// Starts `kern serve --port 0` on `db` with `args` (no `--demo` unless given) and extra
+    /// environment variables, and waits until it listens.
+    pub fn start_with(db: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kern"))
-            .args(["--db", db, "serve", "--demo", "--port", "0"])
+            .args(["--db", db, "serve", "--port", "0"])
             .args(args)
+            .envs(envs.iter().copied())
+            .env_remove("KERN_CONFIG")
+            .env_remove("KERN_JWT_SECRET")
+            .env_remove("KERN_JWT_PUBLIC_KEY")
+            .env_remove("KERN_WEBHOOK_URL")
+            .env_remove("KERN_WEBHOOK_SECRET")
             .env_remove("KERN_HOST")
             .env_remove("KERN_PORT")
             .env_remove("KERN_SECURITY_KEY")
