@@ -67,6 +67,19 @@ struct ServeArgs {
     /// [env: KERN_SECURITY_KEY, OS_SECURITY_KEY].
     #[arg(long, env = "KERN_SECURITY_KEY", hide_env_values = true)]
     security_key: Option<String>,
+    /// Verify `Authorization: Bearer <jwt>` HS256 tokens with this shared secret: the token's
+    /// `sub` is the user, who sees only their own runs and sessions.
+    #[arg(long, env = "KERN_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Verify RS256 tokens with the PEM public key in this file.
+    #[arg(long, env = "KERN_JWT_PUBLIC_KEY")]
+    jwt_public_key: Option<PathBuf>,
+    /// Require this `aud` in tokens.
+    #[arg(long, env = "KERN_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Require this `iss` in tokens.
+    #[arg(long, env = "KERN_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
     /// Register the built-in demo workflows (echo, count, fail, pipeline).
     #[arg(long)]
     demo: bool,
@@ -244,6 +257,37 @@ fn register_components(
     Ok(about)
 }
 
+/// The JWT settings of the flags, if any key is given.
+fn jwt_config(args: &ServeArgs) -> Result<Option<kern_server::JwtConfig>> {
+    let secret = args.jwt_secret.as_deref().filter(|s| !s.is_empty());
+    let mut cfg = match (secret, &args.jwt_public_key) {
+        (None, None) => {
+            if args.jwt_audience.is_some() || args.jwt_issuer.is_some() {
+                bail!("--jwt-audience/--jwt-issuer need --jwt-secret or --jwt-public-key");
+            }
+            return Ok(None);
+        }
+        (Some(s), None) => kern_server::JwtConfig::hs256(s),
+        (secret, Some(path)) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading --jwt-public-key {}", path.display()))?;
+            let cfg = kern_server::JwtConfig::rs256_pem(pem)
+                .with_context(|| format!("--jwt-public-key {}", path.display()))?;
+            match secret {
+                Some(s) => cfg.with_hs256(s),
+                None => cfg,
+            }
+        }
+    };
+    if let Some(a) = &args.jwt_audience {
+        cfg = cfg.audience(a);
+    }
+    if let Some(i) = &args.jwt_issuer {
+        cfg = cfg.issuer(i);
+    }
+    Ok(Some(cfg))
+}
+
 async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -> Result<()> {
     let host = args
         .host
@@ -263,6 +307,7 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .security_key
         .clone()
         .or_else(|| env_any(&["OS_SECURITY_KEY"]));
+    let jwt = jwt_config(&args)?;
     let engine = Engine::builder(store).lease(args.lease).build();
     let (os_name, os_description) = register_components(&engine, &args)?;
     let count: usize = [
@@ -282,6 +327,9 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .body_limit(args.body_limit);
     if let Some(k) = key {
         os = os.security_key(k);
+    }
+    if let Some(j) = jwt {
+        os = os.jwt(j);
     }
     if let Some(n) = os_name {
         os = os.name(n);

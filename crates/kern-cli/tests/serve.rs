@@ -54,3 +54,88 @@ async fn security_key_guards_the_served_api() {
     assert_eq!(s.get("/health").await["status"], "ok");
     s.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jwt_flags_scope_runs_to_their_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kern.db").display().to_string();
+    let public = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kern-server/tests/fixtures/jwt-test-rsa-public.pem"
+    );
+    let s = Serve::start(
+        &db,
+        &[
+            "--jwt-secret",
+            "cli-secret",
+            "--jwt-public-key",
+            public,
+            "--jwt-audience",
+            "kern",
+        ],
+    );
+    let exp = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600) as i64;
+    let token = |sub: &str, aud: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &serde_json::json!({"sub": sub, "exp": exp, "aud": aud}),
+            &jsonwebtoken::EncodingKey::from_secret(b"cli-secret"),
+        )
+        .unwrap()
+    };
+    let rsa = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &serde_json::json!({"sub": "carol", "exp": exp, "aud": "kern"}),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+            "../../kern-server/tests/fixtures/jwt-test-rsa-private.pem"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let (alice, bob) = (token("alice", "kern"), token("bob", "kern"));
+    let resp = s.client.get(s.url("/workflows")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = s
+        .client
+        .get(s.url("/workflows"))
+        .bearer_auth(token("alice", "elsewhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = s
+        .client
+        .get(s.url("/workflows"))
+        .bearer_auth(&rsa)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = s
+        .client
+        .post(s.url("/workflows/echo/runs"))
+        .bearer_auth(&alice)
+        .form(&[("message", "hi"), ("stream", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let run: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(run["user_id"], "alice");
+    let path = format!("/workflows/echo/runs/{}", run["run_id"].as_str().unwrap());
+    for (who, status) in [(&alice, 200), (&bob, 404), (&rsa, 404)] {
+        let resp = s
+            .client
+            .get(s.url(&path))
+            .bearer_auth(who)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status);
+    }
+    s.terminate();
+}

@@ -1,10 +1,15 @@
 //! Authentication: who is calling.
 //!
 //! A middleware resolves each request's credentials into a [`Caller`] (stored as a request
-//! extension, read by handlers as an extractor) or refuses it with 401 JSON. Today the only
-//! scheme is the AgentOS security key (`Authorization: Bearer <key>`, compared in constant
-//! time); JWT verification slots in as another [`Auth`] scheme producing a `Caller` with a
-//! `user_id`, without touching the handlers.
+//! extension, read by handlers as an extractor) or refuses it with 401 JSON. Two schemes,
+//! either or both:
+//!
+//! - the AgentOS **security key** (`Authorization: Bearer <key>`, compared in constant time):
+//!   an operator, who sees every run and session;
+//! - **JWT** ([`JwtConfig`]: HS256 with a shared secret and/or RS256 with a PEM public key;
+//!   `exp` required and checked, optional audience and issuer): the token's `sub` is the
+//!   caller's `user_id`, and the handlers show, cancel and resume only that user's runs and
+//!   sessions (others' answer 404, as if they did not exist).
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -13,55 +18,193 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::convert::Infallible;
+
+/// JWT verification settings: which keys, and which audience and issuer to require.
+#[derive(Clone)]
+pub struct JwtConfig {
+    hs256: Option<DecodingKey>,
+    rs256: Option<DecodingKey>,
+    audience: Option<String>,
+    issuer: Option<String>,
+    leeway_secs: u64,
+}
+
+/// A JWT key that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JWT key: {0}")]
+pub struct JwtKeyError(String);
+
+impl JwtConfig {
+    /// Accepts HS256 tokens signed with `secret`.
+    pub fn hs256(secret: impl AsRef<[u8]>) -> Self {
+        Self::empty().with_hs256(secret)
+    }
+
+    /// Accepts RS256 tokens signed by the private key of this PEM public key (`BEGIN PUBLIC
+    /// KEY` or `BEGIN RSA PUBLIC KEY`).
+    pub fn rs256_pem(pem: impl AsRef<[u8]>) -> Result<Self, JwtKeyError> {
+        Self::empty().with_rs256_pem(pem)
+    }
+
+    fn empty() -> Self {
+        Self {
+            hs256: None,
+            rs256: None,
+            audience: None,
+            issuer: None,
+            leeway_secs: 30,
+        }
+    }
+
+    /// Also accepts HS256 tokens signed with `secret`.
+    pub fn with_hs256(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.hs256 = Some(DecodingKey::from_secret(secret.as_ref()));
+        self
+    }
+
+    /// Also accepts RS256 tokens verified by this PEM public key.
+    pub fn with_rs256_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, JwtKeyError> {
+        self.rs256 =
+            Some(DecodingKey::from_rsa_pem(pem.as_ref()).map_err(|e| JwtKeyError(e.to_string()))?);
+        Ok(self)
+    }
+
+    /// Requires the `aud` claim to contain `aud`.
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audience = Some(aud.into());
+        self
+    }
+
+    /// Requires the `iss` claim to be `iss`.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (default 30).
+    pub fn leeway_secs(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs;
+        self
+    }
+
+    /// Verifies a token; returns its subject.
+    fn verify(&self, token: &str) -> Result<String, ApiError> {
+        let bad = ApiError::Unauthorized("Invalid authentication credentials");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| bad)?;
+        let key = match header.alg {
+            Algorithm::HS256 => self.hs256.as_ref(),
+            Algorithm::RS256 => self.rs256.as_ref(),
+            _ => None,
+        }
+        .ok_or(ApiError::Unauthorized(
+            "Invalid token: algorithm not accepted by this server",
+        ))?;
+        let mut v = Validation::new(header.alg);
+        v.leeway = self.leeway_secs;
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "sub"]);
+        match &self.audience {
+            Some(a) => v.set_audience(&[a]),
+            None => v.validate_aud = false,
+        }
+        if let Some(i) = &self.issuer {
+            v.set_issuer(&[i]);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            ApiError::Unauthorized(match e.kind() {
+                ErrorKind::ExpiredSignature => "Invalid token: expired",
+                ErrorKind::InvalidSignature => "Invalid token: bad signature",
+                ErrorKind::InvalidAudience => "Invalid token: wrong audience",
+                ErrorKind::InvalidIssuer => "Invalid token: wrong issuer",
+                ErrorKind::ImmatureSignature => "Invalid token: not valid yet",
+                ErrorKind::MissingRequiredClaim(_) => "Invalid token: missing exp or sub",
+                _ => "Invalid authentication credentials",
+            })
+        })?;
+        let sub = data.claims.sub.trim();
+        if sub.is_empty() {
+            return Err(ApiError::Unauthorized("Invalid token: empty sub"));
+        }
+        Ok(sub.to_owned())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    sub: String,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("hs256", &self.hs256.is_some())
+            .field("rs256", &self.rs256.is_some())
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
 
 /// How the server authenticates requests.
 #[derive(Clone, Default)]
-pub(crate) enum Auth {
-    /// Everyone may call every route.
-    #[default]
-    Open,
-    /// Every route but `/health` needs `Authorization: Bearer <key>`.
-    SecurityKey(String),
+pub(crate) struct Auth {
+    /// The operator's key: sees everything.
+    pub(crate) security_key: Option<String>,
+    /// End users' tokens: see their own runs and sessions.
+    pub(crate) jwt: Option<JwtConfig>,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::Open => f.write_str("Open"),
-            Auth::SecurityKey(_) => f.write_str("SecurityKey(<redacted>)"),
-        }
+        f.debug_struct("Auth")
+            .field(
+                "security_key",
+                &self.security_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt", &self.jwt)
+            .finish()
     }
 }
 
 impl Auth {
     /// True when callers must present credentials.
     pub(crate) fn required(&self) -> bool {
-        !matches!(self, Auth::Open)
+        self.security_key.is_some() || self.jwt.is_some()
     }
 
-    /// `"none"` or `"security_key"` (AgentOS's `auth_mode`).
+    /// `"none"`, `"security_key"`, `"jwt"` or `"security_key+jwt"`.
     pub(crate) fn mode(&self) -> &'static str {
-        match self {
-            Auth::Open => "none",
-            Auth::SecurityKey(_) => "security_key",
+        match (self.security_key.is_some(), self.jwt.is_some()) {
+            (false, false) => "none",
+            (true, false) => "security_key",
+            (false, true) => "jwt",
+            (true, true) => "security_key+jwt",
         }
     }
 
     /// Checks a bearer token (the WebSocket's `authenticate` action uses this too).
     pub(crate) fn verify_token(&self, token: &str) -> Result<Caller, ApiError> {
-        match self {
-            Auth::Open => Ok(Caller::anonymous()),
-            Auth::SecurityKey(key) => {
-                if constant_time_eq(token.as_bytes(), key.as_bytes()) {
-                    Ok(Caller {
-                        authenticated: true,
-                        user_id: None,
-                    })
-                } else {
-                    Err(ApiError::Unauthorized("Invalid authentication credentials"))
-                }
+        if !self.required() {
+            return Ok(Caller::anonymous());
+        }
+        if let Some(key) = &self.security_key {
+            if constant_time_eq(token.as_bytes(), key.as_bytes()) {
+                return Ok(Caller {
+                    authenticated: true,
+                    user_id: None,
+                });
             }
+        }
+        match &self.jwt {
+            Some(jwt) if token.matches('.').count() == 2 => Ok(Caller {
+                authenticated: true,
+                user_id: Some(jwt.verify(token)?),
+            }),
+            _ => Err(ApiError::Unauthorized("Invalid authentication credentials")),
         }
     }
 
@@ -104,14 +247,23 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct Caller {
     /// Whether the caller presented valid credentials.
     pub authenticated: bool,
-    /// The user the credentials name (set by JWT authentication, which comes later; `None`
-    /// with a security key).
+    /// The user the credentials name (a JWT's `sub`). `None` for the security key and on an
+    /// open server: such callers see every run and session.
     pub user_id: Option<String>,
 }
 
 impl Caller {
-    fn anonymous() -> Self {
+    pub(crate) fn anonymous() -> Self {
         Self::default()
+    }
+
+    /// Whether this caller may see something owned by `owner` (a run's or session's
+    /// `user_id`): a user sees only their own; the operator and open servers see everything.
+    pub fn may_see(&self, owner: Option<&str>) -> bool {
+        match &self.user_id {
+            None => true,
+            Some(me) => owner == Some(me.as_str()),
+        }
     }
 }
 
@@ -168,13 +320,16 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_checked() {
-        let auth = Auth::SecurityKey("k3y".into());
+        let auth = Auth {
+            security_key: Some("k3y".into()),
+            jwt: None,
+        };
         let mut h = HeaderMap::new();
         assert!(auth.authenticate(&h).is_err());
         h.insert(header::AUTHORIZATION, "Bearer nope".parse().unwrap());
         assert!(auth.authenticate(&h).is_err());
         h.insert(header::AUTHORIZATION, "Bearer k3y".parse().unwrap());
         assert!(auth.authenticate(&h).unwrap().authenticated);
-        assert!(Auth::Open.authenticate(&HeaderMap::new()).is_ok());
+        assert!(Auth::default().authenticate(&HeaderMap::new()).is_ok());
     }
 }

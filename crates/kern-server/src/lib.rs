@@ -60,7 +60,7 @@ mod stream;
 mod wire;
 mod ws;
 
-pub use auth::Caller;
+pub use auth::{Caller, JwtConfig, JwtKeyError};
 pub use error::{ApiError, ApiResult};
 pub use wire::wire_status;
 
@@ -98,6 +98,7 @@ pub(crate) struct Shared {
 pub struct AgentOsBuilder {
     engine: Engine,
     security_key: Option<String>,
+    jwt: Option<JwtConfig>,
     body_limit: usize,
     keep_alive: Duration,
     shutdown_grace: Duration,
@@ -112,6 +113,15 @@ impl AgentOsBuilder {
     pub fn security_key(mut self, key: impl Into<String>) -> Self {
         let key = key.into();
         self.security_key = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    /// Verifies `Authorization: Bearer <jwt>` tokens: the token's `sub` becomes the caller's
+    /// `user_id`, and each user sees, lists, cancels and resumes only their own runs and
+    /// sessions (others' are 404). Combines with [`security_key`](Self::security_key), whose
+    /// holder sees everything.
+    pub fn jwt(mut self, config: JwtConfig) -> Self {
+        self.jwt = Some(config);
         self
     }
 
@@ -155,9 +165,9 @@ impl AgentOsBuilder {
 
     /// Builds the server.
     pub fn build(self) -> AgentOs {
-        let auth = match self.security_key {
-            Some(k) => auth::Auth::SecurityKey(k),
-            None => auth::Auth::Open,
+        let auth = auth::Auth {
+            security_key: self.security_key,
+            jwt: self.jwt,
         };
         AgentOs {
             shared: Arc::new(Shared {
@@ -200,6 +210,7 @@ impl AgentOs {
         AgentOsBuilder {
             engine,
             security_key: None,
+            jwt: None,
             body_limit: 10 * 1024 * 1024,
             keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),

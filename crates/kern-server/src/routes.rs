@@ -243,6 +243,7 @@ async fn create_run(
     let kind = c.kind();
     let fields = Fields::from_request(req, st.body_limit).await?;
     let form = create_run_form(&fields, &caller)?;
+    check_session_owner(&st, &caller, form.request.session_id.as_deref()).await?;
     let engine = &st.engine;
     match (form.background, form.stream) {
         (true, false) => {
@@ -287,6 +288,22 @@ async fn create_run(
     }
 }
 
+/// A user may add runs only to their own sessions (or new ones): another's session answers
+/// 404, as if it did not exist.
+pub(crate) async fn check_session_owner(
+    st: &AppState,
+    caller: &Caller,
+    session_id: Option<&str>,
+) -> ApiResult<()> {
+    let (Some(_), Some(sid)) = (&caller.user_id, session_id) else {
+        return Ok(());
+    };
+    match st.engine.store().get_session(sid).await? {
+        Some(s) if !caller.may_see(s.user_id.as_deref()) => Err(ApiError::SessionNotFound),
+        _ => Ok(()),
+    }
+}
+
 async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
     let events = wire::read_all_events(&st.engine, run.run_id).await?;
     let name = wire::component_name(&st.engine, run);
@@ -314,9 +331,11 @@ fn parse_run_id(s: &str) -> ApiResult<RunId> {
     RunId::parse_str(s.trim()).map_err(|_| ApiError::RunNotFound)
 }
 
-/// The run, if it exists and belongs to this component (and session, when given).
+/// The run, if it exists, belongs to this component (and session, when given) and the caller
+/// may see it.
 async fn find_run(
     st: &AppState,
+    caller: &Caller,
     kind: ComponentKind,
     id: &str,
     run_id: &str,
@@ -327,7 +346,10 @@ async fn find_run(
     };
     let run = st.engine.get_run(run_id).await?;
     Ok(run.filter(|r| {
-        r.kind == kind && r.component_id == id && session_id.is_none_or(|s| s == r.session_id)
+        r.kind == kind
+            && r.component_id == id
+            && session_id.is_none_or(|s| s == r.session_id)
+            && caller.may_see(r.user_id.as_deref())
     }))
 }
 
@@ -338,12 +360,13 @@ struct GetRunQuery {
 
 async fn get_run(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<GetRunQuery>,
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
     let session = q.session_id.as_deref().filter(|s| !s.is_empty());
-    let run = find_run(&st, c.kind(), &id, &run_id, session)
+    let run = find_run(&st, &caller, c.kind(), &id, &run_id, session)
         .await?
         .ok_or(ApiError::RunNotFound)?;
     run_response(&st, &run).await
@@ -356,6 +379,17 @@ struct ListRunsQuery {
     user_id: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
+}
+
+/// The `user_id` filter of a listing: a user lists only their own (asking for another's gives
+/// `None`: nothing); the operator lists what they ask for.
+fn scoped_user(caller: &Caller, asked: Option<String>) -> Option<Option<String>> {
+    let asked = asked.filter(|s| !s.is_empty());
+    match (&caller.user_id, asked) {
+        (None, asked) => Some(asked),
+        (Some(me), Some(a)) if a != *me => None,
+        (Some(me), _) => Some(Some(me.clone())),
+    }
 }
 
 fn parse_status(s: Option<&str>) -> ApiResult<Option<RunStatus>> {
@@ -372,16 +406,20 @@ fn parse_status(s: Option<&str>) -> ApiResult<Option<RunStatus>> {
 
 async fn list_runs(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath((seg, id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ListRunsQuery>,
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
+    let Some(user_id) = scoped_user(&caller, q.user_id) else {
+        return runs_response(&st, &[]).await;
+    };
     let filter = RunFilter {
         session_id: q.session_id.filter(|s| !s.is_empty()),
         status: parse_status(q.status.as_deref())?,
         kind: Some(c.kind()),
         component_id: Some(id),
-        user_id: q.user_id.filter(|s| !s.is_empty()),
+        user_id,
         limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
         offset: q.offset,
         ..Default::default()
@@ -392,10 +430,11 @@ async fn list_runs(
 
 async fn cancel_run(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let c = component(&st, &seg, &id)?;
-    let run = find_run(&st, c.kind(), &id, &run_id, None)
+    let run = find_run(&st, &caller, c.kind(), &id, &run_id, None)
         .await?
         .ok_or(ApiError::RunNotFound)?;
     let run_id = run.run_id.to_string();
@@ -426,6 +465,7 @@ async fn cancel_run(
 
 async fn resume_run(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
     req: Request,
 ) -> ApiResult<Response> {
@@ -445,7 +485,8 @@ async fn resume_run(
         None => header_index.flatten(),
     };
     let session_id = fields.opt_string("session_id")?;
-    let frames = match find_run(&st, c.kind(), &id, &run_id, session_id.as_deref()).await? {
+    let frames = match find_run(&st, &caller, c.kind(), &id, &run_id, session_id.as_deref()).await?
+    {
         None => futures::stream::iter([Frame::error(format!(
             "Run {run_id} not found in buffer or database"
         ))])
@@ -476,6 +517,7 @@ const SESSION_SCAN_LIMIT: usize = 10_000;
 
 async fn list_sessions(
     State(st): State<AppState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ListSessionsQuery>,
 ) -> ApiResult<Json<Value>> {
     let kind = match q
@@ -496,6 +538,12 @@ async fn list_sessions(
     };
     let limit = q.limit.unwrap_or(20).clamp(1, 1000);
     let page = q.page.unwrap_or(1).max(1);
+    let Some(user_id) = scoped_user(&caller, q.user_id) else {
+        return Ok(Json(json!({
+            "data": [],
+            "meta": { "page": page, "limit": limit, "total_pages": 0, "total_count": 0 },
+        })));
+    };
     let desc = !matches!(q.sort_order.as_deref(), Some(o) if o.eq_ignore_ascii_case("asc"));
     let by_updated = matches!(q.sort_by.as_deref(), Some("updated_at"));
     // The store cannot list sessions yet: derive them from the runs (top-level runs only).
@@ -504,7 +552,7 @@ async fn list_sessions(
         .list_runs(&RunFilter {
             kind,
             component_id: q.component_id.filter(|s| !s.is_empty()),
-            user_id: q.user_id.filter(|s| !s.is_empty()),
+            user_id,
             limit: Some(SESSION_SCAN_LIMIT),
             ..Default::default()
         })
@@ -568,16 +616,26 @@ async fn list_sessions(
     })))
 }
 
-async fn session_and_runs(
+/// A session the caller may see (another user's is [`ApiError::SessionNotFound`]).
+async fn visible_session(
     st: &AppState,
+    caller: &Caller,
     session_id: &str,
-) -> ApiResult<(kern_core::store::SessionRecord, Vec<RunRecord>)> {
-    let session = st
-        .engine
+) -> ApiResult<kern_core::store::SessionRecord> {
+    st.engine
         .store()
         .get_session(session_id)
         .await?
-        .ok_or(ApiError::SessionNotFound)?;
+        .filter(|s| caller.may_see(s.user_id.as_deref()))
+        .ok_or(ApiError::SessionNotFound)
+}
+
+async fn session_and_runs(
+    st: &AppState,
+    caller: &Caller,
+    session_id: &str,
+) -> ApiResult<(kern_core::store::SessionRecord, Vec<RunRecord>)> {
+    let session = visible_session(st, caller, session_id).await?;
     let runs = st
         .engine
         .list_runs(&RunFilter {
@@ -585,15 +643,19 @@ async fn session_and_runs(
             limit: Some(SESSION_SCAN_LIMIT),
             ..Default::default()
         })
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|r| caller.may_see(r.user_id.as_deref()))
+        .collect();
     Ok((session, runs))
 }
 
 async fn get_session(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath(session_id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let (session, runs) = session_and_runs(&st, &session_id).await?;
+    let (session, runs) = session_and_runs(&st, &caller, &session_id).await?;
     let first = runs
         .iter()
         .find(|r| r.parent_run_id.is_none())
@@ -608,10 +670,11 @@ async fn get_session(
 
 async fn session_runs(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath(session_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListRunsQuery>,
 ) -> ApiResult<Response> {
-    let (_session, runs) = session_and_runs(&st, &session_id).await?;
+    let (_session, runs) = session_and_runs(&st, &caller, &session_id).await?;
     let status = parse_status(q.status.as_deref())?;
     let runs: Vec<RunRecord> = runs
         .into_iter()
@@ -623,6 +686,7 @@ async fn session_runs(
 
 async fn session_run(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath((session_id, run_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let run_id = parse_run_id(&run_id)?;
@@ -630,13 +694,14 @@ async fn session_run(
         .engine
         .get_run(run_id)
         .await?
-        .filter(|r| r.session_id == session_id)
+        .filter(|r| r.session_id == session_id && caller.may_see(r.user_id.as_deref()))
         .ok_or(ApiError::RunNotFound)?;
     run_response(&st, &run).await
 }
 
 async fn rename_session(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath(session_id): ApiPath<String>,
     req: Request,
 ) -> ApiResult<Json<Value>> {
@@ -644,11 +709,7 @@ async fn rename_session(
     if fields.opt_string("session_name")?.is_none() {
         return Err(ApiError::MissingField("session_name"));
     }
-    st.engine
-        .store()
-        .get_session(&session_id)
-        .await?
-        .ok_or(ApiError::SessionNotFound)?;
+    visible_session(&st, &caller, &session_id).await?;
     Err(ApiError::NotImplemented(
         "renaming sessions needs a store method that this version does not have yet".into(),
     ))
@@ -656,9 +717,10 @@ async fn rename_session(
 
 async fn delete_session(
     State(st): State<AppState>,
+    caller: Caller,
     ApiPath(session_id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let (_session, runs) = session_and_runs(&st, &session_id).await?;
+    let (_session, runs) = session_and_runs(&st, &caller, &session_id).await?;
     if runs.iter().any(|r| !r.status.is_terminal()) {
         return Err(ApiError::SessionBusy);
     }

@@ -72,6 +72,8 @@ fn api_error(e: &ApiError) -> String {
 struct Conn {
     st: AppState,
     authenticated: bool,
+    /// Who authenticated (a JWT user sees only their own runs).
+    caller: crate::auth::Caller,
     /// Replies to the client's actions (sent before any later pump frame).
     replies: mpsc::UnboundedSender<String>,
     /// Frames of followed runs.
@@ -128,8 +130,9 @@ impl Conn {
                 return self.reply(event("auth_error", json!({ "error": "Token is required" })));
             }
             match self.st.auth.verify_token(token) {
-                Ok(_) => {
+                Ok(caller) => {
                     self.authenticated = true;
+                    self.caller = caller;
                     self.reply(event(
                         "authenticated",
                         json!({ "message": "Authentication successful. You can now send commands." }),
@@ -170,12 +173,18 @@ impl Conn {
         let req = RunRequest {
             input: msg.get("message").cloned().unwrap_or_else(|| json!("")),
             session_id: text("session_id"),
-            user_id: text("user_id"),
+            user_id: self.caller.user_id.clone().or_else(|| text("user_id")),
             session_state: object("session_state"),
             metadata: object("metadata"),
             additional_data: msg.get("additional_data").cloned(),
             ..Default::default()
         };
+        if let Err(e) =
+            crate::routes::check_session_owner(&self.st, &self.caller, req.session_id.as_deref())
+                .await
+        {
+            return self.reply(api_error(&e));
+        }
         match self
             .st
             .engine
@@ -233,6 +242,7 @@ impl Conn {
                 .filter(|s| !s.is_empty());
             wf.is_none_or(|w| r.kind == ComponentKind::Workflow && r.component_id == w)
                 && session.is_none_or(|s| s == r.session_id)
+                && self.caller.may_see(r.user_id.as_deref())
         };
         let Some(run) = run.filter(matches) else {
             return self.reply(not_found());
@@ -255,6 +265,7 @@ async fn connection(st: AppState, socket: WebSocket) {
     let closed = st.streams_closed.clone();
     let mut conn = Conn {
         authenticated: !requires_auth,
+        caller: crate::auth::Caller::anonymous(),
         st,
         replies,
         pump_tx,

@@ -60,6 +60,7 @@ pub fn register(engine: &Engine) {
 #[derive(Clone, Default)]
 pub struct Opts {
     pub security_key: Option<String>,
+    pub jwt: Option<kern_server::JwtConfig>,
     pub body_limit: Option<usize>,
     pub keep_alive: Option<Duration>,
     pub executor: Option<bool>,
@@ -97,6 +98,9 @@ impl TestServer {
         let mut b = AgentOs::builder(engine.clone()).shutdown_grace(Duration::from_millis(200));
         if let Some(k) = &opts.security_key {
             b = b.security_key(k.clone());
+        }
+        if let Some(j) = &opts.jwt {
+            b = b.jwt(j.clone());
         }
         if let Some(l) = opts.body_limit {
             b = b.body_limit(l);
