@@ -39,6 +39,20 @@ pub(crate) enum WriteOp {
     },
     RequestCancel(RunId),
     Purge(Millis),
+    RenameSession {
+        session_id: String,
+        name: String,
+    },
+    DeleteSession(String),
+    ClaimWebhooks {
+        limit: usize,
+        lease_ms: i64,
+    },
+    RecordWebhookAttempt {
+        id: i64,
+        attempt: WebhookAttempt,
+        outcome: WebhookOutcome,
+    },
 }
 
 /// What a write op returns.
@@ -53,6 +67,11 @@ pub(crate) enum WriteOut {
     Cancel(CancelRequest),
     Count(u64),
     Done(()),
+    /// A run write or a pending-run cancel landed; the flag says whether it queued a webhook
+    /// outbox row (the run finished and has a URL).
+    Written(bool),
+    Session(SessionRecord),
+    Webhooks(Vec<WebhookDelivery>),
 }
 
 /// A queued op and where its answer goes.
@@ -67,21 +86,58 @@ pub(crate) fn is_hard(e: &StoreError) -> bool {
             | StoreError::DuplicateRun(_)
             | StoreError::RunNotFound(_)
             | StoreError::SessionNotFound(_)
+            | StoreError::SessionBusy(_)
+            | StoreError::IdempotencyConflict { .. }
+            | StoreError::WebhookNotFound(_)
     )
 }
 
-/// What the ops of a committed batch tell other processes (PostgreSQL `NOTIFY`).
+/// How both backends pass a [`WebhookOutcome`] to their record statement: a name
+/// (`delivered`, `retry`, `failed`) and the retry time.
+pub(crate) fn outcome_params(outcome: WebhookOutcome) -> (&'static str, Option<Millis>) {
+    match outcome {
+        WebhookOutcome::Delivered => ("delivered", None),
+        WebhookOutcome::RetryAt(t) => ("retry", Some(t)),
+        WebhookOutcome::GiveUp => ("failed", None),
+    }
+}
+
+/// One attempt as the compact JSON object appended to a delivery's history.
+pub(crate) fn attempt_json(attempt: &WebhookAttempt) -> StoreResult<String> {
+    serde_json::to_string(attempt).map_err(|e| StoreError::Corrupt(format!("webhook attempt: {e}")))
+}
+
+/// The `last_error` column's value: the attempt's error with NUL characters replaced by
+/// U+FFFD, which PostgreSQL text cannot hold (the history keeps them, escaped in JSON).
+pub(crate) fn last_error(attempt: &WebhookAttempt) -> Option<String> {
+    attempt.error.as_ref().map(|e| e.replace('\0', "\u{fffd}"))
+}
+
+/// Whether an op's answer says it queued a webhook delivery.
+pub(crate) fn queued_webhook(out: &StoreResult<WriteOut>) -> bool {
+    matches!(out, Ok(WriteOut::Written(true)))
+}
+
+/// What the ops of a committed batch tell other processes (PostgreSQL `NOTIFY`) and this
+/// process's webhook dispatchers.
 #[derive(Default, Debug)]
 pub(crate) struct BatchSignals {
     pub runs_available: bool,
     pub events: Vec<RunId>,
     pub cancels: Vec<RunId>,
+    /// A webhook outbox row was queued.
+    pub webhooks: bool,
 }
 
 impl BatchSignals {
     /// Records what a successful op changed.
-    pub(crate) fn note(&mut self, op: &WriteOp) {
+    pub(crate) fn note(&mut self, op: &WriteOp, out: &WriteOut) {
+        if let WriteOut::Written(true) = out {
+            self.webhooks = true;
+        }
         match op {
+            // A create that returned an existing run (idempotency) made nothing claimable,
+            // but a spurious wake-up is harmless.
             WriteOp::Create(run) if run.claim.is_none() => self.runs_available = true,
             WriteOp::Release { .. } => self.runs_available = true,
             WriteOp::Write(w) if !w.events.is_empty() => self.events.push(w.run_id),

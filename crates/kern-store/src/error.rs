@@ -5,7 +5,9 @@ use crate::model::RunId;
 /// Why a store operation failed.
 ///
 /// Callers branch on [`StoreError::Fenced`] and [`StoreError::Conflict`] (expected outcomes of
-/// concurrency control); every other variant is an infrastructure failure to report.
+/// concurrency control) and on the decided refusals (`DuplicateRun`, `*NotFound`,
+/// `SessionBusy`, `IdempotencyConflict`); the other variants are infrastructure failures to
+/// report. A refused operation wrote nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -33,6 +35,23 @@ pub enum StoreError {
     /// The session does not exist.
     #[error("session {0} not found")]
     SessionNotFound(String),
+    /// [`Store::delete_session`](crate::Store::delete_session) was refused because a run of the
+    /// session (this one) is still `pending`, `running` or `paused`. Nothing was deleted; cancel
+    /// or finish the run, then retry.
+    #[error("session {0} has a run that is still pending, running or paused")]
+    SessionBusy(String),
+    /// [`Store::create_run`](crate::Store::create_run) was given an idempotency key that is
+    /// already stored with a *different* request hash: the key was reused for another request.
+    /// Nothing was written.
+    #[error("idempotency key {key:?} was already used with a different request")]
+    IdempotencyConflict {
+        /// The reused key.
+        key: String,
+    },
+    /// No webhook delivery has this id (it never existed, or its run was purged or its
+    /// session deleted).
+    #[error("webhook delivery {0} not found")]
+    WebhookNotFound(i64),
     /// The database URL or path could not be understood.
     #[error("invalid database configuration: {0}")]
     Config(String),

@@ -1,8 +1,19 @@
-//! The records the store keeps: runs, their events, checkpoints and sessions.
+//! The records the store keeps: runs, their events, checkpoints and sessions, plus (schema
+//! v2) idempotency keys and the webhook outbox.
 //!
 //! These types are deliberately ignorant of what a run *does*: an event is a type name and a
 //! JSON payload, a checkpoint is a key and a JSON value. The engine (`kern-core`) gives them
 //! meaning.
+//!
+//! - **Runs**: [`NewRun`] in, [`RunRecord`] out; [`RunWrite`] is the owner's fenced write,
+//!   [`RunFilter`] selects runs to list (oldest or newest first).
+//! - **Sessions**: [`SessionRecord`], listed with [`SessionFilter`] / [`SessionSort`].
+//! - **Idempotency** (v2): a [`NewRun`] may carry an [`Idempotency`] key; creating a run twice
+//!   with the same key and request hash yields the first run.
+//! - **Webhook outbox** (v2): a run created with a [`NewRun::webhook_url`] gets one
+//!   [`WebhookDelivery`] row, written in the same transaction as its terminal status. The
+//!   store only keeps the outbox (claim with a lease, record [`WebhookAttempt`]s and their
+//!   [`WebhookOutcome`]); the HTTP delivery is the server's job.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -159,7 +170,27 @@ pub struct Lease {
     pub duration_ms: i64,
 }
 
+/// An idempotency key for [`NewRun`]: creating a run with a key that is already stored does
+/// not create a second run.
+///
+/// Keys are global to the store (one table, `key` is its primary key): a caller that wants
+/// them per user or per component puts that into the key. `request_hash` is an opaque
+/// fingerprint of the request (computed by the caller) used to tell a retry of the same
+/// request from a different request that reuses the key. See
+/// [`Store::create_run`](crate::Store::create_run) for the exact outcomes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Idempotency {
+    /// The key, as the client sent it (for example an `Idempotency-Key` header).
+    pub key: String,
+    /// A fingerprint of the request body the key was first used with.
+    pub request_hash: String,
+}
+
 /// A run to insert.
+///
+/// Build one with [`NewRun::new`] and set the optional fields, or with a struct literal ending
+/// in `..Default::default()` (see [`Default`](#impl-Default-for-NewRun) for the values), so
+/// that fields added later do not break callers.
 #[derive(Clone, Debug)]
 pub struct NewRun {
     /// The run's id (see [`new_run_id`]).
@@ -181,6 +212,48 @@ pub struct NewRun {
     /// `None`: insert as `pending` for any executor to claim. `Some`: insert as `running`,
     /// owned by the lease holder (attempt 1).
     pub claim: Option<Lease>,
+    /// An idempotency key (schema v2). `None`: every call inserts a run. See
+    /// [`Store::create_run`](crate::Store::create_run).
+    pub idempotency: Option<Idempotency>,
+    /// A URL to notify when the run reaches a terminal status (schema v2): stored on the run
+    /// ([`RunRecord::webhook_url`]) and turned into a [`WebhookDelivery`] outbox row in the
+    /// same transaction as the terminal status. The store does not validate it.
+    pub webhook_url: Option<String>,
+}
+
+impl NewRun {
+    /// A background, pending run of component `kind`/`component_id` in `session_id` with a
+    /// fresh id (UUID v7); every optional field `None`.
+    pub fn new(
+        kind: ComponentKind,
+        component_id: impl Into<String>,
+        session_id: impl Into<String>,
+        input: Value,
+    ) -> Self {
+        Self {
+            run_id: new_run_id(),
+            session_id: session_id.into(),
+            user_id: None,
+            kind,
+            component_id: component_id.into(),
+            parent_run_id: None,
+            input,
+            background: true,
+            claim: None,
+            idempotency: None,
+            webhook_url: None,
+        }
+    }
+}
+
+impl Default for NewRun {
+    /// Meant for `..Default::default()` in struct literals that set at least the component
+    /// and session: a fresh run id (UUID v7), an **empty** session id and component id, kind
+    /// [`ComponentKind::Workflow`], input `null`, `background: true`, and every optional field
+    /// `None`.
+    fn default() -> Self {
+        Self::new(ComponentKind::Workflow, "", "", Value::Null)
+    }
 }
 
 /// A run as stored.
@@ -231,6 +304,10 @@ pub struct RunRecord {
     pub started_at: Option<Millis>,
     /// When the run reached its terminal status (ms since epoch).
     pub finished_at: Option<Millis>,
+    /// The URL notified when the run finishes, if it was created with one (schema v2; `None`
+    /// for runs stored before). See [`WebhookDelivery`].
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 impl RunRecord {
@@ -357,8 +434,60 @@ pub struct RunFilter {
     pub parent_run_id: Option<RunId>,
     /// At most this many runs (default 100).
     pub limit: Option<usize>,
-    /// Skip this many runs (oldest first).
+    /// Skip this many runs, counted in the listing's order.
     pub offset: Option<usize>,
+    /// `false` (the default): oldest first, by `created_at` then `run_id`. `true`: newest
+    /// first (the exact reverse), so "the last N runs of a session" is `limit: Some(N)`
+    /// with `newest_first: true`, served by an index.
+    pub newest_first: bool,
+}
+
+/// The order of [`Store::list_sessions`](crate::Store::list_sessions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SessionSort {
+    /// By [`SessionRecord::created_at`].
+    CreatedAt,
+    /// By [`SessionRecord::updated_at`] (the default): the session changes when a run is
+    /// created in it, when a run saves session state, and when it is renamed.
+    #[default]
+    UpdatedAt,
+}
+
+/// Filters, order and page of [`Store::list_sessions`](crate::Store::list_sessions). `None`
+/// filters do not filter; the others match exactly (case-sensitive).
+///
+/// The default lists the 20 most recently updated sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only sessions of this component kind.
+    pub kind: Option<ComponentKind>,
+    /// Only sessions of this component id.
+    pub component_id: Option<String>,
+    /// Only sessions of this user.
+    pub user_id: Option<String>,
+    /// At most this many sessions (default 20; `Some(0)` returns none, with the total).
+    pub limit: Option<usize>,
+    /// Skip this many sessions, counted in the listing's order (default 0).
+    pub offset: Option<usize>,
+    /// The sort key (default [`SessionSort::UpdatedAt`]). Ties are broken by `session_id`,
+    /// in the same direction, so pages never overlap or skip.
+    pub sort_by: SessionSort,
+    /// Largest first (the default, `true`) or smallest first.
+    pub descending: bool,
+}
+
+impl Default for SessionFilter {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            component_id: None,
+            user_id: None,
+            limit: None,
+            offset: None,
+            sort_by: SessionSort::UpdatedAt,
+            descending: true,
+        }
+    }
 }
 
 /// A session: the runs of one conversation and their shared state.
@@ -380,6 +509,112 @@ pub struct SessionRecord {
     pub created_at: Millis,
     /// When the session last changed (ms since epoch).
     pub updated_at: Millis,
+}
+
+/// Where a [`WebhookDelivery`] is in its life: `Pending → Delivered | Failed`. `Delivered` and
+/// `Failed` never change again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookStatus {
+    /// Waiting to be delivered (first try or a retry), or being delivered under a lease.
+    Pending,
+    /// An attempt was recorded with [`WebhookOutcome::Delivered`].
+    Delivered,
+    /// The dispatcher gave up ([`WebhookOutcome::GiveUp`]).
+    Failed,
+}
+
+impl WebhookStatus {
+    /// The lower-case name used in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for WebhookStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WebhookStatus {
+    type Err = ParseNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            "failed" => Self::Failed,
+            _ => {
+                return Err(ParseNameError {
+                    what: "webhook status",
+                    value: s.to_owned(),
+                })
+            }
+        })
+    }
+}
+
+/// One try at delivering a webhook, as the dispatcher reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    /// When the attempt started (ms since epoch, the dispatcher's clock).
+    pub at: Millis,
+    /// The HTTP status the endpoint answered, if it answered.
+    pub status_code: Option<u16>,
+    /// Why the attempt failed (connect error, timeout, unexpected status), if it did.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: u64,
+}
+
+/// What the dispatcher decided after an attempt; see
+/// [`Store::record_webhook_attempt`](crate::Store::record_webhook_attempt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// The endpoint accepted it: the delivery becomes [`WebhookStatus::Delivered`].
+    Delivered,
+    /// Try again at this time (ms since epoch; compared with the database clock on
+    /// PostgreSQL): the delivery stays pending.
+    RetryAt(Millis),
+    /// No more tries: the delivery becomes [`WebhookStatus::Failed`].
+    GiveUp,
+}
+
+/// A webhook outbox row: the notification that a run reached a terminal status, to be POSTed
+/// to the run's [`webhook_url`](RunRecord::webhook_url).
+///
+/// Written by the store in the same transaction as the run's terminal status (so it exists
+/// exactly when the run finished with a URL, and survives restarts); at most one per run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// The row's id, increasing in creation order.
+    pub id: i64,
+    /// The run that finished.
+    pub run_id: RunId,
+    /// Where to deliver (the run's `webhook_url` at the time it finished).
+    pub url: String,
+    /// Where the delivery is in its life.
+    pub status: WebhookStatus,
+    /// How many attempts were recorded (the length of `history`).
+    pub attempts: u32,
+    /// When the delivery may next be claimed (ms since epoch): its creation time at first,
+    /// the end of the lease while a dispatcher holds it, then the time of the next retry.
+    /// Meaningless once the delivery is no longer pending.
+    pub next_attempt_at: Millis,
+    /// The HTTP status of the last recorded attempt, if it got one.
+    pub last_status_code: Option<u16>,
+    /// The error of the last recorded attempt, if it failed.
+    pub last_error: Option<String>,
+    /// Every recorded attempt, oldest first.
+    pub history: Vec<WebhookAttempt>,
+    /// When the row was written (the run's finish time, ms since epoch).
+    pub created_at: Millis,
+    /// When an attempt was recorded as [`WebhookOutcome::Delivered`] (store clock).
+    pub delivered_at: Option<Millis>,
 }
 
 /// A signal from another process sharing the database (PostgreSQL `LISTEN/NOTIFY`).
@@ -432,6 +667,63 @@ mod tests {
         assert!(RunStatus::Completed.is_terminal());
         assert!(RunStatus::Failed.is_terminal());
         assert!(RunStatus::Cancelled.is_terminal());
+    }
+
+    #[test]
+    fn webhook_statuses_round_trip() {
+        for s in [
+            WebhookStatus::Pending,
+            WebhookStatus::Delivered,
+            WebhookStatus::Failed,
+        ] {
+            assert_eq!(s.as_str().parse::<WebhookStatus>().unwrap(), s);
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
+        }
+        assert!("Pending".parse::<WebhookStatus>().is_err());
+    }
+
+    #[test]
+    fn defaults_say_what_the_docs_say() {
+        let run = NewRun::new(ComponentKind::Agent, "bot", "s", Value::Null);
+        assert!(run.background && run.claim.is_none());
+        assert!(run.idempotency.is_none() && run.webhook_url.is_none());
+        assert_ne!(NewRun::default().run_id, NewRun::default().run_id);
+        let f = SessionFilter::default();
+        assert_eq!((f.sort_by, f.descending), (SessionSort::UpdatedAt, true));
+        assert_eq!((f.limit, f.offset), (None, None));
+        assert!(!RunFilter::default().newest_first);
+        // Records stored before v2 (serialised without the field) still decode.
+        let mut v = serde_json::to_value(RunRecord {
+            run_id: run.run_id,
+            session_id: "s".into(),
+            user_id: None,
+            kind: ComponentKind::Agent,
+            component_id: "bot".into(),
+            parent_run_id: None,
+            status: RunStatus::Pending,
+            input: Value::Null,
+            output: None,
+            error: None,
+            background: true,
+            attempt: 0,
+            releases: 0,
+            lease_owner: None,
+            lease_expires_at: None,
+            cancel_requested: false,
+            event_count: 0,
+            created_at: 1,
+            updated_at: 1,
+            started_at: None,
+            finished_at: None,
+            webhook_url: None,
+        })
+        .unwrap();
+        v.as_object_mut().unwrap().remove("webhook_url");
+        let back: RunRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back.webhook_url, None);
     }
 
     #[test]

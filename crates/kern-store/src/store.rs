@@ -1,4 +1,10 @@
 //! The [`Store`] trait: the one seam between Kern's engine and a database.
+//!
+//! Schema v1 holds runs (the queue), their event logs, checkpoints and sessions. Schema v2 adds
+//! session management ([`Store::list_sessions`], [`Store::rename_session`],
+//! [`Store::delete_session`]), idempotency keys on [`Store::create_run`], and a durable
+//! webhook outbox ([`Store::claim_webhooks`], [`Store::record_webhook_attempt`],
+//! [`Store::list_webhooks`], [`Store::webhook_wakeups`]). Both backends migrate to v2 on open.
 
 use crate::error::StoreResult;
 use crate::model::*;
@@ -27,13 +33,33 @@ pub trait Store: Send + Sync + 'static {
     /// contents vanish with the process.
     fn is_durable(&self) -> bool;
 
-    /// Inserts a run (and its session, if new). Pending unless [`NewRun::claim`] is set.
+    /// Inserts a run (and its session, if new; an existing session's `updated_at` is bumped).
+    /// Pending unless [`NewRun::claim`] is set. Fails with
+    /// [`StoreError::DuplicateRun`](crate::StoreError::DuplicateRun) if the run id exists.
+    ///
+    /// With [`NewRun::idempotency`] set, the key decides first, atomically with the insert:
+    /// - no stored row has the key: the run is inserted together with the key row (same
+    ///   transaction) and returned;
+    /// - a row has the key with the **same** `request_hash`: nothing is inserted and the
+    ///   *existing* run's current record is returned (whatever its status, and without
+    ///   taking [`NewRun::claim`]'s lease: the caller does not own it). Callers tell this
+    ///   case apart by comparing the returned `run_id` with the one they asked for;
+    /// - a row has the key with another hash:
+    ///   [`StoreError::IdempotencyConflict`](crate::StoreError::IdempotencyConflict), nothing
+    ///   written.
+    ///
+    /// Concurrent creates with one key and hash (from any process) yield exactly one run.
+    /// Key rows live as long as their run: [`purge_finished`](Store::purge_finished) and
+    /// [`delete_session`](Store::delete_session) delete them with it, after which the key
+    /// may be used again. A key row whose run is gone anyway (deleted by a build from before
+    /// schema v2, or by hand) counts as free and is replaced.
     async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord>;
 
     /// One run, or `None`.
     async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>>;
 
-    /// Runs matching `filter`, oldest first.
+    /// Runs matching `filter`, oldest first (newest first with
+    /// [`RunFilter::newest_first`]), ties broken by run id.
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;
 
     /// Claims up to `req.limit` runs of the given components that are `pending`, or `running`
@@ -57,6 +83,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends events, upserts checkpoints and optionally finishes the run, atomically and
     /// fenced (see [`RunWrite`]).
+    ///
+    /// When the write finishes the run with a terminal status and the run has a
+    /// [`webhook_url`](RunRecord::webhook_url), a pending [`WebhookDelivery`] is queued in
+    /// the same transaction.
     async fn write(&self, write: RunWrite) -> StoreResult<()>;
 
     /// Gives up ownership of a running run without finishing it (graceful shutdown): the run
@@ -67,6 +97,9 @@ pub trait Store: Send + Sync + 'static {
     /// index `event_count` (which must equal the stored count). Fails with
     /// [`StoreError::Conflict`](crate::StoreError::Conflict) if the run is no longer pending or
     /// its log changed, so the caller re-reads and decides again.
+    ///
+    /// Like a finishing [`write`](Store::write), it queues a [`WebhookDelivery`] in the same
+    /// transaction when the run has a webhook URL.
     async fn cancel_pending(
         &self,
         run_id: RunId,
@@ -95,10 +128,86 @@ pub trait Store: Send + Sync + 'static {
     /// One session, or `None`.
     async fn get_session(&self, session_id: &str) -> StoreResult<Option<SessionRecord>>;
 
-    /// Deletes finished runs (with their events and checkpoints) that finished before
-    /// `finished_before`; returns how many runs were deleted. This is the retention policy's
-    /// only tool: nothing else ever deletes events.
+    /// A page of the sessions matching `filter`, in its order, and the number of sessions
+    /// matching the filters regardless of `limit` and `offset` (for paging). The total is
+    /// read in the same statement as the page, so the two agree, except when the page is
+    /// empty (then it is counted separately).
+    async fn list_sessions(&self, filter: &SessionFilter)
+        -> StoreResult<(Vec<SessionRecord>, u64)>;
+
+    /// Sets a session's display name (any string, stored as given) and bumps its
+    /// `updated_at`; returns the updated session.
+    /// [`StoreError::SessionNotFound`](crate::StoreError::SessionNotFound) if absent.
+    async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord>;
+
+    /// Deletes a session and every run in it (child runs included) with their events,
+    /// checkpoints, idempotency keys and webhook deliveries (pending ones too); returns the
+    /// number of runs deleted.
+    ///
+    /// Refused with [`StoreError::SessionBusy`](crate::StoreError::SessionBusy) when a run of
+    /// the session is `pending`, `running` or `paused` (nothing is deleted), and with
+    /// [`StoreError::SessionNotFound`](crate::StoreError::SessionNotFound) when the session
+    /// does not exist. A run created in the session concurrently either makes the delete
+    /// busy or lands after it, creating the session anew.
+    async fn delete_session(&self, session_id: &str) -> StoreResult<u64>;
+
+    /// Deletes finished runs (with their events, checkpoints, idempotency keys and webhook
+    /// deliveries, whatever their status) that finished before `finished_before`; returns
+    /// how many runs were deleted. This is the retention policy's tool: apart from
+    /// [`delete_session`](Store::delete_session), nothing else ever deletes events.
     async fn purge_finished(&self, finished_before: Millis) -> StoreResult<u64>;
+
+    /// Takes up to `limit` pending webhook deliveries whose `next_attempt_at` has come,
+    /// oldest (lowest id) first, and leases them: their `next_attempt_at` becomes `now +
+    /// lease_ms` (the returned records show it), so that no other dispatcher (in this or
+    /// another process) claims them while this one delivers. Atomic: two concurrent
+    /// claimers never get the same row. `attempts` is not changed.
+    ///
+    /// The dispatcher then calls [`record_webhook_attempt`](Store::record_webhook_attempt);
+    /// if it dies first, the row is claimable again when the lease ends (at-least-once
+    /// delivery). `now` is the database clock on PostgreSQL, the local clock on SQLite.
+    async fn claim_webhooks(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+
+    /// Records one delivery attempt of webhook `id`: appends `attempt` to its history,
+    /// increments `attempts` and sets `last_status_code`/`last_error` from it (in
+    /// `last_error`, NUL characters become U+FFFD, as PostgreSQL text cannot hold them; the
+    /// history keeps the error exactly). Then, by
+    /// `outcome`:
+    /// - [`WebhookOutcome::Delivered`]: status `delivered`, `delivered_at` = now (the first
+    ///   time only). This wins over any other status: the endpoint got it.
+    /// - [`WebhookOutcome::RetryAt`]`(t)`: `next_attempt_at = t`, if still `pending`.
+    /// - [`WebhookOutcome::GiveUp`]: status `failed`, if still `pending`.
+    ///
+    /// A late report (say, after the lease ran out and another dispatcher already finished
+    /// the row) is still recorded in the history but never turns `delivered` back into
+    /// `pending` or `failed`. Fails with
+    /// [`StoreError::WebhookNotFound`](crate::StoreError::WebhookNotFound) for an unknown id.
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: WebhookAttempt,
+        outcome: WebhookOutcome,
+    ) -> StoreResult<()>;
+
+    /// The webhook deliveries of a run (zero or one), by id. Empty for an unknown run.
+    async fn list_webhooks(&self, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>>;
+
+    /// Wake-ups for webhook dispatchers: a `()` arrives after a commit that queued a webhook
+    /// delivery, from this store (both backends) or, on PostgreSQL, from another store
+    /// sharing the schema (the `w` token of the per-batch `NOTIFY`), and after the
+    /// PostgreSQL listener reconnected (deliveries may have been queued meanwhile).
+    ///
+    /// Wake-ups can be lost or spurious, and nothing announces a retry time or a lease that
+    /// ran out, so a dispatcher also polls [`claim_webhooks`](Store::claim_webhooks) on a
+    /// timer (other SQLite processes are only seen that way). A lagging receiver
+    /// (`RecvError::Lagged`) should simply claim. `None`: the backend has no wake-ups.
+    fn webhook_wakeups(&self) -> Option<broadcast::Receiver<()>> {
+        None
+    }
 
     /// Push notifications from other processes sharing the database, if the backend has them
     /// (PostgreSQL `LISTEN/NOTIFY`). `None`: the engine polls instead.

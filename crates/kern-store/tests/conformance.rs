@@ -18,6 +18,7 @@ fn new_run(component: &str, session: &str) -> NewRun {
         input: json!({"message": "hi"}),
         background: true,
         claim: None,
+        ..Default::default()
     }
 }
 

@@ -24,6 +24,7 @@ fn new_run(session: &str) -> NewRun {
         input: json!({"message": "hi"}),
         background: true,
         claim: None,
+        ..Default::default()
     }
 }
 
@@ -133,7 +134,55 @@ async fn values_round_trip_exactly(backend: Backend) {
     assert_eq!(session.session_state, Some(input));
 }
 
-both_backends!(values_round_trip_exactly);
+/// Runs `sql` on the test database behind the store's back (as an older build or an operator
+/// would).
+async fn raw_sql(db: &TestDb, backend: Backend, sql: &str) {
+    match backend {
+        Backend::Sqlite => {
+            let conn = rusqlite::Connection::open(&db.url).unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+        Backend::Postgres => raw_client(&db.url).await.batch_execute(sql).await.unwrap(),
+    }
+}
+
+async fn an_idempotency_key_that_outlived_its_run_is_free_again(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let s = &db.store;
+    let keyed = |hash: &str| {
+        let mut run = new_run("s");
+        run.idempotency = Some(Idempotency {
+            key: "k".into(),
+            request_hash: hash.into(),
+        });
+        run
+    };
+    let first = s.create_run(keyed("h")).await.unwrap();
+    // A build from before schema v2 purges the run but not its key.
+    raw_sql(
+        &db,
+        backend,
+        &format!(
+            "DELETE FROM kern_runs WHERE run_id = '{}'",
+            first.run_id.hyphenated()
+        ),
+    )
+    .await;
+    let second = s.create_run(keyed("other")).await.unwrap();
+    assert_ne!(second.run_id, first.run_id);
+    assert_eq!(s.create_run(keyed("other")).await.unwrap(), second);
+    assert!(matches!(
+        s.create_run(keyed("h")).await,
+        Err(StoreError::IdempotencyConflict { .. })
+    ));
+}
+
+both_backends!(
+    values_round_trip_exactly,
+    an_idempotency_key_that_outlived_its_run_is_free_again
+);
 
 // ---- PostgreSQL only ----
 
@@ -177,6 +226,56 @@ async fn other_replicas_are_notified_and_own_writes_are_not_echoed() {
         Notification::Events(vec![run.run_id])
     );
     assert!(at_b.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn other_replicas_wake_their_webhook_dispatchers() {
+    let Some((db, b)) = pair().await else { return };
+    let a = &db.store;
+    let mut at_a = a.webhook_wakeups().expect("postgres wakes dispatchers");
+    let mut at_b = b.webhook_wakeups().expect("postgres wakes dispatchers");
+    let mut notes_at_b = b.notifications().unwrap();
+    // A run without a URL finishing wakes nobody.
+    let mut plain = new_run("s");
+    plain.claim = Some(Lease {
+        owner: "a".into(),
+        duration_ms: 60_000,
+    });
+    let finish = |run: &RunRecord| RunWrite {
+        run_id: run.run_id,
+        attempt: run.attempt,
+        first_index: 0,
+        events: vec![event(r#"{"event":"RunCompleted"}"#)],
+        finish: Some(RunFinish {
+            status: RunStatus::Completed,
+            output: None,
+            error: None,
+        }),
+        ..Default::default()
+    };
+    let run = a.create_run(plain.clone()).await.unwrap();
+    a.write(finish(&run)).await.unwrap();
+    assert_eq!(
+        next(&mut notes_at_b).await,
+        Notification::Events(vec![run.run_id])
+    );
+    assert!(at_a.try_recv().is_err() && at_b.try_recv().is_err());
+    // One with a URL wakes both: A locally, B through the NOTIFY's `w` token.
+    let mut hooked = plain;
+    hooked.run_id = new_run_id();
+    hooked.webhook_url = Some("http://hook".into());
+    let run = a.create_run(hooked).await.unwrap();
+    a.write(finish(&run)).await.unwrap();
+    for rx in [&mut at_a, &mut at_b] {
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("woken")
+            .unwrap();
+    }
+    let claimed = b.claim_webhooks(10, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].run_id, run.run_id);
+    assert!(at_b.try_recv().is_err(), "a claim wakes nobody");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -372,7 +471,7 @@ async fn replicas_starting_together_migrate_once_into_a_named_schema() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     // A schema newer than this build is refused.
     client
         .execute(

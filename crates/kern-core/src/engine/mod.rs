@@ -572,6 +572,7 @@ impl Engine {
                 owner: self.inner.owner.clone(),
                 duration_ms: self.inner.config.lease.as_millis() as i64,
             }),
+            ..Default::default()
         })
     }
 

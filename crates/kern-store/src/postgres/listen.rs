@@ -14,17 +14,21 @@
 //! | `r` | pending runs may be waiting | [`Notification::RunsAvailable`] |
 //! | `e:ID,ID,…` | these runs have new events | [`Notification::Events`] |
 //! | `c:ID,…` | a cancel was requested for these runs | [`Notification::Cancel`] |
-//! | `*` | anything may have changed | all three, with empty lists |
+//! | `w` | webhook deliveries were queued (schema v2) | a `()` on [`Store::webhook_wakeups`] |
+//! | `*` | anything may have changed | all three, with empty lists, and a webhook wake-up |
 //!
 //! IDs are UUIDs in their 32-digit simple form. A payload stays under PostgreSQL's 8000-byte
 //! limit: longer lists are split over several notifications, and past [`MAX_CHUNKS`] the
-//! writer sends `*` alone. Unknown tokens are ignored (room for later additions).
+//! writer sends `*` alone. Unknown tokens are ignored (room for later additions: a build
+//! from before `w` ignores it).
 //!
 //! **Listener.** A dedicated connection `LISTEN`s and feeds a broadcast channel. Notifications
 //! sent by this store's own writer are dropped: the process already knows. When the
 //! connection drops (or stops answering a periodic ping), the task reconnects with backoff and
-//! then broadcasts a *resync* (`RunsAvailable`, `Events(vec![])`, `Cancel(vec![])`), since
-//! notifications sent meanwhile are lost.
+//! then broadcasts a *resync* (`RunsAvailable`, `Events(vec![])`, `Cancel(vec![])` and a
+//! webhook wake-up), since notifications sent meanwhile are lost.
+//!
+//! [`Store::webhook_wakeups`]: crate::Store::webhook_wakeups
 //!
 //! This module does not decide what changed (the writer does) nor act on notifications (the
 //! engine does).
@@ -126,6 +130,9 @@ pub(crate) fn encode(signals: &BatchSignals) -> Vec<String> {
     if signals.runs_available {
         c.token("r");
     }
+    if signals.webhooks {
+        c.token("w");
+    }
     for (tag, ids) in [('e', &signals.events), ('c', &signals.cancels)] {
         let mut seen = std::collections::HashSet::with_capacity(ids.len());
         for id in ids {
@@ -143,18 +150,28 @@ pub(crate) fn encode(signals: &BatchSignals) -> Vec<String> {
     c.done
 }
 
+/// What one token of a payload signals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// A notification for the engine ([`Store::notifications`](crate::Store::notifications)).
+    Note(Notification),
+    /// A webhook wake-up ([`Store::webhook_wakeups`](crate::Store::webhook_wakeups)).
+    Webhooks,
+}
+
 /// The resync signals: anything may have changed.
-fn everything() -> [Notification; 3] {
+fn everything() -> [Signal; 4] {
     [
-        Notification::RunsAvailable,
-        Notification::Events(Vec::new()),
-        Notification::Cancel(Vec::new()),
+        Signal::Note(Notification::RunsAvailable),
+        Signal::Note(Notification::Events(Vec::new())),
+        Signal::Note(Notification::Cancel(Vec::new())),
+        Signal::Webhooks,
     ]
 }
 
-/// The notifications a payload carries. A list with an unreadable id becomes an empty list
+/// The signals a payload carries. A list with an unreadable id becomes an empty list
 /// ("any run"): better a spurious re-poll than a missed wake-up.
-pub(crate) fn decode(payload: &str) -> Vec<Notification> {
+pub(crate) fn decode(payload: &str) -> Vec<Signal> {
     let ids = |list: &str| -> Vec<RunId> {
         list.split(',')
             .map(RunId::parse_str)
@@ -164,13 +181,15 @@ pub(crate) fn decode(payload: &str) -> Vec<Notification> {
     let mut out = Vec::new();
     for token in payload.split_ascii_whitespace() {
         if token == "r" {
-            out.push(Notification::RunsAvailable);
+            out.push(Signal::Note(Notification::RunsAvailable));
+        } else if token == "w" {
+            out.push(Signal::Webhooks);
         } else if token == "*" {
             out.extend(everything());
         } else if let Some(list) = token.strip_prefix("e:") {
-            out.push(Notification::Events(ids(list)));
+            out.push(Signal::Note(Notification::Events(ids(list))));
         } else if let Some(list) = token.strip_prefix("c:") {
-            out.push(Notification::Cancel(ids(list)));
+            out.push(Signal::Note(Notification::Cancel(ids(list))));
         } else {
             tracing::debug!(token, "ignoring an unknown notification token");
         }
@@ -211,6 +230,29 @@ async fn listen(config: &Config, channel: &str) -> Result<Listening, tokio_postg
     Ok(Listening { client, rx })
 }
 
+/// Where the listener delivers what it hears.
+#[derive(Clone)]
+pub(crate) struct Outputs {
+    /// The engine's notifications.
+    pub(crate) notes: broadcast::Sender<Notification>,
+    /// Webhook wake-ups.
+    pub(crate) webhooks: broadcast::Sender<()>,
+}
+
+impl Outputs {
+    fn send(&self, signal: Signal) {
+        // No receiver is fine: nobody is interested yet.
+        match signal {
+            Signal::Note(n) => {
+                let _ = self.notes.send(n);
+            }
+            Signal::Webhooks => {
+                let _ = self.webhooks.send(());
+            }
+        }
+    }
+}
+
 /// The listener task's handles: dropping or firing `stop` ends it.
 pub(crate) struct Listener {
     pub(crate) stop: oneshot::Sender<()>,
@@ -225,7 +267,7 @@ pub(crate) struct Listener {
 pub(crate) async fn start(
     config: Config,
     channel: String,
-    out: broadcast::Sender<Notification>,
+    out: Outputs,
     own_pid: Arc<AtomicI32>,
 ) -> StoreResult<Listener> {
     let first = listen(&config, &channel).await?;
@@ -238,7 +280,7 @@ async fn run(
     first: Listening,
     config: Config,
     channel: String,
-    out: broadcast::Sender<Notification>,
+    out: Outputs,
     own_pid: Arc<AtomicI32>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -264,8 +306,8 @@ async fn run(
                     );
                     current = Some(l);
                     backoff = BACKOFF_MIN;
-                    for n in everything() {
-                        let _ = out.send(n);
+                    for signal in everything() {
+                        out.send(signal);
                     }
                 }
                 Err(e) => {
@@ -283,8 +325,7 @@ async fn run(
                         continue;
                     }
                     for signal in decode(n.payload()) {
-                        // No receiver is fine: nobody is interested yet.
-                        let _ = out.send(signal);
+                        out.send(signal);
                     }
                 }
                 None => {
@@ -318,16 +359,18 @@ mod tests {
             runs_available: true,
             events: [events.clone(), vec![events[0]]].concat(),
             cancels: cancels.clone(),
+            webhooks: true,
         };
         let payloads = encode(&signals);
         assert_eq!(payloads.len(), 1);
-        assert!(payloads[0].starts_with("r e:"), "{}", payloads[0]);
+        assert!(payloads[0].starts_with("r w e:"), "{}", payloads[0]);
         assert_eq!(
             decode(&payloads[0]),
             vec![
-                Notification::RunsAvailable,
-                Notification::Events(events),
-                Notification::Cancel(cancels)
+                Signal::Note(Notification::RunsAvailable),
+                Signal::Webhooks,
+                Signal::Note(Notification::Events(events)),
+                Signal::Note(Notification::Cancel(cancels))
             ]
         );
         assert!(encode(&BatchSignals::default()).is_empty());
@@ -337,9 +380,8 @@ mod tests {
     fn long_lists_are_chunked_under_the_limit_then_replaced_by_everything() {
         let events = ids(600);
         let payloads = encode(&BatchSignals {
-            runs_available: false,
             events: events.clone(),
-            cancels: vec![],
+            ..Default::default()
         });
         assert!(payloads.len() > 1);
         assert!(payloads.iter().all(|p| p.len() < 8000));
@@ -347,7 +389,7 @@ mod tests {
             .iter()
             .flat_map(|p| decode(p))
             .flat_map(|n| match n {
-                Notification::Events(v) => v,
+                Signal::Note(Notification::Events(v)) => v,
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
@@ -355,15 +397,18 @@ mod tests {
         let huge = encode(&BatchSignals {
             runs_available: true,
             events: ids(MAX_CHUNKS * 250),
-            cancels: vec![],
+            ..Default::default()
         });
         assert_eq!(huge, vec!["*".to_owned()]);
-        assert_eq!(decode("*").len(), 3);
+        assert_eq!(decode("*").len(), 4);
     }
 
     #[test]
     fn unreadable_or_unknown_tokens_are_safe() {
-        assert_eq!(decode("e:nope q:1"), vec![Notification::Events(vec![])]);
+        assert_eq!(
+            decode("e:nope q:1"),
+            vec![Signal::Note(Notification::Events(vec![]))]
+        );
         assert_eq!(decode(""), vec![]);
     }
 

@@ -10,6 +10,9 @@
 //! - **Wake-ups**: each committed batch sends one coalesced `NOTIFY` on the schema's channel;
 //!   a listener connection turns other processes' notifications into
 //!   [`Notification`]s (see [`Store::notifications`] and `listen.rs` for the payload format).
+//! - **Webhook outbox** (schema v2): `claim_webhooks` leases rows with `FOR UPDATE SKIP
+//!   LOCKED` like the run queue; a batch that queued a delivery adds the `w` token to its
+//!   `NOTIFY`, which wakes [`Store::webhook_wakeups`] receivers on the other replicas.
 //! - **Migrations** are versioned (`kern_schema`) and applied at start under an advisory lock,
 //!   so replicas may start together.
 //!
@@ -140,6 +143,7 @@ struct Inner {
     writer_task: Mutex<Option<JoinHandle<()>>>,
     listener: Mutex<Option<listen::Listener>>,
     notifications: broadcast::Sender<Notification>,
+    webhooks: broadcast::Sender<()>,
 }
 
 impl PostgresStore {
@@ -157,10 +161,21 @@ impl PostgresStore {
         let channel = listen::channel_name(&schema);
 
         let pid = Arc::new(AtomicI32::new(0));
-        let writer =
-            writer::Writer::new(config.clone(), client, channel.clone(), pid.clone()).await?;
+        let (webhooks, _) = broadcast::channel(16);
+        let writer = writer::Writer::new(
+            config.clone(),
+            client,
+            channel.clone(),
+            pid.clone(),
+            webhooks.clone(),
+        )
+        .await?;
         let (notifications, _) = broadcast::channel(options.notification_capacity.max(1));
-        let listener = listen::start(config.clone(), channel, notifications.clone(), pid).await?;
+        let outputs = listen::Outputs {
+            notes: notifications.clone(),
+            webhooks: webhooks.clone(),
+        };
+        let listener = listen::start(config.clone(), channel, outputs, pid).await?;
 
         let manager = Manager::from_config(
             config,
@@ -187,6 +202,7 @@ impl PostgresStore {
                 writer_task: Mutex::new(Some(writer_task)),
                 listener: Mutex::new(Some(listener)),
                 notifications,
+                webhooks,
             }),
         })
     }
@@ -296,7 +312,7 @@ impl Store for PostgresStore {
     }
 
     async fn write(&self, write: RunWrite) -> StoreResult<()> {
-        expect_out!(self.submit(WriteOp::Write(write)).await, Done)
+        expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
     }
 
     async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()> {
@@ -319,7 +335,7 @@ impl Store for PostgresStore {
             event,
             reason,
         };
-        expect_out!(self.submit(op).await, Done)
+        expect_out!(self.submit(op).await, Written).map(|_| ())
     }
 
     async fn request_cancel(&self, run_id: RunId) -> StoreResult<CancelRequest> {
@@ -343,8 +359,64 @@ impl Store for PostgresStore {
         read!(self, db => read::get_session(&db, session_id))
     }
 
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+    ) -> StoreResult<(Vec<SessionRecord>, u64)> {
+        read!(self, db => read::list_sessions(&db, filter))
+    }
+
+    async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord> {
+        let op = WriteOp::RenameSession {
+            session_id: session_id.to_owned(),
+            name: name.to_owned(),
+        };
+        expect_out!(self.submit(op).await, Session)
+    }
+
+    async fn delete_session(&self, session_id: &str) -> StoreResult<u64> {
+        let op = WriteOp::DeleteSession(session_id.to_owned());
+        expect_out!(self.submit(op).await, Count)
+    }
+
     async fn purge_finished(&self, finished_before: Millis) -> StoreResult<u64> {
         expect_out!(self.submit(WriteOp::Purge(finished_before)).await, Count)
+    }
+
+    async fn claim_webhooks(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let op = WriteOp::ClaimWebhooks { limit, lease_ms };
+        expect_out!(self.submit(op).await, Webhooks)
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: WebhookAttempt,
+        outcome: WebhookOutcome,
+    ) -> StoreResult<()> {
+        let op = WriteOp::RecordWebhookAttempt {
+            id,
+            attempt,
+            outcome,
+        };
+        expect_out!(self.submit(op).await, Done)
+    }
+
+    async fn list_webhooks(&self, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>> {
+        read!(self, db => read::list_webhooks(&db, run_id))
+    }
+
+    /// Wakes after this store's commits that queued a webhook delivery, after other stores'
+    /// (the `w` token of their `NOTIFY`), and after the listener reconnected.
+    fn webhook_wakeups(&self) -> Option<broadcast::Receiver<()>> {
+        Some(self.inner.webhooks.subscribe())
     }
 
     /// Other stores' committed changes on this schema; see [`PostgresStore`].

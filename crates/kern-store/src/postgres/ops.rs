@@ -26,7 +26,23 @@ macro_rules! run_columns {
     () => {
         "run_id, session_id, user_id, kind, component_id, parent_run_id, status, input, output, \
          error, background, attempt, releases, lease_owner, lease_expires_at, cancel_requested, \
-         event_count, created_at, updated_at, started_at, finished_at"
+         event_count, created_at, updated_at, started_at, finished_at, webhook_url"
+    };
+}
+
+/// The columns of `kern_sessions` in the order [`row_to_session`] reads them.
+macro_rules! session_columns {
+    () => {
+        "session_id, kind, component_id, user_id, session_name, session_state, created_at, \
+         updated_at"
+    };
+}
+
+/// The columns of `kern_webhooks` in the order [`row_to_webhook`] reads them.
+macro_rules! webhook_columns {
+    () => {
+        "id, run_id, url, status, attempts, next_attempt_at, last_status_code, last_error, \
+         history, created_at, delivered_at"
     };
 }
 
@@ -154,6 +170,47 @@ pub(crate) fn row_to_run(r: &Row) -> StoreResult<RunRecord> {
         updated_at: r.try_get(18)?,
         started_at: r.try_get(19)?,
         finished_at: r.try_get(20)?,
+        webhook_url: r.try_get(21)?,
+    })
+}
+
+pub(crate) fn row_to_session(r: &Row) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        session_id: r.try_get(0)?,
+        kind: r
+            .try_get::<_, &str>(1)?
+            .parse()
+            .map_err(|e| corrupt("kind", e))?,
+        component_id: r.try_get(2)?,
+        user_id: r.try_get(3)?,
+        session_name: r.try_get(4)?,
+        session_state: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+    })
+}
+
+pub(crate) fn row_to_webhook(r: &Row) -> StoreResult<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        id: r.try_get(0)?,
+        run_id: r.try_get(1)?,
+        url: r.try_get(2)?,
+        status: r
+            .try_get::<_, &str>(3)?
+            .parse()
+            .map_err(|e| corrupt("webhook status", e))?,
+        attempts: u32::try_from(r.try_get::<_, i64>(4)?).map_err(|e| corrupt("attempts", e))?,
+        next_attempt_at: r.try_get(5)?,
+        last_status_code: r
+            .try_get::<_, Option<i32>>(6)?
+            .map(u16::try_from)
+            .transpose()
+            .map_err(|e| corrupt("last_status_code", e))?,
+        last_error: r.try_get(7)?,
+        history: serde_json::from_str(r.try_get::<_, &str>(8)?)
+            .map_err(|e| corrupt("webhook history", e))?,
+        created_at: r.try_get(9)?,
+        delivered_at: r.try_get(10)?,
     })
 }
 
@@ -185,7 +242,7 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
         } => heartbeat(db, owner, runs, now + lease_ms)
             .await
             .map(WriteOut::Heartbeat),
-        WriteOp::Write(w) => write(db, w, now).await.map(WriteOut::Done),
+        WriteOp::Write(w) => write(db, w, now).await.map(WriteOut::Written),
         WriteOp::Release { run_id, attempt } => {
             let stmt = db
                 .prep(
@@ -213,20 +270,22 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
                 .prep(
                     "UPDATE kern_runs SET status = 'cancelled', cancel_requested = true, error = $3,
                      event_count = event_count + 1, updated_at = $4, finished_at = $4
-                     WHERE run_id = $1 AND status = 'pending' AND event_count = $2",
+                     WHERE run_id = $1 AND status = 'pending' AND event_count = $2
+                     RETURNING webhook_url",
                 )
                 .await?;
             let count = to_i64(*event_count, "event_count")?;
-            let n = db
+            let Some(row) = db
                 .client()
-                .execute(&stmt, &[run_id, &count, reason, &now])
-                .await?;
-            if n == 0 {
+                .query_opt(&stmt, &[run_id, &count, reason, &now])
+                .await?
+            else {
                 return Err(match run_by_id(db, *run_id).await? {
                     None => StoreError::RunNotFound(*run_id),
                     Some(_) => StoreError::Conflict { run_id: *run_id },
                 });
-            }
+            };
+            let url: Option<String> = row.try_get(0)?;
             let stmt = db
                 .prep(
                     "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
@@ -245,7 +304,17 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
                     ],
                 )
                 .await?;
-            Ok(WriteOut::Done(()))
+            if let Some(url) = &url {
+                let stmt = db
+                    .prep(
+                        "INSERT INTO kern_webhooks (run_id, url, status, attempts, next_attempt_at,
+                             history, created_at)
+                         VALUES ($1, $2, 'pending', 0, $3, '[]', $3)",
+                    )
+                    .await?;
+                db.client().execute(&stmt, &[run_id, url, &now]).await?;
+            }
+            Ok(WriteOut::Written(url.is_some()))
         }
         WriteOp::RequestCancel(run_id) => {
             let stmt = db
@@ -275,6 +344,10 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
                          DELETE FROM kern_events WHERE run_id IN (SELECT run_id FROM r)
                      ), c AS (
                          DELETE FROM kern_checkpoints WHERE run_id IN (SELECT run_id FROM r)
+                     ), i AS (
+                         DELETE FROM kern_idempotency WHERE run_id IN (SELECT run_id FROM r)
+                     ), w AS (
+                         DELETE FROM kern_webhooks WHERE run_id IN (SELECT run_id FROM r)
                      )
                      SELECT count(*) FROM r",
                 )
@@ -282,10 +355,245 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
             let n: i64 = db.client().query_one(&stmt, &[before]).await?.try_get(0)?;
             Ok(WriteOut::Count(n as u64))
         }
+        WriteOp::RenameSession { session_id, name } => {
+            let stmt = db
+                .prep(concat!(
+                    "UPDATE kern_sessions SET session_name = $2, updated_at = $3
+                     WHERE session_id = $1 RETURNING ",
+                    session_columns!()
+                ))
+                .await?;
+            match db
+                .client()
+                .query_opt(&stmt, &[session_id, name, &now])
+                .await?
+            {
+                Some(row) => row_to_session(&row).map(WriteOut::Session),
+                None => Err(StoreError::SessionNotFound(session_id.clone())),
+            }
+        }
+        WriteOp::DeleteSession(session_id) => {
+            delete_session(db, session_id).await.map(WriteOut::Count)
+        }
+        WriteOp::ClaimWebhooks { limit, lease_ms } => {
+            claim_webhooks(db, *limit, now, now + lease_ms)
+                .await
+                .map(WriteOut::Webhooks)
+        }
+        WriteOp::RecordWebhookAttempt {
+            id,
+            attempt,
+            outcome,
+        } => record_webhook_attempt(db, *id, attempt, *outcome, now)
+            .await
+            .map(WriteOut::Done),
     }
 }
 
+/// Deletes a session and its runs with everything they own, unless a run is still active.
+///
+/// The session row is locked first (`FOR UPDATE`). Creating a run in a session upserts that
+/// row, so a create in another transaction either committed before the lock (its run is seen
+/// by the busy check and the delete, each statement reading the latest committed data) or
+/// waits for this transaction and then recreates the session around its run. Terminal runs
+/// never change status, so the check cannot go stale.
+async fn delete_session(db: &Conn, session_id: &str) -> StoreResult<u64> {
+    let stmt = db
+        .prep("SELECT 1 FROM kern_sessions WHERE session_id = $1 FOR UPDATE")
+        .await?;
+    if db
+        .client()
+        .query_opt(&stmt, &[&session_id])
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::SessionNotFound(session_id.to_owned()));
+    }
+    let stmt = db
+        .prep(
+            "SELECT EXISTS (SELECT 1 FROM kern_runs
+                 WHERE session_id = $1 AND status IN ('pending', 'running', 'paused'))",
+        )
+        .await?;
+    let busy: bool = db
+        .client()
+        .query_one(&stmt, &[&session_id])
+        .await?
+        .try_get(0)?;
+    if busy {
+        return Err(StoreError::SessionBusy(session_id.to_owned()));
+    }
+    let stmt = db
+        .prep(
+            "WITH r AS (
+                 DELETE FROM kern_runs WHERE session_id = $1 RETURNING run_id
+             ), e AS (
+                 DELETE FROM kern_events WHERE run_id IN (SELECT run_id FROM r)
+             ), c AS (
+                 DELETE FROM kern_checkpoints WHERE run_id IN (SELECT run_id FROM r)
+             ), i AS (
+                 DELETE FROM kern_idempotency WHERE run_id IN (SELECT run_id FROM r)
+             ), w AS (
+                 DELETE FROM kern_webhooks WHERE run_id IN (SELECT run_id FROM r)
+             ), s AS (
+                 DELETE FROM kern_sessions WHERE session_id = $1
+             )
+             SELECT count(*) FROM r",
+        )
+        .await?;
+    let n: i64 = db
+        .client()
+        .query_one(&stmt, &[&session_id])
+        .await?
+        .try_get(0)?;
+    Ok(n as u64)
+}
+
+/// `FOR UPDATE SKIP LOCKED`: rows another dispatcher is claiming are skipped, and a row
+/// claimed (its `next_attempt_at` pushed) since this statement's snapshot fails the re-check,
+/// so concurrent claimers never get the same row nor wait for each other.
+async fn claim_webhooks(
+    db: &Conn,
+    limit: usize,
+    now: Millis,
+    lease_until: Millis,
+) -> StoreResult<Vec<WebhookDelivery>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let stmt = db
+        .prep(concat!(
+            "WITH c AS (
+                 SELECT id FROM kern_webhooks
+                 WHERE status = 'pending' AND next_attempt_at <= $1
+                 ORDER BY id LIMIT $2
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE kern_webhooks w SET next_attempt_at = $3 FROM c WHERE w.id = c.id
+             RETURNING ",
+            "w.id, w.run_id, w.url, w.status, w.attempts, w.next_attempt_at, \
+             w.last_status_code, w.last_error, w.history, w.created_at, w.delivered_at"
+        ))
+        .await?;
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let rows = db
+        .client()
+        .query(&stmt, &[&now, &limit, &lease_until])
+        .await?;
+    let mut out = rows
+        .iter()
+        .map(row_to_webhook)
+        .collect::<StoreResult<Vec<_>>>()?;
+    out.sort_by_key(|w| w.id);
+    Ok(out)
+}
+
+async fn record_webhook_attempt(
+    db: &Conn,
+    id: i64,
+    attempt: &WebhookAttempt,
+    outcome: WebhookOutcome,
+    now: Millis,
+) -> StoreResult<()> {
+    let entry = crate::batch::attempt_json(attempt)?;
+    let (outcome, retry_at) = crate::batch::outcome_params(outcome);
+    let error = crate::batch::last_error(attempt);
+    let code = attempt.status_code.map(i32::from);
+    // Every SET expression reads the row as it was before the update. The history is JSON
+    // text, appended to as text so that it stays exactly as written.
+    let stmt = db
+        .prep(
+            "UPDATE kern_webhooks SET
+                 history = CASE WHEN history = '[]' THEN '[' || $2::text || ']'
+                           ELSE left(history, -1) || ',' || $2::text || ']' END,
+                 attempts = attempts + 1,
+                 last_status_code = $3::integer,
+                 last_error = $4::text,
+                 status = CASE WHEN $5::text = 'delivered' THEN 'delivered'
+                               WHEN $5::text = 'failed' AND status = 'pending' THEN 'failed'
+                               ELSE status END,
+                 delivered_at = CASE WHEN $5::text = 'delivered' THEN COALESCE(delivered_at, $7::bigint)
+                                     ELSE delivered_at END,
+                 next_attempt_at = CASE WHEN $5::text = 'retry' AND status = 'pending' THEN $6::bigint
+                                        ELSE next_attempt_at END
+             WHERE id = $1",
+        )
+        .await?;
+    let n = db
+        .client()
+        .execute(
+            &stmt,
+            &[&id, &entry, &code, &error, &outcome, &retry_at, &now],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::WebhookNotFound(id));
+    }
+    Ok(())
+}
+
+/// Inserts a run; with an idempotency key, first claims the key.
+///
+/// The key row goes in first with `ON CONFLICT DO NOTHING`: if another transaction (another
+/// replica's writer) is inserting the same key, PostgreSQL waits for it to finish, so exactly
+/// one of them inserts. The loser re-reads the committed row (a new statement sees it under
+/// READ COMMITTED) and returns its run or a conflict. If the run itself then turns out to be
+/// a duplicate, the key row is removed again so that the refused create writes nothing.
 async fn create(db: &Conn, run: &NewRun, now: Millis) -> StoreResult<RunRecord> {
+    let Some(idem) = &run.idempotency else {
+        return insert_run(db, run, now).await;
+    };
+    let claim = db
+        .prep(
+            "INSERT INTO kern_idempotency (key, request_hash, run_id, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+        )
+        .await?;
+    let stored = db
+        .prep("SELECT request_hash, run_id FROM kern_idempotency WHERE key = $1")
+        .await?;
+    // A key row seen by the insert but gone by the read (its run was deleted in between),
+    // or one that outlived its run, means the key is free again: try once more.
+    for _ in 0..3 {
+        let inserted = db
+            .client()
+            .execute(&claim, &[&idem.key, &idem.request_hash, &run.run_id, &now])
+            .await?;
+        if inserted == 1 {
+            return match insert_run(db, run, now).await {
+                Err(StoreError::DuplicateRun(id)) => {
+                    let stmt = db
+                        .prep("DELETE FROM kern_idempotency WHERE key = $1")
+                        .await?;
+                    db.client().execute(&stmt, &[&idem.key]).await?;
+                    Err(StoreError::DuplicateRun(id))
+                }
+                other => other,
+            };
+        }
+        if let Some(row) = db.client().query_opt(&stored, &[&idem.key]).await? {
+            let hash: &str = row.try_get(0)?;
+            let run_id: RunId = row.try_get(1)?;
+            if let Some(existing) = run_by_id(db, run_id).await? {
+                if hash != idem.request_hash {
+                    return Err(StoreError::IdempotencyConflict {
+                        key: idem.key.clone(),
+                    });
+                }
+                return Ok(existing);
+            }
+            // The key outlived its run (deleted by a build from before schema v2, or by
+            // hand): free it.
+            let stmt = db
+                .prep("DELETE FROM kern_idempotency WHERE key = $1 AND run_id = $2")
+                .await?;
+            db.client().execute(&stmt, &[&idem.key, &run_id]).await?;
+        }
+    }
+    Err(StoreError::Conflict { run_id: run.run_id })
+}
+
+async fn insert_run(db: &Conn, run: &NewRun, now: Millis) -> StoreResult<RunRecord> {
     let (status, attempt, owner, expires, started) = match &run.claim {
         None => ("pending", 0i64, None, None, None),
         Some(l) => (
@@ -301,8 +609,8 @@ async fn create(db: &Conn, run: &NewRun, now: Millis) -> StoreResult<RunRecord> 
             "WITH r AS (
                  INSERT INTO kern_runs (run_id, session_id, user_id, kind, component_id,
                      parent_run_id, status, input, background, attempt, lease_owner,
-                     lease_expires_at, created_at, updated_at, started_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
+                     lease_expires_at, created_at, updated_at, started_at, webhook_url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)
                  ON CONFLICT (run_id) DO NOTHING
                  RETURNING *
              ), s AS (
@@ -334,6 +642,7 @@ async fn create(db: &Conn, run: &NewRun, now: Millis) -> StoreResult<RunRecord> 
                 &expires,
                 &now,
                 &started,
+                &run.webhook_url,
             ],
         )
         .await?;
@@ -438,10 +747,11 @@ async fn heartbeat(
 }
 
 /// The tail shared by both variants of the write statement: the events, checkpoints and
-/// session state land only if the fenced update of the run (`u`) matched.
+/// session state land only if the fenced update of the run (`u`) matched. Ends after the last
+/// CTE: each variant adds its own final `SELECT`.
 macro_rules! write_tail {
     () => {
-        "RETURNING run_id, session_id
+        "RETURNING run_id, session_id, status, webhook_url
          ), e AS (
              INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
              SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at
@@ -454,12 +764,12 @@ macro_rules! write_tail {
          ), s AS (
              UPDATE kern_sessions SET session_state = $11::json, updated_at = $5
              FROM u WHERE $11::json IS NOT NULL AND kern_sessions.session_id = u.session_id
-         )
-         SELECT count(*) FROM u"
+         )"
     };
 }
 
-async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<()> {
+/// Returns whether the write queued a webhook delivery.
+async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
     let first = to_i64(w.first_index, "first_index")?;
     let n = w.events.len() as i64;
     let types: Vec<&str> = w.events.iter().map(|e| e.event_type.as_str()).collect();
@@ -489,7 +799,7 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<()> {
         &values,
         &w.session_state,
     ];
-    let changed: i64 = match &w.finish {
+    let (changed, webhooks): (i64, i64) = match &w.finish {
         None => {
             let stmt = db
                 .prep(concat!(
@@ -497,10 +807,11 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<()> {
                          UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
-                    write_tail!()
+                    write_tail!(),
+                    " SELECT count(*) FROM u"
                 ))
                 .await?;
-            db.client().query_one(&stmt, &common).await?.try_get(0)?
+            (db.client().query_one(&stmt, &common).await?.try_get(0)?, 0)
         }
         Some(f) => {
             let stmt = db
@@ -511,17 +822,28 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<()> {
                              lease_owner = NULL, lease_expires_at = NULL
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
-                    write_tail!()
+                    write_tail!(),
+                    // The webhook outbox row, in the same statement as the terminal status.
+                    ", w AS (
+                         INSERT INTO kern_webhooks (run_id, url, status, attempts,
+                             next_attempt_at, history, created_at)
+                         SELECT u.run_id, u.webhook_url, 'pending', 0, $5, '[]', $5 FROM u
+                         WHERE u.webhook_url IS NOT NULL
+                             AND u.status IN ('completed', 'failed', 'cancelled')
+                         RETURNING id
+                     )
+                     SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM w)"
                 ))
                 .await?;
             let status = f.status.as_str();
             let mut params: Vec<&(dyn ToSql + Sync)> = common.to_vec();
             params.extend([&status as &(dyn ToSql + Sync), &f.output, &f.error]);
-            db.client().query_one(&stmt, &params).await?.try_get(0)?
+            let row = db.client().query_one(&stmt, &params).await?;
+            (row.try_get(0)?, row.try_get(1)?)
         }
     };
     if changed == 0 {
         return Err(StoreError::Fenced { run_id: w.run_id });
     }
-    Ok(())
+    Ok(webhooks > 0)
 }

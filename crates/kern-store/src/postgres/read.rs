@@ -1,7 +1,7 @@
 //! The SQL of every PostgreSQL read, on a pooled connection. Same semantics as the SQLite
 //! backend's reads; nothing here writes.
 
-use super::ops::{corrupt, row_to_run, run_by_id, Db};
+use super::ops::{corrupt, row_to_run, row_to_session, row_to_webhook, run_by_id, Db};
 use crate::error::StoreResult;
 use crate::model::*;
 use serde_json::Value;
@@ -44,8 +44,9 @@ pub(crate) async fn list_runs(db: &impl Db, f: &RunFilter) -> StoreResult<Vec<Ru
         f.limit.unwrap_or(100).min(i64::MAX as usize) as i64
     ));
     args.push(Box::new(f.offset.unwrap_or(0).min(i64::MAX as usize) as i64));
+    let dir = if f.newest_first { "DESC" } else { "ASC" };
     sql.push_str(&format!(
-        " ORDER BY created_at, run_id LIMIT ${} OFFSET ${}",
+        " ORDER BY created_at {dir}, run_id {dir} LIMIT ${} OFFSET ${}",
         args.len() - 1,
         args.len()
     ));
@@ -123,26 +124,99 @@ pub(crate) async fn get_session(
     session_id: &str,
 ) -> StoreResult<Option<SessionRecord>> {
     let stmt = db
-        .prep(
-            "SELECT session_id, kind, component_id, user_id, session_name, session_state,
-                    created_at, updated_at
-             FROM kern_sessions WHERE session_id = $1",
-        )
+        .prep(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM kern_sessions WHERE session_id = $1"
+        ))
         .await?;
-    let Some(r) = db.client().query_opt(&stmt, &[&session_id]).await? else {
-        return Ok(None);
+    db.client()
+        .query_opt(&stmt, &[&session_id])
+        .await?
+        .as_ref()
+        .map(row_to_session)
+        .transpose()
+}
+
+pub(crate) async fn list_sessions(
+    db: &impl Db,
+    f: &SessionFilter,
+) -> StoreResult<(Vec<SessionRecord>, u64)> {
+    let mut conds = String::from("true");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut add = |column: &str, v: Box<dyn ToSql + Sync + Send>| {
+        args.push(v);
+        conds.push_str(&format!(" AND {column} = ${}", args.len()));
     };
-    Ok(Some(SessionRecord {
-        session_id: r.try_get(0)?,
-        kind: r
-            .try_get::<_, &str>(1)?
-            .parse()
-            .map_err(|e| corrupt("kind", e))?,
-        component_id: r.try_get(2)?,
-        user_id: r.try_get(3)?,
-        session_name: r.try_get(4)?,
-        session_state: r.try_get(5)?,
-        created_at: r.try_get(6)?,
-        updated_at: r.try_get(7)?,
-    }))
+    if let Some(k) = f.kind {
+        add("kind", Box::new(k.as_str()));
+    }
+    if let Some(c) = &f.component_id {
+        add("component_id", Box::new(c.clone()));
+    }
+    if let Some(u) = &f.user_id {
+        add("user_id", Box::new(u.clone()));
+    }
+    let filters = args.len();
+    let column = match f.sort_by {
+        SessionSort::CreatedAt => "created_at",
+        SessionSort::UpdatedAt => "updated_at",
+    };
+    let dir = if f.descending { "DESC" } else { "ASC" };
+    args.push(Box::new(f.limit.unwrap_or(20).min(i64::MAX as usize) as i64));
+    args.push(Box::new(f.offset.unwrap_or(0).min(i64::MAX as usize) as i64));
+    // The count rides along in the page's statement, so both come from one snapshot.
+    // `COLLATE "C"`: ties in byte order, as SQLite breaks them.
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            session_columns!(),
+            ", (SELECT count(*) FROM kern_sessions WHERE {conds})
+             FROM kern_sessions WHERE {conds}
+             ORDER BY {column} {dir}, session_id COLLATE \"C\" {dir} LIMIT ${l} OFFSET ${o}"
+        ),
+        conds = conds,
+        column = column,
+        dir = dir,
+        l = args.len() - 1,
+        o = args.len()
+    );
+    let params: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let stmt = db.prep(&sql).await?;
+    let rows = db.client().query(&stmt, &params).await?;
+    let total = match rows.first() {
+        Some(r) => r.try_get::<_, i64>(8)?,
+        None => {
+            let stmt = db
+                .prep(&format!("SELECT count(*) FROM kern_sessions WHERE {conds}"))
+                .await?;
+            db.client()
+                .query_one(&stmt, &params[..filters])
+                .await?
+                .try_get(0)?
+        }
+    };
+    let sessions = rows
+        .iter()
+        .map(row_to_session)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((sessions, total as u64))
+}
+
+pub(crate) async fn list_webhooks(
+    db: &impl Db,
+    run_id: RunId,
+) -> StoreResult<Vec<WebhookDelivery>> {
+    let stmt = db
+        .prep(concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM kern_webhooks WHERE run_id = $1 ORDER BY id"
+        ))
+        .await?;
+    let rows = db.client().query(&stmt, &[&run_id]).await?;
+    rows.iter().map(row_to_webhook).collect()
 }

@@ -5,6 +5,12 @@
 //! written: unlike `JSONB` it accepts every string JSON can hold, including `\u0000`), and the
 //! event payload `TEXT`, returned byte for byte.
 //!
+//! - **v1**: runs (the queue), events, checkpoints, sessions.
+//! - **v2**: `kern_runs.webhook_url`; indexes to list sessions by `updated_at`/`created_at`;
+//!   `kern_idempotency` (one row per idempotency key, deleted with its run); `kern_webhooks`
+//!   (the webhook outbox, one row per finished run with a URL, deleted with its run; `id` is
+//!   an identity column and `history` JSON *text*, appended to byte for byte).
+//!
 //! This module only creates and upgrades tables; it never touches rows.
 
 use crate::error::{StoreError, StoreResult};
@@ -12,7 +18,9 @@ use tokio_postgres::Client;
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit a
 /// released migration: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    // v1: runs, events, checkpoints, sessions.
+    r#"
 CREATE TABLE kern_runs (
     run_id           UUID PRIMARY KEY,
     session_id       TEXT NOT NULL,
@@ -70,7 +78,44 @@ CREATE TABLE kern_sessions (
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );
-"#];
+"#,
+    // v2: sessions listing, idempotency keys, the webhook outbox.
+    r#"
+ALTER TABLE kern_runs ADD COLUMN webhook_url TEXT;
+
+CREATE INDEX kern_sessions_updated ON kern_sessions (updated_at, session_id);
+CREATE INDEX kern_sessions_created ON kern_sessions (created_at, session_id);
+CREATE INDEX kern_sessions_component ON kern_sessions (component_id, updated_at);
+CREATE INDEX kern_sessions_user ON kern_sessions (user_id, updated_at) WHERE user_id IS NOT NULL;
+
+-- One row per idempotency key, written with the run it created; deleted with that run.
+CREATE TABLE kern_idempotency (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    run_id       UUID NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX kern_idempotency_run ON kern_idempotency (run_id);
+
+-- The webhook outbox: written with a run's terminal status when the run has a webhook_url.
+-- history is a JSON array of attempts ({"at","status_code","error","duration_ms"}) as text.
+CREATE TABLE kern_webhooks (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id           UUID NOT NULL,
+    url              TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at  BIGINT NOT NULL,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    history          TEXT NOT NULL DEFAULT '[]',
+    created_at       BIGINT NOT NULL,
+    delivered_at     BIGINT
+);
+CREATE INDEX kern_webhooks_due ON kern_webhooks (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX kern_webhooks_run ON kern_webhooks (run_id);
+"#,
+];
 
 /// The newest schema version this build knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -140,4 +185,52 @@ pub(crate) async fn migrate(
     .await?;
     tx.commit().await?;
     Ok(schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::ops::{run_by_id, Conn};
+
+    /// Needs `KERN_TEST_PG_URL` (skipped without it, unless `KERN_REQUIRE_PG=1`).
+    #[tokio::test]
+    async fn a_v1_schema_migrates_to_v2_and_keeps_its_runs() {
+        let Some(base) = kern_testkit::pg_url() else {
+            return;
+        };
+        let url = kern_testkit::pg_schema_url(&base).await;
+        let mut client = super::super::writer::open(&url.parse().unwrap())
+            .await
+            .unwrap();
+        client.batch_execute(MIGRATIONS[0]).await.unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+                 INSERT INTO kern_schema VALUES (1, 1);
+                 INSERT INTO kern_runs (run_id, session_id, kind, component_id, status, input,
+                     background, created_at, updated_at)
+                 VALUES ('0190b6f2-0000-7000-8000-000000000001', 's', 'workflow', 'wf',
+                     'completed', '{}', true, 1, 1);",
+            )
+            .await
+            .unwrap();
+        migrate(&mut client, None).await.unwrap();
+        let version: i64 = client
+            .query_one("SELECT version FROM kern_schema", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!((version, LATEST), (2, 2));
+        let conn = Conn::new(client);
+        let run = run_by_id(
+            &conn,
+            "0190b6f2-0000-7000-8000-000000000001".parse().unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the v1 run survives");
+        assert_eq!(run.webhook_url, None);
+        let mut client = conn.client;
+        migrate(&mut client, None).await.unwrap();
+    }
 }

@@ -10,6 +10,9 @@
 //! outcome unknown: those ops fail and are not retried.
 //!
 //! The connection is re-opened when it breaks, at the next batch.
+//!
+//! After a commit that queued a webhook delivery, the writer also wakes this store's own
+//! webhook dispatchers (other stores hear the batch's `NOTIFY`).
 
 use super::listen;
 use super::ops::{self, Conn};
@@ -20,7 +23,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
@@ -46,6 +49,8 @@ pub(crate) struct Writer {
     channel: String,
     /// The writer connection's backend pid, so the listener can ignore its own notifications.
     pid: Arc<AtomicI32>,
+    /// This store's webhook wake-ups.
+    webhooks: broadcast::Sender<()>,
 }
 
 /// Why a transaction failed, and whether it may have committed.
@@ -71,6 +76,7 @@ impl Writer {
         client: Client,
         channel: String,
         pid: Arc<AtomicI32>,
+        webhooks: broadcast::Sender<()>,
     ) -> StoreResult<Self> {
         let conn = Some(adopt(client, &pid).await?);
         Ok(Self {
@@ -78,6 +84,7 @@ impl Writer {
             conn,
             channel,
             pid,
+            webhooks,
         })
     }
 
@@ -123,9 +130,11 @@ impl Writer {
             }
             Err(e) => Err(Failed::before(e)),
         };
+        let mut webhooks = false;
         match result {
             Ok(outs) => {
                 for ((_, reply), out) in batch.drain(..).zip(outs) {
+                    webhooks |= batch::queued_webhook(&out);
                     let _ = reply.send(out);
                 }
             }
@@ -145,9 +154,14 @@ impl Writer {
                 }
                 for (op, reply) in batch.drain(..) {
                     let out = self.apply_one(&op).await;
+                    webhooks |= batch::queued_webhook(&out);
                     let _ = reply.send(out);
                 }
             }
+        }
+        if webhooks {
+            // No receiver is fine: no dispatcher yet.
+            let _ = self.webhooks.send(());
         }
     }
 
@@ -253,7 +267,7 @@ async fn apply_all(
                 return Err(Failed::before(e));
             }
             Ok(out) => {
-                signals.note(op);
+                signals.note(op, &out);
                 outs.push(Ok(out));
             }
             Err(e) => outs.push(Err(e)),

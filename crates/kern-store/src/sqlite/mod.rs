@@ -1,9 +1,13 @@
 //! The SQLite store: Kern's embedded default.
 //!
 //! One database file in WAL mode. All writes go through a single writer thread that owns the
-//! write connection and commits them in batches (group commit, see [`crate::batch`]); reads run
+//! write connection and commits them in batches (group commit, see `batch.rs`); reads run
 //! on a small pool of read connections, which WAL lets proceed while the writer commits.
 //! Several processes may share the file: SQLite's file lock serialises their writers.
+//!
+//! There are no cross-process notifications: other processes poll. Webhook dispatchers of
+//! *this* store are woken after each commit that queued a delivery
+//! ([`Store::webhook_wakeups`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kern_store::StoreError> {
@@ -25,7 +29,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How hard SQLite works to make a commit survive a power cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -77,6 +81,7 @@ struct Inner {
     writer: RwLock<Option<mpsc::UnboundedSender<Request>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    webhooks: broadcast::Sender<()>,
     // Keeps an ephemeral store's directory alive; removed when the store is dropped.
     _tempdir: Option<tempfile::TempDir>,
 }
@@ -128,9 +133,11 @@ impl SqliteStore {
         .await
         .expect("sqlite open task panicked")?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let (webhooks, _) = broadcast::channel(16);
+        let wake = webhooks.clone();
         let thread = std::thread::Builder::new()
             .name("kern-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))?;
+            .spawn(move || writer_loop(conn, rx, wake))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
@@ -138,6 +145,7 @@ impl SqliteStore {
                 writer: RwLock::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
+                webhooks,
                 _tempdir: tempdir,
             }),
         })
@@ -199,7 +207,11 @@ fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Request>) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    webhooks: broadcast::Sender<()>,
+) {
     let mut batch: Vec<Request> = Vec::with_capacity(batch::MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -209,17 +221,23 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Request>) {
                 Err(_) => break,
             }
         }
-        commit(&mut conn, &mut batch);
+        if commit(&mut conn, &mut batch) {
+            // No receiver is fine: no dispatcher yet.
+            let _ = webhooks.send(());
+        }
     }
 }
 
 /// Applies a batch in one transaction and answers every caller; falls back to one
-/// transaction per op when the batch hits a hard error.
-fn commit(conn: &mut Connection, batch: &mut Vec<Request>) {
+/// transaction per op when the batch hits a hard error. Returns whether a committed op
+/// queued a webhook delivery.
+fn commit(conn: &mut Connection, batch: &mut Vec<Request>) -> bool {
+    let mut webhooks = false;
     let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
     match apply_all(conn, &ops) {
         Ok(outs) => {
             for ((_, reply), out) in batch.drain(..).zip(outs) {
+                webhooks |= batch::queued_webhook(&out);
                 let _ = reply.send(out);
             }
         }
@@ -230,10 +248,12 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Request>) {
                     Ok(mut outs) => outs.pop().expect("one op, one result"),
                     Err(e) => Err(e),
                 };
+                webhooks |= batch::queued_webhook(&out);
                 let _ = reply.send(out);
             }
         }
     }
+    webhooks
 }
 
 fn apply_all(conn: &mut Connection, ops: &[&WriteOp]) -> StoreResult<Vec<StoreResult<WriteOut>>> {
@@ -301,7 +321,7 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, write: RunWrite) -> StoreResult<()> {
-        expect_out!(self.submit(WriteOp::Write(write)).await, Done)
+        expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
     }
 
     async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()> {
@@ -324,7 +344,7 @@ impl Store for SqliteStore {
             event,
             reason,
         };
-        expect_out!(self.submit(op).await, Done)
+        expect_out!(self.submit(op).await, Written).map(|_| ())
     }
 
     async fn request_cancel(&self, run_id: RunId) -> StoreResult<CancelRequest> {
@@ -350,8 +370,65 @@ impl Store for SqliteStore {
         self.read(move |c| ops::get_session(c, &session_id)).await
     }
 
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+    ) -> StoreResult<(Vec<SessionRecord>, u64)> {
+        let filter = filter.clone();
+        self.read(move |c| ops::list_sessions(c, &filter)).await
+    }
+
+    async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord> {
+        let op = WriteOp::RenameSession {
+            session_id: session_id.to_owned(),
+            name: name.to_owned(),
+        };
+        expect_out!(self.submit(op).await, Session)
+    }
+
+    async fn delete_session(&self, session_id: &str) -> StoreResult<u64> {
+        let op = WriteOp::DeleteSession(session_id.to_owned());
+        expect_out!(self.submit(op).await, Count)
+    }
+
     async fn purge_finished(&self, finished_before: Millis) -> StoreResult<u64> {
         expect_out!(self.submit(WriteOp::Purge(finished_before)).await, Count)
+    }
+
+    async fn claim_webhooks(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let op = WriteOp::ClaimWebhooks { limit, lease_ms };
+        expect_out!(self.submit(op).await, Webhooks)
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: WebhookAttempt,
+        outcome: WebhookOutcome,
+    ) -> StoreResult<()> {
+        let op = WriteOp::RecordWebhookAttempt {
+            id,
+            attempt,
+            outcome,
+        };
+        expect_out!(self.submit(op).await, Done)
+    }
+
+    async fn list_webhooks(&self, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>> {
+        self.read(move |c| ops::list_webhooks(c, run_id)).await
+    }
+
+    /// Wakes after each commit of this store that queued a webhook delivery; other processes
+    /// sharing the file are not heard (poll).
+    fn webhook_wakeups(&self) -> Option<broadcast::Receiver<()>> {
+        Some(self.inner.webhooks.subscribe())
     }
 
     async fn close(&self) {

@@ -7,7 +7,14 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 /// The columns of `kern_runs` in the order [`row_to_run`] reads them.
-pub(crate) const RUN_COLUMNS: &str = "run_id, session_id, user_id, kind, component_id, parent_run_id, status, input, output, error, background, attempt, releases, lease_owner, lease_expires_at, cancel_requested, event_count, created_at, updated_at, started_at, finished_at";
+pub(crate) const RUN_COLUMNS: &str = "run_id, session_id, user_id, kind, component_id, parent_run_id, status, input, output, error, background, attempt, releases, lease_owner, lease_expires_at, cancel_requested, event_count, created_at, updated_at, started_at, finished_at, webhook_url";
+
+/// The columns of `kern_sessions` in the order [`row_to_session`] reads them.
+const SESSION_COLUMNS: &str =
+    "session_id, kind, component_id, user_id, session_name, session_state, created_at, updated_at";
+
+/// The columns of `kern_webhooks` in the order [`row_to_webhook`] reads them.
+const WEBHOOK_COLUMNS: &str = "id, run_id, url, status, attempts, next_attempt_at, last_status_code, last_error, history, created_at, delivered_at";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -54,6 +61,43 @@ pub(crate) fn row_to_run(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
         updated_at: r.get(18)?,
         started_at: r.get(19)?,
         finished_at: r.get(20)?,
+        webhook_url: r.get(21)?,
+    })
+}
+
+fn row_to_session(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        session_id: r.get(0)?,
+        kind: r
+            .get::<_, String>(1)?
+            .parse()
+            .map_err(|e| corrupt("kind", e))?,
+        component_id: r.get(2)?,
+        user_id: r.get(3)?,
+        session_name: r.get(4)?,
+        session_state: r.get::<_, Option<String>>(5)?.map(parse_json).transpose()?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
+fn row_to_webhook(r: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        id: r.get(0)?,
+        run_id: parse_uuid(r.get(1)?)?,
+        url: r.get(2)?,
+        status: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e| corrupt("webhook status", e))?,
+        attempts: r.get(4)?,
+        next_attempt_at: r.get(5)?,
+        last_status_code: r.get(6)?,
+        last_error: r.get(7)?,
+        history: serde_json::from_str(&r.get::<_, String>(8)?)
+            .map_err(|e| corrupt("webhook history", e))?,
+        created_at: r.get(9)?,
+        delivered_at: r.get(10)?,
     })
 }
 
@@ -80,7 +124,7 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
             runs,
             lease_ms,
         } => heartbeat(conn, owner, runs, now + lease_ms).map(WriteOut::Heartbeat),
-        WriteOp::Write(w) => write(conn, w, now).map(WriteOut::Done),
+        WriteOp::Write(w) => write(conn, w, now).map(WriteOut::Written),
         WriteOp::Release { run_id, attempt } => {
             let n = conn
                 .prepare_cached(
@@ -119,7 +163,8 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
                 });
             }
             insert_events(conn, *run_id, *event_count, std::slice::from_ref(event))?;
-            Ok(WriteOut::Done(()))
+            let webhook = queue_webhook(conn, *run_id, now)?;
+            Ok(WriteOut::Written(webhook))
         }
         WriteOp::RequestCancel(run_id) => {
             let n = conn
@@ -142,24 +187,185 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
         WriteOp::Purge(before) => {
             let sel =
                 "SELECT run_id FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
-            conn.execute(
-                &format!("DELETE FROM kern_events WHERE run_id IN ({sel})"),
-                [before],
-            )?;
-            conn.execute(
-                &format!("DELETE FROM kern_checkpoints WHERE run_id IN ({sel})"),
-                [before],
-            )?;
+            for table in RUN_TABLES {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE run_id IN ({sel})"),
+                    [before],
+                )?;
+            }
             let n = conn.execute(
                 "DELETE FROM kern_runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
                 [before],
             )?;
             Ok(WriteOut::Count(n as u64))
         }
+        WriteOp::RenameSession { session_id, name } => conn
+            .prepare_cached(&format!(
+                "UPDATE kern_sessions SET session_name = ?2, updated_at = ?3
+                 WHERE session_id = ?1 RETURNING {SESSION_COLUMNS}"
+            ))?
+            .query_row(params![session_id, name, now], row_to_session)
+            .optional()?
+            .map(WriteOut::Session)
+            .ok_or_else(|| StoreError::SessionNotFound(session_id.clone())),
+        WriteOp::DeleteSession(session_id) => delete_session(conn, session_id).map(WriteOut::Count),
+        WriteOp::ClaimWebhooks { limit, lease_ms } => {
+            claim_webhooks(conn, *limit, now, now + lease_ms).map(WriteOut::Webhooks)
+        }
+        WriteOp::RecordWebhookAttempt {
+            id,
+            attempt,
+            outcome,
+        } => record_webhook_attempt(conn, *id, attempt, *outcome, now).map(WriteOut::Done),
     }
 }
 
+/// The tables whose rows belong to a run (by `run_id`) and go when it is deleted.
+const RUN_TABLES: [&str; 4] = [
+    "kern_events",
+    "kern_checkpoints",
+    "kern_idempotency",
+    "kern_webhooks",
+];
+
+/// Queues the webhook delivery of a run that just reached a terminal status, if the run has a
+/// URL; returns whether it did.
+fn queue_webhook(conn: &Connection, run_id: RunId, now: Millis) -> StoreResult<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO kern_webhooks (run_id, url, status, attempts, next_attempt_at, history, created_at)
+             SELECT run_id, webhook_url, 'pending', 0, ?2, '[]', ?2 FROM kern_runs
+             WHERE run_id = ?1 AND webhook_url IS NOT NULL",
+        )?
+        .execute(params![run_id.to_string(), now])?;
+    Ok(n > 0)
+}
+
+fn delete_session(conn: &Connection, session_id: &str) -> StoreResult<u64> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM kern_sessions WHERE session_id = ?1")?
+        .exists([session_id])?;
+    if !exists {
+        return Err(StoreError::SessionNotFound(session_id.to_owned()));
+    }
+    let busy = conn
+        .prepare_cached(
+            "SELECT 1 FROM kern_runs
+             WHERE session_id = ?1 AND status IN ('pending', 'running', 'paused')",
+        )?
+        .exists([session_id])?;
+    if busy {
+        return Err(StoreError::SessionBusy(session_id.to_owned()));
+    }
+    for table in RUN_TABLES {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM kern_runs WHERE session_id = ?1)"
+        ))?
+        .execute([session_id])?;
+    }
+    let n = conn
+        .prepare_cached("DELETE FROM kern_runs WHERE session_id = ?1")?
+        .execute([session_id])?;
+    conn.prepare_cached("DELETE FROM kern_sessions WHERE session_id = ?1")?
+        .execute([session_id])?;
+    Ok(n as u64)
+}
+
+/// The single writer makes select-then-update atomic: no other transaction runs in between
+/// (`BEGIN IMMEDIATE` also locks out other processes).
+fn claim_webhooks(
+    conn: &Connection,
+    limit: usize,
+    now: Millis,
+    lease_until: Millis,
+) -> StoreResult<Vec<WebhookDelivery>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE kern_webhooks SET next_attempt_at = ?3
+         WHERE id IN (SELECT id FROM kern_webhooks
+                      WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2)
+         RETURNING {WEBHOOK_COLUMNS}"
+    ))?;
+    let rows = stmt.query_map(
+        params![now, limit.min(i64::MAX as usize) as i64, lease_until],
+        row_to_webhook,
+    )?;
+    let mut out: Vec<WebhookDelivery> = rows.collect::<Result<_, _>>()?;
+    out.sort_by_key(|w| w.id);
+    Ok(out)
+}
+
+fn record_webhook_attempt(
+    conn: &Connection,
+    id: i64,
+    attempt: &WebhookAttempt,
+    outcome: WebhookOutcome,
+    now: Millis,
+) -> StoreResult<()> {
+    let entry = crate::batch::attempt_json(attempt)?;
+    let (outcome, retry_at) = crate::batch::outcome_params(outcome);
+    let error = crate::batch::last_error(attempt);
+    // Every SET expression reads the row as it was before the update. The history is a JSON
+    // array of compact objects: append by text, so it stays exactly as written.
+    let n = conn
+        .prepare_cached(
+            "UPDATE kern_webhooks SET
+                 history = CASE WHEN history = '[]' THEN '[' || ?2 || ']'
+                           ELSE substr(history, 1, length(history) - 1) || ',' || ?2 || ']' END,
+                 attempts = attempts + 1,
+                 last_status_code = ?3,
+                 last_error = ?4,
+                 status = CASE WHEN ?5 = 'delivered' THEN 'delivered'
+                               WHEN ?5 = 'failed' AND status = 'pending' THEN 'failed'
+                               ELSE status END,
+                 delivered_at = CASE WHEN ?5 = 'delivered' THEN COALESCE(delivered_at, ?7)
+                                     ELSE delivered_at END,
+                 next_attempt_at = CASE WHEN ?5 = 'retry' AND status = 'pending' THEN ?6
+                                        ELSE next_attempt_at END
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            entry,
+            attempt.status_code,
+            error,
+            outcome,
+            retry_at,
+            now
+        ])?;
+    if n == 0 {
+        return Err(StoreError::WebhookNotFound(id));
+    }
+    Ok(())
+}
+
 fn create(conn: &Connection, run: &NewRun, now: Millis) -> StoreResult<RunRecord> {
+    // The single writer (and `BEGIN IMMEDIATE` across processes) makes this lookup and the
+    // inserts below one atomic step.
+    if let Some(idem) = &run.idempotency {
+        let stored = conn
+            .prepare_cached("SELECT request_hash, run_id FROM kern_idempotency WHERE key = ?1")?
+            .query_row([&idem.key], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        if let Some((hash, run_id)) = stored {
+            if let Some(existing) = run_by_id(conn, parse_uuid(run_id.clone())?)? {
+                if hash != idem.request_hash {
+                    return Err(StoreError::IdempotencyConflict {
+                        key: idem.key.clone(),
+                    });
+                }
+                return Ok(existing);
+            }
+            // The key outlived its run (deleted by a build from before schema v2, or by
+            // hand): the key is free again.
+            conn.prepare_cached("DELETE FROM kern_idempotency WHERE key = ?1 AND run_id = ?2")?
+                .execute([&idem.key, &run_id])?;
+        }
+    }
     let (status, attempt, owner, expires, started) = match &run.claim {
         None => ("pending", 0u32, None, None, None),
         Some(l) => (
@@ -174,8 +380,8 @@ fn create(conn: &Connection, run: &NewRun, now: Millis) -> StoreResult<RunRecord
         .prepare_cached(&format!(
             "INSERT INTO kern_runs (run_id, session_id, user_id, kind, component_id, parent_run_id,
              status, input, background, attempt, lease_owner, lease_expires_at, created_at,
-             updated_at, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
+             updated_at, started_at, webhook_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)
              ON CONFLICT (run_id) DO NOTHING RETURNING {RUN_COLUMNS}"
         ))?
         .query_row(
@@ -194,6 +400,7 @@ fn create(conn: &Connection, run: &NewRun, now: Millis) -> StoreResult<RunRecord
                 expires,
                 now,
                 started,
+                run.webhook_url,
             ],
             row_to_run,
         )
@@ -213,6 +420,18 @@ fn create(conn: &Connection, run: &NewRun, now: Millis) -> StoreResult<RunRecord
         run.user_id,
         now
     ])?;
+    if let Some(idem) = &run.idempotency {
+        conn.prepare_cached(
+            "INSERT INTO kern_idempotency (key, request_hash, run_id, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            idem.key,
+            idem.request_hash,
+            run.run_id.to_string(),
+            now
+        ])?;
+    }
     Ok(record)
 }
 
@@ -321,7 +540,8 @@ fn insert_events(
     Ok(())
 }
 
-fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<()> {
+/// Returns whether the write queued a webhook delivery.
+fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<bool> {
     let id = w.run_id.to_string();
     let n = w.events.len() as i64;
     let changed = match &w.finish {
@@ -369,7 +589,10 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<()> {
         )?
         .execute(params![id, json_text(state), now])?;
     }
-    Ok(())
+    match &w.finish {
+        Some(f) if f.status.is_terminal() => queue_webhook(conn, w.run_id, now),
+        _ => Ok(false),
+    }
 }
 
 // ---- reads ----
@@ -403,10 +626,11 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> StoreResult<Vec<Run
     if let Some(p) = f.parent_run_id {
         add("parent_run_id", Box::new(p.to_string()));
     }
+    let dir = if f.newest_first { "DESC" } else { "ASC" };
     sql.push_str(&format!(
-        " ORDER BY created_at, run_id LIMIT {} OFFSET {}",
-        f.limit.unwrap_or(100),
-        f.offset.unwrap_or(0)
+        " ORDER BY created_at {dir}, run_id {dir} LIMIT {} OFFSET {}",
+        f.limit.unwrap_or(100).min(i64::MAX as usize),
+        f.offset.unwrap_or(0).min(i64::MAX as usize)
     ));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_run)?;
@@ -462,25 +686,68 @@ pub(crate) fn get_session(
     conn: &Connection,
     session_id: &str,
 ) -> StoreResult<Option<SessionRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT session_id, kind, component_id, user_id, session_name, session_state, created_at, updated_at
-         FROM kern_sessions WHERE session_id = ?1",
-    )?;
-    Ok(stmt
-        .query_row([session_id], |r| {
-            Ok(SessionRecord {
-                session_id: r.get(0)?,
-                kind: r
-                    .get::<_, String>(1)?
-                    .parse()
-                    .map_err(|e| corrupt("kind", e))?,
-                component_id: r.get(2)?,
-                user_id: r.get(3)?,
-                session_name: r.get(4)?,
-                session_state: r.get::<_, Option<String>>(5)?.map(parse_json).transpose()?,
-                created_at: r.get(6)?,
-                updated_at: r.get(7)?,
-            })
-        })
-        .optional()?)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM kern_sessions WHERE session_id = ?1"
+    ))?;
+    Ok(stmt.query_row([session_id], row_to_session).optional()?)
+}
+
+pub(crate) fn list_sessions(
+    conn: &Connection,
+    f: &SessionFilter,
+) -> StoreResult<(Vec<SessionRecord>, u64)> {
+    let mut conds = String::from("1 = 1");
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut add = |column: &str, v: Box<dyn rusqlite::ToSql>| {
+        args.push(v);
+        conds.push_str(&format!(" AND {column} = ?{}", args.len()));
+    };
+    if let Some(k) = f.kind {
+        add("kind", Box::new(k.as_str()));
+    }
+    if let Some(c) = &f.component_id {
+        add("component_id", Box::new(c.clone()));
+    }
+    if let Some(u) = &f.user_id {
+        add("user_id", Box::new(u.clone()));
+    }
+    let column = match f.sort_by {
+        SessionSort::CreatedAt => "created_at",
+        SessionSort::UpdatedAt => "updated_at",
+    };
+    let dir = if f.descending { "DESC" } else { "ASC" };
+    // The count rides along in the page's statement, so both come from one snapshot.
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS}, (SELECT count(*) FROM kern_sessions WHERE {conds})
+         FROM kern_sessions WHERE {conds}
+         ORDER BY {column} {dir}, session_id {dir} LIMIT {} OFFSET {}",
+        f.limit.unwrap_or(20).min(i64::MAX as usize),
+        f.offset.unwrap_or(0).min(i64::MAX as usize)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut total = None;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        Ok((row_to_session(r)?, r.get::<_, i64>(8)?))
+    })?;
+    let mut sessions = Vec::new();
+    for row in rows {
+        let (s, n) = row?;
+        total = Some(n);
+        sessions.push(s);
+    }
+    let total = match total {
+        Some(n) => n,
+        None => conn
+            .prepare_cached(&format!("SELECT count(*) FROM kern_sessions WHERE {conds}"))?
+            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?,
+    };
+    Ok((sessions, total as u64))
+}
+
+pub(crate) fn list_webhooks(conn: &Connection, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM kern_webhooks WHERE run_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([run_id.to_string()], row_to_webhook)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

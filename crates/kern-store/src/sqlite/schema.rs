@@ -1,11 +1,18 @@
 //! SQLite schema and its versioned migrations.
+//!
+//! - **v1**: runs (the queue), events, checkpoints, sessions.
+//! - **v2**: `kern_runs.webhook_url`; indexes to list sessions by `updated_at`/`created_at`;
+//!   `kern_idempotency` (one row per idempotency key, deleted with its run); `kern_webhooks`
+//!   (the webhook outbox, one row per finished run with a URL, deleted with its run).
 
 use crate::error::{StoreError, StoreResult};
 use rusqlite::Connection;
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit a
 /// released migration: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    // v1: runs, events, checkpoints, sessions.
+    r#"
 CREATE TABLE kern_runs (
     run_id           TEXT PRIMARY KEY,
     session_id       TEXT NOT NULL,
@@ -63,7 +70,44 @@ CREATE TABLE kern_sessions (
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
-"#];
+"#,
+    // v2: sessions listing, idempotency keys, the webhook outbox.
+    r#"
+ALTER TABLE kern_runs ADD COLUMN webhook_url TEXT;
+
+CREATE INDEX kern_sessions_updated ON kern_sessions (updated_at, session_id);
+CREATE INDEX kern_sessions_created ON kern_sessions (created_at, session_id);
+CREATE INDEX kern_sessions_component ON kern_sessions (component_id, updated_at);
+CREATE INDEX kern_sessions_user ON kern_sessions (user_id, updated_at) WHERE user_id IS NOT NULL;
+
+-- One row per idempotency key, written with the run it created; deleted with that run.
+CREATE TABLE kern_idempotency (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX kern_idempotency_run ON kern_idempotency (run_id);
+
+-- The webhook outbox: written with a run's terminal status when the run has a webhook_url.
+-- history is a JSON array of attempts ({"at","status_code","error","duration_ms"}).
+CREATE TABLE kern_webhooks (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id           TEXT NOT NULL,
+    url              TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    history          TEXT NOT NULL DEFAULT '[]',
+    created_at       INTEGER NOT NULL,
+    delivered_at     INTEGER
+);
+CREATE INDEX kern_webhooks_due ON kern_webhooks (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX kern_webhooks_run ON kern_webhooks (run_id);
+"#,
+];
 
 /// The newest schema version this build knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -101,5 +145,47 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
         )?;
         tx.commit()?;
         tracing::debug!(version = version + 1, "sqlite schema migrated");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_database_migrates_to_v2_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("v1.db")).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+             INSERT INTO kern_schema VALUES (1, 1);
+             INSERT INTO kern_runs (run_id, session_id, kind, component_id, status, input,
+                 background, created_at, updated_at)
+             VALUES ('0190b6f2-0000-7000-8000-000000000001', 's', 'workflow', 'wf', 'completed',
+                 '{}', 1, 1, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("SELECT version FROM kern_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, LATEST);
+        assert_eq!(LATEST, 2);
+        let run = super::super::ops::get_run(
+            &conn,
+            "0190b6f2-0000-7000-8000-000000000001".parse().unwrap(),
+        )
+        .unwrap()
+        .expect("the v1 run survives");
+        assert_eq!(run.webhook_url, None);
+        // Migrating again is a no-op.
+        migrate(&mut conn).unwrap();
+        for table in ["kern_idempotency", "kern_webhooks"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0);
+        }
     }
 }
