@@ -45,6 +45,12 @@ pub enum EngineError {
     /// A run with this id already exists (caller-chosen ids must be fresh).
     #[error("a run with id {0} already exists")]
     DuplicateRun(RunId),
+    /// The idempotency key was already used for a different request; nothing was started.
+    #[error("idempotency key {key:?} was already used with a different request")]
+    IdempotencyConflict {
+        /// The reused key.
+        key: String,
+    },
     /// The engine is shutting down and takes no new runs.
     #[error("the engine is shutting down")]
     ShuttingDown,
@@ -63,6 +69,7 @@ impl From<StoreError> for EngineError {
             StoreError::RunNotFound(id) => Self::RunNotFound(id),
             StoreError::DuplicateRun(id) => Self::DuplicateRun(id),
             StoreError::Fenced { run_id } => Self::LostOwnership(run_id),
+            StoreError::IdempotencyConflict { key } => Self::IdempotencyConflict { key },
             e => Self::Store(e),
         }
     }

@@ -252,3 +252,70 @@ async fn invalid_definitions_are_refused() {
         Err(EngineError::InvalidDefinition(_))
     ));
 }
+
+async fn idempotency_keys_return_the_first_run(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = engine(&db);
+    let ran = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let r = ran.clone();
+    let wf = Workflow::builder("once")
+        .step(Step::new("count", move |_| {
+            r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok(StepOutput::text("done")) }
+        }))
+        .db(&engine)
+        .build()
+        .unwrap();
+    let key = |hash: &str| kern_core::store::Idempotency {
+        key: "k1".into(),
+        request_hash: hash.into(),
+    };
+    let mut req = RunRequest::new("x");
+    req.idempotency = Some(key("h"));
+    let first = wf.run_background(req.clone()).await.unwrap();
+    let again = wf.run_background(req.clone()).await.unwrap();
+    assert_eq!(first.run_id, again.run_id);
+    finished(&engine, first.run_id).await;
+    // A foreground replay returns the finished run without running it again.
+    let replay = wf.run(req).await.unwrap();
+    assert_eq!(replay.run_id, first.run_id);
+    assert_eq!(replay.status, RunStatus::Completed);
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let mut other = RunRequest::new("y");
+    other.idempotency = Some(key("other"));
+    assert!(matches!(
+        wf.run_background(other).await,
+        Err(EngineError::IdempotencyConflict { key }) if key == "k1"
+    ));
+}
+
+async fn webhook_urls_reach_the_outbox_when_the_run_ends(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = engine(&db);
+    let wf = three_steps("hooked").db(&engine).build().unwrap();
+    let mut req = RunRequest::new("x");
+    req.webhook_url = Some("http://127.0.0.1:9/hook".into());
+    let run = wf.run_background(req).await.unwrap();
+    assert!(engine
+        .store()
+        .list_webhooks(run.run_id)
+        .await
+        .unwrap()
+        .is_empty());
+    finished(&engine, run.run_id).await;
+    let hooks = engine.store().list_webhooks(run.run_id).await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].url, "http://127.0.0.1:9/hook");
+}
+
+mod v2 {
+    use super::*;
+    both_backends!(
+        idempotency_keys_return_the_first_run,
+        webhook_urls_reach_the_outbox_when_the_run_ends,
+    );
+}

@@ -285,6 +285,13 @@ pub struct RunRequest {
     pub metadata: Option<Value>,
     /// Values for the component's context (AgentOS `dependencies`), kept in the input.
     pub dependencies: Option<Value>,
+    /// A URL to notify when the run reaches a terminal status (delivered from the store's
+    /// durable outbox by the server's webhook dispatcher).
+    pub webhook_url: Option<String>,
+    /// An idempotency key: starting the same request again with the same key returns the
+    /// first run instead of a new one; another request with the same key is refused with
+    /// [`EngineError::IdempotencyConflict`].
+    pub idempotency: Option<kern_store::Idempotency>,
 }
 
 impl RunRequest {
@@ -572,7 +579,8 @@ impl Engine {
                 owner: self.inner.owner.clone(),
                 duration_ms: self.inner.config.lease.as_millis() as i64,
             }),
-            ..Default::default()
+            idempotency: req.idempotency.clone(),
+            webhook_url: req.webhook_url.clone(),
         })
     }
 
@@ -613,17 +621,23 @@ impl Engine {
         Ok((record, events))
     }
 
+    /// Creates a foreground run and drives it in a task. `None` for the task when an
+    /// idempotency key returned an existing run: that run is someone else's to drive.
     async fn start_foreground(
         &self,
         kind: ComponentKind,
         id: &str,
         req: RunRequest,
-    ) -> EngineResult<(RunRecord, tokio::task::JoinHandle<()>)> {
+    ) -> EngineResult<(RunRecord, Option<tokio::task::JoinHandle<()>>)> {
         let component = self.component(kind, id)?;
         let new = self.new_run(&*component, &req, false)?;
+        let proposed = new.run_id;
         let record = self.inner.store.create_run(new).await?;
+        if record.run_id != proposed {
+            return Ok((record, None));
+        }
         let handle = executor::spawn_drive(self.clone(), component, record.clone(), None);
-        Ok((record, handle))
+        Ok((record, Some(handle)))
     }
 
     /// Runs in the foreground and returns the finished run. The run is recorded like any
@@ -635,6 +649,9 @@ impl Engine {
         req: impl Into<RunRequest>,
     ) -> EngineResult<RunRecord> {
         let (record, handle) = self.start_foreground(kind, id, req.into()).await?;
+        let Some(handle) = handle else {
+            return self.wait(record.run_id).await;
+        };
         let mut guard = CancelOnDrop {
             engine: self.clone(),
             run_id: record.run_id,
@@ -655,13 +672,14 @@ impl Engine {
         id: &str,
         req: impl Into<RunRequest>,
     ) -> EngineResult<RunStream> {
-        let (record, _handle) = self.start_foreground(kind, id, req.into()).await?;
+        let (record, handle) = self.start_foreground(kind, id, req.into()).await?;
         let events = self.subscribe_from(record.run_id, 0);
         Ok(RunStream {
             guard: CancelOnDrop {
                 engine: self.clone(),
                 run_id: record.run_id,
-                armed: true,
+                // A replayed idempotent request does not own the run it streams.
+                armed: handle.is_some(),
             },
             record,
             events,
