@@ -85,27 +85,31 @@ pub(crate) async fn session_history(
     if runs == 0 {
         return Ok(Vec::new());
     }
+    // Newest first, a few more than needed: runs started after this one (concurrent runs of
+    // the session) are skipped below.
     let filter = RunFilter {
         session_id: Some(ctx.session_id().to_owned()),
         kind: Some(kind),
         component_id: Some(component_id.to_owned()),
         status: Some(RunStatus::Completed),
-        limit: Some(10_000),
+        newest_first: true,
+        limit: Some(runs + 16),
         ..Default::default()
     };
-    let earlier = ctx
+    let newest = ctx
         .engine()
         .list_runs(&filter)
         .await
         .map_err(|e| RunFailure(format!("could not load the session's history: {e}")))?;
     let me = ctx.record();
-    let earlier: Vec<_> = earlier
+    let mut earlier: Vec<_> = newest
         .into_iter()
         .filter(|r| r.run_id != me.run_id && r.created_at <= me.created_at)
+        .take(runs)
         .collect();
-    let skip = earlier.len().saturating_sub(runs);
+    earlier.reverse();
     let mut messages = Vec::new();
-    for run in &earlier[skip..] {
+    for run in &earlier {
         let input = run.input.get("input").map(text).unwrap_or_default();
         let answer = run.content().map(text).unwrap_or_default();
         messages.push(Message::user(input));
