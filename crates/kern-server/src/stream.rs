@@ -43,13 +43,14 @@ impl Frame {
     pub(crate) fn to_sse(&self) -> Bytes {
         match self {
             Frame::Event(e) => {
-                let mut b = BytesMut::with_capacity(e.payload.len() + e.event_type.len() + 40);
+                let payload = crate::wire::compat_payload(&e.event_type, &e.payload);
+                let mut b = BytesMut::with_capacity(payload.len() + e.event_type.len() + 40);
                 b.put_slice(b"id: ");
                 b.put_slice(e.event_index.to_string().as_bytes());
                 b.put_slice(b"\nevent: ");
                 b.put_slice(sse_safe(&e.event_type).as_bytes());
                 b.put_slice(b"\ndata: ");
-                b.put_slice(e.payload.as_bytes());
+                b.put_slice(payload.as_bytes());
                 b.put_slice(b"\n\n");
                 b.freeze()
             }
@@ -60,7 +61,7 @@ impl Frame {
     /// The frame as a WebSocket text message: the event's stored JSON, or the meta object.
     pub(crate) fn to_ws_text(&self) -> String {
         match self {
-            Frame::Event(e) => e.payload.to_string(),
+            Frame::Event(e) => crate::wire::compat_payload(&e.event_type, &e.payload).into_owned(),
             Frame::Meta(_, data) => data.to_string(),
         }
     }

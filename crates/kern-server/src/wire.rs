@@ -85,11 +85,18 @@ pub(crate) fn run_object(run: &RunRecord, component_name: Option<&str>) -> Map<S
         field("content_type").unwrap_or_else(|| json!("str")),
     );
     m.insert("run_input".into(), json!(input_text(&input)));
+    // Agno's agent and team runs hold a `RunInput` object; its workflow runs the input itself.
+    let input = match run.kind {
+        ComponentKind::Workflow => input,
+        _ => json!({ "input_content": input }),
+    };
     m.insert("input".into(), input);
-    m.insert(
-        "metrics".into(),
-        field("metrics").unwrap_or_else(|| json!({})),
-    );
+    let metrics = field("metrics").unwrap_or_else(|| json!({}));
+    let metrics = match run.kind {
+        ComponentKind::Workflow => workflow_metrics(metrics),
+        _ => metrics,
+    };
+    m.insert("metrics".into(), metrics);
     if run.kind == ComponentKind::Workflow {
         m.insert(
             "step_results".into(),
@@ -131,10 +138,41 @@ pub(crate) fn run_json(
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&e.payload);
+        out.push_str(&compat_payload(&e.event_type, &e.payload));
     }
     out.push_str("]}");
     out
+}
+
+/// A stored event's payload as served. Events are served as stored, byte for byte, with one
+/// exception for Agno's client: its `WorkflowCompleted` parser requires `metrics.steps` (a
+/// map of step metrics) and fails without it, so a workflow's completion event whose
+/// `metrics` has no `steps` gets an empty one. Every other payload passes through untouched.
+pub(crate) fn compat_payload<'a>(event_type: &str, payload: &'a str) -> std::borrow::Cow<'a, str> {
+    if event_type != "WorkflowCompleted" || !payload.contains("\"metrics\"") {
+        return payload.into();
+    }
+    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(payload) else {
+        return payload.into();
+    };
+    match m.get_mut("metrics") {
+        Some(Value::Object(metrics)) if !metrics.contains_key("steps") => {
+            metrics.insert("steps".into(), json!({}));
+            Value::Object(m).to_string().into()
+        }
+        _ => payload.into(),
+    }
+}
+
+/// Workflow metrics as Agno's `WorkflowMetrics` reads them (`steps` required).
+fn workflow_metrics(metrics: Value) -> Value {
+    match metrics {
+        Value::Object(mut m) => {
+            m.entry("steps").or_insert_with(|| json!({}));
+            Value::Object(m)
+        }
+        other => other,
+    }
 }
 
 /// Reads a run's whole log.
@@ -168,6 +206,32 @@ pub(crate) fn component_name(engine: &Engine, run: &RunRecord) -> Option<String>
 /// Keys of a component's `info()` that belong in its summary (the rest only in its detail).
 const SUMMARY_INFO_KEYS: &[&str] = &["model", "mode", "metadata"];
 
+/// Reshapes a component's `info()` facts where AgentOS clients expect another shape: `tools`
+/// is an object `{"tools": [...]}` (Agno's `AgentResponse.tools`), a model names itself under
+/// `model` too (`ModelResponse {name, model, provider}`), and team members carry the same
+/// reshaping.
+fn agentos_info(info: Map<String, Value>) -> Map<String, Value> {
+    let mut info = info;
+    if let Some(Value::Array(tools)) = info.get("tools") {
+        let tools = Value::Array(tools.clone());
+        info.insert("tools".into(), json!({ "tools": tools }));
+    }
+    if let Some(Value::Object(model)) = info.get_mut("model") {
+        if let Some(id) = model.get("id").cloned() {
+            model.entry("model").or_insert(id.clone());
+            model.entry("name").or_insert(id);
+        }
+    }
+    if let Some(Value::Array(members)) = info.get_mut("members") {
+        for m in members.iter_mut() {
+            if let Value::Object(obj) = m {
+                *obj = agentos_info(std::mem::take(obj));
+            }
+        }
+    }
+    info
+}
+
 /// A component in a listing (`AgentSummaryResponse`, `TeamSummaryResponse`,
 /// `WorkflowSummaryResponse`).
 pub(crate) fn component_summary(c: &dyn Component, db_id: &str) -> Value {
@@ -179,6 +243,7 @@ pub(crate) fn component_summary(c: &dyn Component, db_id: &str) -> Value {
     }
     m.insert("db_id".into(), json!(db_id));
     if let Value::Object(info) = c.info() {
+        let info = agentos_info(info);
         for k in SUMMARY_INFO_KEYS {
             if let Some(v) = info.get(*k) {
                 m.insert((*k).into(), v.clone());
@@ -193,7 +258,7 @@ pub(crate) fn component_summary(c: &dyn Component, db_id: &str) -> Value {
 pub(crate) fn component_detail(c: &dyn Component, db_id: &str) -> Value {
     let mut v = component_summary(c, db_id);
     if let (Value::Object(m), Value::Object(info)) = (&mut v, c.info()) {
-        for (k, val) in info {
+        for (k, val) in agentos_info(info) {
             m.entry(k).or_insert(val);
         }
     }
@@ -218,6 +283,10 @@ pub(crate) fn session_object(
         .unwrap_or_else(|| s.session_id.clone());
     let mut m = Map::new();
     m.insert("session_id".into(), json!(s.session_id));
+    if s.kind == ComponentKind::Agent {
+        // Agno's `AgentSessionDetailSchema` requires it.
+        m.insert("agent_session_id".into(), json!(s.session_id));
+    }
     m.insert("session_name".into(), json!(name));
     m.insert("session_type".into(), json!(s.kind.as_str()));
     m.insert(id_key(s.kind).into(), json!(s.component_id));
@@ -270,6 +339,24 @@ mod tests {
         assert_eq!(wire_status(RunStatus::Failed), "ERROR");
         assert_eq!(wire_status(RunStatus::Pending), "PENDING");
         assert_eq!(wire_status(RunStatus::Cancelled), "CANCELLED");
+    }
+
+    #[test]
+    fn only_workflow_completion_metrics_are_completed_for_agno() {
+        let p = r#"{"event":"WorkflowCompleted","metrics":{"duration":1.5},"event_index":4}"#;
+        let out: Value = serde_json::from_str(&compat_payload("WorkflowCompleted", p)).unwrap();
+        assert_eq!(out["metrics"], json!({"duration": 1.5, "steps": {}}));
+        assert_eq!(out["event_index"], 4);
+        let with_steps = r#"{"event":"WorkflowCompleted","metrics":{"steps":{"a":1}}}"#;
+        assert!(matches!(
+            compat_payload("WorkflowCompleted", with_steps),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let other = r#"{"event":"RunCompleted","metrics":{"duration":1}}"#;
+        assert!(matches!(
+            compat_payload("RunCompleted", other),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -137,7 +137,7 @@ async fn system_routes_and_components(backend: Backend) {
 
     // The agent routes work for any registered agent: all four modes.
     let parrot = get(&s, "/agents/parrot").await;
-    assert_eq!(parrot["tools"], json!([]));
+    assert_eq!(parrot["tools"], json!({"tools": []}));
     let v: Value = s
         .client
         .post(s.url("/agents/parrot/runs"))
