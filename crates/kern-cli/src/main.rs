@@ -7,6 +7,7 @@
 //! inspect runs, follow a run's events (resuming after an index), cancel a run, apply
 //! retention. They never execute runs.
 
+mod bench;
 mod config;
 
 use anyhow::{bail, Context, Result};
@@ -43,6 +44,10 @@ enum Command {
     /// Several `kern serve` processes on one PostgreSQL database share the work: any of them
     /// serves any run, and a replica that dies has its runs finished by the others.
     Serve(ServeArgs),
+    /// Load-test any AgentOS-compatible server (Kern or Agno): N runs at concurrency C,
+    /// background (202, then poll) or stream (SSE to the end); reports start latency, runs/s,
+    /// events/s and failures.
+    Bench(bench::BenchArgs),
     /// Inspect, follow and cancel runs.
     Runs {
         #[command(subcommand)]
@@ -80,7 +85,7 @@ struct ServeArgs {
     /// Require this `iss` in tokens.
     #[arg(long, env = "KERN_JWT_ISSUER")]
     jwt_issuer: Option<String>,
-    /// Register the built-in demo workflows (echo, count, fail, pipeline).
+    /// Register the built-in demo workflows (echo, count, fail, pipeline, bench3).
     #[arg(long)]
     demo: bool,
     /// A TOML file declaring agents (model, instructions, toolkits), teams and workflows of
@@ -196,6 +201,9 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Bench(args) = cli.command {
+        return bench::run(args).await; // a client of a server: no database
+    }
     let store = kern::store::connect(&cli.db)
         .await
         .with_context(|| format!("opening database {}", cli.db))?;
@@ -205,7 +213,7 @@ async fn main() -> Result<()> {
     // A client: it starts nothing and executes nothing.
     let engine = Engine::builder(store).executor(false).build();
     match cli.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Bench(_) => unreachable!("handled above"),
         Command::Runs { command } => runs(&engine, command).await,
         Command::Db { command } => match command {
             DbCommand::Migrate => {

@@ -13,7 +13,10 @@ async fn sigterm_hands_background_runs_back() {
     let health = s.get("/health").await;
     assert_eq!(health["status"], "ok");
     let workflows = s.get("/workflows").await;
-    assert_eq!(workflows.as_array().unwrap().len(), 4);
+    assert_eq!(
+        workflows.as_array().unwrap().len(),
+        kern_server::demo::WORKFLOWS.len()
+    );
     let run = s.start_background("count", "30 50").await;
     s.wait_run("count", &run, |v| {
         v["event_count"].as_u64().unwrap_or(0) >= 3

@@ -6,6 +6,7 @@
 //! | `count` | counts to N, one `StepOutput` event per number, sleeping between them; then a summary step. Input: `"N"` or `"N DELAY_MS"` or `{"count": N, "delay_ms": D}` (defaults 10 and 200 ms) |
 //! | `fail` | a step that fails (the run ends `ERROR`) |
 //! | `pipeline` | two parallel research steps, then a step combining them |
+//! | `bench3` | three trivial function steps in a row (the load generator's workload; the Python reference serves the same workflow in `bench/agno_reference.py`) |
 
 use kern_core::engine::Engine;
 use kern_core::workflow::{Parallel, Step, StepError, StepInput, StepOutput, Workflow};
@@ -14,7 +15,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// The ids of the demo workflows.
-pub const WORKFLOWS: &[&str] = &["echo", "count", "fail", "pipeline"];
+pub const WORKFLOWS: &[&str] = &["echo", "count", "fail", "pipeline", "bench3"];
 
 /// Parses the `count` workflow's input into (count, delay).
 pub fn count_args(input: &Value) -> (u64, Duration) {
@@ -122,7 +123,27 @@ pub fn register(engine: &Engine) -> EngineResult<Vec<Workflow>> {
         }))
         .db(engine)
         .build()?;
-    Ok(vec![echo, counter, fail, pipeline])
+    let bench3 = Workflow::builder("bench3")
+        .name("Bench 3 steps")
+        .description("Three trivial function steps in a row: the load generator's workload.")
+        .step(Step::new("one", |input| async move {
+            Ok(StepOutput::text(format!("one: {}", input.input_str())))
+        }))
+        .step(Step::new("two", |input| async move {
+            Ok(StepOutput::text(format!(
+                "two: {}",
+                input.previous_content_str()
+            )))
+        }))
+        .step(Step::new("three", |input| async move {
+            Ok(StepOutput::text(format!(
+                "three: {}",
+                input.previous_content_str()
+            )))
+        }))
+        .db(engine)
+        .build()?;
+    Ok(vec![echo, counter, fail, pipeline, bench3])
 }
 
 #[cfg(test)]
