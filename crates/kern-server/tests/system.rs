@@ -354,7 +354,10 @@ async fn security_key_guards_every_route_but_health() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     // With the key (the test client sends it).
-    assert_eq!(get(&s, "/workflows").await.as_array().unwrap().len(), 5);
+    assert_eq!(
+        get(&s, "/workflows").await.as_array().unwrap().len(),
+        kern_server::demo::WORKFLOWS.len() + 1 // and `gated`
+    );
     let resp = s
         .create("echo", &[("message", "m"), ("stream", "false")])
         .await;
