@@ -85,6 +85,16 @@ struct ServeArgs {
     /// Require this `iss` in tokens.
     #[arg(long, env = "KERN_JWT_ISSUER")]
     jwt_issuer: Option<String>,
+    /// POST every run's outcome here when it finishes (runs may name their own
+    /// `webhook_url`).
+    #[arg(long, env = "KERN_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Sign webhooks (Standard Webhooks): `whsec_<base64 key>`.
+    #[arg(long, env = "KERN_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Webhook delivery attempts before giving up (exponential backoff from 1 s).
+    #[arg(long, default_value_t = 8)]
+    webhook_max_attempts: u32,
     /// Register the built-in demo workflows (echo, count, fail, pipeline, bench3).
     #[arg(long)]
     demo: bool,
@@ -339,6 +349,13 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
     if let Some(j) = jwt {
         os = os.jwt(j);
     }
+    if let Some(u) = &args.webhook_url {
+        os = os.webhook_url(u);
+    }
+    if let Some(secret) = args.webhook_secret.as_deref().filter(|s| !s.is_empty()) {
+        os = os.webhook_secret(secret).context("--webhook-secret")?;
+    }
+    os = os.webhook_retries(args.webhook_max_attempts, Duration::from_secs(1));
     if let Some(n) = os_name {
         os = os.name(n);
     }

@@ -80,6 +80,10 @@ pub enum ApiError {
     /// The session still has runs going (409, `session_has_active_runs`).
     #[error("the session has runs still going; cancel them or wait for them to finish")]
     SessionBusy,
+    /// The `Idempotency-Key` was already used with a different request (409,
+    /// `idempotency_conflict`).
+    #[error("the Idempotency-Key was already used with a different request; use a new key")]
+    IdempotencyConflict(String),
     /// The request conflicts with an existing resource (409, `conflict`).
     #[error("{0}")]
     Conflict(String),
@@ -126,7 +130,7 @@ impl ApiError {
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             NoDatabase(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
-            SessionBusy | Conflict(_) => StatusCode::CONFLICT,
+            SessionBusy | Conflict(_) | IdempotencyConflict(_) => StatusCode::CONFLICT,
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ShuttingDown | Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -158,6 +162,7 @@ impl ApiError {
             BadRequest(_) => "bad_request",
             SessionBusy => "session_has_active_runs",
             Conflict(_) => "conflict",
+            IdempotencyConflict(_) => "idempotency_conflict",
             Unauthorized(_) => "unauthorized",
             NotImplemented(_) => "not_implemented",
             ShuttingDown => "shutting_down",
@@ -199,6 +204,7 @@ impl From<EngineError> for ApiError {
                 ApiError::Conflict(format!("a run with id {id} already exists"))
             }
             EngineError::ShuttingDown => ApiError::ShuttingDown,
+            EngineError::IdempotencyConflict { key } => ApiError::IdempotencyConflict(key),
             EngineError::Store(e) => e.into(),
             other => ApiError::Internal(other.to_string()),
         }
@@ -210,6 +216,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::RunNotFound(_) => ApiError::RunNotFound,
             StoreError::SessionNotFound(_) => ApiError::SessionNotFound,
+            StoreError::SessionBusy(_) => ApiError::SessionBusy,
+            StoreError::IdempotencyConflict { key } => ApiError::IdempotencyConflict(key),
             StoreError::DuplicateRun(id) => {
                 ApiError::Conflict(format!("a run with id {id} already exists"))
             }

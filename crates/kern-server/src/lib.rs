@@ -57,11 +57,13 @@ mod form;
 mod openapi;
 mod routes;
 mod stream;
+mod webhooks;
 mod wire;
 mod ws;
 
 pub use auth::{Caller, JwtConfig, JwtKeyError};
 pub use error::{ApiError, ApiResult};
+pub use webhooks::{WebhookSecretError, WebhookSettings};
 pub use wire::wire_status;
 
 use axum::extract::Request;
@@ -92,6 +94,8 @@ pub(crate) struct Shared {
     pub(crate) instantiated_at: i64,
     /// Cancelled to end every open SSE and WebSocket stream.
     pub(crate) streams_closed: CancellationToken,
+    /// Webhook delivery settings (the default URL is read when runs are created).
+    pub(crate) webhooks: WebhookSettings,
 }
 
 /// Builds an [`AgentOs`].
@@ -99,6 +103,7 @@ pub struct AgentOsBuilder {
     engine: Engine,
     security_key: Option<String>,
     jwt: Option<JwtConfig>,
+    webhooks: WebhookSettings,
     body_limit: usize,
     keep_alive: Duration,
     shutdown_grace: Duration,
@@ -122,6 +127,36 @@ impl AgentOsBuilder {
     /// holder sees everything.
     pub fn jwt(mut self, config: JwtConfig) -> Self {
         self.jwt = Some(config);
+        self
+    }
+
+    /// Where runs created without a `webhook_url` report when they finish.
+    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.webhooks.default_url = (!url.trim().is_empty()).then_some(url);
+        self
+    }
+
+    /// Signs webhook requests (Standard Webhooks `webhook-signature`) with this secret:
+    /// `whsec_<base64 key>`, or any other string used as the key's bytes.
+    pub fn webhook_secret(mut self, secret: &str) -> Result<Self, WebhookSecretError> {
+        self.webhooks.key = Some(webhooks::secret_key(secret)?);
+        Ok(self)
+    }
+
+    /// Delivery attempts before a webhook is given up (default 8), and the first retry's delay
+    /// (doubling each time, default 1 s).
+    pub fn webhook_retries(mut self, max_attempts: u32, backoff: Duration) -> Self {
+        self.webhooks.max_attempts = max_attempts.max(1);
+        self.webhooks.backoff = backoff;
+        self
+    }
+
+    /// How often the webhook outbox is checked when no wake-up arrives (default 1 s), and the
+    /// timeout of one delivery attempt (default 10 s).
+    pub fn webhook_timing(mut self, poll: Duration, timeout: Duration) -> Self {
+        self.webhooks.poll = poll.max(Duration::from_millis(10));
+        self.webhooks.timeout = timeout;
         self
     }
 
@@ -182,6 +217,7 @@ impl AgentOsBuilder {
                 description: self.description,
                 instantiated_at: kern_core::store::now_millis() / 1000,
                 streams_closed: CancellationToken::new(),
+                webhooks: self.webhooks,
             }),
             shutdown_grace: self.shutdown_grace,
         }
@@ -211,6 +247,7 @@ impl AgentOs {
             engine,
             security_key: None,
             jwt: None,
+            webhooks: WebhookSettings::default(),
             body_limit: 10 * 1024 * 1024,
             keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
@@ -231,6 +268,17 @@ impl AgentOs {
         routes::router(self.shared.clone())
             .layer(from_fn_with_state(self.shared.clone(), auth::middleware))
             .layer(from_fn(catch_panic))
+    }
+
+    /// Starts the webhook dispatcher: it delivers the outbox's due webhooks (from runs of any
+    /// process sharing the database) until `stop` is cancelled. [`serve`](Self::serve) starts
+    /// one; an application that mounted the router starts it itself.
+    pub fn spawn_webhook_dispatcher(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(webhooks::dispatcher(
+            self.shared.engine.clone(),
+            self.shared.webhooks.clone(),
+            stop,
+        ))
     }
 
     /// Ends every open SSE and WebSocket stream (clients of background runs can resume on
@@ -265,6 +313,8 @@ impl AgentOs {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .into_future();
         let mut server = tokio::spawn(server);
+        let hooks_stop = CancellationToken::new();
+        let hooks = self.spawn_webhook_dispatcher(hooks_stop.clone());
         tokio::select! {
             res = &mut server => {
                 return res.unwrap_or_else(|e| Err(std::io::Error::other(e)));
@@ -275,6 +325,8 @@ impl AgentOs {
         stop_accepting.cancel();
         self.shared.engine.shutdown(self.shutdown_grace).await;
         self.stop_streams();
+        hooks_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), hooks).await;
         match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
             Ok(res) => res.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             Err(_) => {

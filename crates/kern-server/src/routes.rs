@@ -15,11 +15,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use kern_core::engine::{CancelOutcome, Component, RunRequest};
-use kern_core::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
+use kern_core::store::{
+    ComponentKind, RunFilter, RunId, RunRecord, RunStatus, SessionFilter, SessionSort,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Every route of the server (without the authentication and panic layers).
@@ -212,6 +213,10 @@ pub(crate) fn create_run_form(fields: &Fields, caller: &Caller) -> ApiResult<Cre
     let dependencies = fields.json("dependencies", true)?;
     let mut metadata = fields.json("metadata", true)?;
     let additional_data = fields.json("additional_data", false)?;
+    let webhook_url = match fields.opt_string("webhook_url")? {
+        None => None,
+        Some(u) => Some(check_webhook_url(&u)?),
+    };
     if let Some(deps) = dependencies {
         // The engine has no field for dependencies yet: they ride in the metadata.
         if let Value::Object(m) = metadata.get_or_insert_with(|| json!({})) {
@@ -228,9 +233,93 @@ pub(crate) fn create_run_form(fields: &Fields, caller: &Caller) -> ApiResult<Cre
             additional_data,
             session_state,
             metadata,
+            webhook_url,
             ..Default::default()
         },
     })
+}
+
+/// A webhook URL must be an absolute `http(s)://` URL.
+pub(crate) fn check_webhook_url(u: &str) -> ApiResult<String> {
+    let t = u.trim();
+    let ok = (t.starts_with("http://") || t.starts_with("https://"))
+        && t.len() <= 2048
+        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+        && t.split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(ApiError::InvalidField {
+            field: "webhook_url".into(),
+            reason: "expected an absolute http:// or https:// URL".into(),
+        })
+    }
+}
+
+/// JSON with object keys sorted at every level (a stable text for hashing).
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The `Idempotency-Key` header, scoped to the caller (users never share keys), with a hash
+/// of the normalised request: the component and every decoded field, so the same request in
+/// another encoding (form or JSON, fields in another order) is the same request.
+fn idempotency(
+    headers: &axum::http::HeaderMap,
+    caller: &Caller,
+    kind: ComponentKind,
+    id: &str,
+    form: &CreateRun,
+) -> ApiResult<Option<kern_core::store::Idempotency>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = |reason: &str| ApiError::InvalidField {
+        field: "Idempotency-Key".into(),
+        reason: reason.into(),
+    };
+    let key = v.to_str().map_err(|_| bad("not visible ASCII"))?.trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(bad("expected 1 to 255 characters"));
+    }
+    let r = &form.request;
+    let normalised = json!({
+        "kind": kind.as_str(),
+        "component_id": id,
+        "stream": form.stream,
+        "background": form.background,
+        "input": r.input,
+        "session_id": r.session_id,
+        "user_id": r.user_id,
+        "session_state": r.session_state,
+        "metadata": r.metadata,
+        "additional_data": r.additional_data,
+        "webhook_url": r.webhook_url,
+    });
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical(&normalised).as_bytes());
+    let hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let scope = caller.user_id.as_deref().unwrap_or("");
+    Ok(Some(kern_core::store::Idempotency {
+        key: format!("{scope}\u{1f}{key}"),
+        request_hash: hash,
+    }))
 }
 
 async fn create_run(
@@ -241,8 +330,13 @@ async fn create_run(
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
     let kind = c.kind();
+    let headers = req.headers().clone();
     let fields = Fields::from_request(req, st.body_limit).await?;
-    let form = create_run_form(&fields, &caller)?;
+    let mut form = create_run_form(&fields, &caller)?;
+    if form.request.webhook_url.is_none() {
+        form.request.webhook_url = st.webhooks.default_url.clone();
+    }
+    form.request.idempotency = idempotency(&headers, &caller, kind, &id, &form)?;
     check_session_owner(&st, &caller, form.request.session_id.as_deref()).await?;
     let engine = &st.engine;
     match (form.background, form.stream) {
@@ -250,10 +344,11 @@ async fn create_run(
             let run = engine.start(kind, &id, form.request).await?;
             Ok((
                 StatusCode::ACCEPTED,
+                // A replay (same Idempotency-Key and request) answers exactly as the first time.
                 Json(json!({
                     "run_id": run.run_id.to_string(),
                     "session_id": run.session_id,
-                    "status": wire_status(run.status),
+                    "status": wire_status(RunStatus::Pending),
                 })),
             )
                 .into_response())
@@ -304,12 +399,24 @@ pub(crate) async fn check_session_owner(
     }
 }
 
+/// The webhook deliveries of a run created with a webhook URL.
+async fn deliveries(st: &AppState, run: &RunRecord) -> ApiResult<Option<Vec<Value>>> {
+    if run.webhook_url.is_none() {
+        return Ok(None);
+    }
+    let list = st.engine.store().list_webhooks(run.run_id).await?;
+    Ok(Some(
+        list.iter().map(crate::webhooks::delivery_json).collect(),
+    ))
+}
+
 async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
     let events = wire::read_all_events(&st.engine, run.run_id).await?;
     let name = wire::component_name(&st.engine, run);
+    let hooks = deliveries(st, run).await?;
     Ok(json_response(
         StatusCode::OK,
-        wire::run_json(run, name.as_deref(), &events),
+        wire::run_json(run, name.as_deref(), &events, hooks),
     ))
 }
 
@@ -321,7 +428,8 @@ async fn runs_response(st: &AppState, runs: &[RunRecord]) -> ApiResult<Response>
         }
         let events = wire::read_all_events(&st.engine, run.run_id).await?;
         let name = wire::component_name(&st.engine, run);
-        body.push_str(&wire::run_json(run, name.as_deref(), &events));
+        let hooks = deliveries(st, run).await?;
+        body.push_str(&wire::run_json(run, name.as_deref(), &events, hooks));
     }
     body.push(']');
     Ok(json_response(StatusCode::OK, body))
@@ -512,7 +620,7 @@ struct ListSessionsQuery {
     sort_order: Option<String>,
 }
 
-/// How many runs the session listing scans (until the store can list sessions itself).
+/// How many sessions a name search scans, and how many runs a session's routes read.
 const SESSION_SCAN_LIMIT: usize = 10_000;
 
 async fn list_sessions(
@@ -538,73 +646,71 @@ async fn list_sessions(
     };
     let limit = q.limit.unwrap_or(20).clamp(1, 1000);
     let page = q.page.unwrap_or(1).max(1);
-    let Some(user_id) = scoped_user(&caller, q.user_id) else {
-        return Ok(Json(json!({
+    let empty = || {
+        Json(json!({
             "data": [],
             "meta": { "page": page, "limit": limit, "total_pages": 0, "total_count": 0 },
-        })));
+        }))
     };
-    let desc = !matches!(q.sort_order.as_deref(), Some(o) if o.eq_ignore_ascii_case("asc"));
-    let by_updated = matches!(q.sort_by.as_deref(), Some("updated_at"));
-    // The store cannot list sessions yet: derive them from the runs (top-level runs only).
-    let runs = st
-        .engine
-        .list_runs(&RunFilter {
-            kind,
-            component_id: q.component_id.filter(|s| !s.is_empty()),
-            user_id,
-            limit: Some(SESSION_SCAN_LIMIT),
-            ..Default::default()
-        })
-        .await?;
-    let mut first_input: HashMap<String, Value> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut seen = HashSet::new();
-    for r in runs.iter().filter(|r| r.parent_run_id.is_none()) {
-        if seen.insert(r.session_id.clone()) {
-            order.push(r.session_id.clone());
-            first_input.insert(
-                r.session_id.clone(),
-                r.input.get("input").cloned().unwrap_or(Value::Null),
-            );
-        }
+    let Some(user_id) = scoped_user(&caller, q.user_id) else {
+        return Ok(empty());
+    };
+    let descending = !matches!(q.sort_order.as_deref(), Some(o) if o.eq_ignore_ascii_case("asc"));
+    let sort_by = match q.sort_by.as_deref() {
+        Some("updated_at") => SessionSort::UpdatedAt,
+        _ => SessionSort::CreatedAt,
+    };
+    let name = q
+        .session_name
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|n| !n.is_empty());
+    let mut filter = SessionFilter {
+        kind,
+        component_id: q.component_id.filter(|s| !s.is_empty()),
+        user_id,
+        limit: Some(limit),
+        offset: Some((page - 1) * limit),
+        sort_by,
+        descending,
+    };
+    // The store pages by itself; a name search (a substring of the shown name) filters here.
+    if name.is_some() {
+        filter.limit = Some(SESSION_SCAN_LIMIT);
+        filter.offset = None;
     }
-    let mut sessions = Vec::new();
-    for sid in &order {
-        if let Some(s) = st.engine.store().get_session(sid).await? {
-            if let Some(name) = q.session_name.as_deref().filter(|n| !n.is_empty()) {
-                let shown = s.session_name.clone().unwrap_or_default();
-                if !shown.to_lowercase().contains(&name.to_lowercase()) {
-                    continue;
-                }
-            }
-            sessions.push(s);
-        }
+    let (sessions, total) = st.engine.store().list_sessions(&filter).await?;
+    let mut shown = Vec::new();
+    for s in &sessions {
+        let first = first_input(&st, &s.session_id, s.session_name.is_none()).await?;
+        let cname = st
+            .engine
+            .component(s.kind, &s.component_id)
+            .ok()
+            .map(|c| c.name().to_owned());
+        shown.push(wire::session_object(s, first.as_ref(), cname.as_deref()));
     }
-    sessions.sort_by_key(|s| {
-        if by_updated {
-            s.updated_at
-        } else {
-            s.created_at
+    let (data, total) = match &name {
+        None => (shown, total as usize),
+        Some(n) => {
+            let hits: Vec<Value> = shown
+                .into_iter()
+                .filter(|v| {
+                    v["session_name"]
+                        .as_str()
+                        .is_some_and(|s| s.to_lowercase().contains(n.as_str()))
+                })
+                .collect();
+            let total = hits.len();
+            (
+                hits.into_iter()
+                    .skip((page - 1) * limit)
+                    .take(limit)
+                    .collect(),
+                total,
+            )
         }
-    });
-    if desc {
-        sessions.reverse();
-    }
-    let total = sessions.len();
-    let data: Vec<Value> = sessions
-        .iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .map(|s| {
-            let name = st
-                .engine
-                .component(s.kind, &s.component_id)
-                .ok()
-                .map(|c| c.name().to_owned());
-            wire::session_object(s, first_input.get(&s.session_id), name.as_deref())
-        })
-        .collect();
+    };
     Ok(Json(json!({
         "data": data,
         "meta": {
@@ -614,6 +720,25 @@ async fn list_sessions(
             "total_count": total,
         }
     })))
+}
+
+/// The input of a session's first top-level run (a nameless session is shown by it).
+async fn first_input(st: &AppState, session_id: &str, needed: bool) -> ApiResult<Option<Value>> {
+    if !needed {
+        return Ok(None);
+    }
+    let runs = st
+        .engine
+        .list_runs(&RunFilter {
+            session_id: Some(session_id.to_owned()),
+            limit: Some(5),
+            ..Default::default()
+        })
+        .await?;
+    Ok(runs
+        .iter()
+        .find(|r| r.parent_run_id.is_none())
+        .and_then(|r| r.input.get("input").cloned()))
 }
 
 /// A session the caller may see (another user's is [`ApiError::SessionNotFound`]).
@@ -706,13 +831,17 @@ async fn rename_session(
     req: Request,
 ) -> ApiResult<Json<Value>> {
     let fields = Fields::from_request(req, st.body_limit).await?;
-    if fields.opt_string("session_name")?.is_none() {
+    let Some(name) = fields.opt_string("session_name")? else {
         return Err(ApiError::MissingField("session_name"));
-    }
+    };
     visible_session(&st, &caller, &session_id).await?;
-    Err(ApiError::NotImplemented(
-        "renaming sessions needs a store method that this version does not have yet".into(),
-    ))
+    let session = st.engine.store().rename_session(&session_id, &name).await?;
+    let cname = st
+        .engine
+        .component(session.kind, &session.component_id)
+        .ok()
+        .map(|c| c.name().to_owned());
+    Ok(Json(wire::session_object(&session, None, cname.as_deref())))
 }
 
 async fn delete_session(
@@ -720,11 +849,7 @@ async fn delete_session(
     caller: Caller,
     ApiPath(session_id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let (_session, runs) = session_and_runs(&st, &caller, &session_id).await?;
-    if runs.iter().any(|r| !r.status.is_terminal()) {
-        return Err(ApiError::SessionBusy);
-    }
-    Err(ApiError::NotImplemented(
-        "deleting sessions needs a store method that this version does not have yet".into(),
-    ))
+    visible_session(&st, &caller, &session_id).await?;
+    st.engine.store().delete_session(&session_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -126,8 +126,14 @@ pub(crate) fn run_json(
     run: &RunRecord,
     component_name: Option<&str>,
     events: &[StoredEvent],
+    webhook_deliveries: Option<Vec<Value>>,
 ) -> String {
-    let object = Value::Object(run_object(run, component_name)).to_string();
+    let mut object = run_object(run, component_name);
+    if let Some(d) = webhook_deliveries {
+        object.insert("webhook_url".into(), json!(run.webhook_url));
+        object.insert("webhook_deliveries".into(), Value::Array(d));
+    }
+    let object = Value::Object(object).to_string();
     let mut out = String::with_capacity(
         object.len() + 16 + events.iter().map(|e| e.payload.len() + 1).sum::<usize>(),
     );

@@ -177,6 +177,7 @@ impl Conn {
             session_state: object("session_state"),
             metadata: object("metadata"),
             additional_data: msg.get("additional_data").cloned(),
+            webhook_url: self.st.webhooks.default_url.clone(),
             ..Default::default()
         };
         if let Err(e) =

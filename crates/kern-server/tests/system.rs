@@ -267,7 +267,7 @@ async fn sessions(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 404);
 
-    // Rename and delete need store support that comes next: 501, after validation.
+    // Rename (validated first) and delete (refused while a run is going).
     let resp = s
         .client
         .post(s.url("/sessions/S1/rename"))
@@ -283,9 +283,21 @@ async fn sessions(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 501);
+    assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["code"], "not_implemented");
+    assert_eq!(v["session_name"], "renamed");
+    assert_eq!(get(&s, "/sessions/S1").await["session_name"], "renamed");
+    let found = get(&s, "/sessions?session_name=RENAM").await;
+    assert_eq!(found["meta"]["total_count"], 1, "{found}");
+    assert_eq!(found["data"][0]["session_id"], "S1");
+    let resp = s
+        .client
+        .post(s.url("/sessions/nope/rename"))
+        .json(&json!({"session_name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
     let key = gate_key();
     let v: Value = s
         .create(
@@ -303,11 +315,19 @@ async fn sessions(backend: Backend) {
         .unwrap();
     let resp = s.client.delete(s.url("/sessions/S3")).send().await.unwrap();
     assert_eq!(resp.status(), 409);
+    let v409: Value = resp.json().await.unwrap();
+    assert_eq!(v409["code"], "session_has_active_runs");
     gate(&key).add_permits(1);
-    let run = v["run_id"].as_str().unwrap().parse().unwrap();
+    let run: kern_core::store::RunId = v["run_id"].as_str().unwrap().parse().unwrap();
     s.wait_status(run, RunStatus::is_terminal).await;
     let resp = s.client.delete(s.url("/sessions/S3")).send().await.unwrap();
-    assert_eq!(resp.status(), 501);
+    assert_eq!(resp.status(), 204);
+    let resp = s.client.get(s.url("/sessions/S3")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(
+        s.engine.get_run(run).await.unwrap().is_none(),
+        "its runs are gone"
+    );
     s.shutdown().await;
 }
 

@@ -61,6 +61,7 @@ pub fn register(engine: &Engine) {
 pub struct Opts {
     pub security_key: Option<String>,
     pub jwt: Option<kern_server::JwtConfig>,
+    pub webhook_secret: Option<String>,
     pub body_limit: Option<usize>,
     pub keep_alive: Option<Duration>,
     pub executor: Option<bool>,
@@ -98,6 +99,13 @@ impl TestServer {
         let mut b = AgentOs::builder(engine.clone()).shutdown_grace(Duration::from_millis(200));
         if let Some(k) = &opts.security_key {
             b = b.security_key(k.clone());
+        }
+        if let Some(w) = &opts.webhook_secret {
+            b = b
+                .webhook_secret(w)
+                .unwrap()
+                .webhook_retries(5, Duration::from_millis(100))
+                .webhook_timing(Duration::from_millis(50), Duration::from_secs(5));
         }
         if let Some(j) = &opts.jwt {
             b = b.jwt(j.clone());
