@@ -15,7 +15,7 @@
 use crate::workflow::StepOutput;
 use kern_store::{ComponentKind, RunId};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// One event of a run, with its position in the run's log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -610,6 +610,31 @@ pub struct EventSource {
     pub name: String,
 }
 
+/// The stored form of an event: its kind's fields, then the common fields. Serialised
+/// directly (no intermediate `serde_json::Value`): this runs once per event, token deltas
+/// included.
+#[derive(Serialize)]
+struct Payload<'a> {
+    #[serde(flatten)]
+    kind: &'a EventKind,
+    run_id: RunId,
+    session_id: &'a str,
+    event_index: u64,
+    created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team_name: Option<&'a str>,
+}
+
 /// Serialises an event as its stored JSON (compact, fields of the kind first).
 pub(crate) fn to_payload(
     kind: &EventKind,
@@ -619,23 +644,27 @@ pub(crate) fn to_payload(
     event_index: u64,
     created_at_ms: i64,
 ) -> String {
-    let mut map = match serde_json::to_value(kind) {
-        Ok(Value::Object(map)) => map,
-        // Every variant is a struct variant, so it serialises to an object.
-        _ => Map::new(),
+    let (id, name) = (Some(source.id.as_str()), Some(source.name.as_str()));
+    let mut payload = Payload {
+        kind,
+        run_id,
+        session_id,
+        event_index,
+        created_at: created_at_ms / 1000,
+        workflow_id: None,
+        workflow_name: None,
+        agent_id: None,
+        agent_name: None,
+        team_id: None,
+        team_name: None,
     };
-    map.insert("run_id".into(), Value::String(run_id.to_string()));
-    map.insert("session_id".into(), Value::String(session_id.to_owned()));
-    map.insert("event_index".into(), Value::from(event_index));
-    map.insert("created_at".into(), Value::from(created_at_ms / 1000));
-    let (id_key, name_key) = match source.kind {
-        ComponentKind::Workflow => ("workflow_id", "workflow_name"),
-        ComponentKind::Agent => ("agent_id", "agent_name"),
-        ComponentKind::Team => ("team_id", "team_name"),
-    };
-    map.insert(id_key.into(), Value::String(source.id.clone()));
-    map.insert(name_key.into(), Value::String(source.name.clone()));
-    Value::Object(map).to_string()
+    match source.kind {
+        ComponentKind::Workflow => (payload.workflow_id, payload.workflow_name) = (id, name),
+        ComponentKind::Agent => (payload.agent_id, payload.agent_name) = (id, name),
+        ComponentKind::Team => (payload.team_id, payload.team_name) = (id, name),
+    }
+    // Serialising plain data into a String cannot fail.
+    serde_json::to_string(&payload).expect("event payloads serialise")
 }
 
 /// True if a stored event ends the run `run_id`: a terminal name, and the run's own event.

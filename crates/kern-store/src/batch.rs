@@ -5,6 +5,13 @@
 //! the commit. Under load one fsync (SQLite) or one commit round trip (PostgreSQL) serves many
 //! runs; when idle a write commits alone with no added delay.
 //!
+//! Starting a run must stay fast while thousands of runs write their events: creates and cancel
+//! requests are *urgent*. The writer keeps a backlog of everything queued and builds each batch
+//! from all urgent ops first, plus only a few ordinary ones when urgent ops are present, so a
+//! create waits for at most the batch in flight and one short batch — never for the whole
+//! backlog of event writes. Reordering is safe: every caller awaits its own op, so ops of
+//! different callers have no order to keep.
+//!
 //! An op fails in one of two ways: *soft* (fenced, conflict, not found: a decided outcome that
 //! wrote nothing) or *hard* (a database error). A hard error rolls the batch back and the writer
 //! re-applies each op in a transaction of its own, so one bad op never fails its neighbours.
@@ -16,6 +23,12 @@ use tokio::sync::oneshot;
 /// The most ops one transaction takes.
 pub(crate) const MAX_BATCH: usize = 512;
 
+/// The most ordinary ops that ride along in a batch that has urgent ops (keeps it short).
+const URGENT_COMPANIONS: usize = 32;
+
+/// How many queued ops the writer pulls into its backlog at a time.
+const BACKLOG_PULL: usize = 16 * MAX_BATCH;
+
 /// A write, as data, so that the writer can re-apply it after a rolled-back batch.
 #[derive(Debug)]
 pub(crate) enum WriteOp {
@@ -26,7 +39,7 @@ pub(crate) enum WriteOp {
         runs: Vec<(RunId, u32)>,
         lease_ms: i64,
     },
-    Write(RunWrite),
+    Write(std::sync::Arc<RunWrite>),
     Release {
         run_id: RunId,
         attempt: u32,
@@ -76,6 +89,64 @@ pub(crate) enum WriteOut {
 
 /// A queued op and where its answer goes.
 pub(crate) type Request = (WriteOp, oneshot::Sender<StoreResult<WriteOut>>);
+
+impl WriteOp {
+    /// Ops a caller waits on interactively (starting or cancelling a run), served before
+    /// queued event writes.
+    fn is_urgent(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::Create(_) | WriteOp::CancelPending { .. } | WriteOp::RequestCancel(_)
+        )
+    }
+}
+
+/// The writer's queue of ops not yet committed, and how it cuts batches from it.
+#[derive(Default)]
+pub(crate) struct Backlog {
+    urgent: std::collections::VecDeque<Request>,
+    ordinary: std::collections::VecDeque<Request>,
+}
+
+impl Backlog {
+    /// True when nothing waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.urgent.is_empty() && self.ordinary.is_empty()
+    }
+
+    /// Adds one queued op.
+    pub(crate) fn push(&mut self, request: Request) {
+        if request.0.is_urgent() {
+            self.urgent.push_back(request);
+        } else {
+            self.ordinary.push_back(request);
+        }
+    }
+
+    /// Adds whatever `try_recv` yields right now (bounded, so a flood cannot starve commits).
+    pub(crate) fn pull(&mut self, mut try_recv: impl FnMut() -> Option<Request>) {
+        for _ in 0..BACKLOG_PULL {
+            match try_recv() {
+                Some(r) => self.push(r),
+                None => return,
+            }
+        }
+    }
+
+    /// The next batch: every urgent op (up to [`MAX_BATCH`]) with a few ordinary ones, or
+    /// ordinary ones up to [`MAX_BATCH`], oldest first.
+    pub(crate) fn next_batch(&mut self, batch: &mut Vec<Request>) {
+        let urgent = self.urgent.len().min(MAX_BATCH);
+        batch.extend(self.urgent.drain(..urgent));
+        let room = if urgent > 0 {
+            URGENT_COMPANIONS.min(MAX_BATCH - urgent)
+        } else {
+            MAX_BATCH
+        };
+        let ordinary = self.ordinary.len().min(room);
+        batch.extend(self.ordinary.drain(..ordinary));
+    }
+}
 
 /// Whether an error of one op must roll its batch back.
 pub(crate) fn is_hard(e: &StoreError) -> bool {

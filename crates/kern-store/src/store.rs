@@ -82,12 +82,13 @@ pub trait Store: Send + Sync + 'static {
     async fn cancel_requests(&self, owner: &str) -> StoreResult<Vec<RunId>>;
 
     /// Appends events, upserts checkpoints and optionally finishes the run, atomically and
-    /// fenced (see [`RunWrite`]).
+    /// fenced (see [`RunWrite`]). Shared, so a caller can retry a failed write without copying
+    /// it.
     ///
     /// When the write finishes the run with a terminal status and the run has a
     /// [`webhook_url`](RunRecord::webhook_url), a pending [`WebhookDelivery`] is queued in
     /// the same transaction.
-    async fn write(&self, write: RunWrite) -> StoreResult<()>;
+    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()>;
 
     /// Gives up ownership of a running run without finishing it (graceful shutdown): the run
     /// goes back to `pending` for another executor. Fenced like [`write`](Store::write).

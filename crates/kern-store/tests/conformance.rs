@@ -150,21 +150,21 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
     let s = &db.store;
     s.create_run(new_run("wf", "s")).await.unwrap();
     let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
-    s.write(write(&run, 0, 3)).await.unwrap();
+    s.write(write(&run, 0, 3).into()).await.unwrap();
     // A gap or an overlap is refused.
     assert!(matches!(
-        s.write(write(&run, 4, 1)).await,
+        s.write(write(&run, 4, 1).into()).await,
         Err(StoreError::Fenced { .. })
     ));
     assert!(matches!(
-        s.write(write(&run, 2, 1)).await,
+        s.write(write(&run, 2, 1).into()).await,
         Err(StoreError::Fenced { .. })
     ));
     // A stale attempt is refused.
     let mut stale = write(&run, 3, 1);
     stale.attempt = 0;
     assert!(matches!(
-        s.write(stale).await,
+        s.write(stale.into()).await,
         Err(StoreError::Fenced { .. })
     ));
     // Events, checkpoints, session state and finish land together.
@@ -176,7 +176,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
         output: Some(json!({"content": "done"})),
         error: None,
     });
-    s.write(last).await.unwrap();
+    s.write(last.into()).await.unwrap();
     let rec = s.get_run(run.run_id).await.unwrap().unwrap();
     assert_eq!(rec.status, RunStatus::Completed);
     assert_eq!(rec.event_count, 5);
@@ -198,7 +198,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
     assert_eq!(session.session_state, Some(json!({"count": 2})));
     // A finished run takes no more writes.
     assert!(matches!(
-        s.write(write(&rec, 5, 1)).await,
+        s.write(write(&rec, 5, 1).into()).await,
         Err(StoreError::Fenced { .. })
     ));
 }
@@ -211,7 +211,7 @@ async fn checkpoints_upsert_by_key(backend: Backend) {
     for (i, v) in [1, 2].into_iter().enumerate() {
         let mut w = write(&run, i as u64, 1);
         w.checkpoints = vec![("k".into(), json!(v)), (format!("k{i}"), json!(i))];
-        s.write(w).await.unwrap();
+        s.write(w.into()).await.unwrap();
     }
     assert_eq!(
         s.load_checkpoints(run.run_id).await.unwrap(),
@@ -228,7 +228,7 @@ async fn expired_lease_is_reclaimed_and_old_owner_fenced(backend: Backend) {
     let s = db.store.clone();
     s.create_run(new_run("wf", "s")).await.unwrap();
     let old = s.claim(&claim_req("a", 1, 100)).await.unwrap().remove(0);
-    s.write(write(&old, 0, 2)).await.unwrap();
+    s.write(write(&old, 0, 2).into()).await.unwrap();
     // Not reclaimable while the lease holds.
     assert!(s
         .claim(&claim_req("b", 1, 10_000))
@@ -248,7 +248,7 @@ async fn expired_lease_is_reclaimed_and_old_owner_fenced(backend: Backend) {
     assert_eq!(new.event_count, 2);
     assert_eq!(new.lease_owner.as_deref(), Some("b"));
     assert!(matches!(
-        s.write(write(&old, 2, 1)).await,
+        s.write(write(&old, 2, 1).into()).await,
         Err(StoreError::Fenced { .. })
     ));
     let hb = s
@@ -256,7 +256,7 @@ async fn expired_lease_is_reclaimed_and_old_owner_fenced(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(hb.lost, vec![old.run_id]);
-    s.write(write(&new, 2, 1)).await.unwrap();
+    s.write(write(&new, 2, 1).into()).await.unwrap();
 }
 
 async fn heartbeat_renews_and_reports_cancels(backend: Backend) {
@@ -360,7 +360,7 @@ async fn foreground_runs_are_inserted_claimed(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
-    s.write(write(&rec, 0, 1)).await.unwrap();
+    s.write(write(&rec, 0, 1).into()).await.unwrap();
 }
 
 async fn list_runs_filters(backend: Backend) {
@@ -428,7 +428,7 @@ async fn purge_deletes_only_old_finished_runs(backend: Backend) {
         output: None,
         error: None,
     });
-    s.write(w).await.unwrap();
+    s.write(w.into()).await.unwrap();
     assert_eq!(s.purge_finished(0).await.unwrap(), 0);
     assert_eq!(s.purge_finished(now_millis() + 1000).await.unwrap(), 1);
     assert_eq!(s.get_run(run.run_id).await.unwrap(), None);
@@ -451,7 +451,7 @@ async fn one_fenced_write_does_not_fail_its_batch(backend: Backend) {
             if i == 7 {
                 w.attempt = 99;
             }
-            (i, s.write(w).await)
+            (i, s.write(w.into()).await)
         }));
     }
     for t in tasks {

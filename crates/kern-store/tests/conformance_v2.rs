@@ -56,19 +56,22 @@ fn ev(n: u64) -> NewEvent {
 async fn append(s: &dyn Store, run: &RunRecord, n: u64, finish: Option<RunStatus>) {
     let current = s.get_run(run.run_id).await.unwrap().unwrap();
     let first = current.event_count;
-    s.write(RunWrite {
-        run_id: run.run_id,
-        attempt: current.attempt,
-        first_index: first,
-        events: (first..first + n).map(ev).collect(),
-        checkpoints: vec![(format!("step:{first}"), json!({"n": first}))],
-        finish: finish.map(|status| RunFinish {
-            status,
-            output: Some(json!({"content": "done"})),
-            error: (status == RunStatus::Failed).then(|| "boom".to_owned()),
-        }),
-        ..Default::default()
-    })
+    s.write(
+        RunWrite {
+            run_id: run.run_id,
+            attempt: current.attempt,
+            first_index: first,
+            events: (first..first + n).map(ev).collect(),
+            checkpoints: vec![(format!("step:{first}"), json!({"n": first}))],
+            finish: finish.map(|status| RunFinish {
+                status,
+                output: Some(json!({"content": "done"})),
+                error: (status == RunStatus::Failed).then(|| "boom".to_owned()),
+            }),
+            ..Default::default()
+        }
+        .into(),
+    )
     .await
     .unwrap();
 }
@@ -562,7 +565,7 @@ async fn a_webhook_is_queued_exactly_when_a_run_with_a_url_finishes(backend: Bac
         error: None,
     });
     assert!(matches!(
-        s.write(late).await,
+        s.write(late.into()).await,
         Err(StoreError::Fenced { .. })
     ));
     assert_eq!(s.list_webhooks(completed.run_id).await.unwrap().len(), 1);

@@ -48,13 +48,16 @@ fn event(payload: &str) -> NewEvent {
 /// One event appended by the run's owner.
 async fn append(store: &dyn Store, run: &RunRecord, index: u64) {
     store
-        .write(RunWrite {
-            run_id: run.run_id,
-            attempt: run.attempt,
-            first_index: index,
-            events: vec![event(r#"{"event":"Custom"}"#)],
-            ..Default::default()
-        })
+        .write(
+            RunWrite {
+                run_id: run.run_id,
+                attempt: run.attempt,
+                first_index: index,
+                events: vec![event(r#"{"event":"Custom"}"#)],
+                ..Default::default()
+            }
+            .into(),
+        )
         .await
         .unwrap();
 }
@@ -96,25 +99,28 @@ async fn values_round_trip_exactly(backend: Backend) {
     assert_eq!(run.input, input);
     // Payloads come back byte for byte, spacing and key order included.
     let payload = r#"{"z":1,  "a" : "\u0000 é"}"#;
-    s.write(RunWrite {
-        run_id: run.run_id,
-        attempt: run.attempt,
-        first_index: 0,
-        events: vec![event(payload)],
-        // A key written twice in one write keeps its last value.
-        checkpoints: vec![
-            ("k".into(), json!(1)),
-            ("B".into(), input.clone()),
-            ("k".into(), json!(2)),
-            ("a".into(), json!(null)),
-        ],
-        session_state: Some(input.clone()),
-        finish: Some(RunFinish {
-            status: RunStatus::Completed,
-            output: Some(input.clone()),
-            error: None,
-        }),
-    })
+    s.write(
+        RunWrite {
+            run_id: run.run_id,
+            attempt: run.attempt,
+            first_index: 0,
+            events: vec![event(payload)],
+            // A key written twice in one write keeps its last value.
+            checkpoints: vec![
+                ("k".into(), json!(1)),
+                ("B".into(), input.clone()),
+                ("k".into(), json!(2)),
+                ("a".into(), json!(null)),
+            ],
+            session_state: Some(input.clone()),
+            finish: Some(RunFinish {
+                status: RunStatus::Completed,
+                output: Some(input.clone()),
+                error: None,
+            }),
+        }
+        .into(),
+    )
     .await
     .unwrap();
     let events = s.read_events(run.run_id, 0, 10).await.unwrap();
@@ -254,7 +260,7 @@ async fn other_replicas_wake_their_webhook_dispatchers() {
         ..Default::default()
     };
     let run = a.create_run(plain.clone()).await.unwrap();
-    a.write(finish(&run)).await.unwrap();
+    a.write(finish(&run).into()).await.unwrap();
     assert_eq!(
         next(&mut notes_at_b).await,
         Notification::Events(vec![run.run_id])
@@ -265,7 +271,7 @@ async fn other_replicas_wake_their_webhook_dispatchers() {
     hooked.run_id = new_run_id();
     hooked.webhook_url = Some("http://hook".into());
     let run = a.create_run(hooked).await.unwrap();
-    a.write(finish(&run)).await.unwrap();
+    a.write(finish(&run).into()).await.unwrap();
     for rx in [&mut at_a, &mut at_b] {
         tokio::time::timeout(WAIT, rx.recv())
             .await

@@ -24,6 +24,8 @@ struct Inner {
     session_state: SessionState,
     cancel: CancellationToken,
     engine: super::Engine,
+    /// The session-state version last written with a checkpoint.
+    saved_state: std::sync::atomic::AtomicU64,
 }
 
 impl RunContext {
@@ -43,6 +45,7 @@ impl RunContext {
                 session_state,
                 cancel,
                 engine,
+                saved_state: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -134,17 +137,21 @@ impl RunContext {
         self.inner.log.flush().await
     }
 
-    /// Appends events together with checkpoint values (and the session state), atomically,
-    /// and waits until durable. A recovered run finds the values with
+    /// Appends events together with checkpoint values (and the session state, if it changed
+    /// since the last checkpoint), atomically, and waits until durable. A recovered run finds the values with
     /// [`checkpoint`](Self::checkpoint).
     pub async fn checkpoint_with(
         &self,
         kinds: &[EventKind],
         checkpoints: Vec<(String, Value)>,
     ) -> EngineResult<()> {
+        use std::sync::atomic::Ordering;
+        let saved = self.inner.saved_state.load(Ordering::Acquire);
+        let (session_state, version) = self.inner.session_state.snapshot_if_changed(saved);
+        self.inner.saved_state.fetch_max(version, Ordering::AcqRel);
         let extras = Extras {
             checkpoints,
-            session_state: Some(self.inner.session_state.snapshot()),
+            session_state,
             finish: None,
         };
         self.inner.log.push(kinds, extras);

@@ -214,7 +214,7 @@ impl RunLog {
         let first_index = write.first_index;
         // Cheap: payloads are shared, not copied.
         let published = write.events.clone();
-        match self.write_with_retry(write).await {
+        match self.write_with_retry(Arc::new(write)).await {
             Ok(()) => {
                 self.bus.publish(self.run_id, first_index, published);
                 Ok(())
@@ -231,11 +231,11 @@ impl RunLog {
         }
     }
 
-    async fn write_with_retry(&self, write: RunWrite) -> EngineResult<()> {
+    async fn write_with_retry(&self, write: Arc<RunWrite>) -> EngineResult<()> {
         let deadline = tokio::time::Instant::now() + self.write_retry_budget;
         let mut backoff = Duration::from_millis(20);
         loop {
-            match self.store.write(write.clone()).await {
+            match self.store.write(Arc::clone(&write)).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Fenced { .. }) => {
                     tracing::warn!(run_id = %self.run_id, attempt = self.attempt,

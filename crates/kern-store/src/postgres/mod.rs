@@ -311,7 +311,7 @@ impl Store for PostgresStore {
         read!(self, db => read::cancel_requests(&db, owner))
     }
 
-    async fn write(&self, write: RunWrite) -> StoreResult<()> {
+    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()> {
         expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
     }
 

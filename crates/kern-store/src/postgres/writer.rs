@@ -108,14 +108,16 @@ impl Writer {
     /// Serves queued ops until every sender is gone, then returns (closing the connection).
     pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
         let mut batch: Vec<Request> = Vec::with_capacity(batch::MAX_BATCH);
-        while let Some(first) = rx.recv().await {
-            batch.push(first);
-            while batch.len() < batch::MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
+        let mut backlog = batch::Backlog::default();
+        loop {
+            if backlog.is_empty() {
+                match rx.recv().await {
+                    Some(first) => backlog.push(first),
+                    None => return,
                 }
             }
+            backlog.pull(|| rx.try_recv().ok());
+            backlog.next_batch(&mut batch);
             self.commit(&mut batch).await;
         }
     }

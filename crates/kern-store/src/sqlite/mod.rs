@@ -213,14 +213,16 @@ fn writer_loop(
     webhooks: broadcast::Sender<()>,
 ) {
     let mut batch: Vec<Request> = Vec::with_capacity(batch::MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < batch::MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+    let mut backlog = batch::Backlog::default();
+    loop {
+        if backlog.is_empty() {
+            match rx.blocking_recv() {
+                Some(first) => backlog.push(first),
+                None => return,
             }
         }
+        backlog.pull(|| rx.try_recv().ok());
+        backlog.next_batch(&mut batch);
         if commit(&mut conn, &mut batch) {
             // No receiver is fine: no dispatcher yet.
             let _ = webhooks.send(());
@@ -320,7 +322,7 @@ impl Store for SqliteStore {
         self.read(move |c| ops::cancel_requests(c, &owner)).await
     }
 
-    async fn write(&self, write: RunWrite) -> StoreResult<()> {
+    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()> {
         expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
     }
 
