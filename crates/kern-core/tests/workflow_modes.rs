@@ -47,6 +47,9 @@ async fn foreground_blocking_returns_the_finished_run(backend: Backend) {
     assert_eq!(output["step_results"].as_array().unwrap().len(), 3);
     assert_eq!(output["step_results"][1]["step_name"], "exclaim");
     assert_eq!(output["step_results"][1]["content"], "HI!");
+    let steps = &output["metrics"]["steps"];
+    assert_eq!(steps["exclaim"]["executor_type"], "function");
+    assert!(steps["wrap"]["metrics"]["duration"].as_f64().is_some());
     let events = stored(&engine, run.run_id).await;
     assert_gapless(&events, 0);
     assert_eq!(

@@ -47,6 +47,14 @@ enum Outcome {
     Cancelled(Option<String>),
 }
 
+fn is_local(inner: &EngineInner, run_id: RunId) -> bool {
+    inner
+        .local
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(&run_id)
+}
+
 /// Stops a local run (idempotent; the first reason wins).
 pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason) {
     let local = inner.local.lock().unwrap_or_else(|e| e.into_inner());
@@ -598,8 +606,12 @@ async fn heartbeat_loop(weak: Weak<EngineInner>) {
         match inner.store.heartbeat(&inner.owner, &runs, lease_ms).await {
             Ok(hb) => {
                 for id in hb.lost {
-                    tracing::warn!(run_id = %id, "lease lost; stopping the run here");
-                    stop_local(&inner, id, StopReason::Lost);
+                    // A run that finished while the heartbeat was in flight is not renewed
+                    // either; only a run still executing here has really lost its lease.
+                    if is_local(&inner, id) {
+                        tracing::warn!(run_id = %id, "lease lost; stopping the run here");
+                        stop_local(&inner, id, StopReason::Lost);
+                    }
                 }
                 for id in hb.cancel_requested {
                     stop_local(&inner, id, StopReason::Cancelled(None));

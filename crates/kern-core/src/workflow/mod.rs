@@ -118,7 +118,7 @@ impl Component for WorkflowDef {
             .await
             .map_err(RunFailure)?;
         let content = history.previous_content;
-        let metrics = json!({ "duration": ctx.elapsed_secs() });
+        let metrics = json!({ "duration": ctx.elapsed_secs(), "steps": step_metrics(&outputs) });
         let content_type = step::content_type(content.as_ref());
         Ok(ComponentOutput {
             output: json!({
@@ -135,6 +135,31 @@ impl Component for WorkflowDef {
             },
         })
     }
+}
+
+/// Per-step metrics by step name, as AgentOS reports them (`metrics.steps`), nested steps
+/// included.
+fn step_metrics(outputs: &[StepOutput]) -> serde_json::Value {
+    fn collect(outputs: &[StepOutput], into: &mut serde_json::Map<String, serde_json::Value>) {
+        for o in outputs {
+            if let Some(name) = &o.step_name {
+                into.insert(
+                    name.clone(),
+                    json!({
+                        "step_name": name,
+                        "executor_type": o.executor_type.as_deref().unwrap_or(o.step_type.as_deref().unwrap_or("")),
+                        "metrics": o.metrics.clone().unwrap_or_else(|| json!({})),
+                    }),
+                );
+            }
+            if let Some(children) = &o.steps {
+                collect(children, into);
+            }
+        }
+    }
+    let mut map = serde_json::Map::new();
+    collect(outputs, &mut map);
+    serde_json::Value::Object(map)
 }
 
 /// Builds a [`Workflow`].
