@@ -83,15 +83,18 @@ enum BenchName {
     Catchup,
     /// Cancel latency.
     Cancel,
+    /// Many concurrent streaming agent runs on a fake provider.
+    Agents,
 }
 
 impl BenchName {
-    const ALL: [BenchName; 5] = [
+    const ALL: [BenchName; 6] = [
         Self::Start,
         Self::Throughput,
         Self::Memory,
         Self::Catchup,
         Self::Cancel,
+        Self::Agents,
     ];
 
     fn name(self) -> &'static str {
@@ -101,6 +104,7 @@ impl BenchName {
             Self::Memory => "memory",
             Self::Catchup => "catchup",
             Self::Cancel => "cancel",
+            Self::Agents => "agents",
         }
     }
 }
@@ -214,6 +218,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
                 let result = match b {
                     BenchName::Start => bench::start::run(&s, &sizes).await,
                     BenchName::Throughput => bench::throughput::run(&s, &sizes).await,
+                    BenchName::Agents => bench::agents::run(&s, &sizes).await,
                     BenchName::Memory => bench::memory::run_in_child(&s, cli.quick).await,
                     BenchName::Catchup => bench::catchup::run(&s, &sizes).await,
                     BenchName::Cancel => bench::cancel::run(&s, &sizes).await,

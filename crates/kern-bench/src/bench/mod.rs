@@ -1,6 +1,7 @@
 //! The benchmarks, and what they share: the workflows they run, starting many runs from
 //! concurrent clients, and waiting for runs to finish.
 
+pub mod agents;
 pub mod cancel;
 pub mod catchup;
 pub mod memory;
@@ -37,6 +38,8 @@ pub struct Sizes {
     pub catchup_events: usize,
     /// Runs cancelled in each cancel-latency variant.
     pub cancel_runs: usize,
+    /// Concurrent streaming agent runs in the agents benchmark.
+    pub agent_runs: usize,
 }
 
 impl Sizes {
@@ -49,6 +52,7 @@ impl Sizes {
                 memory_runs: 2_000,
                 catchup_events: 10_000,
                 cancel_runs: 20,
+                agent_runs: 200,
             }
         } else {
             Self {
@@ -57,6 +61,7 @@ impl Sizes {
                 memory_runs: 10_000,
                 catchup_events: 10_000,
                 cancel_runs: 50,
+                agent_runs: 1_000,
             }
         }
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// Live channel capacity per run; a subscriber further behind re-reads the store.
-const CHANNEL_CAPACITY: usize = 1024;
+const CHANNEL_CAPACITY: usize = 128;
 /// How many events one catch-up read fetches.
 const READ_BATCH: usize = 1000;
 
