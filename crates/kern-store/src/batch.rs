@@ -91,6 +91,23 @@ pub(crate) enum WriteOut {
 pub(crate) type Request = (WriteOp, oneshot::Sender<StoreResult<WriteOut>>);
 
 impl WriteOp {
+    /// Ops made of statements that do not depend on other ops of the same batch, so a backend
+    /// may send them all at once (PostgreSQL pipelining). Idempotent creates (check the key,
+    /// then insert), session deletes and purges are not.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn is_pipelinable(&self) -> bool {
+        match self {
+            WriteOp::Create(run) => run.idempotency.is_none(),
+            WriteOp::Claim(_)
+            | WriteOp::Heartbeat { .. }
+            | WriteOp::Write(_)
+            | WriteOp::Release { .. }
+            | WriteOp::CancelPending { .. }
+            | WriteOp::RequestCancel(_) => true,
+            _ => false,
+        }
+    }
+
     /// Ops a caller waits on interactively (starting or cancelling a run), served before
     /// queued event writes.
     fn is_urgent(&self) -> bool {

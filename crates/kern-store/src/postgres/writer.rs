@@ -262,8 +262,26 @@ async fn apply_all(
     };
     let mut outs = Vec::with_capacity(ops.len());
     let mut signals = BatchSignals::default();
-    for op in ops {
-        match ops::apply(conn, op, now).await {
+    // Independent ops are sent together: tokio-postgres pipelines queries polled at the same
+    // time on one connection, so a batch costs about one round trip instead of one per op.
+    // A batch with an op whose statements depend on another op's (idempotent creates,
+    // session deletes, purges) goes one op at a time.
+    let results = if ops.iter().all(|op| op.is_pipelinable()) {
+        futures::future::join_all(ops.iter().map(|op| ops::apply(conn, op, now))).await
+    } else {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let r = ops::apply(conn, op, now).await;
+            let hard = matches!(&r, Err(e) if batch::is_hard(e));
+            results.push(r);
+            if hard {
+                break;
+            }
+        }
+        results
+    };
+    for (op, result) in ops.iter().zip(results) {
+        match result {
             Err(e) if batch::is_hard(&e) => {
                 rollback(conn).await;
                 return Err(Failed::before(e));
