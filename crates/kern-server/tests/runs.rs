@@ -30,14 +30,12 @@ async fn foreground_blocking_returns_the_run(backend: Backend) {
     assert_eq!(steps[0]["step_name"], "echo");
     // The events are the stored ones, verbatim.
     let run_id = v["run_id"].as_str().unwrap().parse().unwrap();
-    let stored = stored_payloads(&s.engine, run_id).await;
-    let events: Vec<String> = v["events"]
-        .as_array()
-        .unwrap()
+    let stored: Vec<Value> = stored_payloads(&s.engine, run_id)
+        .await
         .iter()
-        .map(|e| e.to_string())
+        .map(|p| serde_json::from_str(p).unwrap())
         .collect();
-    assert_eq!(events, stored);
+    assert_eq!(v["events"].as_array().unwrap(), &stored);
     assert_eq!(v["events"][0]["event"], "WorkflowStarted");
 
     // A failing workflow is still a 200 with status ERROR.

@@ -226,6 +226,9 @@ impl Interpreter {
         out.step_id = Some(step.id.clone().unwrap_or_else(|| step.name.clone()));
         out.step_type = Some("Step".into());
         out.executor_type = Some(step.executor.executor_type().into());
+        if out.executor_name.is_none() {
+            out.executor_name = Some(step.name.clone());
+        }
         out.metrics = Some(duration_metrics(started.elapsed()));
     }
 

@@ -148,6 +148,7 @@ fn step_metrics(outputs: &[StepOutput]) -> serde_json::Value {
                     json!({
                         "step_name": name,
                         "executor_type": o.executor_type.as_deref().unwrap_or(o.step_type.as_deref().unwrap_or("")),
+                        "executor_name": o.executor_name.as_deref().unwrap_or(name),
                         "metrics": o.metrics.clone().unwrap_or_else(|| json!({})),
                     }),
                 );

@@ -125,9 +125,13 @@ pub struct StepOutput {
     /// `"Step"`, `"Steps"`, `"Parallel"`, `"Condition"`, `"Loop"` or `"Router"`.
     #[serde(default)]
     pub step_type: Option<String>,
-    /// What ran the step: `"function"` (later `"agent"`, `"team"`).
+    /// What ran the step: `"function"`, `"agent"`, `"team"` or `"workflow"`.
     #[serde(default)]
     pub executor_type: Option<String>,
+    /// The name of what ran the step (the step's own name for functions, the component's name
+    /// for agents, teams and workflows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_name: Option<String>,
     /// The step's content: a JSON string for text, any JSON otherwise.
     #[serde(default)]
     pub content: Option<Value>,
@@ -424,6 +428,7 @@ impl StepExecutor for ComponentStep {
             kern_store::RunStatus::Completed => Ok(StepOutput {
                 content: child.content().cloned(),
                 success: true,
+                executor_name: Some(self.component.name().to_owned()),
                 ..Default::default()
             }),
             status => Err(StepError::msg(format!(
