@@ -22,6 +22,11 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
+/// The most runs one claim takes. Small claims, repeated at once while more are pending, keep
+/// a burst of newly started runs from crowding out everything else on the runtime (client
+/// tasks starting runs, streams being served).
+const CLAIM_BATCH: usize = 32;
+
 /// Why a local run is being stopped before it finished by itself.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum StopReason {
@@ -530,7 +535,7 @@ async fn claim_loop(weak: Weak<EngineInner>) {
         if available == 0 {
             inner.starved.store(true, Ordering::Release);
         } else if !components.is_empty() {
-            let limit = available.min(256);
+            let limit = available.min(CLAIM_BATCH);
             let req = ClaimRequest {
                 owner: inner.owner.clone(),
                 limit,

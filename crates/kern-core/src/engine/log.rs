@@ -19,6 +19,11 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How long a background flush waits for more events before writing. Short enough to be
+/// invisible to a watcher, long enough to merge a fast step's start with its completion and a
+/// burst of token deltas into one write.
+const FLUSH_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Called once when the log can no longer write for the run (fenced or the store is down).
 pub(crate) type OnLost = Box<dyn Fn() + Send + Sync>;
 
@@ -174,6 +179,9 @@ impl RunLog {
         drop(st);
         let log = self.clone();
         tokio::spawn(async move {
+            // Linger a moment first: events emitted right after (the rest of a token burst, a
+            // fast step's completion) go out in the same write.
+            tokio::time::sleep(FLUSH_LINGER).await;
             loop {
                 let ok = log.flush().await.is_ok();
                 let mut st = log.lock();

@@ -82,6 +82,8 @@ struct Inner {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     webhooks: broadcast::Sender<()>,
+    // Dropped with the store: stops the checkpointer thread.
+    _stop_checkpoints: Mutex<std::sync::mpsc::Sender<()>>,
     // Keeps an ephemeral store's directory alive; removed when the store is dropped.
     _tempdir: Option<tempfile::TempDir>,
 }
@@ -127,6 +129,9 @@ impl SqliteStore {
                 Synchronous::Off => "OFF",
             };
             conn.pragma_update(None, "synchronous", sync)?;
+            // The writer never checkpoints: a checkpoint inside a commit would stall every
+            // write queued behind it for its whole duration. A thread of its own does it.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
             schema::migrate(&mut conn)?;
             Ok(conn)
         })
@@ -138,6 +143,11 @@ impl SqliteStore {
         let thread = std::thread::Builder::new()
             .name("kern-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, wake))?;
+        let (stop_checkpoints, stop) = std::sync::mpsc::channel::<()>();
+        let ckpt_opts = options.clone();
+        std::thread::Builder::new()
+            .name("kern-sqlite-ckpt".into())
+            .spawn(move || checkpoint_loop(&ckpt_opts, &stop))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
@@ -146,6 +156,7 @@ impl SqliteStore {
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 webhooks,
+                _stop_checkpoints: Mutex::new(stop_checkpoints),
                 _tempdir: tempdir,
             }),
         })
@@ -205,6 +216,28 @@ fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
     conn.busy_timeout(opts.busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs passive WAL checkpoints on a connection of its own until the store is dropped.
+/// `PASSIVE` never blocks the writer or readers; it copies what it can, and the WAL is reused
+/// from its start once a checkpoint has caught up.
+fn checkpoint_loop(opts: &SqliteOptions, stop: &std::sync::mpsc::Receiver<()>) {
+    let conn = match open_connection(opts) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite checkpointer could not open the database; the WAL will grow");
+            return;
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed");
+        }
+    }
 }
 
 fn writer_loop(
