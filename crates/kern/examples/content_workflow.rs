@@ -89,8 +89,8 @@ async fn main() -> Result<()> {
         if run.has_completed() {
             break run;
         }
-        anyhow::ensure!(poll <= 200, "timeout after {poll} polls");
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        anyhow::ensure!(poll <= 600, "timeout after {poll} polls");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     };
 
     println!("\nFinal result ({}):\n{}", result.status, "=".repeat(50));
