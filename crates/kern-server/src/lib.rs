@@ -50,6 +50,8 @@
 //! exactly as stored, each SSE frame with `id: <event_index>` so a browser's `EventSource`
 //! reconnects by itself with `Last-Event-ID`.
 
+#![warn(missing_docs)]
+
 mod auth;
 pub mod demo;
 mod error;

@@ -6,6 +6,8 @@
 //! vacuously, unless `KERN_REQUIRE_PG=1` (set by `scripts/test` and CI), which makes a missing
 //! server a failure.
 
+#![warn(missing_docs)]
+
 use kern_store::postgres::{PostgresOptions, PostgresStore};
 use kern_store::sqlite::SqliteStore;
 use kern_store::Store;

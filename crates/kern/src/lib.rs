@@ -30,6 +30,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub use kern_core::{engine, event, workflow, EngineError, EngineResult};
 pub use kern_store as store;
 
