@@ -81,6 +81,8 @@ struct Inner {
     writer: RwLock<Option<mpsc::UnboundedSender<Request>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection (see `read`).
+    read_permits: Arc<tokio::sync::Semaphore>,
     webhooks: broadcast::Sender<()>,
     // Dropped with the store: stops the checkpointer thread.
     _stop_checkpoints: Mutex<std::sync::mpsc::Sender<()>>,
@@ -148,6 +150,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("kern-sqlite-ckpt".into())
             .spawn(move || checkpoint_loop(&ckpt_opts, &stop))?;
+        let read_permits = Arc::new(tokio::sync::Semaphore::new(options.read_connections.max(1)));
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
@@ -155,6 +158,7 @@ impl SqliteStore {
                 writer: RwLock::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
+                read_permits,
                 webhooks,
                 _stop_checkpoints: Mutex::new(stop_checkpoints),
                 _tempdir: tempdir,
@@ -182,8 +186,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        // At most `read_connections` reads at once: the rest wait here, instead of each
+        // taking a blocking thread and opening a connection of its own (a thousand streams
+        // catching up at once would otherwise start hundreds of threads).
+        let permit = self
+            .inner
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = inner
                 .readers
                 .lock()
