@@ -110,7 +110,7 @@ impl WriteOp {
 
     /// Ops a caller waits on interactively (starting or cancelling a run), served before
     /// queued event writes.
-    fn is_urgent(&self) -> bool {
+    pub(crate) fn is_urgent(&self) -> bool {
         matches!(
             self,
             WriteOp::Create(_) | WriteOp::CancelPending { .. } | WriteOp::RequestCancel(_)

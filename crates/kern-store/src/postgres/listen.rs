@@ -262,17 +262,17 @@ pub(crate) struct Listener {
 /// Starts listening on `channel` and returns once `LISTEN` is in effect, so that nothing
 /// committed after this returns can be missed.
 ///
-/// Notifications whose sender is the backend whose pid is in `own_pid` (this store's writer)
+/// Notifications whose sender is a backend whose pid is in `own_pids` (this store's writers)
 /// are dropped.
 pub(crate) async fn start(
     config: Config,
     channel: String,
     out: Outputs,
-    own_pid: Arc<AtomicI32>,
+    own_pids: Vec<Arc<AtomicI32>>,
 ) -> StoreResult<Listener> {
     let first = listen(&config, &channel).await?;
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(first, config, channel, out, own_pid, stop_rx));
+    let task = tokio::spawn(run(first, config, channel, out, own_pids, stop_rx));
     Ok(Listener { stop, task })
 }
 
@@ -281,7 +281,7 @@ async fn run(
     config: Config,
     channel: String,
     out: Outputs,
-    own_pid: Arc<AtomicI32>,
+    own_pids: Vec<Arc<AtomicI32>>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut current = Some(first);
@@ -321,7 +321,7 @@ async fn run(
             _ = &mut stop => return,
             n = live.rx.recv() => match n {
                 Some(n) => {
-                    if n.process_id() == own_pid.load(Ordering::Relaxed) {
+                    if own_pids.iter().any(|p| n.process_id() == p.load(Ordering::Relaxed)) {
                         continue;
                     }
                     for signal in decode(n.payload()) {

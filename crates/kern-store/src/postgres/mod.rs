@@ -139,11 +139,18 @@ pub struct PostgresStore {
 struct Inner {
     schema: String,
     pool: Pool,
-    writer: RwLock<Option<mpsc::UnboundedSender<Request>>>,
-    writer_task: Mutex<Option<JoinHandle<()>>>,
+    /// The writers' queues: ordinary ops, and urgent ones (creates, cancels) on a connection
+    /// of their own so that starting a run never waits for a batch of event writes.
+    writer: RwLock<Option<Queues>>,
+    writer_tasks: Mutex<Vec<JoinHandle<()>>>,
     listener: Mutex<Option<listen::Listener>>,
     notifications: broadcast::Sender<Notification>,
     webhooks: broadcast::Sender<()>,
+}
+
+struct Queues {
+    ordinary: mpsc::UnboundedSender<Request>,
+    urgent: mpsc::UnboundedSender<Request>,
 }
 
 impl PostgresStore {
@@ -170,12 +177,22 @@ impl PostgresStore {
             webhooks.clone(),
         )
         .await?;
+        let urgent_pid = Arc::new(AtomicI32::new(0));
+        let urgent_writer = writer::Writer::new(
+            config.clone(),
+            writer::open(&config).await?,
+            channel.clone(),
+            urgent_pid.clone(),
+            webhooks.clone(),
+        )
+        .await?;
         let (notifications, _) = broadcast::channel(options.notification_capacity.max(1));
         let outputs = listen::Outputs {
             notes: notifications.clone(),
             webhooks: webhooks.clone(),
         };
-        let listener = listen::start(config.clone(), channel, outputs, pid).await?;
+        let listener =
+            listen::start(config.clone(), channel, outputs, vec![pid, urgent_pid]).await?;
 
         let manager = Manager::from_config(
             config,
@@ -193,13 +210,20 @@ impl PostgresStore {
             .map_err(|e| StoreError::Config(format!("postgres pool: {e}")))?;
 
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer_task = tokio::spawn(writer.run(rx));
+        let (urgent_tx, urgent_rx) = mpsc::unbounded_channel();
+        let writer_tasks = vec![
+            tokio::spawn(writer.run(rx)),
+            tokio::spawn(urgent_writer.run(urgent_rx)),
+        ];
         Ok(Self {
             inner: Arc::new(Inner {
                 schema,
                 pool,
-                writer: RwLock::new(Some(tx)),
-                writer_task: Mutex::new(Some(writer_task)),
+                writer: RwLock::new(Some(Queues {
+                    ordinary: tx,
+                    urgent: urgent_tx,
+                })),
+                writer_tasks: Mutex::new(writer_tasks),
                 listener: Mutex::new(Some(listener)),
                 notifications,
                 webhooks,
@@ -216,7 +240,12 @@ impl PostgresStore {
         let (tx, rx) = oneshot::channel();
         {
             let guard = self.inner.writer.read().unwrap_or_else(|e| e.into_inner());
-            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            let queues = guard.as_ref().ok_or(StoreError::Closed)?;
+            let sender = if op.is_urgent() {
+                &queues.urgent
+            } else {
+                &queues.ordinary
+            };
             sender.send((op, tx)).map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
@@ -432,13 +461,14 @@ impl Store for PostgresStore {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         drop(sender);
-        let writer = self
-            .inner
-            .writer_task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(task) = writer {
+        let writers = std::mem::take(
+            &mut *self
+                .inner
+                .writer_tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for task in writers {
             let _ = task.await;
         }
         let listener = self
