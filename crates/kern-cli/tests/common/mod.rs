@@ -131,14 +131,25 @@ impl Serve {
         v["run_id"].as_str().unwrap().to_owned()
     }
 
-    /// Polls a run until `f` holds for it.
+    /// Polls a run until `f` holds for it (for up to [`TIMEOUT`]).
     pub async fn wait_run(
         &self,
         workflow: &str,
         run_id: &str,
         f: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        self.wait_run_for(workflow, run_id, TIMEOUT, f).await
+    }
+
+    /// Polls a run until `f` holds for it, for up to `timeout`.
+    pub async fn wait_run_for(
+        &self,
+        workflow: &str,
+        run_id: &str,
+        timeout: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let v = self
                 .get(&format!("/workflows/{workflow}/runs/{run_id}"))

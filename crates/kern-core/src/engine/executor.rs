@@ -304,7 +304,6 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
     } = run;
     let inner = &engine.inner;
     let config = &inner.config;
-    let run_id = record.run_id;
     let is_child = shared_state.is_some();
 
     let recoveries = record.attempt.saturating_sub(1 + record.releases);
@@ -359,22 +358,12 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
                     }
                 };
                 let exec = AssertUnwindSafe(component.execute(ctx)).catch_unwind();
-                tokio::select! {
+                let outcome = tokio::select! {
                     biased;
                     _ = token.cancelled() => {
                         let reason = stop.lock().unwrap_or_else(|e| e.into_inner()).clone();
                         match reason {
                             Some(StopReason::Lost) => return,
-                            Some(StopReason::Shutdown) if record.background => {
-                                // Hand the run back: whatever was emitted is written first, so
-                                // the next owner continues the log where it stops.
-                                if log.flush().await.is_ok() {
-                                    if let Err(e) = inner.store.release(run_id, record.attempt).await {
-                                        tracing::warn!(%run_id, error = %e, "could not release run on shutdown");
-                                    }
-                                }
-                                return;
-                            }
                             Some(StopReason::Shutdown) => Outcome::Cancelled(Some("the server shut down".into())),
                             Some(StopReason::Cancelled(r)) => Outcome::Cancelled(r),
                             None => Outcome::Cancelled(None),
@@ -390,11 +379,42 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
                             "run panicked: {}", crate::panic_message(panic.as_ref())
                         )),
                     },
+                };
+                // A stop is not a failure (invariant 9): once the engine is stopping this run,
+                // whatever it ended with short of completing (the stop itself, or an error that
+                // the stop caused on the way, such as a child run cut short) hands a background
+                // run back to the queue instead of finishing it.
+                let stopping = matches!(
+                    *stop.lock().unwrap_or_else(|e| e.into_inner()),
+                    Some(StopReason::Shutdown)
+                );
+                if stopping && record.background && !matches!(outcome, Outcome::Completed(_)) {
+                    hand_back(engine, &record, &log).await;
+                    return;
                 }
+                outcome
             }
         },
     };
     finish(&log, component.kind(), outcome, session_state).await;
+}
+
+/// Gives a background run back to the queue (graceful stop): whatever it emitted is written
+/// first, so the next owner continues the log where this one stopped, then the lease is
+/// released so that the run is claimable at once (not after lease expiry).
+async fn hand_back(engine: &Engine, record: &RunRecord, log: &RunLog) {
+    let run_id = record.run_id;
+    match log.flush().await {
+        Ok(()) => match engine.inner.store.release(run_id, record.attempt).await {
+            Ok(()) => tracing::info!(%run_id, "run handed back to the queue"),
+            Err(e) => {
+                tracing::warn!(%run_id, error = %e, "could not release the run on shutdown; it is resumed after its lease expires")
+            }
+        },
+        Err(e) => {
+            tracing::warn!(%run_id, error = %e, "could not write the run's last events on shutdown; it is resumed after its lease expires")
+        }
+    }
 }
 
 /// Loads what a run needs to start or resume: its checkpoints and its session state.

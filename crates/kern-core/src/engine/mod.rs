@@ -560,7 +560,11 @@ impl Engine {
         req: &RunRequest,
         background: bool,
     ) -> EngineResult<NewRun> {
-        if self.inner.shutdown.is_cancelled() {
+        // A stopping engine takes no new runs, but the runs it still executes (for the
+        // shutdown grace) go on as usual, and that includes starting their child runs (a
+        // team's members, a workflow's agent step): refusing those would fail a run because
+        // the process is stopping (invariant 9).
+        if self.inner.shutdown.is_cancelled() && req.parent_run_id.is_none() {
             return Err(EngineError::ShuttingDown);
         }
         Ok(NewRun {

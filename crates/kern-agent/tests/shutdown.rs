@@ -1,0 +1,107 @@
+//! A stop is not a failure (design invariant 9), in-process: `Engine::shutdown` called at
+//! random moments, with random graces, while background workflows of a team step then an
+//! agent step are in flight. Each stop hands the unfinished runs back; a new engine on the
+//! same database finishes them. Every run completes, and its log stays gapless.
+
+mod common;
+
+use common::*;
+use kern_agent::{Agent, Team, TeamMode};
+use kern_core::engine::Engine;
+use kern_core::workflow::Workflow;
+use kern_models::testing::{FakeOpenAi, Scripted};
+use kern_store::{RunId, RunStatus};
+use kern_testkit::{both_backends, Backend, TestDb};
+use std::sync::Arc;
+use std::time::Duration;
+
+const RUNS: usize = 20;
+const STOPS: usize = 6;
+
+/// The components, registered on `engine`: a collaborating team of two, then a writer.
+fn content_workflow(engine: &Engine, model: Arc<dyn kern_models::Model>) -> Workflow {
+    let agent = |id: &str| {
+        Agent::builder(id)
+            .model(model.clone())
+            .db(engine)
+            .build()
+            .unwrap()
+    };
+    let (researcher, critic, writer) = (agent("researcher"), agent("critic"), agent("writer"));
+    let team = Team::builder("research")
+        .model(model.clone())
+        .member(&researcher)
+        .member(&critic)
+        .mode(TeamMode::Collaborate)
+        .db(engine)
+        .build()
+        .unwrap();
+    Workflow::builder("content")
+        .step(team.step("Research"))
+        .step(writer.step("Write"))
+        .db(engine)
+        .build()
+        .unwrap()
+}
+
+fn engine_on(store: Arc<dyn kern_store::Store>) -> Engine {
+    Engine::builder(store)
+        .lease(Duration::from_secs(2))
+        .poll_interval(Duration::from_millis(50))
+        .build()
+}
+
+async fn shutdown_at_random_moments(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let fake = FakeOpenAi::start([Scripted::tokens(8, Duration::from_millis(25)).into()]).await;
+    let model: Arc<dyn kern_models::Model> = Arc::new(fake.model("fake"));
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    eprintln!("seed {seed}");
+
+    let mut engine = engine_on(db.store.clone());
+    let mut workflow = content_workflow(&engine, model.clone());
+    let mut runs: Vec<RunId> = Vec::new();
+    for i in 0..RUNS {
+        runs.push(
+            workflow
+                .run_background(format!("topic {i}"))
+                .await
+                .unwrap()
+                .run_id,
+        );
+    }
+    for _ in 0..STOPS {
+        tokio::time::sleep(Duration::from_millis(rng.u64(50..600))).await;
+        engine
+            .shutdown(Duration::from_millis(rng.u64(0..400)))
+            .await;
+        assert_eq!(engine.local_run_count(), 0, "seed {seed}");
+        for id in &runs {
+            let run = engine.get_run(*id).await.unwrap().unwrap();
+            assert!(
+                matches!(run.status, RunStatus::Pending | RunStatus::Completed),
+                "seed {seed}: after a stop, run {id} is {:?}: {:?}",
+                run.status,
+                run.error
+            );
+        }
+        engine = engine_on(db.reopen().await);
+        workflow = content_workflow(&engine, model.clone());
+    }
+    drop(workflow);
+    for id in &runs {
+        let done = finished(&engine, *id).await;
+        assert_eq!(
+            done.status,
+            RunStatus::Completed,
+            "seed {seed}: run {id}: {:?}",
+            done.error
+        );
+        assert_gapless(&stored(&engine, *id).await);
+    }
+}
+
+both_backends!(shutdown_at_random_moments);
