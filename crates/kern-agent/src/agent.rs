@@ -5,7 +5,7 @@ use crate::toolbox::Tools;
 use crate::turns::{self, Turns};
 use async_trait::async_trait;
 use kern_core::engine::{
-    Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure,
+    Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, FINAL_SCOPE,
 };
 use kern_core::event::EventKind;
 use kern_core::workflow::Step;
@@ -205,7 +205,8 @@ impl Component for AgentDef {
             }
         };
         let metrics = turns::metrics(&conv, ctx.elapsed_secs());
-        ctx.emit(EventKind::RunContentCompleted {});
+        ctx.scoped(FINAL_SCOPE)
+            .emit(EventKind::RunContentCompleted {});
         Ok(ComponentOutput {
             output: json!({
                 "content": content,

@@ -11,6 +11,7 @@ use crate::turns::{self, Turns};
 use async_trait::async_trait;
 use kern_core::engine::{
     Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, RunRequest,
+    FINAL_SCOPE,
 };
 use kern_core::event::EventKind;
 use kern_core::workflow::Step;
@@ -249,7 +250,9 @@ impl TeamDef {
                 if let Some(done) = ctx.checkpoint(&key) {
                     return Ok::<_, RunFailure>(text(done));
                 }
-                let result = ask_member(ctx, member, task.to_owned()).await;
+                // The member's run belongs to its answer's checkpoint: if the team is
+                // interrupted before that, the member is asked again and its events voided.
+                let result = ask_member(&ctx.scoped(key.as_str()), member, task.to_owned()).await;
                 let answer = if result.error {
                     format!("(no answer: {})", result.content)
                 } else {
@@ -345,7 +348,8 @@ impl Component for TeamDef {
         let (answer, conv) = loop_.run(initial).await?;
         let content = Value::String(answer.unwrap_or_default());
         let metrics = turns::metrics(&conv, ctx.elapsed_secs());
-        ctx.emit(EventKind::RunContentCompleted {}.for_team());
+        ctx.scoped(FINAL_SCOPE)
+            .emit(EventKind::RunContentCompleted {}.for_team());
         Ok(ComponentOutput {
             output: json!({
                 "content": content,

@@ -91,10 +91,19 @@ impl Turns<'_> {
         }
     }
 
-    async fn save(&self, conv: &Conversation, events: &[EventKind]) -> Result<(), RunFailure> {
+    /// Checkpoints the conversation with `events`, and with `done` (a unit's key) marks that
+    /// unit of work finished.
+    async fn save(
+        &self,
+        conv: &Conversation,
+        events: &[EventKind],
+        done: Option<String>,
+    ) -> Result<(), RunFailure> {
         let value = serde_json::to_value(conv).map_err(|e| RunFailure(e.to_string()))?;
+        let mut checkpoints = vec![(CONVERSATION_KEY.to_owned(), value)];
+        checkpoints.extend(done.map(|key| (key, Value::Bool(true))));
         self.ctx
-            .checkpoint_with(events, vec![(CONVERSATION_KEY.to_owned(), value)])
+            .checkpoint_with(events, checkpoints)
             .await
             .map_err(|e| RunFailure(e.to_string()))
     }
@@ -124,7 +133,12 @@ impl Turns<'_> {
                 continue;
             }
             let allow_tools = conv.tool_rounds < self.max_tool_rounds;
-            let (response, ttft) = self.model_turn(&conv, allow_tools).await?;
+            // The turn's events (its start, every streamed delta) belong to it until its
+            // result is checkpointed: a run interrupted mid-turn asks again, and voids them.
+            let turn = format!("turn:{}", conv.model_requests);
+            let (response, ttft) = self
+                .model_turn(&self.ctx.scoped(turn.as_str()), &conv, allow_tools)
+                .await?;
             conv.messages.push(response.to_message());
             conv.model_requests += 1;
             conv.usage.add(&response.usage);
@@ -139,18 +153,19 @@ impl Turns<'_> {
                 total_tokens: response.usage.total_tokens,
                 time_to_first_token: ttft,
             });
-            self.save(&conv, &[done]).await?;
+            self.save(&conv, &[done], Some(turn)).await?;
         }
     }
 
     /// One model request, streamed: text deltas become `RunContent` events as they arrive.
     async fn model_turn(
         &self,
+        ctx: &RunContext,
         conv: &Conversation,
         allow_tools: bool,
     ) -> Result<(ChatResponse, Option<f64>), RunFailure> {
         let model = self.model;
-        self.ctx.emit(self.event(EventKind::ModelRequestStarted {
+        ctx.emit(self.event(EventKind::ModelRequestStarted {
             model: model.id().to_owned(),
             model_provider: model.provider().to_owned(),
         }));
@@ -175,7 +190,7 @@ impl Turns<'_> {
             match item.map_err(failure)? {
                 StreamEvent::TextDelta(delta) => {
                     ttft.get_or_insert_with(|| started.elapsed().as_secs_f64());
-                    self.ctx.emit(self.event(EventKind::RunContent {
+                    ctx.emit(self.event(EventKind::RunContent {
                         content: delta,
                         content_type: "str".into(),
                     }));
@@ -215,7 +230,7 @@ impl Turns<'_> {
         }
         conv.tool_rounds += 1;
         conv.final_answer = final_answer;
-        self.save(conv, &[]).await
+        self.save(conv, &[], None).await
     }
 
     async fn tool_call(
@@ -250,11 +265,13 @@ impl Turns<'_> {
                 .unwrap_or(Value::String(call.arguments.clone())),
             ..Default::default()
         };
-        self.ctx
-            .emit(self.event(EventKind::ToolCallStarted { tool: exec.clone() }));
+        // The call's events, and those of the child run it may start (a team member), belong
+        // to it until its result is checkpointed.
+        let ctx = self.ctx.scoped(key.as_str());
+        ctx.emit(self.event(EventKind::ToolCallStarted { tool: exec.clone() }));
         let started = Instant::now();
         let result = match parsed {
-            Ok(args) => self.toolbox.call(self.ctx, call, args).await,
+            Ok(args) => self.toolbox.call(&ctx, call, args).await,
             Err(e) => CallResult::error(format!(
                 "Error: the arguments are not valid JSON ({e}); call {:?} again with a JSON object",
                 call.name
@@ -269,8 +286,7 @@ impl Turns<'_> {
             content: Some(result.content),
         });
         let saved = json!({ "exec": exec, "final_answer": result.final_answer });
-        self.ctx
-            .checkpoint_with(&[event], vec![(key, saved)])
+        ctx.checkpoint_with(&[event], vec![(key, saved)])
             .await
             .map_err(|e| RunFailure(e.to_string()))?;
         Ok((exec, result.final_answer))

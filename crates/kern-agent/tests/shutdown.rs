@@ -1,7 +1,9 @@
 //! A stop is not a failure (design invariant 9), in-process: `Engine::shutdown` called at
 //! random moments, with random graces, while background workflows of a team step then an
 //! agent step are in flight. Each stop hands the unfinished runs back; a new engine on the
-//! same database finishes them. Every run completes, and its log stays gapless.
+//! same database finishes them. Every run completes, its log stays gapless, and the work each
+//! stop interrupted is voided in the log (a client joining the streamed answers gets the final
+//! ones, never doubled ones).
 
 mod common;
 
@@ -92,6 +94,7 @@ async fn shutdown_at_random_moments(backend: Backend) {
         workflow = content_workflow(&engine, model.clone());
     }
     drop(workflow);
+    let (mut restarts, mut voided) = (0, 0);
     for id in &runs {
         let done = finished(&engine, *id).await;
         assert_eq!(
@@ -100,8 +103,33 @@ async fn shutdown_at_random_moments(backend: Backend) {
             "seed {seed}: run {id}: {:?}",
             done.error
         );
-        assert_gapless(&stored(&engine, *id).await);
+        let events = stored(&engine, *id).await;
+        assert_gapless(&events);
+        // A restart is visible in the log, and a client joining the streamed answers gets
+        // the final ones: the writer's deltas equal the workflow's content.
+        let log: Vec<_> = events.iter().map(json).collect();
+        restarts += kern_testkit::assert_joined_content(&log);
+        voided += log
+            .iter()
+            .filter(|e| e["event"] == "RunRestarted")
+            .map(|e| e["voided"].as_array().unwrap().len())
+            .sum::<usize>();
+        let kept = kern_testkit::kept_events(&log);
+        let writer_answer: String = kept
+            .iter()
+            .filter(|e| e["event"] == "RunContent" && e["agent_id"] == "writer")
+            .filter_map(|e| e["content"].as_str())
+            .collect();
+        assert_eq!(
+            Some(writer_answer.as_str()),
+            done.content().and_then(|c| c.as_str()),
+            "seed {seed}: run {id}"
+        );
     }
+    assert!(
+        restarts > 0 && voided > 0,
+        "seed {seed}: no stop interrupted work in flight ({restarts} restarts)"
+    );
 }
 
 both_backends!(shutdown_at_random_moments);

@@ -59,6 +59,14 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Stop starting runs after this many seconds (the runs in flight finish), even if fewer
+    /// than `-n` were started: for soak tests, with a large `-n`.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Print a progress line to stderr every this many seconds: time, runs completed and
+    /// failed so far, runs/s and events/s over the last interval.
+    #[arg(long, value_name = "SECS")]
+    pub progress: Option<u64>,
 }
 
 #[derive(Default)]
@@ -95,6 +103,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
+    let deadline = args.duration.map(|d| started + Duration::from_secs(d));
+    let reporter = args
+        .progress
+        .filter(|&secs| secs > 0)
+        .map(|secs| tokio::spawn(progress(tally.clone(), started, Duration::from_secs(secs))));
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.min(args.runs) {
         let (args, next, tally, client, base) = (
@@ -105,7 +118,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             base.clone(),
         );
         workers.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < args.runs {
+            while next.fetch_add(1, Ordering::Relaxed) < args.runs
+                && deadline.is_none_or(|d| Instant::now() < d)
+            {
                 let t0 = Instant::now();
                 let outcome = match tokio::time::timeout(
                     Duration::from_secs(args.timeout),
@@ -133,6 +148,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     for w in workers {
         w.await?;
     }
+    if let Some(r) = reporter {
+        r.abort();
+    }
     let wall = started.elapsed().as_secs_f64();
     let mut t = std::mem::take(&mut *tally.lock().unwrap());
     let report = report(&args, &mut t, wall);
@@ -142,6 +160,27 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         print_text(&report);
     }
     Ok(())
+}
+
+/// Prints a progress line every `every` until aborted.
+async fn progress(tally: Arc<Mutex<Tally>>, started: Instant, every: Duration) {
+    let (mut ok0, mut events0) = (0usize, 0u64);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        let (ok, events, failed) = {
+            let t = tally.lock().unwrap();
+            (t.ok, t.events, t.failures.values().sum::<usize>())
+        };
+        let secs = every.as_secs_f64();
+        eprintln!(
+            "progress t={:.0}s completed={ok} failed={failed} runs/s={:.1} events/s={:.1}",
+            started.elapsed().as_secs_f64(),
+            (ok - ok0) as f64 / secs,
+            (events - events0) as f64 / secs,
+        );
+        (ok0, events0) = (ok, events);
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -9,10 +9,10 @@
 
 mod bench;
 mod config;
+mod watch;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use futures::StreamExt;
 use kern::engine::{CancelOutcome, Engine};
 use kern::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
 use std::path::PathBuf;
@@ -150,6 +150,11 @@ enum RunsCommand {
         /// Resume after this event index (print only later events).
         #[arg(long)]
         after: Option<u64>,
+        /// Print the run's content as it streams (an agent's or team's answer, each workflow
+        /// step's content) instead of JSON lines. A restart that voids printed text says so
+        /// and prints the answer again as it stands.
+        #[arg(long)]
+        content: bool,
     },
     /// Cancel a run (pending: cancelled at once; running: its owner stops it).
     Cancel {
@@ -404,12 +409,11 @@ async fn runs(engine: &Engine, command: RunsCommand) -> Result<()> {
             };
             println!("{}", serde_json::to_string_pretty(&run)?);
         }
-        RunsCommand::Watch { run_id, after } => {
-            let mut events = engine.subscribe(run_id, after).await?;
-            while let Some(event) = events.next().await {
-                println!("{}", event?.payload);
-            }
-        }
+        RunsCommand::Watch {
+            run_id,
+            after,
+            content,
+        } => watch::watch(engine, run_id, after, content).await?,
         RunsCommand::Cancel { run_id } => match engine.cancel_run(run_id).await? {
             CancelOutcome::Cancelled => println!("cancelled {run_id} (it had not started)"),
             CancelOutcome::Requested => {

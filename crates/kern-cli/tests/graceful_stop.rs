@@ -1,6 +1,8 @@
 //! A stop is not a failure (design invariant 9): `kern serve` stopped with SIGTERM again and
 //! again while background workflows of a team step then an agent step are in flight hands
-//! every unfinished run back, and the next start finishes them all: none ends `ERROR`.
+//! every unfinished run back, and the next start finishes them all: none ends `ERROR`, and
+//! each resumed run's log voids the work it redid (the joined streamed answers equal the
+//! final ones).
 //!
 //! The server is the real binary with a real config; the model is a local fake OpenAI server
 //! that streams slowly, so that every stop finds runs in every phase (a member's model turn,
@@ -78,6 +80,7 @@ async fn sigterm_loop(db: &str) {
     }
 
     let mut failed = Vec::new();
+    let mut restarts = 0;
     for id in &runs {
         let done = server
             .wait_run_for("content", id, Duration::from_secs(120), is_final)
@@ -91,6 +94,7 @@ async fn sigterm_loop(db: &str) {
                 last.unwrap_or_default()
             ));
         }
+        restarts += kern_testkit::assert_joined_content(done["events"].as_array().unwrap());
         let steps: Vec<&str> = done["step_results"]
             .as_array()
             .map(|a| a.iter().filter_map(|s| s["step_name"].as_str()).collect())
@@ -104,6 +108,10 @@ async fn sigterm_loop(db: &str) {
         "{} of {RUNS} runs did not complete after {STOPS} graceful stops:\n{}",
         failed.len(),
         failed.join("\n")
+    );
+    assert!(
+        restarts > 0,
+        "no run was handed back and resumed: the stops found nothing in flight"
     );
     server.terminate();
 }

@@ -422,6 +422,19 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The run resumed on a new executor after the one running it stopped (a crash, or a
+    /// hand-back by a graceful stop): work that was in flight then (a step, a model turn, tool
+    /// calls) runs again, and the events it had emitted are void. A client showing or joining
+    /// the run's output drops the events whose indices fall in `voided`, and keeps the rest;
+    /// the redone work emits its events again after this one. Every voided index is below
+    /// this event's own, and no index is voided twice. (**Kern**: AgentOS has no such event.)
+    RunRestarted {
+        /// The run's attempt now (2 for its first restart).
+        attempt: u32,
+        /// The voided events, as inclusive ranges of `event_index`: `[[first, last], …]`,
+        /// ascending. Empty when nothing was in flight.
+        voided: Vec<[u64; 2]>,
+    },
     /// An application-defined event.
     CustomEvent {
         /// Anything.
@@ -512,6 +525,7 @@ impl EventKind {
             Self::RunCancelled { .. } => "RunCancelled",
             Self::TeamRunError { .. } => "TeamRunError",
             Self::TeamRunCancelled { .. } => "TeamRunCancelled",
+            Self::RunRestarted { .. } => "RunRestarted",
             Self::CustomEvent { .. } => "CustomEvent",
         }
     }

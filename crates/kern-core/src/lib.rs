@@ -1,6 +1,7 @@
 //! Kern's run engine: the event model, workflows, and the executor that runs them durably.
 //!
 //! - [`event`]: what a run's log holds.
+//! - [`transcript`]: a run's events as a client shows them, restarts applied.
 //! - [`workflow`]: workflow definitions (steps, groups, parallel, conditions, loops, routers)
 //!   and their interpreter.
 //! - [`engine`]: the [`Engine`](engine::Engine): starting runs in the four modes, claiming,
@@ -14,6 +15,7 @@
 pub mod engine;
 mod error;
 pub mod event;
+pub mod transcript;
 pub mod workflow;
 
 pub use error::{EngineError, EngineResult};

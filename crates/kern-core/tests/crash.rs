@@ -46,6 +46,11 @@ fn workflow(engine: &Engine, dir: PathBuf, child: bool) -> Workflow {
             let dir = dir.clone();
             async move {
                 mark(&dir, input.run_id(), name);
+                // Intermediate output, streamed before the step's result: the run is killed
+                // after step two's is durable, so the resumed run emits it again.
+                for part in 1..=3 {
+                    input.emit_output(format!("{name}:{part}"));
+                }
                 if hang {
                     std::future::pending::<()>().await;
                 }
@@ -80,9 +85,19 @@ async fn crash_child() {
         println!("RUN {}", run.run_id);
         ids.push(run.run_id);
     }
-    // Every run is inside step two: the kill will land mid-step.
+    // Every run is inside step two, its outputs durable: the kill will land mid-step.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ids.iter().all(|id| marks(&dir, *id, "two") == 1) {
+    let mut ready = false;
+    while !ready {
+        ready = true;
+        for id in &ids {
+            let outputs = stored(&engine, *id)
+                .await
+                .iter()
+                .filter(|e| e.event_type == "StepOutput" && json(e)["content"] == "two:3")
+                .count();
+            ready &= marks(&dir, *id, "two") == 1 && outputs == 1;
+        }
         assert!(
             Instant::now() < deadline,
             "child runs never reached step two"
@@ -189,6 +204,37 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
             1
         );
         assert_eq!(n.last().unwrap(), "WorkflowCompleted");
+        // The restart is in the log, and it voids step two's first start and outputs: what
+        // a client shows is each step's start and outputs once, in order.
+        let log: Vec<serde_json::Value> = events.iter().map(json).collect();
+        let restarts: Vec<&serde_json::Value> = log
+            .iter()
+            .filter(|e| e["event"] == "RunRestarted")
+            .collect();
+        assert_eq!(restarts.len(), 1, "{n:?}");
+        assert_eq!(restarts[0]["attempt"], 2);
+        let kept = kern_testkit::kept_events(&log);
+        let outputs: Vec<&str> = kept
+            .iter()
+            .filter(|e| e["event"] == "StepOutput")
+            .map(|e| e["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            outputs,
+            [
+                "one:1", "one:2", "one:3", "two:1", "two:2", "two:3", "three:1", "three:2",
+                "three:3"
+            ]
+        );
+        let started: Vec<&str> = kept
+            .iter()
+            .filter(|e| e["event"] == "StepStarted")
+            .map(|e| e["step_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(started, ["one", "two", "three"]);
+        // Without the voids, a client would have seen step two twice.
+        let all_outputs = log.iter().filter(|e| e["event"] == "StepOutput").count();
+        assert_eq!(all_outputs, 12);
     }
 }
 

@@ -334,6 +334,11 @@ pub struct NewEvent {
     pub payload: std::sync::Arc<str>,
     /// When the event happened (ms since epoch).
     pub created_at: Millis,
+    /// The unit of work the event belongs to (a workflow step, a model turn, a tool call), named
+    /// by the checkpoint key that marks the unit done; `None` for events outside any unit.
+    /// Not served to clients: a resumed run uses it to tell which earlier events belonged to
+    /// work that was interrupted and runs again ([`Store::load_scopes`](crate::Store::load_scopes)).
+    pub scope: Option<std::sync::Arc<str>>,
 }
 
 /// An event read back from a run's log.

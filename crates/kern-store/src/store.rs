@@ -126,6 +126,12 @@ pub trait Store: Send + Sync + 'static {
     /// All checkpoints of a run.
     async fn load_checkpoints(&self, run_id: RunId) -> StoreResult<Vec<(String, Value)>>;
 
+    /// The events of a run's log that belong to a unit of work ([`NewEvent::scope`]), as
+    /// `(event_index, scope)` in index order. Events without a scope are left out.
+    ///
+    /// [`NewEvent::scope`]: crate::NewEvent::scope
+    async fn load_scopes(&self, run_id: RunId) -> StoreResult<Vec<(u64, String)>>;
+
     /// One session, or `None`.
     async fn get_session(&self, session_id: &str) -> StoreResult<Option<SessionRecord>>;
 

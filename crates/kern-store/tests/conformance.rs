@@ -36,6 +36,7 @@ fn ev(n: u64) -> NewEvent {
         event_type: "StepStarted".into(),
         payload: format!(r#"{{"event":"StepStarted","n":{n}}}"#).into(),
         created_at: now_millis(),
+        scope: None,
     }
 }
 
@@ -464,7 +465,48 @@ async fn one_fenced_write_does_not_fail_its_batch(backend: Backend) {
     }
 }
 
+/// Events keep the unit of work they belong to; `load_scopes` returns exactly the scoped ones,
+/// in order, whatever the batch (and, on the finishing write, too).
+async fn event_scopes_are_stored_and_listed(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let scoped = |n: u64, scope: Option<&str>| NewEvent {
+        scope: scope.map(Into::into),
+        ..ev(n)
+    };
+    let mut first = write(&run, 0, 0);
+    first.events = vec![
+        scoped(0, None),
+        scoped(1, Some("step:0")),
+        scoped(2, Some("step:0")),
+    ];
+    s.write(first.into()).await.unwrap();
+    let mut last = write(&run, 3, 0);
+    last.events = vec![scoped(3, Some("tool:0:1")), scoped(4, None)];
+    last.finish = Some(RunFinish {
+        status: RunStatus::Completed,
+        output: None,
+        error: None,
+    });
+    s.write(last.into()).await.unwrap();
+    assert_eq!(
+        s.load_scopes(run.run_id).await.unwrap(),
+        vec![
+            (1, "step:0".to_owned()),
+            (2, "step:0".to_owned()),
+            (3, "tool:0:1".to_owned())
+        ]
+    );
+    assert!(s.load_scopes(new_run_id()).await.unwrap().is_empty());
+    // The scope is the store's business: payloads come back byte for byte.
+    let events = s.read_events(run.run_id, 0, 10).await.unwrap();
+    assert_eq!(&*events[1].payload, &*ev(1).payload);
+}
+
 both_backends!(
+    event_scopes_are_stored_and_listed,
     create_get_and_duplicate,
     claim_takes_oldest_once_and_respects_components,
     concurrent_claimers_never_share_a_run,

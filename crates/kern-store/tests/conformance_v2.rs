@@ -48,6 +48,7 @@ fn ev(n: u64) -> NewEvent {
         event_type: "StepStarted".into(),
         payload: format!(r#"{{"event":"StepStarted","n":{n}}}"#).into(),
         created_at: now_millis(),
+        scope: None,
     }
 }
 

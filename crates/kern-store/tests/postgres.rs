@@ -42,6 +42,7 @@ fn event(payload: &str) -> NewEvent {
         event_type: "Custom".into(),
         payload: payload.into(),
         created_at: now_millis(),
+        scope: None,
     }
 }
 
@@ -477,7 +478,7 @@ async fn replicas_starting_together_migrate_once_into_a_named_schema() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     // A schema newer than this build is refused.
     client
         .execute(

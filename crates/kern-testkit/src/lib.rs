@@ -8,6 +8,9 @@
 
 #![warn(missing_docs)]
 
+mod events;
+pub use events::{assert_joined_content, kept_events};
+
 use kern_store::postgres::{PostgresOptions, PostgresStore};
 use kern_store::sqlite::SqliteStore;
 use kern_store::Store;

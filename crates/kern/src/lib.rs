@@ -32,7 +32,7 @@
 
 #![warn(missing_docs)]
 
-pub use kern_core::{engine, event, workflow, EngineError, EngineResult};
+pub use kern_core::{engine, event, transcript, workflow, EngineError, EngineResult};
 pub use kern_store as store;
 
 /// Agents and teams (see [`kern_agent`]).
@@ -47,6 +47,7 @@ pub mod prelude {
     pub use kern_agent::{Agent, Team, TeamMode};
     pub use kern_core::engine::{CancelOutcome, Engine, EngineConfig, RunRequest};
     pub use kern_core::event::{Event, EventKind};
+    pub use kern_core::transcript::Transcript;
     pub use kern_core::workflow::{
         Condition, Loop, Parallel, Router, Step, StepError, StepInput, StepOutput, Steps, Workflow,
         WorkflowStep,

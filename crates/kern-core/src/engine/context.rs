@@ -12,10 +12,28 @@ use tokio_util::sync::CancellationToken;
 
 /// The handle a running component uses to emit events, checkpoint progress and notice
 /// cancellation. Cheap to clone.
+///
+/// # Units of work
+/// A component that can be interrupted (a crash, a graceful stop) and resumed redoes the work
+/// that was in flight: the workflow step that was running, the model turn that was streaming,
+/// the tool calls that had not returned. Events emitted through [`scoped`](Self::scoped)
+/// contexts say which unit they belong to, named by the checkpoint key that marks the unit
+/// done. When the run resumes, the engine voids the events of every unit whose checkpoint was
+/// never written (it runs again, and emits them again), in one `RunRestarted` event, so that a
+/// client joining the streamed output gets the final content, never a doubled one (design
+/// invariant 10). Events emitted outside any unit are never voided: emit them only once per
+/// run (guarded by a checkpoint), or inside a unit.
 #[derive(Clone)]
 pub struct RunContext {
     inner: Arc<Inner>,
+    /// The unit of work this handle's events belong to.
+    scope: Option<Arc<str>>,
 }
+
+/// The unit of a run's last moments: what a component emits after its last checkpoint and
+/// before the engine writes the terminal event (an agent's `RunContentCompleted`). It has no
+/// checkpoint, so if the run is interrupted there, those events are voided when it resumes.
+pub const FINAL_SCOPE: &str = "final";
 
 struct Inner {
     record: RunRecord,
@@ -47,7 +65,29 @@ impl RunContext {
                 engine,
                 saved_state: std::sync::atomic::AtomicU64::new(0),
             }),
+            scope: None,
         }
+    }
+
+    /// A handle whose events belong to the unit of work `key`: the checkpoint key written when
+    /// the unit is done (`step:<path>`, `tool:<round>:<i>`, …). If the run is interrupted
+    /// before a checkpoint named `key` is written, the unit's events are voided when the run
+    /// resumes (see [Units of work](Self#units-of-work)). Child runs started through the
+    /// handle belong to the unit too, as do the copies of their events in this run's log.
+    pub fn scoped(&self, key: impl Into<Arc<str>>) -> RunContext {
+        RunContext {
+            inner: self.inner.clone(),
+            scope: Some(key.into()),
+        }
+    }
+
+    /// The unit of work this handle's events belong to, if any.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    pub(crate) fn scope_key(&self) -> Option<&Arc<str>> {
+        self.scope.as_ref()
     }
 
     /// The run as it was when this executor claimed it.
@@ -128,12 +168,14 @@ impl RunContext {
     /// Appends an event without waiting: it is written in the next batch and reaches
     /// subscribers once durable. Order is kept with every other emit of this run.
     pub fn emit(&self, kind: EventKind) {
-        self.inner.log.push_and_schedule(&kind);
+        self.inner.log.push_and_schedule(&kind, self.scope.as_ref());
     }
 
     /// Appends events and waits until they (and everything emitted before) are durable.
     pub async fn emit_durable(&self, kinds: &[EventKind]) -> EngineResult<()> {
-        self.inner.log.push(kinds, Extras::default());
+        self.inner
+            .log
+            .push(kinds, self.scope.as_ref(), Extras::default());
         self.inner.log.flush().await
     }
 
@@ -154,7 +196,7 @@ impl RunContext {
             session_state,
             finish: None,
         };
-        self.inner.log.push(kinds, extras);
+        self.inner.log.push(kinds, self.scope.as_ref(), extras);
         self.inner.log.flush().await
     }
 }

@@ -5,7 +5,8 @@
 //! engine that is dropped stops its loops.
 
 use super::context::RunContext;
-use super::log::{Extras, RunLog};
+use super::log::{Extras, Mirror, RunLog};
+use super::restart::{self, Restart, VOIDED_KEY};
 use super::{Component, ComponentOutput, Engine, EngineInner};
 use crate::event::{to_payload, EventKind, EventSource};
 use crate::workflow::SessionState;
@@ -100,6 +101,7 @@ pub(crate) fn terminal_event_for_pending(
         )
         .into(),
         created_at: now,
+        scope: None,
     }
 }
 
@@ -144,7 +146,7 @@ fn make_log(
     record: &RunRecord,
     token: &CancellationToken,
     stop: &Arc<Mutex<Option<StopReason>>>,
-    mirror: Option<Arc<RunLog>>,
+    mirror: Option<Mirror>,
 ) -> Arc<RunLog> {
     let on_lost = {
         let (token, stop) = (token.clone(), stop.clone());
@@ -228,7 +230,10 @@ pub(crate) async fn run_child(
         &record,
         &token,
         &stop,
-        Some(parent.log().clone()),
+        Some(Mirror {
+            log: parent.log().clone(),
+            scope: parent.scope_key().cloned(),
+        }),
     );
     let mut guard = ChildGuard {
         engine: engine.clone(),
@@ -332,7 +337,23 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
         Some(o) => o,
         None => match prepare(engine, &record, shared_state.is_some()).await {
             Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
-            Ok((checkpoints, state)) => {
+            Ok((checkpoints, state, restart)) => {
+                if let Some(restart) = restart {
+                    // Before the resumed run emits anything: what it redoes is void.
+                    let event = EventKind::RunRestarted {
+                        attempt: record.attempt,
+                        voided: restart.voided,
+                    };
+                    let extras = Extras {
+                        checkpoints: vec![(VOIDED_KEY.to_owned(), serde_json::json!(restart.all))],
+                        ..Extras::default()
+                    };
+                    log.push(&[event], None, extras);
+                    if log.flush().await.is_err() {
+                        // The log stopped the run (another owner, or the store is gone).
+                        return;
+                    }
+                }
                 let state = shared_state.unwrap_or(state);
                 if !is_child {
                     session_state = Some(state.clone());
@@ -417,14 +438,16 @@ async fn hand_back(engine: &Engine, record: &RunRecord, log: &RunLog) {
     }
 }
 
-/// Loads what a run needs to start or resume: its checkpoints and its session state.
+/// Loads what a run needs to start or resume: its checkpoints, its session state, and for a
+/// run that resumes a log (a restart), what the restart voids.
 async fn prepare(
     engine: &Engine,
     record: &RunRecord,
     shared_state: bool,
-) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState)> {
+) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState, Option<Restart>)> {
     let store = &engine.inner.store;
-    let checkpoints: HashMap<String, Value> = if record.event_count > 0 {
+    let resumed = record.event_count > 0;
+    let checkpoints: HashMap<String, Value> = if resumed {
         store
             .load_checkpoints(record.run_id)
             .await?
@@ -432,6 +455,12 @@ async fn prepare(
             .collect()
     } else {
         HashMap::new()
+    };
+    let restart = if resumed {
+        let scopes = store.load_scopes(record.run_id).await?;
+        Some(restart::plan(&scopes, &checkpoints))
+    } else {
+        None
     };
     let state = match checkpoints.get(crate::workflow::SESSION_STATE_KEY) {
         Some(v) => v.clone(),
@@ -453,7 +482,7 @@ async fn prepare(
             state
         }
     };
-    Ok((checkpoints, SessionState::from_value(Some(state))))
+    Ok((checkpoints, SessionState::from_value(Some(state)), restart))
 }
 
 async fn finish(
@@ -496,7 +525,7 @@ async fn finish(
         session_state: session_state.map(|s| s.snapshot()),
         finish: Some(finish),
     };
-    if log.push(&[terminal], extras) {
+    if log.push(&[terminal], None, extras) {
         // A failure here means we lost the run; its next owner finishes it.
         let _ = log.flush().await;
     }

@@ -38,8 +38,15 @@ pub(crate) struct RunLog {
     state: Mutex<LogState>,
     flush_lock: tokio::sync::Mutex<()>,
     on_lost: OnLost,
-    /// A parent run's log that receives a copy of every event (child runs).
-    mirror: Option<Arc<RunLog>>,
+    /// A parent run's log that receives a copy of every event (child runs), and the unit of
+    /// the parent's work the copies belong to (the step or tool call that started the child).
+    mirror: Option<Mirror>,
+}
+
+/// Where a child run's log copies its events.
+pub(crate) struct Mirror {
+    pub log: Arc<RunLog>,
+    pub scope: Option<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -53,6 +60,14 @@ struct LogState {
     /// No more pushes: the terminal event is queued, or writing failed.
     closed: bool,
     failed: bool,
+}
+
+/// Whose events are being queued: the run whose log holds them first (a child's, when copied
+/// into its parent's log).
+struct Origin<'a> {
+    source: &'a EventSource,
+    run_id: RunId,
+    session_id: &'a str,
 }
 
 /// What to write together with events (all optional).
@@ -75,7 +90,7 @@ impl RunLog {
         next_index: u64,
         write_retry_budget: Duration,
         on_lost: OnLost,
-        mirror: Option<Arc<RunLog>>,
+        mirror: Option<Mirror>,
     ) -> Self {
         Self {
             store,
@@ -99,15 +114,28 @@ impl RunLog {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues events and extras; returns false (queuing nothing) once the log is closed.
-    pub(crate) fn push(&self, kinds: &[EventKind], extras: Extras) -> bool {
+    /// Queues events (belonging to the unit `scope`, if any) and extras; returns false
+    /// (queuing nothing) once the log is closed.
+    pub(crate) fn push(
+        &self,
+        kinds: &[EventKind],
+        scope: Option<&Arc<str>>,
+        extras: Extras,
+    ) -> bool {
         let mut st = self.lock();
         if st.closed {
             return false;
         }
-        Self::queue(&mut st, kinds, &self.source, self.run_id, &self.session_id);
+        let origin = Origin {
+            source: &self.source,
+            run_id: self.run_id,
+            session_id: &self.session_id,
+        };
+        Self::queue(&mut st, kinds, &origin, scope);
         if let Some(parent) = &self.mirror {
-            parent.push_foreign(kinds, &self.source, self.run_id, &self.session_id);
+            parent
+                .log
+                .push_foreign(kinds, &origin, parent.scope.as_ref());
         }
         st.checkpoints.extend(extras.checkpoints);
         if extras.session_state.is_some() {
@@ -120,51 +148,54 @@ impl RunLog {
         true
     }
 
-    fn queue(
-        st: &mut LogState,
-        kinds: &[EventKind],
-        source: &EventSource,
-        run_id: RunId,
-        session_id: &str,
-    ) {
+    fn queue(st: &mut LogState, kinds: &[EventKind], origin: &Origin, scope: Option<&Arc<str>>) {
         for kind in kinds {
             let index = st.next_index;
             st.next_index += 1;
             let now = now_millis();
-            let payload = to_payload(kind, source, run_id, session_id, index, now);
+            let payload = to_payload(
+                kind,
+                origin.source,
+                origin.run_id,
+                origin.session_id,
+                index,
+                now,
+            );
             st.pending.push(NewEvent {
                 event_type: kind.name().to_owned(),
                 payload: payload.into(),
                 created_at: now,
+                scope: scope.cloned(),
             });
         }
     }
 
     /// Queues copies of a child run's events (keeping the child's `run_id` and source, taking
-    /// this log's indices) and schedules their write.
+    /// this log's indices, belonging to this log's unit `scope`) and schedules their write.
     fn push_foreign(
         self: &Arc<Self>,
         kinds: &[EventKind],
-        source: &EventSource,
-        run_id: RunId,
-        session_id: &str,
+        origin: &Origin,
+        scope: Option<&Arc<str>>,
     ) {
         {
             let mut st = self.lock();
             if st.closed {
                 return;
             }
-            Self::queue(&mut st, kinds, source, run_id, session_id);
+            Self::queue(&mut st, kinds, origin, scope);
         }
         if let Some(grandparent) = &self.mirror {
-            grandparent.push_foreign(kinds, source, run_id, session_id);
+            grandparent
+                .log
+                .push_foreign(kinds, origin, grandparent.scope.as_ref());
         }
         self.schedule_flush();
     }
 
     /// Queues an event and makes sure a background flush will write it.
-    pub(crate) fn push_and_schedule(self: &Arc<Self>, kind: &EventKind) {
-        if self.push(std::slice::from_ref(kind), Extras::default()) {
+    pub(crate) fn push_and_schedule(self: &Arc<Self>, kind: &EventKind, scope: Option<&Arc<str>>) {
+        if self.push(std::slice::from_ref(kind), scope, Extras::default()) {
             self.schedule_flush();
         }
     }

@@ -30,9 +30,10 @@ mod context;
 mod executor;
 mod handle;
 mod log;
+mod restart;
 
 pub use bus::EventStream;
-pub use context::RunContext;
+pub use context::{RunContext, FINAL_SCOPE};
 pub use handle::ComponentHandle;
 
 use crate::error::{EngineError, EngineResult};

@@ -128,7 +128,14 @@ impl Interpreter {
         Ok(out)
     }
 
-    fn step_input(&self, history: &History, name: &str, path: &Path, attempt: u32) -> StepInput {
+    fn step_input(
+        &self,
+        ctx: &RunContext,
+        history: &History,
+        name: &str,
+        path: &Path,
+        attempt: u32,
+    ) -> StepInput {
         StepInput {
             input: self.input.clone(),
             previous_step_content: history.previous_content.clone(),
@@ -136,8 +143,8 @@ impl Interpreter {
             additional_data: self.additional_data.clone(),
             session_state: self.ctx.session_state().clone(),
             ctx: StepContext {
-                run: self.ctx.clone(),
-                cancel: self.ctx.cancellation_token().clone(),
+                run: ctx.clone(),
+                cancel: ctx.cancellation_token().clone(),
                 step_name: name.to_owned(),
                 step_index: path.step_index(),
                 attempt,
@@ -153,7 +160,11 @@ impl Interpreter {
         key: &str,
     ) -> NodeResult {
         let step_index = path.step_index();
-        self.ctx.emit(EventKind::StepStarted {
+        // Everything the step emits (its start, its outputs, its child runs' events) belongs
+        // to it: if the run is interrupted before its checkpoint, it runs again and those
+        // events are voided.
+        let ctx = self.ctx.scoped(key);
+        ctx.emit(EventKind::StepStarted {
             step_name: step.name.clone(),
             step_id: step.id.clone(),
             step_index: step_index.clone(),
@@ -162,7 +173,7 @@ impl Interpreter {
         let mut attempt = 0;
         let error = loop {
             attempt += 1;
-            let input = self.step_input(history, &step.name, path, attempt);
+            let input = self.step_input(&ctx, history, &step.name, path, attempt);
             let result = AssertUnwindSafe(step.executor.execute(input))
                 .catch_unwind()
                 .await
@@ -196,7 +207,7 @@ impl Interpreter {
                 Err(e) => break e,
             }
         };
-        self.ctx.emit(EventKind::StepError {
+        ctx.emit(EventKind::StepError {
             step_name: step.name.clone(),
             step_index: step_index.clone(),
             error: error.to_string(),
@@ -382,7 +393,7 @@ impl Interpreter {
 
     async fn condition(&self, c: &Condition, path: &Path, mut history: History) -> NodeResult {
         let idx = path.step_index();
-        let probe = self.step_input(&history, &c.name, path, 1);
+        let probe = self.step_input(&self.ctx, &history, &c.name, path, 1);
         let result: bool = self
             .decide(
                 path,
@@ -438,12 +449,16 @@ impl Interpreter {
                 Some(done) => serde_json::from_value::<(Vec<StepOutput>, bool)>(done.clone())
                     .map_err(|e| format!("checkpoint {it_key} is unreadable: {e}"))?,
                 None => {
-                    self.ctx.emit(EventKind::LoopIterationStarted {
-                        step_name: l.name.clone(),
-                        step_index: idx.clone(),
-                        iteration: it,
-                        max_iterations: l.max_iterations,
-                    });
+                    // Announced again if the iteration is interrupted: its unit is the
+                    // iteration's checkpoint.
+                    self.ctx
+                        .scoped(it_key.as_str())
+                        .emit(EventKind::LoopIterationStarted {
+                            step_name: l.name.clone(),
+                            step_index: idx.clone(),
+                            iteration: it,
+                            max_iterations: l.max_iterations,
+                        });
                     let (outputs, stopped) =
                         self.sequence(&l.steps, &it_path, &mut history).await?;
                     let end = match &l.end_condition {
@@ -503,7 +518,7 @@ impl Interpreter {
 
     async fn router(&self, r: &Router, path: &Path, mut history: History) -> NodeResult {
         let idx = path.step_index();
-        let probe = self.step_input(&history, &r.name, path, 1);
+        let probe = self.step_input(&self.ctx, &history, &r.name, path, 1);
         let selected: Vec<String> = self
             .decide(
                 path,

@@ -384,6 +384,10 @@ impl Store for PostgresStore {
         read!(self, db => read::load_checkpoints(&db, run_id))
     }
 
+    async fn load_scopes(&self, run_id: RunId) -> StoreResult<Vec<(u64, String)>> {
+        read!(self, db => read::load_scopes(&db, run_id))
+    }
+
     async fn get_session(&self, session_id: &str) -> StoreResult<Option<SessionRecord>> {
         read!(self, db => read::get_session(&db, session_id))
     }

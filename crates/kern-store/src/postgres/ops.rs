@@ -753,10 +753,10 @@ macro_rules! write_tail {
     () => {
         "RETURNING run_id, session_id, status, webhook_url
          ), e AS (
-             INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
-             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at
-             FROM u, unnest($6::text[], $7::text[], $8::bigint[])
-                 WITH ORDINALITY AS x(event_type, payload, created_at, ord)
+             INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope)
+             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at, x.scope
+             FROM u, unnest($6::text[], $7::text[], $8::bigint[], $12::text[])
+                 WITH ORDINALITY AS x(event_type, payload, created_at, scope, ord)
          ), c AS (
              INSERT INTO kern_checkpoints (run_id, key, value)
              SELECT u.run_id, k.key, k.value FROM u, unnest($9::text[], $10::json[]) AS k(key, value)
@@ -775,6 +775,7 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
     let types: Vec<&str> = w.events.iter().map(|e| e.event_type.as_str()).collect();
     let payloads: Vec<&str> = w.events.iter().map(|e| &*e.payload).collect();
     let times: Vec<i64> = w.events.iter().map(|e| e.created_at).collect();
+    let scopes: Vec<Option<&str>> = w.events.iter().map(|e| e.scope.as_deref()).collect();
     // One statement cannot upsert a key twice: keep the last value of each key, as a
     // sequence of upserts would.
     let mut keys: Vec<&str> = Vec::with_capacity(w.checkpoints.len());
@@ -786,7 +787,7 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
         }
     }
     let attempt = i64::from(w.attempt);
-    let common: [&(dyn ToSql + Sync); 11] = [
+    let common: [&(dyn ToSql + Sync); 12] = [
         &w.run_id,
         &attempt,
         &first,
@@ -798,6 +799,7 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
         &keys,
         &values,
         &w.session_state,
+        &scopes,
     ];
     let (changed, webhooks): (i64, i64) = match &w.finish {
         None => {
@@ -818,7 +820,7 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
                 .prep(concat!(
                     "WITH u AS (
                          UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
-                             finished_at = $5, status = $12, output = $13, error = $14,
+                             finished_at = $5, status = $13, output = $14, error = $15,
                              lease_owner = NULL, lease_expires_at = NULL
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",

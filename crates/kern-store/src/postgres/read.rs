@@ -119,6 +119,23 @@ pub(crate) async fn load_checkpoints(
         .collect()
 }
 
+pub(crate) async fn load_scopes(db: &impl Db, run_id: RunId) -> StoreResult<Vec<(u64, String)>> {
+    let stmt = db
+        .prep(
+            "SELECT event_index, scope FROM kern_events
+             WHERE run_id = $1 AND scope IS NOT NULL ORDER BY event_index",
+        )
+        .await?;
+    let rows = db.client().query(&stmt, &[&run_id]).await?;
+    rows.iter()
+        .map(|r| {
+            let index =
+                u64::try_from(r.try_get::<_, i64>(0)?).map_err(|e| corrupt("event_index", e))?;
+            Ok((index, r.try_get(1)?))
+        })
+        .collect()
+}
+
 pub(crate) async fn get_session(
     db: &impl Db,
     session_id: &str,

@@ -10,6 +10,8 @@
 //!   `kern_idempotency` (one row per idempotency key, deleted with its run); `kern_webhooks`
 //!   (the webhook outbox, one row per finished run with a URL, deleted with its run; `id` is
 //!   an identity column and `history` JSON *text*, appended to byte for byte).
+//! - **v3**: `kern_events.scope`: the unit of work (step, model turn, tool call) an event
+//!   belongs to, for voiding the events of interrupted work when a run resumes.
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -115,6 +117,11 @@ CREATE TABLE kern_webhooks (
 CREATE INDEX kern_webhooks_due ON kern_webhooks (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX kern_webhooks_run ON kern_webhooks (run_id);
 "#,
+    // v3: the unit of work each event belongs to, so that a resumed run can void the events
+    // of the work it redoes.
+    r#"
+ALTER TABLE kern_events ADD COLUMN scope TEXT;
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -194,7 +201,7 @@ mod tests {
 
     /// Needs `KERN_TEST_PG_URL` (skipped without it, unless `KERN_REQUIRE_PG=1`).
     #[tokio::test]
-    async fn a_v1_schema_migrates_to_v2_and_keeps_its_runs() {
+    async fn a_v1_schema_migrates_to_the_latest_and_keeps_its_runs() {
         let Some(base) = kern_testkit::pg_url() else {
             return;
         };
@@ -220,7 +227,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, LATEST), (2, 2));
+        assert_eq!((version, LATEST), (3, 3));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,

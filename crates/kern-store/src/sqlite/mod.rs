@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod ops;
 mod schema;
 
@@ -132,7 +133,8 @@ impl SqliteStore {
             };
             conn.pragma_update(None, "synchronous", sync)?;
             // The writer never checkpoints: a checkpoint inside a commit would stall every
-            // write queued behind it for its whole duration. A thread of its own does it.
+            // write queued behind it for its whole duration. A thread of its own does it
+            // (`checkpoint.rs`), and keeps the WAL bounded.
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
             schema::migrate(&mut conn)?;
             Ok(conn)
@@ -149,7 +151,7 @@ impl SqliteStore {
         let ckpt_opts = options.clone();
         std::thread::Builder::new()
             .name("kern-sqlite-ckpt".into())
-            .spawn(move || checkpoint_loop(&ckpt_opts, &stop))?;
+            .spawn(move || checkpoint::checkpoint_loop(&ckpt_opts, &stop))?;
         let read_permits = Arc::new(tokio::sync::Semaphore::new(options.read_connections.max(1)));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -229,30 +231,10 @@ fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(opts.busy_timeout)?;
+    // Whichever connection commits first after the WAL rewinds truncates it to this size.
+    conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
-}
-
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Runs passive WAL checkpoints on a connection of its own until the store is dropped.
-/// `PASSIVE` never blocks the writer or readers; it copies what it can, and the WAL is reused
-/// from its start once a checkpoint has caught up.
-fn checkpoint_loop(opts: &SqliteOptions, stop: &std::sync::mpsc::Receiver<()>) {
-    let conn = match open_connection(opts) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "sqlite checkpointer could not open the database; the WAL will grow");
-            return;
-        }
-    };
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
-    {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "sqlite checkpoint failed");
-        }
-    }
 }
 
 fn writer_loop(
@@ -413,6 +395,10 @@ impl Store for SqliteStore {
 
     async fn load_checkpoints(&self, run_id: RunId) -> StoreResult<Vec<(String, Value)>> {
         self.read(move |c| ops::load_checkpoints(c, run_id)).await
+    }
+
+    async fn load_scopes(&self, run_id: RunId) -> StoreResult<Vec<(u64, String)>> {
+        self.read(move |c| ops::load_scopes(c, run_id)).await
     }
 
     async fn get_session(&self, session_id: &str) -> StoreResult<Option<SessionRecord>> {

@@ -524,8 +524,8 @@ fn insert_events(
     events: &[NewEvent],
 ) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let id = run_id.to_string();
     for (i, e) in events.iter().enumerate() {
@@ -534,7 +534,8 @@ fn insert_events(
             (first_index + i as u64) as i64,
             e.event_type,
             &*e.payload,
-            e.created_at
+            e.created_at,
+            e.scope.as_deref()
         ])?;
     }
     Ok(())
@@ -678,6 +679,17 @@ pub(crate) fn load_checkpoints(
         .prepare_cached("SELECT key, value FROM kern_checkpoints WHERE run_id = ?1 ORDER BY key")?;
     let rows = stmt.query_map([run_id.to_string()], |r| {
         Ok((r.get::<_, String>(0)?, parse_json(r.get(1)?)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn load_scopes(conn: &Connection, run_id: RunId) -> StoreResult<Vec<(u64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_index, scope FROM kern_events
+         WHERE run_id = ?1 AND scope IS NOT NULL ORDER BY event_index",
+    )?;
+    let rows = stmt.query_map([run_id.to_string()], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -4,6 +4,8 @@
 //! - **v2**: `kern_runs.webhook_url`; indexes to list sessions by `updated_at`/`created_at`;
 //!   `kern_idempotency` (one row per idempotency key, deleted with its run); `kern_webhooks`
 //!   (the webhook outbox, one row per finished run with a URL, deleted with its run).
+//! - **v3**: `kern_events.scope`: the unit of work (step, model turn, tool call) an event
+//!   belongs to, for voiding the events of interrupted work when a run resumes.
 
 use crate::error::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -107,6 +109,11 @@ CREATE TABLE kern_webhooks (
 CREATE INDEX kern_webhooks_due ON kern_webhooks (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX kern_webhooks_run ON kern_webhooks (run_id);
 "#,
+    // v3: the unit of work each event belongs to, so that a resumed run can void the events
+    // of the work it redoes.
+    r#"
+ALTER TABLE kern_events ADD COLUMN scope TEXT;
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -153,7 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_v1_database_migrates_to_v2_and_keeps_its_runs() {
+    fn a_v1_database_migrates_to_the_latest_and_keeps_its_runs() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("v1.db")).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
@@ -163,7 +170,9 @@ mod tests {
              INSERT INTO kern_runs (run_id, session_id, kind, component_id, status, input,
                  background, created_at, updated_at)
              VALUES ('0190b6f2-0000-7000-8000-000000000001', 's', 'workflow', 'wf', 'completed',
-                 '{}', 1, 1, 1);",
+                 '{}', 1, 1, 1);
+             INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
+             VALUES ('0190b6f2-0000-7000-8000-000000000001', 0, 'WorkflowStarted', '{}', 1);",
         )
         .unwrap();
         migrate(&mut conn).unwrap();
@@ -171,7 +180,11 @@ mod tests {
             .query_row("SELECT version FROM kern_schema", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, LATEST);
-        assert_eq!(LATEST, 2);
+        assert_eq!(LATEST, 3);
+        let scope: Option<String> = conn
+            .query_row("SELECT scope FROM kern_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(scope, None, "v1 events belong to no unit");
         let run = super::super::ops::get_run(
             &conn,
             "0190b6f2-0000-7000-8000-000000000001".parse().unwrap(),

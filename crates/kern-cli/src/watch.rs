@@ -1,0 +1,174 @@
+//! `kern runs watch`: a run's events, caught up and then followed live until the run ends.
+//!
+//! Two views:
+//! - the default prints every event as stored, one JSON line each (`RunRestarted` included:
+//!   a program reading the lines applies its `voided` ranges itself);
+//! - `--content` prints what a person reads: an agent's or team's answer as it streams, or
+//!   each workflow step's content as the step completes. When the run restarts after a crash
+//!   or a graceful stop and voids a part of the answer already printed, it says so on a line
+//!   of its own and prints the answer again as it now stands, so the text after the last
+//!   such line is always the run's answer, never a doubled one.
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use kern::engine::Engine;
+use kern::event::{Event, EventKind};
+use kern::store::{ComponentKind, RunId};
+use kern::transcript::Transcript;
+use std::io::Write;
+
+/// Prints the events of `run_id` after `after` (all when `None`) until the run ends.
+pub async fn watch(
+    engine: &Engine,
+    run_id: RunId,
+    after: Option<u64>,
+    content: bool,
+) -> Result<()> {
+    let kind = match engine.get_run(run_id).await? {
+        Some(run) => run.kind,
+        None => anyhow::bail!("run {run_id} not found"),
+    };
+    let mut events = engine.subscribe(run_id, after).await?;
+    let stdout = std::io::stdout();
+    let mut view = ContentView::new(run_id, kind);
+    while let Some(stored) = events.next().await {
+        let stored = stored?;
+        let mut out = stdout.lock();
+        if content {
+            let event = Event::from_json(&stored.payload)
+                .with_context(|| format!("event {} of run {run_id}", stored.event_index))?;
+            view.show(event, &mut out)?;
+        } else {
+            writeln!(out, "{}", stored.payload)?;
+        }
+        out.flush()?;
+    }
+    if content {
+        writeln!(stdout.lock())?;
+    }
+    Ok(())
+}
+
+/// The `--content` view of one run.
+struct ContentView {
+    run_id: RunId,
+    kind: ComponentKind,
+    transcript: Transcript,
+}
+
+impl ContentView {
+    fn new(run_id: RunId, kind: ComponentKind) -> Self {
+        Self {
+            run_id,
+            kind,
+            transcript: Transcript::new(),
+        }
+    }
+
+    fn show(&mut self, event: Event, out: &mut impl Write) -> std::io::Result<()> {
+        let own = event.run_id == self.run_id;
+        match &event.kind {
+            EventKind::RunRestarted { attempt, .. } if own => {
+                let answer_before = self.transcript.content(self.run_id);
+                self.transcript.push(event.clone());
+                let answer = self.transcript.content(self.run_id);
+                if answer != answer_before {
+                    writeln!(
+                        out,
+                        "\n[the run restarted (attempt {attempt}): the part of the answer it redoes is void; the answer so far:]"
+                    )?;
+                    write!(out, "{answer}")?;
+                }
+                return Ok(());
+            }
+            EventKind::StepCompleted {
+                step_name,
+                content: Some(content),
+                ..
+            } if own && self.kind == ComponentKind::Workflow => {
+                let text = match content {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                writeln!(out, "## {step_name}\n{text}\n")?;
+            }
+            kind if own => {
+                if let Some(delta) = kind.delta() {
+                    write!(out, "{delta}")?;
+                }
+            }
+            _ => {}
+        }
+        self.transcript.push(event);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(run_id: RunId, i: u64, kind: EventKind) -> Event {
+        Event {
+            kind,
+            run_id,
+            session_id: "s".into(),
+            event_index: i,
+            created_at: 0,
+            workflow_id: None,
+            workflow_name: None,
+            agent_id: None,
+            agent_name: None,
+            team_id: None,
+            team_name: None,
+        }
+    }
+
+    fn delta(s: &str) -> EventKind {
+        EventKind::RunContent {
+            content: s.into(),
+            content_type: "str".into(),
+        }
+    }
+
+    #[test]
+    fn a_restart_that_voids_printed_text_says_so_and_reprints_the_answer() {
+        let id = kern::store::new_run_id();
+        let mut view = ContentView::new(id, ComponentKind::Agent);
+        let mut out = Vec::new();
+        for (i, kind) in [
+            delta("one "),
+            delta("two "),
+            EventKind::RunRestarted {
+                attempt: 2,
+                voided: vec![[1, 1]],
+            },
+            delta("TWO "),
+            delta("three"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            view.show(ev(id, i as u64, kind), &mut out).unwrap();
+        }
+        let text = String::from_utf8(out).unwrap();
+        let (_, after) = text.rsplit_once("the answer so far:]\n").unwrap();
+        assert_eq!(after, "one TWO three");
+        assert!(text.starts_with("one two "));
+    }
+
+    #[test]
+    fn a_restart_that_voids_nothing_printed_is_silent() {
+        let id = kern::store::new_run_id();
+        let mut view = ContentView::new(id, ComponentKind::Agent);
+        let mut out = Vec::new();
+        view.show(ev(id, 0, delta("a")), &mut out).unwrap();
+        let restart = EventKind::RunRestarted {
+            attempt: 2,
+            voided: vec![],
+        };
+        view.show(ev(id, 1, restart), &mut out).unwrap();
+        view.show(ev(id, 2, delta("b")), &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "ab");
+    }
+}
