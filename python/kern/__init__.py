@@ -1,0 +1,1 @@
+"""Kern: a durable runtime for AI agents (Python package)."""
