@@ -32,7 +32,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use kern::agent::{Agent, Team, TeamMode};
 use kern::engine::{Component, Engine};
 use kern::models::{model_from_spec_with, Model};
-use kern::tools::{DuckDuckGoTools, HackerNewsTools, Toolkit, YFinanceTools};
+use kern::tools::{
+    DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, Toolkit, YFinanceTools,
+};
 use kern::workflow::{Parallel, Step, Workflow, WorkflowStep};
 use serde::Deserialize;
 use serde_json::Value;
@@ -85,10 +87,11 @@ impl Instructions {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum ToolConfig {
-    /// `"hackernews"`, `"yfinance"` or `"duckduckgo"`.
+    /// `"hackernews"`, `"yfinance"`, `"duckduckgo"`, `"google_search"` or `"exa"`.
     Name(String),
     /// `{ name = "…", base_url = "…", timeout_secs = 10 }` (and `html_url` for DuckDuckGo,
-    /// `cookie_url` for Yahoo Finance).
+    /// `cookie_url` for Yahoo Finance). Google Search and Exa read their API keys from the
+    /// environment (`GOOGLE_API_KEY` and `GOOGLE_CSE_ID`, `EXA_API_KEY`) when a tool is called.
     Table(ToolTable),
 }
 
@@ -684,8 +687,32 @@ fn toolkit(t: &ToolConfig) -> Result<Box<dyn Toolkit>> {
             }
             Box::new(k)
         }
+        "google_search" | "google" => {
+            only("html_url", &table.html_url, "google_search")?;
+            only("cookie_url", &table.cookie_url, "google_search")?;
+            let mut k = GoogleSearchTools::new();
+            if let Some(u) = table.base_url {
+                k = k.base_url(u);
+            }
+            if let Some(t) = timeout {
+                k = k.timeout(t);
+            }
+            Box::new(k)
+        }
+        "exa" => {
+            only("html_url", &table.html_url, "exa")?;
+            only("cookie_url", &table.cookie_url, "exa")?;
+            let mut k = ExaTools::new();
+            if let Some(u) = table.base_url {
+                k = k.base_url(u);
+            }
+            if let Some(t) = timeout {
+                k = k.timeout(t);
+            }
+            Box::new(k)
+        }
         other => {
-            bail!("unknown toolkit {other:?} (built-in toolkits: hackernews, yfinance, duckduckgo)")
+            bail!("unknown toolkit {other:?} (built-in toolkits: hackernews, yfinance, duckduckgo, google_search, exa)")
         }
     })
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use url::Url;
 
 use crate::error::ToolError;
@@ -75,6 +76,38 @@ impl HttpClient {
     /// A GET request to `url`, with the timeout set.
     pub(crate) fn get(&self, url: &Url) -> Result<RequestBuilder, ToolError> {
         Ok(self.client()?.get(url.clone()).timeout(self.timeout))
+    }
+
+    /// A POST request to `url`, with the timeout set.
+    pub(crate) fn post(&self, url: &Url) -> Result<RequestBuilder, ToolError> {
+        Ok(self.client()?.post(url.clone()).timeout(self.timeout))
+    }
+
+    /// Sends `request` (to `url`) and decodes its JSON body. A non-success status becomes
+    /// [`ToolError::Http`] whose body is the API's own error message when `api_message` finds
+    /// one in a JSON error body, else the start of the body.
+    pub(crate) async fn send_json<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        url: &Url,
+        api_message: fn(&Value) -> Option<String>,
+    ) -> Result<T, ToolError> {
+        let response = self.send_any_status(request, url).await?;
+        let status = response.status();
+        if status.is_success() {
+            return self.json(response, url).await;
+        }
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .as_ref()
+            .and_then(api_message)
+            .filter(|message| !message.trim().is_empty());
+        Err(ToolError::Http {
+            url: display_url(url),
+            status: Some(status.as_u16()),
+            body: excerpt(message.as_deref().unwrap_or(&body)),
+        })
     }
 
     /// Sends `request` (to `url`); a non-success status becomes [`ToolError::Http`] with the

@@ -8,7 +8,8 @@
 //!   the argument type (`serde::Deserialize` + `schemars::JsonSchema`). Synchronous functions run
 //!   on blocking threads; bad arguments, panics and cancellation become [`ToolError`]s.
 //! - [`Toolkit`]: a named set of tools; ready-made ones are [`HackerNewsTools`],
-//!   [`YFinanceTools`] and [`DuckDuckGoTools`], like Agno's.
+//!   [`YFinanceTools`], [`DuckDuckGoTools`], [`GoogleSearchTools`] and [`ExaTools`], like
+//!   Agno's (the last two read their API keys from the environment when called).
 //! - [`ToolSpec`]: a tool as model providers want it (name, description, self-contained
 //!   parameters schema, see [`schema`]).
 //!
@@ -56,7 +57,7 @@
 //! # Ok::<_, ToolError>(()) }).unwrap();
 //! ```
 //!
-//! With the `testing` feature, [`testing::FakeToolServer`] serves the three toolkits' APIs on
+//! With the `testing` feature, [`testing::FakeToolServer`] serves the toolkits' APIs on
 //! 127.0.0.1, so tests and examples run without the network.
 
 #![warn(missing_docs)]
@@ -66,6 +67,7 @@ mod function;
 mod html;
 mod http;
 pub mod schema;
+mod secret;
 mod time;
 mod tool;
 pub mod toolkits;
@@ -76,7 +78,7 @@ pub mod testing;
 pub use error::ToolError;
 pub use function::{blocking_tool_fn, tool_fn, FunctionTool, NoArgs};
 pub use tool::{Tool, ToolContext, ToolOutput, ToolSet, ToolSpec, Toolkit};
-pub use toolkits::{DuckDuckGoTools, HackerNewsTools, YFinanceTools};
+pub use toolkits::{DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, YFinanceTools};
 
 /// The `schemars` this crate builds schemas with. Argument types derive its `JsonSchema`;
 /// without a direct `schemars` dependency, add `#[schemars(crate = "kern_tools::schemars")]`

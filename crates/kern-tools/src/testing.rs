@@ -1,9 +1,13 @@
-//! A local fake of the Hacker News, Yahoo Finance and DuckDuckGo endpoints the toolkits use,
-//! for tests and examples that must not touch the network (feature `testing`).
+//! A local fake of the Hacker News, Yahoo Finance, DuckDuckGo, Google Programmable Search and
+//! Exa endpoints the toolkits use, for tests and examples that must not touch the network
+//! (feature `testing`).
 //!
-//! One [`FakeToolServer`] on `127.0.0.1` serves all three, with fixed, recorded-shape data (see
-//! [`fixtures`]), and can be told to fail ([`FakeToolServer::fail_with`]) or to be slow
-//! ([`FakeToolServer::delay`]).
+//! One [`FakeToolServer`] on `127.0.0.1` serves them all, with fixed, recorded-shape data (see
+//! [`fixtures`]), records what it receives ([`FakeToolServer::requests`],
+//! [`FakeToolServer::recorded_requests`] with headers and bodies), and can be told to fail
+//! ([`FakeToolServer::fail_with`]) or to be slow ([`FakeToolServer::delay`]). The Google and
+//! Exa fakes check the API key ([`fixtures::GOOGLE_API_KEY`], [`fixtures::EXA_API_KEY`]) and
+//! answer a wrong one with the real APIs' error bodies.
 //!
 //! ```
 //! use kern_tools::testing::FakeToolServer;
@@ -24,16 +28,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::{DuckDuckGoTools, HackerNewsTools, YFinanceTools};
+use crate::{DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, YFinanceTools};
 
 /// The data the fake server serves, for assertions.
 pub mod fixtures {
@@ -67,12 +72,77 @@ pub mod fixtures {
 
     /// Results on the fake DuckDuckGo page (plus one ad, which is skipped).
     pub const SEARCH_RESULTS: usize = 8;
-    /// A query the fake DuckDuckGo finds nothing for.
+    /// A query the fake DuckDuckGo, Google and Exa find nothing for.
     pub const QUERY_WITHOUT_RESULTS: &str = "zzqx nothing at all";
     /// A query the fake DuckDuckGo answers with its rate-limit (captcha) page.
     pub const QUERY_THROTTLED: &str = "throttle me";
     /// News results the fake DuckDuckGo returns.
     pub const NEWS_RESULTS: usize = 6;
+
+    /// The API key the fake Google accepts (others get Google's 400 "API key not valid").
+    pub const GOOGLE_API_KEY: &str = "fake-google-api-key";
+    /// The search engine id (`cx`) the fake Google accepts.
+    pub const GOOGLE_CSE_ID: &str = "fake-cse-id";
+    /// A query the fake Google answers with its 429 "Quota exceeded" error. (For
+    /// [`QUERY_WITHOUT_RESULTS`] it answers without `items`, as Google does.)
+    pub const QUERY_OVER_QUOTA: &str = "over quota";
+    /// The result of the fake Google (1-based) that has no snippet.
+    pub const GOOGLE_RESULT_WITHOUT_SNIPPET: usize = 3;
+
+    /// The API key the fake Exa accepts (others get Exa's 401 `INVALID_API_KEY`).
+    pub const EXA_API_KEY: &str = "fake-exa-api-key";
+    /// The most results the fake Exa returns for a search or similar pages.
+    pub const EXA_RESULTS: usize = 8;
+    /// The length, in characters, of every page text of the fake Exa (it ignores
+    /// `maxCharacters`, so the toolkit's own cut shows). The texts hold non-ASCII characters.
+    pub const EXA_TEXT_CHARS: usize = 3000;
+    /// URLs containing this are pages the fake Exa cannot read (`/contents` reports them in
+    /// `statuses` as `CRAWL_NOT_FOUND`, HTTP 404).
+    pub const EXA_UNREADABLE: &str = "unreadable";
+}
+
+/// A request the server received, for checking what a toolkit sent.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path and query string, e.g. `/exa/search` or `/google/customsearch/v1?key=…`.
+    pub uri: String,
+    /// The headers, names in lower case, in order of arrival.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text (empty for a GET).
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body parsed as JSON (`Value::Null` when it is empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The decoded query-string parameters, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let query = self.uri.split_once('?').map_or("", |(_, query)| query);
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// The first value of query-string parameter `name`.
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
 }
 
 /// What the server does with the next requests.
@@ -86,6 +156,7 @@ struct Mode {
 struct Shared {
     mode: Mutex<Mode>,
     requests: Mutex<Vec<String>>,
+    recorded: Mutex<Vec<RecordedRequest>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     /// Bumped to invalidate Yahoo sessions.
@@ -168,6 +239,16 @@ impl FakeToolServer {
         format!("http://{}/ddg/", self.addr)
     }
 
+    /// The root of the fake Google APIs (like `https://www.googleapis.com`).
+    pub fn google_search_url(&self) -> String {
+        format!("http://{}/google", self.addr)
+    }
+
+    /// The root of the fake Exa API (like `https://api.exa.ai`).
+    pub fn exa_url(&self) -> String {
+        format!("http://{}/exa", self.addr)
+    }
+
     /// [`HackerNewsTools`] pointed at this server, with a 5 s timeout.
     pub fn hacker_news_tools(&self) -> HackerNewsTools {
         HackerNewsTools::new()
@@ -188,6 +269,25 @@ impl FakeToolServer {
         DuckDuckGoTools::new()
             .html_url(self.duckduckgo_html_url())
             .base_url(self.duckduckgo_url())
+            .timeout(Duration::from_secs(5))
+    }
+
+    /// [`GoogleSearchTools`] pointed at this server, with the key and engine id it accepts
+    /// ([`fixtures::GOOGLE_API_KEY`], [`fixtures::GOOGLE_CSE_ID`]) and a 5 s timeout.
+    pub fn google_search_tools(&self) -> GoogleSearchTools {
+        GoogleSearchTools::new()
+            .base_url(self.google_search_url())
+            .api_key(fixtures::GOOGLE_API_KEY)
+            .cse_id(fixtures::GOOGLE_CSE_ID)
+            .timeout(Duration::from_secs(5))
+    }
+
+    /// [`ExaTools`] pointed at this server, with the key it accepts
+    /// ([`fixtures::EXA_API_KEY`]) and a 5 s timeout.
+    pub fn exa_tools(&self) -> ExaTools {
+        ExaTools::new()
+            .base_url(self.exa_url())
+            .api_key(fixtures::EXA_API_KEY)
             .timeout(Duration::from_secs(5))
     }
 
@@ -217,6 +317,11 @@ impl FakeToolServer {
         self.shared.requests.lock().unwrap().clone()
     }
 
+    /// The requests received so far with their headers and bodies, in order of arrival.
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.shared.recorded.lock().unwrap().clone()
+    }
+
     /// The most requests that were being answered at the same time.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
@@ -238,6 +343,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ddg-html/html/", get(ddg_html))
         .route("/ddg/", get(ddg_home))
         .route("/ddg/news.js", get(ddg_news))
+        .route("/google/customsearch/v1", get(google_search))
+        .route("/exa/search", post(exa_search))
+        .route("/exa/contents", post(exa_contents))
+        .route("/exa/findSimilar", post(exa_find_similar))
+        .route("/exa/answer", post(exa_answer))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             faults,
@@ -254,11 +364,31 @@ impl Drop for InFlight<'_> {
 }
 
 async fn faults(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     shared
         .requests
         .lock()
         .unwrap()
-        .push(format!("{} {}", request.method(), request.uri()));
+        .push(format!("{} {}", parts.method, parts.uri));
+    shared.recorded.lock().unwrap().push(RecordedRequest {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    let request = Request::from_parts(parts, Body::from(body));
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _guard = InFlight(&shared);
@@ -683,4 +813,305 @@ async fn ddg_news(Query(query): Query<HashMap<String, String>>) -> Response {
         "response_type": "places", "results": results, "vqd": {q: VQD}
     }))
     .into_response()
+}
+
+// --- Google Programmable Search --------------------------------------------------------------
+
+fn google_error(status: StatusCode, reason: &str, grpc_status: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {
+            "code": status.as_u16(),
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+            "status": grpc_status
+        }})),
+    )
+        .into_response()
+}
+
+async fn google_search(Query(query): Query<HashMap<String, String>>) -> Response {
+    if query.get("key").map(String::as_str) != Some(fixtures::GOOGLE_API_KEY) {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        );
+    }
+    if query.get("cx").map(String::as_str) != Some(fixtures::GOOGLE_CSE_ID) {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "INVALID_ARGUMENT",
+            "Request contains an invalid argument.",
+        );
+    }
+    let num = query.get("num").map_or("10", String::as_str);
+    let num = match num.parse::<usize>() {
+        Ok(n) if (1..=10).contains(&n) => n,
+        _ => {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "INVALID_ARGUMENT",
+                &format!("Invalid value '{num}'. Values must be within the range: [1, 10]"),
+            )
+        }
+    };
+    let q = query.get("q").cloned().unwrap_or_default();
+    if q == fixtures::QUERY_OVER_QUOTA {
+        return google_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rateLimitExceeded",
+            "RESOURCE_EXHAUSTED",
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per day' of service \
+             'customsearch.googleapis.com' for consumer 'project_number:000000000000'.",
+        );
+    }
+    let mut answer = json!({
+        "kind": "customsearch#search",
+        "url": {"type": "application/json", "template": "https://www.googleapis.com/customsearch/v1?q={searchTerms}"},
+        "queries": {"request": [{"title": format!("Google Custom Search - {q}"), "searchTerms": q, "count": num, "startIndex": 1}]},
+        "context": {"title": "Kern fake"},
+        "searchInformation": {"searchTime": 0.21, "formattedSearchTime": "0.21", "totalResults": "0", "formattedTotalResults": "0"}
+    });
+    if q.contains(fixtures::QUERY_WITHOUT_RESULTS) {
+        return Json(answer).into_response();
+    }
+    let escaped = html_escape(&q);
+    let items: Vec<Value> = (1..=num)
+        .map(|i| {
+            let mut item = json!({
+                "kind": "customsearch#result",
+                "title": format!("Result {i} about {q}"),
+                "htmlTitle": format!("Result {i} about <b>{escaped}</b>"),
+                "link": format!("https://example.com/google/{i}"),
+                "displayLink": "example.com",
+                "formattedUrl": format!("https://example.com/google/{i}"),
+                "pagemap": {"metatags": [{"og:type": "article"}]}
+            });
+            if i != fixtures::GOOGLE_RESULT_WITHOUT_SNIPPET {
+                item["snippet"] = json!(format!("Snippet {i}: all about {q}\n  and more."));
+                item["htmlSnippet"] = json!(format!(
+                    "Snippet {i}: all about <b>{escaped}</b><br>  and more."
+                ));
+            }
+            item
+        })
+        .collect();
+    answer["searchInformation"]["totalResults"] = json!("1230000");
+    answer["items"] = json!(items);
+    Json(answer).into_response()
+}
+
+// --- Exa -------------------------------------------------------------------------------------
+
+/// An Exa error answer: `{"requestId", "error", "tag"}` with a status.
+struct ExaError {
+    status: StatusCode,
+    tag: &'static str,
+    message: String,
+}
+
+impl ExaError {
+    fn new(status: StatusCode, tag: &'static str, message: impl Into<String>) -> Self {
+        ExaError {
+            status,
+            tag,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ExaError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST_BODY", message)
+    }
+}
+
+impl IntoResponse for ExaError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"requestId": "fake-request-id", "error": self.message, "tag": self.tag})),
+        )
+            .into_response()
+    }
+}
+
+/// The request's JSON body, when the key is right and the body a JSON object.
+fn exa_request(headers: &HeaderMap, body: &str) -> Result<Value, ExaError> {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    if key != Some(fixtures::EXA_API_KEY) {
+        return Err(ExaError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_API_KEY",
+            "Invalid API key",
+        ));
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(value) if value.is_object() => Ok(value),
+        _ => Err(ExaError::bad_request(
+            "Invalid request body: expected a JSON object",
+        )),
+    }
+}
+
+fn exa_num_results(body: &Value) -> Result<usize, ExaError> {
+    match body.get("numResults") {
+        None => Ok(10),
+        Some(n) => match n.as_u64() {
+            Some(n @ 1..=100) => Ok(n as usize),
+            _ => Err(ExaError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_NUM_RESULTS",
+                format!("numResults must be between 1 and 100, got {n}"),
+            )),
+        },
+    }
+}
+
+fn exa_required_string<'a>(body: &'a Value, field: &str) -> Result<&'a str, ExaError> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            ExaError::bad_request(format!("Invalid request body: `{field}` is required"))
+        })
+}
+
+/// Whether a `text` option asks for text (`true` or an options object).
+fn exa_wants_text(option: Option<&Value>) -> bool {
+    matches!(option, Some(Value::Bool(true)) | Some(Value::Object(_)))
+}
+
+fn exa_text(i: usize) -> String {
+    format!("Page {i}: ")
+        .chars()
+        .chain("Kern é durable — ".chars().cycle())
+        .take(fixtures::EXA_TEXT_CHARS)
+        .collect()
+}
+
+/// A page: odd ones have an author and a date, even ones an empty author and none; the second
+/// has no title.
+fn exa_page(url: &str, i: usize, text: bool) -> Value {
+    let mut page = json!({"id": url, "url": url, "score": 1.0 / i as f64});
+    page["title"] = if i == 2 {
+        Value::Null
+    } else {
+        json!(format!("Page {i}"))
+    };
+    if i % 2 == 1 {
+        page["author"] = json!("Ada Lovelace");
+        page["publishedDate"] = json!(format!("2024-06-{i:02}T00:00:00.000Z"));
+    } else {
+        page["author"] = json!("");
+    }
+    if text {
+        page["text"] = json!(exa_text(i));
+    }
+    page
+}
+
+fn exa_respond(result: Result<Value, ExaError>) -> Response {
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn exa_search(headers: HeaderMap, body: String) -> Response {
+    exa_respond(exa_search_body(&headers, &body))
+}
+
+fn exa_search_body(headers: &HeaderMap, body: &str) -> Result<Value, ExaError> {
+    let body = exa_request(headers, body)?;
+    let query = exa_required_string(&body, "query")?;
+    let num = exa_num_results(&body)?;
+    let text = exa_wants_text(body.pointer("/contents/text"));
+    let results: Vec<Value> = if query.contains(fixtures::QUERY_WITHOUT_RESULTS) {
+        Vec::new()
+    } else {
+        (1..=num.min(fixtures::EXA_RESULTS))
+            .map(|i| exa_page(&format!("https://example.com/exa/{i}"), i, text))
+            .collect()
+    };
+    Ok(json!({
+        "requestId": "fake-request-id", "resolvedSearchType": "neural",
+        "results": results, "costDollars": {"total": 0.005}
+    }))
+}
+
+async fn exa_contents(headers: HeaderMap, body: String) -> Response {
+    exa_respond(exa_contents_body(&headers, &body))
+}
+
+fn exa_contents_body(headers: &HeaderMap, body: &str) -> Result<Value, ExaError> {
+    let body = exa_request(headers, body)?;
+    let urls: Vec<&str> = body
+        .get("urls")
+        .and_then(Value::as_array)
+        .map(|urls| urls.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if urls.is_empty() {
+        return Err(ExaError::bad_request(
+            "Invalid request body: `urls` is required",
+        ));
+    }
+    let text = exa_wants_text(body.get("text"));
+    let mut results = Vec::new();
+    let mut statuses = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        if url.contains(fixtures::EXA_UNREADABLE) {
+            statuses.push(json!({"id": url, "status": "error",
+                "error": {"tag": "CRAWL_NOT_FOUND", "httpStatusCode": 404}}));
+        } else {
+            results.push(exa_page(url, i + 1, text));
+            statuses.push(json!({"id": url, "status": "success", "source": "cached"}));
+        }
+    }
+    Ok(json!({
+        "requestId": "fake-request-id", "results": results, "statuses": statuses,
+        "costDollars": {"total": 0.001}
+    }))
+}
+
+async fn exa_find_similar(headers: HeaderMap, body: String) -> Response {
+    exa_respond(exa_find_similar_body(&headers, &body))
+}
+
+fn exa_find_similar_body(headers: &HeaderMap, body: &str) -> Result<Value, ExaError> {
+    let body = exa_request(headers, body)?;
+    exa_required_string(&body, "url")?;
+    let num = exa_num_results(&body)?;
+    let text = exa_wants_text(body.pointer("/contents/text"));
+    let results: Vec<Value> = (1..=num.min(fixtures::EXA_RESULTS))
+        .map(|i| exa_page(&format!("https://similar.example.com/{i}"), i, text))
+        .collect();
+    Ok(json!({
+        "requestId": "fake-request-id", "results": results,
+        "costDollars": {"total": 0.005}
+    }))
+}
+
+async fn exa_answer(headers: HeaderMap, body: String) -> Response {
+    exa_respond(exa_answer_body(&headers, &body))
+}
+
+fn exa_answer_body(headers: &HeaderMap, body: &str) -> Result<Value, ExaError> {
+    let body = exa_request(headers, body)?;
+    let query = exa_required_string(&body, "query")?;
+    let text = body.get("text").and_then(Value::as_bool) == Some(true);
+    let citations = vec![
+        exa_page("https://example.com/exa/answer-1", 1, text),
+        exa_page("https://example.com/exa/answer-2", 2, text),
+        // Without a URL: dropped by the toolkit.
+        json!({"id": "no-url", "url": null, "title": "Dropped"}),
+    ];
+    Ok(json!({
+        "answer": format!("Answer to: {query}"),
+        "citations": citations,
+        "requestId": "fake-request-id",
+        "costDollars": {"total": 0.005}
+    }))
 }
