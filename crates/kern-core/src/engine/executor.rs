@@ -326,6 +326,8 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
         Some(Outcome::Failed(
             "child run interrupted: the process running it stopped; its parent run redoes the work when it resumes".into(),
         ))
+    } else if let Some(changed) = definition_changed(&record, &*component) {
+        Some(Outcome::Failed(changed))
     } else if !record.background && record.attempt > 1 {
         Some(Outcome::Failed(
             "foreground run interrupted: the process running it stopped, and foreground runs are not resumed (start it in the background to make it recoverable)".into(),
@@ -418,6 +420,23 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
         },
     };
     finish(&log, component.kind(), outcome, session_state).await;
+}
+
+/// Why a resumed run must not resume: its component's definition is not the one it started
+/// with, so its checkpoints (keyed by positions in the old definition) no longer fit.
+fn definition_changed(record: &RunRecord, component: &dyn Component) -> Option<String> {
+    if record.event_count == 0 {
+        return None; // nothing done yet: it starts afresh on the current definition
+    }
+    let then = record.input.get(super::DEFINITION_KEY)?.as_str()?;
+    let now = component.fingerprint()?;
+    (then != now).then(|| {
+        format!(
+            "the definition of {} {:?} changed since this run started (its steps are not the same), so its checkpoints no longer fit and it was not resumed; start it again",
+            component.kind(),
+            component.id()
+        )
+    })
 }
 
 /// Gives a background run back to the queue (graceful stop): whatever it emitted is written

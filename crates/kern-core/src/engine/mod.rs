@@ -54,6 +54,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+/// The field of a run's stored input document that holds its component's
+/// [`fingerprint`](Component::fingerprint) when the run was created.
+pub(crate) const DEFINITION_KEY: &str = "definition";
+
 /// Something the engine can run: a workflow, an agent or a team.
 #[async_trait]
 pub trait Component: Send + Sync + 'static {
@@ -75,6 +79,14 @@ pub trait Component: Send + Sync + 'static {
     /// The longest a run may take, from its first start (recoveries included); `None` for the
     /// engine's default.
     fn timeout(&self) -> Option<Duration> {
+        None
+    }
+    /// A digest of the parts of the definition that a run's checkpoints depend on (a
+    /// workflow's tree of step names and types), stored with each run. A run resumed after a
+    /// crash by a process whose definition has another digest fails with an error that says
+    /// so, instead of resuming from checkpoints that no longer fit. `None` (the default): no
+    /// check.
+    fn fingerprint(&self) -> Option<String> {
         None
     }
     /// Executes one run to its outcome. The engine writes the terminal status and event; the
@@ -525,6 +537,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Registers a component, replacing one of the same kind and id if there is one (a
+    /// program that defines it again, as Python scripts do). Runs started or claimed from now
+    /// on use the new definition; runs already executing keep the one they started with.
+    /// Returns the replaced component.
+    pub fn register_replacing(&self, component: Arc<dyn Component>) -> Option<Arc<dyn Component>> {
+        let key = (component.kind(), component.id().to_owned());
+        let old = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, component);
+        self.inner.wake_claimer.notify_one();
+        old
+    }
+
     /// A registered component.
     pub fn component(&self, kind: ComponentKind, id: &str) -> EngineResult<Arc<dyn Component>> {
         self.inner
@@ -568,6 +596,10 @@ impl Engine {
         if self.inner.shutdown.is_cancelled() && req.parent_run_id.is_none() {
             return Err(EngineError::ShuttingDown);
         }
+        let mut input = req.input_document();
+        if let (Some(fingerprint), Value::Object(doc)) = (component.fingerprint(), &mut input) {
+            doc.insert(DEFINITION_KEY.into(), Value::String(fingerprint));
+        }
         Ok(NewRun {
             run_id: req.run_id.unwrap_or_else(new_run_id),
             session_id: req
@@ -578,7 +610,7 @@ impl Engine {
             kind: component.kind(),
             component_id: component.id().to_owned(),
             parent_run_id: req.parent_run_id,
-            input: req.input_document(),
+            input,
             background,
             claim: (!background).then(|| Lease {
                 owner: self.inner.owner.clone(),

@@ -292,20 +292,20 @@ impl Interpreter {
     async fn decide<T, F>(
         &self,
         path: &Path,
+        what: &str,
         decide: F,
         announce: impl FnOnce(&T) -> EventKind,
     ) -> Result<T, Failure>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
-        F: FnOnce() -> T,
+        F: FnOnce() -> Decision<T>,
     {
         let key = format!("decision:{}", path.key);
         if let Some(v) = self.ctx.checkpoint(&key) {
             return serde_json::from_value(v.clone())
                 .map_err(|e| format!("checkpoint {key} is unreadable: {e}"));
         }
-        let value = std::panic::catch_unwind(AssertUnwindSafe(decide))
-            .map_err(|p| format!("evaluator panicked: {}", crate::panic_message(p.as_ref())))?;
+        let value = user_decision(what, decide).await?;
         let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
         self.ctx
             .checkpoint_with(&[announce(&value)], vec![(key, json)])
@@ -397,7 +397,8 @@ impl Interpreter {
         let result: bool = self
             .decide(
                 path,
-                || (c.evaluator)(&probe),
+                &format!("condition '{}'", c.name),
+                || (c.evaluator)(probe),
                 |r| EventKind::ConditionExecutionStarted {
                     step_name: c.name.clone(),
                     step_index: idx.clone(),
@@ -462,13 +463,10 @@ impl Interpreter {
                     let (outputs, stopped) =
                         self.sequence(&l.steps, &it_path, &mut history).await?;
                     let end = match &l.end_condition {
-                        Some(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(&outputs)))
-                            .map_err(|p| {
-                                format!(
-                                    "loop end condition panicked: {}",
-                                    crate::panic_message(p.as_ref())
-                                )
-                            })?,
+                        Some(f) => {
+                            let what = format!("the end condition of loop '{}'", l.name);
+                            user_decision(&what, || f(outputs.clone())).await?
+                        }
                         None => false,
                     };
                     let should_continue = !stopped && !end && it < l.max_iterations;
@@ -522,7 +520,8 @@ impl Interpreter {
         let selected: Vec<String> = self
             .decide(
                 path,
-                || (r.selector)(&probe),
+                &format!("router '{}'", r.name),
+                || (r.selector)(probe),
                 |s| EventKind::RouterExecutionStarted {
                     step_name: r.name.clone(),
                     step_index: idx.clone(),
@@ -568,6 +567,20 @@ impl Interpreter {
         .await?;
         Ok(out)
     }
+}
+
+/// Runs user code that decides the workflow's path (an evaluator, a selector, a loop's end
+/// condition): its error or panic fails the run with a message naming it.
+async fn user_decision<T>(what: &str, decide: impl FnOnce() -> Decision<T>) -> Result<T, Failure> {
+    let panicked = |p: Box<dyn std::any::Any + Send>| {
+        format!("{what} panicked: {}", crate::panic_message(p.as_ref()))
+    };
+    let future = std::panic::catch_unwind(AssertUnwindSafe(decide)).map_err(panicked)?;
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(panicked)?
+        .map_err(|e| format!("{what} failed: {e}"))
 }
 
 /// A composite's result: its children's, with the last child's content.

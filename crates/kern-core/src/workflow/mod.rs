@@ -11,7 +11,8 @@ mod node;
 mod step;
 
 pub use node::{
-    Condition, EndCondition, Evaluator, Loop, Parallel, Router, Selector, Steps, WorkflowStep,
+    Condition, Decision, EndCondition, Evaluator, Loop, Parallel, Router, Selector, Steps,
+    WorkflowStep,
 };
 pub use step::{SessionState, Step, StepError, StepExecutor, StepInput, StepOutput};
 
@@ -101,6 +102,10 @@ impl Component for WorkflowDef {
             v
         }
         json!({ "steps": self.steps.iter().map(describe).collect::<Vec<_>>() })
+    }
+
+    fn fingerprint(&self) -> Option<String> {
+        Some(fingerprint(&self.steps))
     }
 
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
@@ -239,6 +244,41 @@ impl WorkflowBuilder {
         let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
         Ok(Workflow { def, handle })
     }
+}
+
+/// A digest of the step tree: every node's type and name, in order and nesting, which is
+/// what checkpoints are keyed by. FNV-1a, so that it is the same in every build.
+fn fingerprint(steps: &[WorkflowStep]) -> String {
+    fn group(nodes: &[WorkflowStep], out: &mut String) {
+        out.push('(');
+        for node in nodes {
+            walk(node, out);
+        }
+        out.push(')');
+    }
+    fn walk(s: &WorkflowStep, out: &mut String) {
+        out.push_str(s.step_type());
+        out.push(':');
+        out.push_str(s.name());
+        match s {
+            WorkflowStep::Step(_) => {}
+            WorkflowStep::Steps(g) => group(&g.steps, out),
+            WorkflowStep::Parallel(p) => group(&p.steps, out),
+            WorkflowStep::Condition(c) => {
+                group(&c.steps, out);
+                group(&c.else_steps, out);
+            }
+            WorkflowStep::Loop(l) => group(&l.steps, out),
+            WorkflowStep::Router(r) => group(&r.choices, out),
+        }
+        out.push(';');
+    }
+    let mut text = String::new();
+    group(steps, &mut text);
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("v1:{hash:016x}")
 }
 
 fn validate(steps: &[WorkflowStep]) -> EngineResult<()> {

@@ -1,7 +1,10 @@
 //! The composite steps: named groups, parallel branches, conditions, loops and routers.
 
-use super::step::{Step, StepInput, StepOutput};
+use super::step::{Step, StepError, StepInput, StepOutput};
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 /// One node of a workflow: a step, or a composite of steps.
@@ -126,8 +129,13 @@ impl Parallel {
     }
 }
 
+/// What user code deciding a workflow's path returns: a future, so that the code may be async,
+/// or run on a blocking thread (Python callables do), without blocking the runtime. An error
+/// fails the run with its message.
+pub type Decision<T> = BoxFuture<'static, Result<T, StepError>>;
+
 /// Decides whether a condition's steps run.
-pub type Evaluator = Arc<dyn Fn(&StepInput) -> bool + Send + Sync>;
+pub type Evaluator = Arc<dyn Fn(StepInput) -> Decision<bool> + Send + Sync>;
 
 /// Runs `steps` when the evaluator returns true, else `else_steps` (possibly none).
 ///
@@ -151,9 +159,29 @@ impl Condition {
         I: IntoIterator<Item = S>,
         S: Into<WorkflowStep>,
     {
+        let evaluator = Arc::new(evaluator);
+        Self::new_async(
+            name,
+            move |input: StepInput| {
+                let answer = evaluator(&input);
+                async move { Ok(answer) }
+            },
+            steps,
+        )
+    }
+
+    /// A condition whose evaluator is async (or fallible): `steps` run when it resolves to
+    /// true; an error fails the run.
+    pub fn new_async<F, Fut, I, S>(name: impl Into<String>, evaluator: F, steps: I) -> Self
+    where
+        F: Fn(StepInput) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, StepError>> + Send + 'static,
+        I: IntoIterator<Item = S>,
+        S: Into<WorkflowStep>,
+    {
         Self {
             name: name.into(),
-            evaluator: Arc::new(evaluator),
+            evaluator: Arc::new(move |input| evaluator(input).boxed()),
             steps: nodes(steps),
             else_steps: Vec::new(),
         }
@@ -181,7 +209,7 @@ impl fmt::Debug for Condition {
 }
 
 /// Decides whether a loop stops, given the outputs of the iteration that just ended.
-pub type EndCondition = Arc<dyn Fn(&[StepOutput]) -> bool + Send + Sync>;
+pub type EndCondition = Arc<dyn Fn(Vec<StepOutput>) -> Decision<bool> + Send + Sync>;
 
 /// Runs `steps` repeatedly: at most `max_iterations` times (default 3), stopping early when
 /// the end condition returns true after an iteration.
@@ -215,11 +243,21 @@ impl Loop {
     }
 
     /// Stops the loop after an iteration whose outputs satisfy `f`.
-    pub fn end_condition(
-        mut self,
-        f: impl Fn(&[StepOutput]) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.end_condition = Some(Arc::new(f));
+    pub fn end_condition(self, f: impl Fn(&[StepOutput]) -> bool + Send + Sync + 'static) -> Self {
+        self.end_condition_async(move |outputs: Vec<StepOutput>| {
+            let end = f(&outputs);
+            async move { Ok(end) }
+        })
+    }
+
+    /// Like [`end_condition`](Self::end_condition), with an async (or fallible) `f`; an error
+    /// fails the run.
+    pub fn end_condition_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Vec<StepOutput>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, StepError>> + Send + 'static,
+    {
+        self.end_condition = Some(Arc::new(move |outputs| f(outputs).boxed()));
         self
     }
 }
@@ -235,7 +273,7 @@ impl fmt::Debug for Loop {
 }
 
 /// Picks which choices a router runs, by name, in order.
-pub type Selector = Arc<dyn Fn(&StepInput) -> Vec<String> + Send + Sync>;
+pub type Selector = Arc<dyn Fn(StepInput) -> Decision<Vec<String>> + Send + Sync>;
 
 /// Runs the choices a selector names, in sequence. Naming an unknown choice fails the step.
 ///
@@ -258,9 +296,28 @@ impl Router {
         I: IntoIterator<Item = S>,
         S: Into<WorkflowStep>,
     {
+        let selector = Arc::new(selector);
+        Self::new_async(
+            name,
+            move |input: StepInput| {
+                let chosen = selector(&input);
+                async move { Ok(chosen) }
+            },
+            choices,
+        )
+    }
+
+    /// A router whose selector is async (or fallible); an error fails the run.
+    pub fn new_async<F, Fut, I, S>(name: impl Into<String>, selector: F, choices: I) -> Self
+    where
+        F: Fn(StepInput) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<String>, StepError>> + Send + 'static,
+        I: IntoIterator<Item = S>,
+        S: Into<WorkflowStep>,
+    {
         Self {
             name: name.into(),
-            selector: Arc::new(selector),
+            selector: Arc::new(move |input| selector(input).boxed()),
             choices: nodes(choices),
         }
     }

@@ -82,6 +82,11 @@ impl StepInput {
         self.ctx.run.session_id()
     }
 
+    /// The step's name.
+    pub fn step_name(&self) -> &str {
+        &self.ctx.step_name
+    }
+
     /// Which try this is: 1 for the first, 2 for the first retry, …
     pub fn attempt(&self) -> u32 {
         self.ctx.attempt
