@@ -1,0 +1,182 @@
+//! User Python code called by the engine: step executors, tools, condition evaluators,
+//! router selectors, loop end conditions.
+//!
+//! Each is a Python callable taking one JSON-like argument and returning JSON-like data (the
+//! Python package wraps the user's function in an adapter that builds `StepInput` objects and
+//! normalises results, so this side only moves JSON). A synchronous callable runs on a
+//! blocking-pool thread, attached to the interpreter only while it runs; an async one is
+//! submitted to kern's own event loop (`asyncio.run_coroutine_threadsafe`) and awaited
+//! without holding a thread. Dropping the returned future (the run was cancelled, its lease
+//! lost, the process is stopping) cancels the Python task; a synchronous call already running
+//! cannot be interrupted and finishes on its thread, its result discarded.
+
+use crate::convert::{to_json, to_py};
+use crate::runtime::{asyncio, user_loop};
+use pyo3::prelude::*;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Why a call of user code failed: the message says what raised, e.g. `ValueError: boom`.
+#[derive(Debug, Clone)]
+pub struct CallError(pub String);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `TypeName: message` for a Python exception (logged with its traceback at debug level).
+pub fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let name = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let message = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        if let Some(tb) = err.traceback(py).and_then(|t| t.format().ok()) {
+            tracing::debug!(traceback = %tb, "{name}: {message}");
+        }
+    }
+    if message.is_empty() {
+        name
+    } else {
+        format!("{name}: {message}")
+    }
+}
+
+const SHUTTING_DOWN: &str = "the Python interpreter is shutting down";
+
+/// A Python callable the engine calls with one JSON argument.
+pub struct PyCallable {
+    func: Arc<Py<PyAny>>,
+    is_async: bool,
+    /// What it is, for error messages ("step 'Research'").
+    what: String,
+}
+
+impl PyCallable {
+    /// `func(arg) -> result`; `is_async` when `func` is a coroutine function.
+    pub fn new(func: Py<PyAny>, is_async: bool, what: impl Into<String>) -> Self {
+        Self {
+            func: Arc::new(func),
+            is_async,
+            what: what.into(),
+        }
+    }
+
+    /// Calls it with `arg` and returns its JSON result.
+    pub async fn call(&self, arg: Value) -> Result<Value, CallError> {
+        // An Arc, not a new Python reference: no attaching on a runtime worker.
+        let func = self.func.clone();
+        let what = format!("the result of {}", self.what);
+        if self.is_async {
+            call_async(func, arg, what).await
+        } else {
+            tokio::task::spawn_blocking(move || {
+                Python::try_attach(|py| {
+                    let arg = to_py(py, &arg).map_err(|e| CallError(describe(py, &e)))?;
+                    let result = func
+                        .call1(py, (arg,))
+                        .map_err(|e| CallError(describe(py, &e)))?;
+                    to_json(result.bind(py), &what).map_err(|e| CallError(describe(py, &e)))
+                })
+                .unwrap_or_else(|| Err(CallError(SHUTTING_DOWN.into())))
+            })
+            .await
+            .unwrap_or_else(|e| Err(CallError(format!("the call panicked: {e}"))))
+        }
+    }
+}
+
+async fn call_async(func: Arc<Py<PyAny>>, arg: Value, what: String) -> Result<Value, CallError> {
+    let (tx, rx) = oneshot::channel();
+    let submitted = tokio::task::spawn_blocking(move || {
+        Python::try_attach(|py| -> PyResult<Py<PyAny>> {
+            let coroutine = func.call1(py, (to_py(py, &arg)?,))?;
+            let event_loop = user_loop(py)?;
+            let future =
+                asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop))?;
+            future.call_method1(
+                "add_done_callback",
+                (Done {
+                    tx: Mutex::new(Some(tx)),
+                    what,
+                },),
+            )?;
+            Ok(future.unbind())
+        })
+        .map(|r| r.map_err(|e| Python::attach(|py| CallError(describe(py, &e)))))
+        .unwrap_or_else(|| Err(CallError(SHUTTING_DOWN.into())))
+    })
+    .await
+    .unwrap_or_else(|e| Err(CallError(format!("the call panicked: {e}"))))?;
+    // From here, dropping this future cancels the Python task.
+    let guard = CancelOnDrop(Some(submitted));
+    let result = rx
+        .await
+        .unwrap_or_else(|_| Err(CallError("the coroutine was dropped".into())));
+    guard.disarm();
+    result
+}
+
+/// Completes the Rust side when the coroutine's `concurrent.futures.Future` is done. Runs on
+/// kern's event loop thread, attached: the result is converted there.
+#[pyclass(module = "kern._kern")]
+struct Done {
+    tx: Mutex<Option<oneshot::Sender<Result<Value, CallError>>>>,
+    what: String,
+}
+
+#[pymethods]
+impl Done {
+    fn __call__(&self, py: Python<'_>, future: &Bound<'_, PyAny>) {
+        let outcome = if future
+            .call_method0("cancelled")
+            .and_then(|c| c.is_truthy())
+            .unwrap_or(false)
+        {
+            Err(CallError("the coroutine was cancelled".into()))
+        } else {
+            match future.call_method0("result") {
+                Ok(value) => to_json(&value, &self.what).map_err(|e| CallError(describe(py, &e))),
+                Err(e) => Err(CallError(describe(py, &e))),
+            }
+        };
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+/// Cancels a submitted coroutine if the Rust future awaiting it is dropped first.
+struct CancelOnDrop(Option<Py<PyAny>>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        // Dropped without attaching: pyo3 defers the reference count to the next attach.
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(future) = self.0.take() {
+            let cancel = move || {
+                Python::try_attach(|py| {
+                    let _ = future.call_method0(py, "cancel");
+                });
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(cancel)),
+                Err(_) => cancel(),
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+"""The process-wide parts of kern: the engines (one per database), kern's own event loop
+for async user code, and the orderly stop at interpreter exit.
+
+- One :class:`kern._kern.Engine` per database URL per process, opened on first use and
+  shared by every agent, team and workflow that names the same database. Opening one starts
+  an executor: it claims this database's pending runs of the components registered in this
+  process, including runs a previous process left unfinished (that is how a restarted script
+  resumes them).
+- Async user code (``async def`` steps, tools, evaluators) runs on an event loop kern owns, on
+  a daemon thread: background and recovered runs have no caller loop, and the caller's loop
+  may be closed (``asyncio.run`` returned) while its runs go on.
+- At interpreter exit every engine stops: runs still executing are handed back to the queue
+  (a stop is not a failure); they resume when a process with the same components opens the
+  database again. ``KERN_SHUTDOWN_GRACE`` (seconds, default 0) lets them run a little longer
+  first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from typing import Dict, Optional
+
+from kern import _kern
+
+_lock = threading.Lock()
+_engines: Dict[str, "_kern.Engine"] = {}
+_loop: Optional[asyncio.AbstractEventLoop] = None
+_loop_thread: Optional[threading.Thread] = None
+_pid = os.getpid()
+_stopped = False
+
+_kern._init_logging()
+
+
+def _check_process() -> None:
+    if os.getpid() != _pid:
+        raise _kern.KernError(
+            "kern was imported in the parent of this forked process, and its engine threads "
+            "do not survive fork(): import kern in the child instead (or use the 'spawn' "
+            "multiprocessing start method)"
+        )
+
+
+def user_loop() -> asyncio.AbstractEventLoop:
+    """The event loop that runs async user code, started on first use."""
+    global _loop, _loop_thread
+    _check_process()
+    with _lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="kern-asyncio", daemon=True)
+            thread.start()
+            ready.wait()
+            _kern._set_user_loop(loop)
+            _loop, _loop_thread = loop, thread
+        return _loop
+
+
+def engine(url: str) -> "_kern.Engine":
+    """The engine of the database at ``url``, opened (and its executor started) on first use."""
+    _check_process()
+    if _stopped:
+        raise _kern.ShuttingDownError("kern is shutting down (the interpreter is exiting)")
+    user_loop()
+    with _lock:
+        found = _engines.get(url)
+        if found is None:
+            found = _kern.Engine.open(url)
+            _engines[url] = found
+        return found
+
+
+def shutdown(grace: Optional[float] = None) -> None:
+    """Stops every engine of this process: running runs get ``grace`` seconds (default
+    ``KERN_SHUTDOWN_GRACE``, else 0), then are handed back to the queue, never failed. Called at
+    interpreter exit; safe to call more than once."""
+    global _stopped
+    if os.getpid() != _pid:
+        return
+    if grace is None:
+        try:
+            grace = float(os.environ.get("KERN_SHUTDOWN_GRACE", "0"))
+        except ValueError:
+            grace = 0.0
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+        _stopped = True
+    for e in engines:
+        e.shutdown(grace)
+
+
+def _at_exit() -> None:
+    shutdown()
+    loop = _loop
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(loop.stop)
+
+
+atexit.register(_at_exit)

@@ -1,0 +1,3 @@
+"""Alias of :mod:`kern.models.ollama`."""
+
+from kern.models.ollama import *  # noqa: F403

@@ -1,0 +1,5 @@
+"""Anthropic models."""
+
+from kern.models.anthropic.claude import Claude
+
+__all__ = ["Claude"]

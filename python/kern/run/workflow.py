@@ -1,0 +1,26 @@
+"""A workflow run's output."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from kern.run.base import BaseRunOutput, RunStatus
+from kern.workflow.types import StepOutput
+
+
+class WorkflowRunOutput(BaseRunOutput):
+    """A workflow run: ``step_results`` holds each top-level step's :class:`StepOutput` (in
+    order) once the run completed."""
+
+    _kind = "workflow"
+
+    def __init__(self, record: Dict[str, Any], component_name: Optional[str] = None) -> None:
+        super().__init__(record, component_name)
+        self.workflow_id: str = record.get("component_id", "")
+        self.workflow_name: Optional[str] = component_name
+        self.step_results: List[StepOutput] = [
+            StepOutput.from_dict(s) for s in (self._output.get("step_results") or [])
+        ]
+
+
+__all__ = ["RunStatus", "WorkflowRunOutput"]

@@ -1,0 +1,5 @@
+"""Alias module (Agno layout): :class:`kern.workflow.Condition`."""
+
+from kern.workflow.step import Condition
+
+__all__ = ["Condition"]

@@ -1,0 +1,5 @@
+"""Alias module (Agno layout): :class:`kern.workflow.Router`."""
+
+from kern.workflow.step import Router
+
+__all__ = ["Router"]

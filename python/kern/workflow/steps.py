@@ -1,0 +1,5 @@
+"""Alias module (Agno layout): :class:`kern.workflow.Steps`."""
+
+from kern.workflow.step import Steps
+
+__all__ = ["Steps"]
