@@ -52,7 +52,7 @@ class Runnable:
 
     _kind = ""
     _output: type = BaseRunOutput
-    _compiled: Optional["_kern.Component"] = None
+    _compiled: Optional[_kern.Component] = None
 
     # Set by subclasses.
     name: Optional[str]
@@ -64,7 +64,7 @@ class Runnable:
     def _spec(self) -> Dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _component(self) -> "_kern.Component":
+    def _component(self) -> _kern.Component:
         """The engine's component for this definition, compiled (and registered on its
         database's engine) on first use."""
         if self._compiled is None:
@@ -116,7 +116,9 @@ class Runnable:
     ) -> Any:
         """Runs asynchronously (see the module docs for the four modes). Without ``stream``,
         returns a coroutine of the run's output; with it, an async iterator of events."""
-        doc = self._request(input, session_id, user_id, additional_data, session_state, metadata, dependencies)
+        doc = self._request(
+            input, session_id, user_id, additional_data, session_state, metadata, dependencies
+        )
         component = self._component()
         if stream:
             return AsyncRunStream(component.stream(doc, background), self)
@@ -124,10 +126,10 @@ class Runnable:
             return self._start(component, doc)
         return self._run(component, doc)
 
-    async def _start(self, component: "_kern.Component", doc: Dict[str, Any]) -> BaseRunOutput:
+    async def _start(self, component: _kern.Component, doc: Dict[str, Any]) -> BaseRunOutput:
         return self._wrap(await component.start(doc))
 
-    async def _run(self, component: "_kern.Component", doc: Dict[str, Any]) -> BaseRunOutput:
+    async def _run(self, component: _kern.Component, doc: Dict[str, Any]) -> BaseRunOutput:
         return self._wrap(await component.run(doc))
 
     def run(
@@ -146,7 +148,9 @@ class Runnable:
     ) -> Any:
         """Runs synchronously: the output, or with ``stream`` an iterator of events. Unlike
         Agno, ``background=True`` works here too (it returns the pending run at once)."""
-        doc = self._request(input, session_id, user_id, additional_data, session_state, metadata, dependencies)
+        doc = self._request(
+            input, session_id, user_id, additional_data, session_state, metadata, dependencies
+        )
         component = self._component()
         if stream:
             return RunStream(component.stream(doc, background), self)
@@ -167,18 +171,26 @@ class Runnable:
     async def aget_run(self, run_id: str) -> Optional[BaseRunOutput]:
         return self._wrap(await self._component().get_run(str(run_id)))
 
-    def get_run_output(self, run_id: str, session_id: Optional[str] = None) -> Optional[BaseRunOutput]:
+    def get_run_output(
+        self, run_id: str, session_id: Optional[str] = None
+    ) -> Optional[BaseRunOutput]:
         """Like :meth:`get_run`; with ``session_id``, None unless the run is in that session."""
         out = self.get_run(run_id)
         return out if out is None or session_id is None or out.session_id == session_id else None
 
-    async def aget_run_output(self, run_id: str, session_id: Optional[str] = None) -> Optional[BaseRunOutput]:
+    async def aget_run_output(
+        self, run_id: str, session_id: Optional[str] = None
+    ) -> Optional[BaseRunOutput]:
         out = await self.aget_run(run_id)
         return out if out is None or session_id is None or out.session_id == session_id else None
 
-    def get_runs(self, session_id: Optional[str] = None, status: Optional[str] = None, limit: int = 100) -> List[BaseRunOutput]:
+    def get_runs(
+        self, session_id: Optional[str] = None, status: Optional[str] = None, limit: int = 100
+    ) -> List[BaseRunOutput]:
         """This component's runs, newest first (``session_id`` and ``status`` filter)."""
-        records = self._component().list_runs_sync(session_id, str(status) if status else None, limit)
+        records = self._component().list_runs_sync(
+            session_id, str(status) if status else None, limit
+        )
         return [self._output(r, self.name) for r in records]
 
     async def await_run(self, run_id: str) -> BaseRunOutput:
@@ -201,19 +213,19 @@ class Runnable:
             return False
         return not outcome.startswith("finished")
 
-    def resume_stream(self, run_id: str, last_event_index: Optional[int] = None) -> "RunStream":
+    def resume_stream(self, run_id: str, last_event_index: Optional[int] = None) -> RunStream:
         """The run's events after ``last_event_index`` (all when None), then live until it
         ends: every event is stored, so this works at any time, from any process sharing the
         database, also after restarts. (**kern**)"""
         return RunStream(self._component().subscribe(str(run_id), last_event_index), self)
 
-    def aresume_stream(self, run_id: str, last_event_index: Optional[int] = None) -> "AsyncRunStream":
+    def aresume_stream(self, run_id: str, last_event_index: Optional[int] = None) -> AsyncRunStream:
         """:meth:`resume_stream` for ``async for``."""
         return AsyncRunStream(self._component().subscribe(str(run_id), last_event_index), self)
 
 
 class _StreamBase:
-    def __init__(self, native: "_kern.EventStream", owner: Runnable) -> None:
+    def __init__(self, native: _kern.EventStream, owner: Runnable) -> None:
         self._native = native
         self._owner = owner
         self._buffer: Deque[str] = collections.deque()
@@ -244,7 +256,7 @@ class RunStream(_StreamBase):
     """A run's events, for ``for event in ...``. ``close()`` (or leaving a ``with`` block)
     stops reading; a foreground run is then cancelled."""
 
-    def __iter__(self) -> "RunStream":
+    def __iter__(self) -> RunStream:
         return self
 
     def __next__(self) -> RunEvent:
@@ -263,7 +275,7 @@ class RunStream(_StreamBase):
         self._buffer.clear()
         self._native.close()
 
-    def __enter__(self) -> "RunStream":
+    def __enter__(self) -> RunStream:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -274,7 +286,7 @@ class AsyncRunStream(_StreamBase):
     """A run's events, for ``async for event in ...``. ``aclose()`` stops reading; a
     foreground run is then cancelled."""
 
-    def __aiter__(self) -> "AsyncRunStream":
+    def __aiter__(self) -> AsyncRunStream:
         return self
 
     async def __anext__(self) -> RunEvent:

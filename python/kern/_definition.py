@@ -36,14 +36,18 @@ def model_spec(model: Any, owner: str) -> Dict[str, Any]:
             "ollama": Ollama,
         }
         if provider not in classes or not model_id:
-            raise ValueError(f"{owner}: model {model!r} is not 'provider:model-id' (e.g. openai:gpt-4o-mini)")
+            raise ValueError(
+                f"{owner}: model {model!r} is not 'provider:model-id' (e.g. openai:gpt-4o-mini)"
+            )
         model = classes[provider](id=model_id)
     if not isinstance(model, Model):
-        raise TypeError(f"{owner}: model must be a kern model (e.g. OpenAIChat(id=...)), got {model!r}")
+        raise TypeError(
+            f"{owner}: model must be a kern model (e.g. OpenAIChat(id=...)), got {model!r}"
+        )
     return model._spec()
 
 
-def instructions_list(instructions: Union[None, str, Sequence[str], Any]) -> List[str]:
+def instructions_list(instructions: Union[str, Sequence[str], Any, None]) -> List[str]:
     if instructions is None:
         return []
     if callable(instructions):
@@ -78,4 +82,6 @@ def schema_of(output_schema: Any) -> Optional[Dict[str, Any]]:
         return output_schema
     if hasattr(output_schema, "model_json_schema"):
         return output_schema.model_json_schema()
-    raise TypeError(f"output_schema must be a pydantic model class or a JSON schema dict, got {output_schema!r}")
+    raise TypeError(
+        f"output_schema must be a pydantic model class or a JSON schema dict, got {output_schema!r}"
+    )

@@ -26,7 +26,7 @@ from typing import Dict, Optional
 from kern import _kern
 
 _lock = threading.Lock()
-_engines: Dict[str, "_kern.Engine"] = {}
+_engines: Dict[str, _kern.Engine] = {}
 _loop: Optional[asyncio.AbstractEventLoop] = None
 _loop_thread: Optional[threading.Thread] = None
 _pid = os.getpid()
@@ -66,7 +66,7 @@ def user_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def engine(url: str) -> "_kern.Engine":
+def engine(url: str) -> _kern.Engine:
     """The engine of the database at ``url``, opened (and its executor started) on first use."""
     _check_process()
     if _stopped:
@@ -78,6 +78,15 @@ def engine(url: str) -> "_kern.Engine":
             found = _kern.Engine.open(url)
             _engines[url] = found
         return found
+
+
+def close_engine(url: str, grace: float = 0.0) -> None:
+    """Stops the engine of ``url`` in this process (its running runs are handed back) and
+    forgets it; the next use opens it again. For tests and programs that open many databases."""
+    with _lock:
+        found = _engines.pop(url, None)
+    if found is not None:
+        found.shutdown(grace)
 
 
 def shutdown(grace: Optional[float] = None) -> None:

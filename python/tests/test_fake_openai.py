@@ -125,7 +125,9 @@ def chat_stream(fake: FakeOpenAI, body: Dict[str, Any]) -> Tuple[List[Dict[str, 
     return [json.loads(data) for _, data in events if data != "[DONE]"], done
 
 
-def assemble_chat(chunks: List[Dict[str, Any]]) -> Tuple[List[str], Dict[int, Dict[str, str]], Optional[str], Optional[Dict[str, Any]]]:
+def assemble_chat(
+    chunks: List[Dict[str, Any]],
+) -> Tuple[List[str], Dict[int, Dict[str, str]], Optional[str], Optional[Dict[str, Any]]]:
     """Text deltas, tool calls by index, finish reason and usage, as Kern's decoder reads them."""
     deltas: List[str] = []
     calls: Dict[int, Dict[str, str]] = {}
@@ -219,17 +221,28 @@ def test_chat_tool_call_then_text_after_the_tool_result(fake: FakeOpenAI) -> Non
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]},
+                }
             ],
         },
-        {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny over the whole city, light wind from the west, no rain expected"},
+        {
+            "role": "tool",
+            "tool_call_id": call["id"],
+            "content": "18C and sunny over the whole city, light wind from the west, no rain expected",
+        },
     ]
     chunks, done = chat_stream(fake, chat(messages, tools=[FORWARD_CHAT_TOOL, WEATHER_CHAT_TOOL]))
     deltas, calls, finish, _ = assemble_chat(chunks)
     assert done and calls == {} and finish == "stop"
     text = "".join(deltas)
     assert text.startswith("[gpt-test] What is the weather in Paris today?")
-    assert "using get_weather results: 18C and sunny over the whole city, light wind from the wes" in text
+    assert (
+        "using get_weather results: 18C and sunny over the whole city, light wind from the wes"
+        in text
+    )
 
     # A new user message after the tool round calls the tool again.
     messages += [
@@ -285,16 +298,26 @@ def test_token_delay_spaces_the_deltas() -> None:
 
 
 def test_chat_non_streaming(fake: FakeOpenAI) -> None:
-    status, headers, payload = post(fake, "/v1/chat/completions", chat([{"role": "user", "content": "hello there"}], stream=False))
+    status, headers, payload = post(
+        fake,
+        "/v1/chat/completions",
+        chat([{"role": "user", "content": "hello there"}], stream=False),
+    )
     assert status == 200 and headers["content-type"] == "application/json"
     completion = json.loads(payload)
     assert completion["object"] == "chat.completion"
     choice = completion["choices"][0]
-    assert choice["message"] == {"role": "assistant", "content": "[gpt-test] hello there", "refusal": None}
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "[gpt-test] hello there",
+        "refusal": None,
+    }
     assert choice["finish_reason"] == "stop"
     assert completion["usage"]["completion_tokens"] == 3
 
-    body = chat([{"role": "user", "content": "weather in Rome"}], stream=False, tools=[WEATHER_CHAT_TOOL])
+    body = chat(
+        [{"role": "user", "content": "weather in Rome"}], stream=False, tools=[WEATHER_CHAT_TOOL]
+    )
     completion = json.loads(post(fake, "/v1/chat/completions", body)[2])
     choice = completion["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
@@ -318,10 +341,20 @@ def test_structured_output_is_json_of_the_schema(fake: FakeOpenAI) -> None:
     body = chat(
         [{"role": "user", "content": "summarise"}],
         stream=False,
-        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        },
     )
-    content = json.loads(post(fake, "/v1/chat/completions", body)[2])["choices"][0]["message"]["content"]
-    assert json.loads(content) == {"title": "[gpt-test] summarise", "score": 3, "tags": [], "kind": "news"}
+    content = json.loads(post(fake, "/v1/chat/completions", body)[2])["choices"][0]["message"][
+        "content"
+    ]
+    assert json.loads(content) == {
+        "title": "[gpt-test] summarise",
+        "score": 3,
+        "tags": [],
+        "kind": "news",
+    }
 
 
 def test_example_from_schema_handles_nesting() -> None:
@@ -344,7 +377,12 @@ def test_example_from_schema_handles_nesting() -> None:
 
 
 def responses_body(input_items: Any, stream: bool = True, **extra: Any) -> Dict[str, Any]:
-    body: Dict[str, Any] = {"model": "gpt-resp", "input": input_items, "stream": stream, "store": False}
+    body: Dict[str, Any] = {
+        "model": "gpt-resp",
+        "input": input_items,
+        "stream": stream,
+        "store": False,
+    }
     body.update(extra)
     return body
 
@@ -366,14 +404,19 @@ def responses_stream(fake: FakeOpenAI, body: Dict[str, Any]) -> List[Tuple[str, 
 def test_responses_stream_text(fake: FakeOpenAI) -> None:
     events = responses_stream(
         fake,
-        responses_body([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is Kern exactly?"}]),
+        responses_body(
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "What is Kern exactly?"},
+            ]
+        ),
     )
     names = [n for n, _ in events]
     assert names[0] == "response.created" and names[-1] == "response.completed"
     deltas = [e["delta"] for n, e in events if n == "response.output_text.delta"]
     assert "".join(deltas) == "[gpt-resp] What is Kern exactly?"
     assert len(deltas) == 5
-    done = [e for n, e in events if n == "response.output_text.done"][0]
+    done = next(e for n, e in events if n == "response.output_text.done")
     assert done["text"] == "".join(deltas)
     response = events[-1][1]["response"]
     assert response["status"] == "completed"
@@ -391,13 +434,13 @@ def test_responses_function_call_then_text(fake: FakeOpenAI) -> None:
     events = responses_stream(fake, responses_body(items, tools=tools))
     names = [n for n, _ in events]
     assert "response.output_text.delta" not in names
-    added = [e for n, e in events if n == "response.output_item.added"][0]
+    added = next(e for n, e in events if n == "response.output_item.added")
     item = added["item"]
     assert item["type"] == "function_call" and item["name"] == "get_weather"
     pieces = [e["delta"] for n, e in events if n == "response.function_call_arguments.delta"]
     assert len(pieces) > 1
     arguments = "".join(pieces)
-    done = [e for n, e in events if n == "response.function_call_arguments.done"][0]
+    done = next(e for n, e in events if n == "response.function_call_arguments.done")
     assert done["arguments"] == arguments and done["item_id"] == item["id"]
     assert json.loads(arguments)["city"] == "Weather in Oslo?"
     final = events[-1][1]["response"]["output"]
@@ -413,7 +456,12 @@ def test_responses_function_call_then_text(fake: FakeOpenAI) -> None:
     ]
 
     items += [
-        {"type": "function_call", "call_id": item["call_id"], "name": "get_weather", "arguments": arguments},
+        {
+            "type": "function_call",
+            "call_id": item["call_id"],
+            "name": "get_weather",
+            "arguments": arguments,
+        },
         {"type": "function_call_output", "call_id": item["call_id"], "output": "-3C, snow"},
     ]
     events = responses_stream(fake, responses_body(items, tools=tools))
@@ -423,7 +471,9 @@ def test_responses_function_call_then_text(fake: FakeOpenAI) -> None:
 
 
 def test_responses_non_streaming(fake: FakeOpenAI) -> None:
-    status, _, payload = post(fake, "/v1/responses", responses_body("just a string input", stream=False))
+    status, _, payload = post(
+        fake, "/v1/responses", responses_body("just a string input", stream=False)
+    )
     assert status == 200
     response = json.loads(payload)
     assert response["object"] == "response" and response["status"] == "completed"
@@ -476,7 +526,11 @@ def test_keep_alive_connection_serves_several_requests(fake: FakeOpenAI) -> None
     conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
     try:
         for n in range(3):
-            conn.request("POST", "/v1/chat/completions", body=json.dumps(chat([{"role": "user", "content": "n%d" % n}])))
+            conn.request(
+                "POST",
+                "/v1/chat/completions",
+                body=json.dumps(chat([{"role": "user", "content": "n%d" % n}])),
+            )
             response = conn.getresponse()
             assert response.status == 200
             assert sse(response.read())[-1][1] == "[DONE]"

@@ -31,7 +31,14 @@ class RunStatus(str, enum.Enum):
 
 
 class StepResult:
-    def __init__(self, step_name: str, content: Any, success: bool = True, error: Optional[str] = None, duration: float = 0.5) -> None:
+    def __init__(
+        self,
+        step_name: str,
+        content: Any,
+        success: bool = True,
+        error: Optional[str] = None,
+        duration: float = 0.5,
+    ) -> None:
         self.step_name = step_name
         self.step_type = "agent"
         self.content = content
@@ -48,7 +55,11 @@ class RunOutput:
         self.content: Any = None
         self.error: Optional[str] = None
         self.created_at = 1_700_000_000
-        self.metrics: Optional[Dict[str, Any]] = {"duration": 1.25, "input_tokens": 10, "output_tokens": 5}
+        self.metrics: Optional[Dict[str, Any]] = {
+            "duration": 1.25,
+            "input_tokens": 10,
+            "output_tokens": 5,
+        }
         self.__dict__.update(fields)
 
 
@@ -98,7 +109,9 @@ def test_workflow_output_shows_steps_statuses_and_content() -> None:
         content="The final plan.",
         step_results=[
             StepResult("Research Step", "Three stories found.", duration=1.5),
-            StepResult("Planning Step", None, success=False, error="model timed out", duration=0.25),
+            StepResult(
+                "Planning Step", None, success=False, error="model timed out", duration=0.25
+            ),
         ],
     )
     text = render(output)
@@ -121,7 +134,16 @@ def test_agent_and_team_names() -> None:
 
 def test_markdown_rendered_without_markers() -> None:
     text = render(RunOutput(agent_name="A", content=MARKDOWN), markdown=True)
-    for marker in ("# Weekly", "## Posts", "**", "`inline", "```", "_also", "*italic*", "> a quote"):
+    for marker in (
+        "# Weekly",
+        "## Posts",
+        "**",
+        "`inline",
+        "```",
+        "_also",
+        "*italic*",
+        "> a quote",
+    ):
         assert marker not in text, marker
     assert "Weekly plan" in text and "─────" in text  # underlined heading
     assert "bold words" in text and "inline code" in text and "also italic" in text
@@ -138,7 +160,9 @@ def test_markdown_left_as_is_without_markdown() -> None:
 
 
 def test_error_output_shows_the_error() -> None:
-    text = render(RunOutput(agent_name="A", status=RunStatus.ERROR, error="rate limited by the provider"))
+    text = render(
+        RunOutput(agent_name="A", status=RunStatus.ERROR, error="rate limited by the provider")
+    )
     assert "✗ ERROR" in text
     assert "Error" in text and "rate limited by the provider" in text
     # An error status without a message still gets an error panel.
@@ -149,10 +173,15 @@ def test_json_content_is_pretty_printed() -> None:
     content = {"title": "Plan", "posts": [{"day": "Mon", "count": 3}]}
     text = render(RunOutput(content=content))
     assert '"title": "Plan",' in text
-    assert '    {' in text and '"count": 3' in text
+    assert "    {" in text and '"count": 3' in text
     inner = [line[2:-2].rstrip() for line in text.splitlines() if line.startswith("│ ")]
     start = inner.index("{")
-    assert json.loads("\n".join(inner[start : start + len(json.dumps(content, indent=2).splitlines())])) == content
+    assert (
+        json.loads(
+            "\n".join(inner[start : start + len(json.dumps(content, indent=2).splitlines())])
+        )
+        == content
+    )
 
 
 def test_show_time_adds_the_elapsed_line() -> None:
@@ -163,7 +192,9 @@ def test_show_time_adds_the_elapsed_line() -> None:
 
 
 def test_dict_outputs_are_accepted() -> None:
-    text = render({"run_id": "r-7", "status": "COMPLETED", "content": "from a dict", "agent_name": "D"})
+    text = render(
+        {"run_id": "r-7", "status": "COMPLETED", "content": "from a dict", "agent_name": "D"}
+    )
     assert "Agent · D" in text and "r-7" in text and "from a dict" in text
 
 
@@ -172,7 +203,9 @@ def test_dict_outputs_are_accepted() -> None:
 
 def test_no_ansi_when_not_a_tty() -> None:
     out = io.StringIO()  # isatty() is False
-    pprint_run_response(RunOutput(content=MARKDOWN, status=RunStatus.ERROR, error="x"), markdown=True, file=out)
+    pprint_run_response(
+        RunOutput(content=MARKDOWN, status=RunStatus.ERROR, error="x"), markdown=True, file=out
+    )
     assert "\x1b[" not in out.getvalue()
 
 
@@ -193,7 +226,18 @@ def test_ansi_on_a_tty_unless_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_width_is_respected_with_and_without_colour() -> None:
-    long_text = " ".join(["word"] * 200) + " " + "x" * 150 + "\n\n" + MARKDOWN + "\n" + "`" * 3 + "\n" + "y" * 120 + "\n```"
+    long_text = (
+        " ".join(["word"] * 200)
+        + " "
+        + "x" * 150
+        + "\n\n"
+        + MARKDOWN
+        + "\n"
+        + "`" * 3
+        + "\n"
+        + "y" * 120
+        + "\n```"
+    )
     output = RunOutput(
         workflow_name="W" * 120,
         content=long_text,
@@ -227,7 +271,9 @@ def test_format_run_output_returns_the_text() -> None:
 
 
 def test_render_markdown_plain() -> None:
-    text = render_markdown("## Title\n\nA **b** *c* `d` [e](http://f)\n\n---\n\n| a | b |\n|---|--:|\n| 1 | 22 |", 30)
+    text = render_markdown(
+        "## Title\n\nA **b** *c* `d` [e](http://f)\n\n---\n\n| a | b |\n|---|--:|\n| 1 | 22 |", 30
+    )
     lines = text.split("\n")
     assert lines[0] == "Title" and lines[1] == "─────"
     assert "A b c d e (http://f)" in lines
@@ -236,10 +282,15 @@ def test_render_markdown_plain() -> None:
 
 
 def test_render_markdown_reflows_paragraphs_and_nests_lists() -> None:
-    text = render_markdown("one two three four five six seven eight nine ten\neleven\n\n- a\n  - b\n    - c\n- d", 20)
+    text = render_markdown(
+        "one two three four five six seven eight nine ten\neleven\n\n- a\n  - b\n    - c\n- d", 20
+    )
     lines = text.split("\n")
     assert all(visible_width(line) <= 20 for line in lines)
-    assert " ".join(lines[: lines.index("")]) == "one two three four five six seven eight nine ten eleven"
+    assert (
+        " ".join(lines[: lines.index("")])
+        == "one two three four five six seven eight nine ten eleven"
+    )
     assert lines[-4:] == ["• a", "  ◦ b", "    ▪ c", "• d"]
 
 
@@ -267,7 +318,13 @@ def agent_events_with_restart() -> List[Event]:
         Event("RunContent", 5, content="The "),
         Event("RunContent", 6, content="final "),
         Event("RunContent", 7, content="answer."),
-        Event("RunCompleted", 8, content="The final answer.", agent_name="Writer", metrics={"duration": 0.5}),
+        Event(
+            "RunCompleted",
+            8,
+            content="The final answer.",
+            agent_name="Writer",
+            metrics={"duration": 0.5},
+        ),
     ]
     return events
 
@@ -323,12 +380,25 @@ def test_workflow_events_show_steps_and_label_member_runs() -> None:
         Event("WorkflowStarted", 0, run_id="wf", workflow_name="Content"),
         Event("StepStarted", 1, run_id="wf", step_name="Research"),
         Event("RunContent", 2, run_id="a1", agent_name="Researcher", content="found it"),
-        Event("StepCompleted", 3, run_id="wf", step_name="Research", step_response=StepResult("Research", "found it", duration=0.4)),
+        Event(
+            "StepCompleted",
+            3,
+            run_id="wf",
+            step_name="Research",
+            step_response=StepResult("Research", "found it", duration=0.4),
+        ),
         Event("StepStarted", 4, run_id="wf", step_name="Plan"),
         Event("TeamRunContent", 5, run_id="t1", team_name="Planners", content="the plan"),
         Event("RunCompleted", 6, run_id="t1", content="ignored: not the root run"),
         Event("StepCompleted", 7, run_id="wf", step_name="Plan"),
-        Event("WorkflowCompleted", 8, run_id="wf", workflow_name="Content", content="# The plan", metrics={"duration": 2.0}),
+        Event(
+            "WorkflowCompleted",
+            8,
+            run_id="wf",
+            workflow_name="Content",
+            content="# The plan",
+            metrics={"duration": 2.0},
+        ),
     ]
     text = render(events, markdown=True)
     lines = text.splitlines()
@@ -348,7 +418,10 @@ def test_workflow_events_show_steps_and_label_member_runs() -> None:
 
 
 def test_error_event_shows_an_error_panel() -> None:
-    events = [Event("RunContent", 0, content="partial"), Event("RunError", 1, content="provider exploded")]
+    events = [
+        Event("RunContent", 0, content="partial"),
+        Event("RunError", 1, content="provider exploded"),
+    ]
     text = render(events)
     assert "partial" in text and "Error" in text and "provider exploded" in text
 

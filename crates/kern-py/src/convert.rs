@@ -57,10 +57,12 @@ fn convert(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> 
         for (k, v) in d.iter() {
             let key = match k.cast::<PyString>() {
                 Ok(s) => s.extract::<String>()?,
-                Err(_) => return Err(PyTypeError::new_err(format!(
+                Err(_) => {
+                    return Err(PyTypeError::new_err(format!(
                     "{what}: dict keys must be strings to cross into Kern (found a key of type {})",
                     type_name(&k)
-                ))),
+                )))
+                }
             };
             map.insert(key, convert(&v, what, depth + 1)?);
         }

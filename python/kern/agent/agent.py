@@ -57,7 +57,11 @@ class Agent(Runnable):
         self.markdown = markdown
         self.timeout = timeout
         self.agno_options = agno_options
-        self.id = id or slug(name) or f"agent-{digest([role, description, instructions_list(instructions)])}"
+        self.id = (
+            id
+            or slug(name)
+            or f"agent-{digest([role, description, instructions_list(instructions)])}"
+        )
         self._register_if_durable()
 
     def _spec(self) -> Dict[str, Any]:

@@ -36,7 +36,9 @@ class PostgresDb(BaseDb):
         **agno_options: Any,
     ) -> None:
         if db_url is None:
-            raise ValueError("PostgresDb needs db_url, e.g. postgresql+psycopg://user:pass@localhost:5432/db")
+            raise ValueError(
+                "PostgresDb needs db_url, e.g. postgresql+psycopg://user:pass@localhost:5432/db"
+            )
         self.db_url = db_url
         super().__init__(
             normalize_url(db_url), session_table=session_table, db_schema=db_schema, **agno_options

@@ -26,10 +26,12 @@ class SqliteDb(BaseDb):
         if db_file is None and db_url is not None:
             for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
                 if db_url.startswith(prefix):
-                    db_file = db_url[len(prefix):]
+                    db_file = db_url[len(prefix) :]
                     break
             else:
-                raise ValueError(f"SqliteDb: db_url must look like sqlite:///path/to/file.db, got {db_url!r}")
+                raise ValueError(
+                    f"SqliteDb: db_url must look like sqlite:///path/to/file.db, got {db_url!r}"
+                )
         path = os.fspath(db_file) if db_file is not None else "kern.db"
         self.db_file = path
         super().__init__(path, session_table=session_table, **agno_options)

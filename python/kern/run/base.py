@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 
 class RunStatus(str, enum.Enum):
@@ -22,7 +22,7 @@ class RunStatus(str, enum.Enum):
     error = "ERROR"
 
     @classmethod
-    def parse(cls, value: Any) -> "RunStatus":
+    def parse(cls, value: Any) -> RunStatus:
         """A status from kern's engine (``failed``) or from the wire (``ERROR``)."""
         if isinstance(value, RunStatus):
             return value
@@ -80,7 +80,9 @@ class BaseRunOutput:
         self.input: Any = stored_input.get("input")
         self.additional_data: Any = stored_input.get("additional_data")
         self.content: Any = output.get("content")
-        self.content_type: str = output.get("content_type") or ("str" if isinstance(self.content, str) else "json")
+        self.content_type: str = output.get("content_type") or (
+            "str" if isinstance(self.content, str) else "json"
+        )
         self.metrics: Optional[Dict[str, Any]] = output.get("metrics")
         self.error: Optional[str] = record.get("error")
         self.created_at: Optional[int] = _secs(record.get("created_at"))
@@ -130,4 +132,3 @@ def _default(o: Any) -> Any:
     if hasattr(o, "to_dict"):
         return o.to_dict()
     return str(o)
-

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Type
 
-_CLASSES: Dict[str, Type["RunEvent"]] = {}
+_CLASSES: Dict[str, Type[RunEvent]] = {}
 
 
 class RunEvent:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from kern.workflow.types import StepOutput
 
 from kern.run.base import BaseRunOutput, RunStatus
-from kern.workflow.types import StepOutput
 
 
 class WorkflowRunOutput(BaseRunOutput):
@@ -15,6 +17,9 @@ class WorkflowRunOutput(BaseRunOutput):
     _kind = "workflow"
 
     def __init__(self, record: Dict[str, Any], component_name: Optional[str] = None) -> None:
+        # Imported here: kern.workflow imports this module.
+        from kern.workflow.types import StepOutput
+
         super().__init__(record, component_name)
         self.workflow_id: str = record.get("component_id", "")
         self.workflow_name: Optional[str] = component_name

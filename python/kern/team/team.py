@@ -45,9 +45,17 @@ class Team(Runnable):
         **agno_options: Any,
     ) -> None:
         if mode is None:
-            mode = "route" if respond_directly else "collaborate" if delegate_task_to_all_members else "coordinate"
+            mode = (
+                "route"
+                if respond_directly
+                else "collaborate"
+                if delegate_task_to_all_members
+                else "coordinate"
+            )
         if mode not in _MODES:
-            raise ValueError(f"Team {name!r}: mode must be one of {', '.join(_MODES)}, got {mode!r}")
+            raise ValueError(
+                f"Team {name!r}: mode must be one of {', '.join(_MODES)}, got {mode!r}"
+            )
         self.members: List[Any] = list(members or [])
         for m in self.members:
             if getattr(m, "_kind", None) not in ("agent", "team"):

@@ -151,9 +151,7 @@ class _Conversation:
                 self.called_tool = True
             elif role in ("tool", "function"):
                 name = names.get(str(message.get("tool_call_id")), message.get("name") or "tool")
-                self.tool_results.append(
-                    _ToolResult(str(name), _text_of(message.get("content")))
-                )
+                self.tool_results.append(_ToolResult(str(name), _text_of(message.get("content"))))
         for tool in body.get("tools") or []:
             if isinstance(tool, dict):
                 function = tool.get("function") or {}
@@ -187,7 +185,11 @@ class _Conversation:
                 name = names.get(str(item.get("call_id")), "tool")
                 self.tool_results.append(_ToolResult(name, _text_of(item.get("output"))))
         for tool in body.get("tools") or []:
-            if isinstance(tool, dict) and tool.get("type", "function") == "function" and tool.get("name"):
+            if (
+                isinstance(tool, dict)
+                and tool.get("type", "function") == "function"
+                and tool.get("name")
+            ):
                 self.tools.append((str(tool["name"]), _as_dict(tool.get("parameters"))))
         fmt = _as_dict(_as_dict(body.get("text")).get("format"))
         if fmt.get("type") == "json_schema":
@@ -379,7 +381,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: Tuple[str, int], fake: "FakeOpenAI") -> None:
+    def __init__(self, address: Tuple[str, int], fake: FakeOpenAI) -> None:
         self.fake = fake
         super().__init__(address, _Handler)
 
@@ -401,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.fake._track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the fake server does not log requests."""
 
     def _path(self) -> str:
@@ -450,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes -----------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         path = self._path()
         if path == "/models":
             self._send_json(
@@ -465,18 +467,24 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif path.startswith("/models/") and path[len("/models/") :] in MODELS:
             model = path[len("/models/") :]
-            self._send_json(200, {"id": model, "object": "model", "created": 0, "owned_by": "kern-fake"})
+            self._send_json(
+                200, {"id": model, "object": "model", "created": 0, "owned_by": "kern-fake"}
+            )
         elif path in ("/chat/completions", "/responses"):
             self._send_error(405, "Use POST for %s." % self.path, "invalid_request_error")
         else:
-            self._send_error(404, "Unknown path %s." % self.path, "invalid_request_error", "not_found")
+            self._send_error(
+                404, "Unknown path %s." % self.path, "invalid_request_error", "not_found"
+            )
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         path = self._path()
         raw = self._read_body()
         api = {"/chat/completions": "chat", "/responses": "responses"}.get(path)
         if api is None:
-            self._send_error(404, "Unknown path %s." % self.path, "invalid_request_error", "not_found")
+            self._send_error(
+                404, "Unknown path %s." % self.path, "invalid_request_error", "not_found"
+            )
             return
         try:
             body = json.loads(raw.decode("utf-8"))
@@ -512,13 +520,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self._path() in ("/chat/completions", "/responses", "/models"):
             self._send_error(405, "Method %s not allowed." % self.command, "invalid_request_error")
         else:
-            self._send_error(404, "Unknown path %s." % self.path, "invalid_request_error", "not_found")
+            self._send_error(
+                404, "Unknown path %s." % self.path, "invalid_request_error", "not_found"
+            )
 
     do_PUT = do_PATCH = do_DELETE = _other_method
 
     # -- Chat Completions -------------------------------------------------------------
 
-    def _chat_chunk(self, answer_id: str, model: str, delta: Dict[str, Any], finish: Optional[str]) -> str:
+    def _chat_chunk(
+        self, answer_id: str, model: str, delta: Dict[str, Any], finish: Optional[str]
+    ) -> str:
         return json.dumps(
             {
                 "id": answer_id,
@@ -642,7 +654,13 @@ class _Handler(BaseHTTPRequestHandler):
         send("response.in_progress", {"response": shell})
         if answer.call_name is None:
             item_id = "msg_%s" % response_id[len("resp_") :]
-            item = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+            item = {
+                "id": item_id,
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            }
             send("response.output_item.added", {"output_index": 0, "item": item})
             part = {"type": "output_text", "text": "", "annotations": []}
             where = {"item_id": item_id, "output_index": 0, "content_index": 0}
@@ -667,7 +685,10 @@ class _Handler(BaseHTTPRequestHandler):
             for n, piece in enumerate(answer.argument_pieces):
                 fake._pause(n)
                 send("response.function_call_arguments.delta", dict(where, delta=piece))
-            send("response.function_call_arguments.done", dict(where, arguments=answer.call_arguments))
+            send(
+                "response.function_call_arguments.done",
+                dict(where, arguments=answer.call_arguments),
+            )
         final = _response_object(response_id, conversation, answer, status="completed")
         send("response.output_item.done", {"output_index": 0, "item": final["output"][0]})
         send("response.completed", {"response": final})
@@ -677,7 +698,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         fake._pause_total(answer.completion_tokens)
         response_id = "resp_fake_%d" % fake._next_id()
-        self._send_json(200, _response_object(response_id, conversation, answer, status="completed"))
+        self._send_json(
+            200, _response_object(response_id, conversation, answer, status="completed")
+        )
 
 
 def _chat_usage(answer: _Answer) -> Dict[str, Any]:
@@ -778,7 +801,7 @@ class FakeOpenAI:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         """Binds the port and serves on a daemon thread (no-op when already started)."""
         if self._server is not None:
             return self
@@ -812,7 +835,7 @@ class FakeOpenAI:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -917,7 +940,9 @@ class FakeOpenAI:
             if not isinstance(arguments, dict):
                 arguments = {}
             call_id = "call_fake_%d" % self._next_id()
-            return _Answer([], call_id, name, json.dumps(arguments, ensure_ascii=False), prompt_tokens)
+            return _Answer(
+                [], call_id, name, json.dumps(arguments, ensure_ascii=False), prompt_tokens
+            )
         return _Answer(_split_words(self._text(conversation)), None, None, "", prompt_tokens)
 
 
@@ -934,7 +959,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         "included) for tests and demos without an API key. It never reaches the internet. "
         "Point clients at it with OPENAI_BASE_URL=<the printed URL> and OPENAI_API_KEY=fake.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
     parser.add_argument(
         "--token-delay", type=float, default=0.0, help="seconds between streamed deltas (default 0)"
@@ -945,12 +972,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     fake = FakeOpenAI(
-        host=args.host, port=args.port, token_delay=args.token_delay, tool_calls=not args.no_tool_calls
+        host=args.host,
+        port=args.port,
+        token_delay=args.token_delay,
+        tool_calls=not args.no_tool_calls,
     )
     try:
         fake.start()
     except OSError as e:
-        print("fake OpenAI server: cannot listen on %s:%s: %s" % (args.host, args.port, e), file=sys.stderr)
+        print(
+            "fake OpenAI server: cannot listen on %s:%s: %s" % (args.host, args.port, e),
+            file=sys.stderr,
+        )
         return 1
     stopping = threading.Event()
 

@@ -13,7 +13,11 @@ def tool(func: Callable[..., Any]) -> Function: ...
 
 @overload
 def tool(
-    func: None = None, *, name: Optional[str] = None, description: Optional[str] = None, **options: Any
+    func: None = None,
+    *,
+    name: Optional[str] = None,
+    description: Optional[str] = None,
+    **options: Any,
 ) -> Callable[[Callable[..., Any]], Function]: ...
 
 

@@ -62,7 +62,9 @@ def _schema_for(annotation: Any) -> Dict[str, Any]:
         return annotation.model_json_schema()
     if dataclasses.is_dataclass(annotation):
         hints = typing.get_type_hints(annotation)
-        props = {f.name: _schema_for(hints.get(f.name, Any)) for f in dataclasses.fields(annotation)}
+        props = {
+            f.name: _schema_for(hints.get(f.name, Any)) for f in dataclasses.fields(annotation)
+        }
         required = [
             f.name
             for f in dataclasses.fields(annotation)
@@ -75,7 +77,7 @@ def _schema_for(annotation: Any) -> Dict[str, Any]:
 _ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
 
 
-def parse_docstring(doc: Optional[str]) -> "tuple[str, Dict[str, str]]":
+def parse_docstring(doc: Optional[str]) -> tuple[str, Dict[str, str]]:
     """The description and the per-parameter descriptions of a docstring."""
     if not doc:
         return "", {}
@@ -90,7 +92,16 @@ def parse_docstring(doc: Optional[str]) -> "tuple[str, Dict[str, str]]":
         if lower in ("args:", "arguments:", "parameters:", "params:"):
             section, current = "args", None
             continue
-        if lower in ("returns:", "return:", "raises:", "yields:", "examples:", "example:", "note:", "notes:"):
+        if lower in (
+            "returns:",
+            "return:",
+            "raises:",
+            "yields:",
+            "examples:",
+            "example:",
+            "note:",
+            "notes:",
+        ):
             section, current = "other", None
             continue
         sphinx = re.match(r"^:param\s+(?:\w+\s+)?(\w+):\s*(.*)$", stripped)
@@ -138,13 +149,15 @@ class Function:
         self.entrypoint = entrypoint
         self.name = name or getattr(entrypoint, "__name__", None) or "tool"
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.name):
-            raise ValueError(f"tool name {self.name!r}: use letters, digits, '_' and '-' (at most 64)")
+            raise ValueError(
+                f"tool name {self.name!r}: use letters, digits, '_' and '-' (at most 64)"
+            )
         doc_description, doc_params = parse_docstring(inspect.getdoc(entrypoint))
         self.description = description if description is not None else doc_description
         self.parameters = parameters if parameters is not None else self._schema(doc_params)
         self.strict = strict
         self.is_async = inspect.iscoroutinefunction(entrypoint) or inspect.iscoroutinefunction(
-            getattr(entrypoint, "__call__", None)
+            getattr(entrypoint, "__call__", None)  # noqa: B004
         )
         self.agno_options = agno_options
 

@@ -24,7 +24,11 @@ class HackerNewsTools(BuiltinToolkit):
         top = options.pop("get_top_stories", None)
         user = options.pop("get_user_details", None)
         super().__init__(
-            enable_get_top_stories=enable_get_top_stories if enable_get_top_stories is not None else top,
-            enable_get_user_details=enable_get_user_details if enable_get_user_details is not None else user,
+            enable_get_top_stories=enable_get_top_stories
+            if enable_get_top_stories is not None
+            else top,
+            enable_get_user_details=enable_get_user_details
+            if enable_get_user_details is not None
+            else user,
             **options,
         )

@@ -34,7 +34,9 @@ class Toolkit:
         return [f._spec() for f in self.functions]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, tools={[f.name for f in self.functions]!r})"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, tools={[f.name for f in self.functions]!r})"
+        )
 
 
 class BuiltinToolkit:

@@ -39,9 +39,9 @@ import unicodedata
 from typing import IO, Any, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 __all__ = [
-    "pprint_run_response",
     "apprint_run_response",
     "format_run_output",
+    "pprint_run_response",
     "render_markdown",
     "visible_width",
 ]
@@ -363,7 +363,7 @@ def _render_table(rows: List[str], width: int, color: bool) -> List[str]:
         aligns.append("center" if left and right else "right" if right else "left")
     body = [_split_cells(r) for r in rows[2:]]
     columns = max([len(header)] + [len(r) for r in body])
-    table = [header] + body
+    table = [header, *body]
     rendered = [
         [_render_pieces(_inline(row[c] if c < len(row) else ""), color) for c in range(columns)]
         for row in table
@@ -382,7 +382,11 @@ def _render_table(rows: List[str], width: int, color: bool) -> List[str]:
         return text + " " * pad
 
     bar = _paint(" │ ", ["dim"], color)
-    out = [bar.join(cell(_paint(_ANSI_RE.sub("", t), ["bold"], color), c) for c, t in enumerate(rendered[0])).rstrip()]
+    out = [
+        bar.join(
+            cell(_paint(_ANSI_RE.sub("", t), ["bold"], color), c) for c, t in enumerate(rendered[0])
+        ).rstrip()
+    ]
     out.append(_paint("─┼─".join("─" * w for w in widths), ["dim"], color))
     for row in rendered[1:]:
         out.append(bar.join(cell(t, c) for c, t in enumerate(row)).rstrip())
@@ -515,7 +519,11 @@ def _render_blocks(lines: Sequence[str], width: int, color: bool) -> List[str]:
                     j = i
                     while j < n and not lines[j].strip():
                         j += 1
-                    if j < n and (_ITEM_RE.match(lines[j]) or lines[j].startswith("  ")) and not _FENCE_RE.match(lines[j]):
+                    if (
+                        j < n
+                        and (_ITEM_RE.match(lines[j]) or lines[j].startswith("  "))
+                        and not _FENCE_RE.match(lines[j])
+                    ):
                         i = j
                         continue
                     break
@@ -605,7 +613,7 @@ def _duration(metrics: Any) -> Optional[float]:
 def _fmt_duration(seconds: float) -> str:
     if seconds < 60:
         return "%.2fs" % seconds
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return "%dm %02ds" % (minutes, secs)
     hours, minutes = divmod(minutes, 60)
@@ -688,14 +696,22 @@ def _content_lines(content: Any, width: int, markdown: bool, color: bool) -> Lis
 # ---------------------------------------------------------------------------------------
 
 
-def _panel(title: str, lines: Sequence[str], width: int, color: bool, border: Sequence[str] = ("dim",)) -> List[str]:
+def _panel(
+    title: str, lines: Sequence[str], width: int, color: bool, border: Sequence[str] = ("dim",)
+) -> List[str]:
     """A box ``width`` columns wide around ``lines`` (cut to fit), ``title`` in its top edge."""
     inner = width - 4
     if title:
         if visible_width(title) > width - 6:
             title = _hard_split(title, width - 7)[0] + "…"
         fill = width - 5 - visible_width(title)
-        top = _paint("╭─", border, color) + " " + title + " " + _paint("─" * fill + "╮", border, color)
+        top = (
+            _paint("╭─", border, color)
+            + " "
+            + title
+            + " "
+            + _paint("─" * fill + "╮", border, color)
+        )
     else:
         top = _paint("╭" + "─" * (width - 2) + "╮", border, color)
     side = _paint("│", border, color)
@@ -738,7 +754,9 @@ def _header_lines(output: Any, status: str, show_time: bool, color: bool) -> Lis
     return lines
 
 
-def _step_panel(step: Any, number: int, total: int, width: int, markdown: bool, color: bool) -> List[str]:
+def _step_panel(
+    step: Any, number: int, total: int, width: int, markdown: bool, color: bool
+) -> List[str]:
     name = str(_field(step, "step_name") or _field(step, "name") or "step %d" % number)
     success = _field(step, "success")
     error = _field(step, "error")
@@ -788,7 +806,9 @@ def format_run_output(
     status = _enum_text(_field(run_output, "status")) or "UNKNOWN"
     kind, name = _name_of(run_output)
     title = _paint(kind, ["bold"], color) + (" · " + name if name else "")
-    out = _panel(title, _header_lines(run_output, status, show_time, color), width, color, ("cyan",))
+    out = _panel(
+        title, _header_lines(run_output, status, show_time, color), width, color, ("cyan",)
+    )
     steps = list(_field(run_output, "step_results") or [])
     for number, step in enumerate(steps, 1):
         out.extend(_step_panel(step, number, len(steps), width, markdown, color))
@@ -798,7 +818,15 @@ def format_run_output(
         duration = _duration(_field(run_output, "metrics"))
         if show_time and duration is not None:
             heading += " (%s)" % _fmt_duration(duration)
-        out.extend(_panel(_paint(heading, ["bold"], color), _content_lines(content, inner, markdown, color), width, color, ("blue",)))
+        out.extend(
+            _panel(
+                _paint(heading, ["bold"], color),
+                _content_lines(content, inner, markdown, color),
+                width,
+                color,
+                ("blue",),
+            )
+        )
     error = _field(run_output, "error")
     if error or _is_error_status(status):
         text = str(error) if error else "(no error message)"
@@ -819,7 +847,11 @@ def format_run_output(
 # ---------------------------------------------------------------------------------------
 
 _CONTENT_EVENTS = {"RunContent", "TeamRunContent"}
-_COMPLETED_EVENTS = {"RunCompleted": "Agent", "TeamRunCompleted": "Team", "WorkflowCompleted": "Workflow"}
+_COMPLETED_EVENTS = {
+    "RunCompleted": "Agent",
+    "TeamRunCompleted": "Team",
+    "WorkflowCompleted": "Workflow",
+}
 _ERROR_EVENTS = {"RunError", "TeamRunError", "WorkflowError"}
 _CANCELLED_EVENTS = {"RunCancelled", "TeamRunCancelled", "WorkflowCancelled"}
 
@@ -832,7 +864,9 @@ class _StreamPrinter:
     run has written content so far: a single run's text is never interrupted.
     """
 
-    def __init__(self, file: IO[str], markdown: bool, show_time: bool, width: int, color: bool) -> None:
+    def __init__(
+        self, file: IO[str], markdown: bool, show_time: bool, width: int, color: bool
+    ) -> None:
         self.file = file
         self.markdown = markdown
         self.show_time = show_time
@@ -889,8 +923,12 @@ class _StreamPrinter:
             self.step_done(event)
         elif kind == "StepError":
             name = _field(event, "step_name") or "step"
-            self.line(_paint("✗ %s: %s" % (name, _field(event, "error") or "failed"), ["red"], self.color))
-        elif is_root and (kind in _COMPLETED_EVENTS or kind in _ERROR_EVENTS or kind in _CANCELLED_EVENTS):
+            self.line(
+                _paint("✗ %s: %s" % (name, _field(event, "error") or "failed"), ["red"], self.color)
+            )
+        elif is_root and (
+            kind in _COMPLETED_EVENTS or kind in _ERROR_EVENTS or kind in _CANCELLED_EVENTS
+        ):
             self.final = event
 
     def show_content(self, entry: Tuple[Any, Any, bool, str, str]) -> None:
@@ -963,17 +1001,27 @@ class _StreamPrinter:
                 if duration is not None:
                     parts.append(_fmt_duration(duration))
                 lines = _content_lines(content, inner, self.markdown, self.color)
-                self.write("\n" + "\n".join(_panel(" · ".join(parts), lines, self.width, self.color, ("blue",))) + "\n")
+                self.write(
+                    "\n"
+                    + "\n".join(_panel(" · ".join(parts), lines, self.width, self.color, ("blue",)))
+                    + "\n"
+                )
         elif kind in _ERROR_EVENTS:
             message = _field(final, "error") or _field(final, "content") or "(no error message)"
             lines = [_paint(l, ["red"], self.color) for l in _wrap_plain(str(message), inner)]
             title = _paint("Error", ["bold", "red"], self.color) + (" · " + name if name else "")
-            self.write("\n" + "\n".join(_panel(title, lines, self.width, self.color, ("red",))) + "\n")
+            self.write(
+                "\n" + "\n".join(_panel(title, lines, self.width, self.color, ("red",))) + "\n"
+            )
         else:
             reason = _field(final, "reason") or "cancelled"
-            title = _paint("Cancelled", ["bold", "yellow"], self.color) + (" · " + name if name else "")
+            title = _paint("Cancelled", ["bold", "yellow"], self.color) + (
+                " · " + name if name else ""
+            )
             lines = _wrap_plain(str(reason), inner)
-            self.write("\n" + "\n".join(_panel(title, lines, self.width, self.color, ("yellow",))) + "\n")
+            self.write(
+                "\n" + "\n".join(_panel(title, lines, self.width, self.color, ("yellow",))) + "\n"
+            )
         if self.show_time:
             self.write(_paint("Elapsed %s" % _fmt_duration(elapsed), ["dim"], self.color) + "\n")
 
@@ -1024,10 +1072,14 @@ def pprint_run_response(
             asyncio.get_running_loop()
         except RuntimeError:
             asyncio.run(
-                apprint_run_response(run_response, markdown, show_time, file=out, width=columns, color=use_color)
+                apprint_run_response(
+                    run_response, markdown, show_time, file=out, width=columns, color=use_color
+                )
             )
             return
-        raise TypeError("an async iterable of events: use `await apprint_run_response(...)` inside an event loop")
+        raise TypeError(
+            "an async iterable of events: use `await apprint_run_response(...)` inside an event loop"
+        )
     if _is_event_stream(run_response):
         printer = _StreamPrinter(out, markdown, show_time, columns, use_color)
         single = isinstance(run_response, dict) or not hasattr(run_response, "__iter__")
@@ -1036,7 +1088,9 @@ def pprint_run_response(
             printer.feed(event)
         printer.finish()
         return
-    out.write(format_run_output(run_response, markdown, show_time, width=columns, color=use_color) + "\n")
+    out.write(
+        format_run_output(run_response, markdown, show_time, width=columns, color=use_color) + "\n"
+    )
     out.flush()
 
 

@@ -16,7 +16,9 @@ from kern.workflow.types import StepInput, StepOutput, output_to_dict, snapshot,
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    # A callable object with an `async def __call__` counts as async too.
+    call = getattr(fn, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
 
 def _wants(fn: Callable[..., Any], name: str) -> bool:
@@ -57,7 +59,9 @@ def _step_adapter(fn: Callable[..., Any]) -> Callable[[Dict[str, Any]], Any]:
     return run
 
 
-def _decision_adapter(fn: Callable[..., Any], convert: Callable[[Any], Any]) -> Callable[[Dict[str, Any]], Any]:
+def _decision_adapter(
+    fn: Callable[..., Any], convert: Callable[[Any], Any]
+) -> Callable[[Dict[str, Any]], Any]:
     if _is_async(fn):
 
         async def decide_async(data: Dict[str, Any]) -> Any:
@@ -197,14 +201,24 @@ class Parallel(Node):
     """Branches that run at once: ``Parallel(step_a, step_b, name="Research")``. Its content
     is a dict of each branch's content by branch name."""
 
-    def __init__(self, *steps: Any, name: Optional[str] = None, description: Optional[str] = None, **agno_options: Any) -> None:
+    def __init__(
+        self,
+        *steps: Any,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        **agno_options: Any,
+    ) -> None:
         self.steps = list(steps)
         self.name = name
         self.description = description
 
     def _spec(self, index: int) -> Dict[str, Any]:
         name = self._default_name(index)
-        return {"type": "parallel", "name": name, "steps": nodes_spec(self.steps, f"Parallel {name!r}")}
+        return {
+            "type": "parallel",
+            "name": name,
+            "steps": nodes_spec(self.steps, f"Parallel {name!r}"),
+        }
 
 
 class Condition(Node):
@@ -325,7 +339,9 @@ class Router(Node):
                 elif getattr(c, "name", None):
                     out.append(c.name)
                 else:
-                    raise ValueError(f"{where}: the selector returned {c!r}, which is not one of its choices")
+                    raise ValueError(
+                        f"{where}: the selector returned {c!r}, which is not one of its choices"
+                    )
             return out
 
         return {

@@ -27,7 +27,7 @@ class StepOutput:
         success: bool = True,
         error: Optional[str] = None,
         stop: bool = False,
-        steps: Optional[List["StepOutput"]] = None,
+        steps: Optional[List[StepOutput]] = None,
         metrics: Optional[Dict[str, Any]] = None,
         **extra: Any,
     ) -> None:
@@ -45,7 +45,7 @@ class StepOutput:
         self.extra = extra
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "StepOutput":
+    def from_dict(cls, data: Dict[str, Any]) -> StepOutput:
         data = dict(data)
         nested = data.pop("steps", None)
         out = cls(**data)
@@ -76,7 +76,9 @@ class StepOutput:
         content = self.content
         if isinstance(content, str) and len(content) > 60:
             content = content[:57] + "..."
-        return f"StepOutput(step_name={self.step_name!r}, success={self.success}, content={content!r})"
+        return (
+            f"StepOutput(step_name={self.step_name!r}, success={self.success}, content={content!r})"
+        )
 
 
 class StepInput:
@@ -105,7 +107,7 @@ class StepInput:
         self.attempt = attempt
 
     @classmethod
-    def _from_kern(cls, data: Dict[str, Any]) -> "StepInput":
+    def _from_kern(cls, data: Dict[str, Any]) -> StepInput:
         outputs: Dict[str, StepOutput] = {}
         for o in data.get("previous_step_outputs") or []:
             out = StepOutput.from_dict(o)
@@ -151,7 +153,11 @@ class StepInput:
         return "\n\n".join(parts)
 
     def get_input_as_string(self) -> str:
-        return self.input if isinstance(self.input, str) else ("" if self.input is None else str(self.input))
+        return (
+            self.input
+            if isinstance(self.input, str)
+            else ("" if self.input is None else str(self.input))
+        )
 
     def __repr__(self) -> str:
         return f"StepInput(input={self.input!r}, step_name={self.step_name!r})"

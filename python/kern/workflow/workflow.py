@@ -44,7 +44,11 @@ class Workflow(Runnable):
         self.agno_options = agno_options
         for i, s in enumerate(self.steps):
             as_node(s, f"workflow {name!r}, step {i + 1}")
-        self.id = id or slug(name) or f"workflow-{digest([as_node(s, '')._default_name(i) for i, s in enumerate(self.steps)])}"
+        self.id = (
+            id
+            or slug(name)
+            or f"workflow-{digest([as_node(s, '')._default_name(i) for i, s in enumerate(self.steps)])}"
+        )
         self._register_if_durable()
 
     def _spec(self) -> Dict[str, Any]:
