@@ -89,6 +89,12 @@ def close_engine(url: str, grace: float = 0.0) -> None:
         found.shutdown(grace)
 
 
+def forget_engine(url: str) -> None:
+    """Forgets the engine of ``url`` (already stopped elsewhere, e.g. by an AgentOS server)."""
+    with _lock:
+        _engines.pop(url, None)
+
+
 def shutdown(grace: Optional[float] = None) -> None:
     """Stops every engine of this process: running runs get ``grace`` seconds (default
     ``KERN_SHUTDOWN_GRACE``, else 0), then are handed back to the queue, never failed. Called at

@@ -6,6 +6,7 @@
 //! - [`callable`]: user Python code called by the engine (steps, tools, evaluators);
 //! - [`spec`]: compiling the package's definitions into engine components;
 //! - [`component`]: the `Engine`, `Component` and `EventStream` handles;
+//! - [`os`]: the AgentOS HTTP server over Python-defined components;
 //! - [`convert`]: JSON across the boundary; [`errors`]: the exceptions.
 //!
 //! It does **not** hold behaviour of its own: runs, events, storage and recovery are the
@@ -15,6 +16,7 @@ mod callable;
 mod component;
 mod convert;
 mod errors;
+mod os;
 mod runtime;
 mod spec;
 
@@ -39,6 +41,7 @@ fn _kern(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<component::Engine>()?;
     m.add_class::<component::Component>()?;
     m.add_class::<component::EventStream>()?;
+    m.add_class::<os::Server>()?;
     m.add_function(wrap_pyfunction!(runtime::_set_user_loop, m)?)?;
     m.add_function(wrap_pyfunction!(_init_logging, m)?)?;
     errors::register(m)?;
