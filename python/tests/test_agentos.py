@@ -22,7 +22,9 @@ from kern.os import AgentOS
 from kern.team import Team
 from kern.workflow import Step, StepInput, Workflow
 
-agno_client = pytest.importorskip("agno.client", reason="Agno's client is installed by scripts/py-venv")
+agno_client = pytest.importorskip(
+    "agno.client", reason="Agno's client is installed by scripts/py-venv"
+)
 TERMINAL = {"COMPLETED", "ERROR", "CANCELLED"}
 
 
@@ -52,7 +54,9 @@ def test_agno_client_against_kern_agentos(any_db, fake_openai) -> None:
     helper = Agent(name="Helper", model=OpenAIChat(id="fake-model"), db=any_db)
     critic = Agent(name="Critic", model=OpenAIChat(id="fake-model"))
     team = Team(name="Pair", members=[helper, critic], model=OpenAIChat(id="leader"), db=any_db)
-    echo = Workflow(name="Echo", db=any_db, steps=[Step(name="echo", executor=lambda si: f"echo {si.input}")])
+    echo = Workflow(
+        name="Echo", db=any_db, steps=[Step(name="echo", executor=lambda si: f"echo {si.input}")]
+    )
     waiting = Workflow(name="Waiting", db=any_db, steps=[Step(name="wait", executor=slow)])
     os_ = AgentOS(agents=[helper], teams=[team], workflows=[echo, waiting], name="Kern test OS")
     base = os_.start("127.0.0.1", 0)
@@ -92,7 +96,9 @@ def test_agno_client_against_kern_agentos(any_db, fake_openai) -> None:
         long = await client.run_workflow(workflow_id="waiting", message="x", background=True)
         await poll(client, long.session_id, long.run_id, lambda r: status_of(r) == "RUNNING")
         await client.cancel_workflow_run(workflow_id="waiting", run_id=long.run_id)
-        cancelled = await poll(client, long.session_id, long.run_id, lambda r: status_of(r) in TERMINAL)
+        cancelled = await poll(
+            client, long.session_id, long.run_id, lambda r: status_of(r) in TERMINAL
+        )
         assert status_of(cancelled) == "CANCELLED"
 
     try:
@@ -121,7 +127,9 @@ def test_serve_runs_until_sigterm_and_hands_runs_back(tmp_path) -> None:
             """
         )
     )
-    child = subprocess.Popen([sys.executable, str(script)], env=python_env(), stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(script)], env=python_env(), stdout=subprocess.PIPE, text=True
+    )
     try:
         line = child.stdout.readline()
         assert "serving on http://127.0.0.1:" in line, line

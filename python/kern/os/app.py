@@ -45,17 +45,27 @@ class AgentOS:
         self.agents: List[Any] = list(agents or [])
         self.teams: List[Any] = list(teams or [])
         self.workflows: List[Any] = list(workflows or [])
-        for kind, items in (("agent", self.agents), ("team", self.teams), ("workflow", self.workflows)):
+        for kind, items in (
+            ("agent", self.agents),
+            ("team", self.teams),
+            ("workflow", self.workflows),
+        ):
             for item in items:
                 if getattr(item, "_kind", None) != kind:
-                    raise TypeError(f"AgentOS: {kind}s= takes {kind.capitalize()} objects, got {item!r}")
+                    raise TypeError(
+                        f"AgentOS: {kind}s= takes {kind.capitalize()} objects, got {item!r}"
+                    )
         if not (self.agents or self.teams or self.workflows):
             raise ValueError("AgentOS needs at least one agent, team or workflow")
         self.name = name
         self.description = description
         self.os_id = os_id or id
         self.db = db or next(
-            (c.db for c in (*self.agents, *self.teams, *self.workflows) if getattr(c, "db", None) is not None),
+            (
+                c.db
+                for c in (*self.agents, *self.teams, *self.workflows)
+                if getattr(c, "db", None) is not None
+            ),
             None,
         )
         if self.db is None:
@@ -65,9 +75,9 @@ class AgentOS:
         self.security_key = security_key or os.environ.get("OS_SECURITY_KEY")
         self.shutdown_grace = shutdown_grace
         self.agno_options = agno_options
-        self._server: Optional["_kern.Server"] = None
+        self._server: Optional[_kern.Server] = None
 
-    def get_app(self) -> "AgentOS":
+    def get_app(self) -> AgentOS:
         """The application to serve: with Kern, the AgentOS itself."""
         return self
 
