@@ -55,13 +55,14 @@ def user_loop() -> asyncio.AbstractEventLoop:
 
             def run() -> None:
                 asyncio.set_event_loop(loop)
+                # On the loop's own thread: the engine's wake-up channel into it.
+                _kern._set_user_loop(loop)
                 loop.call_soon(ready.set)
                 loop.run_forever()
 
             thread = threading.Thread(target=run, name="kern-asyncio", daemon=True)
             thread.start()
             ready.wait()
-            _kern._set_user_loop(loop)
             _loop, _loop_thread = loop, thread
         return _loop
 

@@ -5,11 +5,12 @@
 //! Python package wraps the user's function in an adapter that builds `StepInput` objects and
 //! normalises results, so this side only moves JSON). A synchronous callable runs on a
 //! blocking-pool thread, attached to the interpreter only while it runs; an async one is
-//! submitted to kern's own event loop (`asyncio.run_coroutine_threadsafe`) and awaited
-//! without holding a thread. Dropping the returned future (the run was cancelled, its lease
+//! handed to kern's own event loop through its bridge (the loop's thread creates the task; no
+//! GIL is taken on the runtime's threads) and awaited without holding a thread. Dropping the returned future (the run was cancelled, its lease
 //! lost, the process is stopping) cancels the Python task; a synchronous call already running
 //! cannot be interrupted and finishes on its thread, its result discarded.
 
+use crate::bridge::LoopBridge;
 use crate::convert::{to_json, to_py};
 use crate::runtime::{asyncio, user_loop};
 use pyo3::prelude::*;
@@ -96,29 +97,43 @@ impl PyCallable {
 }
 
 async fn call_async(func: Arc<Py<PyAny>>, arg: Value, what: String) -> Result<Value, CallError> {
+    let bridge = user_loop().map_err(CallError)?;
     let (tx, rx) = oneshot::channel();
-    let submitted = tokio::task::spawn_blocking(move || {
-        Python::try_attach(|py| -> PyResult<Py<PyAny>> {
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let slot: Arc<Mutex<TaskSlot>> = Arc::default();
+    let (job_slot, job_tx) = (slot.clone(), tx.clone());
+    // Runs on kern's loop thread: creates the coroutine and its task there.
+    bridge.submit(Box::new(move |py| {
+        let mut slot = job_slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.cancelled {
+            return;
+        }
+        let started = (|| -> PyResult<Py<PyAny>> {
             let coroutine = func.call1(py, (to_py(py, &arg)?,))?;
-            let event_loop = user_loop(py)?;
-            let future =
-                asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop))?;
-            future.call_method1(
+            let task = asyncio(py)?.call_method1("ensure_future", (coroutine,))?;
+            task.call_method1(
                 "add_done_callback",
                 (Done {
-                    tx: Mutex::new(Some(tx)),
+                    tx: job_tx.clone(),
                     what,
                 },),
             )?;
-            Ok(future.unbind())
-        })
-        .map(|r| r.map_err(|e| Python::attach(|py| CallError(describe(py, &e)))))
-        .unwrap_or_else(|| Err(CallError(SHUTTING_DOWN.into())))
-    })
-    .await
-    .unwrap_or_else(|e| Err(CallError(format!("the call panicked: {e}"))))?;
+            Ok(task.unbind())
+        })();
+        match started {
+            Ok(task) => slot.task = Some(task),
+            Err(e) => {
+                if let Some(tx) = job_tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    let _ = tx.send(Err(CallError(describe(py, &e))));
+                }
+            }
+        }
+    }));
     // From here, dropping this future cancels the Python task.
-    let guard = CancelOnDrop(Some(submitted));
+    let guard = CancelOnDrop {
+        bridge,
+        slot: Some(slot),
+    };
     let result = rx
         .await
         .unwrap_or_else(|_| Err(CallError("the coroutine was dropped".into())));
@@ -126,11 +141,20 @@ async fn call_async(func: Arc<Py<PyAny>>, arg: Value, what: String) -> Result<Va
     result
 }
 
-/// Completes the Rust side when the coroutine's `concurrent.futures.Future` is done. Runs on
-/// kern's event loop thread, attached: the result is converted there.
+/// The task running a user coroutine, once started; `cancelled` if the caller gave up first.
+#[derive(Default)]
+struct TaskSlot {
+    task: Option<Py<PyAny>>,
+    cancelled: bool,
+}
+
+type Reply = Arc<Mutex<Option<oneshot::Sender<Result<Value, CallError>>>>>;
+
+/// Completes the Rust side when the coroutine's task is done. Runs on kern's event loop
+/// thread, attached: the result is converted there.
 #[pyclass(module = "kern._kern")]
 struct Done {
-    tx: Mutex<Option<oneshot::Sender<Result<Value, CallError>>>>,
+    tx: Reply,
     what: String,
 }
 
@@ -155,28 +179,31 @@ impl Done {
     }
 }
 
-/// Cancels a submitted coroutine if the Rust future awaiting it is dropped first.
-struct CancelOnDrop(Option<Py<PyAny>>);
+/// Cancels a user coroutine if the Rust future awaiting it is dropped first (the run was
+/// cancelled, its lease lost, the process is stopping).
+struct CancelOnDrop {
+    bridge: LoopBridge,
+    slot: Option<Arc<Mutex<TaskSlot>>>,
+}
 
 impl CancelOnDrop {
     fn disarm(mut self) {
-        // Dropped without attaching: pyo3 defers the reference count to the next attach.
-        self.0 = None;
+        self.slot = None;
     }
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(future) = self.0.take() {
-            let cancel = move || {
-                Python::try_attach(|py| {
-                    let _ = future.call_method0(py, "cancel");
-                });
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(handle) => drop(handle.spawn_blocking(cancel)),
-                Err(_) => cancel(),
-            }
+        let Some(slot) = self.slot.take() else { return };
+        let task = {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            slot.cancelled = true;
+            slot.task.take()
+        };
+        if let Some(task) = task {
+            self.bridge.submit(Box::new(move |py| {
+                let _ = task.call_method0(py, "cancel");
+            }));
         }
     }
 }

@@ -12,6 +12,7 @@
 //! It does **not** hold behaviour of its own: runs, events, storage and recovery are the
 //! engine's (`kern-core`), exactly as for Rust users.
 
+mod bridge;
 mod callable;
 mod component;
 mod convert;

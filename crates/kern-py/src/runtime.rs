@@ -5,14 +5,16 @@
 //!   a blocking-pool thread (`spawn_blocking`) or on a thread Python owns, so that a busy GIL
 //!   never stalls the engine.
 //! - Rust never waits while holding the GIL: blocking calls detach from the interpreter first.
-//! - Async results reach the caller's event loop through `loop.call_soon_threadsafe`; the
-//!   caller cancelling its awaitable aborts the Rust task.
+//! - Async results reach the caller's event loop through its [`LoopBridge`] (a socket the loop
+//!   watches: no GIL on the runtime's threads); the caller cancelling its awaitable aborts the
+//!   Rust task.
 //!
 //! Edge cases: a forked child has no runtime threads (they do not survive `fork`), so every
 //! entry point checks the process id and refuses with a clear error; a closed caller loop
 //! (its `asyncio.run` returned) makes delivery a no-op; during interpreter shutdown, calls into
 //! Python fail with an error instead of attaching.
 
+use crate::bridge::{bridge_for, LoopBridge};
 use crate::errors::KernError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -68,8 +70,9 @@ where
 }
 
 /// Turns a Rust future into an awaitable of the caller's running event loop. `convert` makes
-/// the Python result (on a blocking thread, attached). Cancelling the awaitable aborts the
-/// Rust task (dropping its future: a foreground run started by it is cancelled).
+/// the Python result, on the loop's thread (through its [`LoopBridge`]). Cancelling the
+/// awaitable aborts the Rust task (dropping its future: a foreground run started by it is
+/// cancelled).
 pub fn awaitable<'py, T, F, C>(
     py: Python<'py>,
     future: F,
@@ -86,22 +89,31 @@ where
             "this kern method returns an awaitable and needs a running event loop: call it with `await` inside async code, or use the synchronous method (e.g. run() instead of arun())",
         )
     })?;
+    let bridge = bridge_for(&event_loop)?;
     let future_py = event_loop.call_method0("create_future")?;
     let (loop_obj, target) = (event_loop.unbind(), future_py.clone().unbind());
     let task = rt.spawn(async move {
         let result = future.await;
-        let _ = tokio::task::spawn_blocking(move || {
-            Python::try_attach(|py| {
-                let outcome = result.and_then(|value| convert(py, value));
-                let resolve = Resolve {
-                    target,
-                    outcome: Mutex::new(Some(outcome)),
-                };
-                // Fails only when the caller's loop is closed: nobody is waiting any more.
-                let _ = loop_obj.call_method1(py, "call_soon_threadsafe", (resolve,));
-            })
-        })
-        .await;
+        let deliver = move |py: Python<'_>| {
+            let outcome = result.and_then(|value| convert(py, value));
+            resolve(py, target.bind(py), outcome);
+        };
+        match bridge {
+            Some(bridge) => bridge.submit(Box::new(deliver)),
+            // A loop without a bridge: deliver from a blocking thread.
+            None => {
+                let _ = tokio::task::spawn_blocking(move || {
+                    Python::try_attach(|py| {
+                        let resolve = Resolve {
+                            deliver: Mutex::new(Some(Box::new(deliver))),
+                        };
+                        // Fails only when the caller's loop is closed: nobody is waiting.
+                        let _ = loop_obj.call_method1(py, "call_soon_threadsafe", (resolve,));
+                    })
+                })
+                .await;
+            }
+        }
     });
     future_py.call_method1(
         "add_done_callback",
@@ -112,31 +124,39 @@ where
     Ok(future_py)
 }
 
-/// Sets an asyncio future's outcome, on its loop's thread.
+/// Sets an asyncio future's outcome unless it was cancelled meanwhile. On its loop's thread.
+fn resolve(py: Python<'_>, target: &Bound<'_, PyAny>, outcome: PyResult<Py<PyAny>>) {
+    if target
+        .call_method0("done")
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        return;
+    }
+    let _ = match outcome {
+        Ok(value) => target.call_method1("set_result", (value,)),
+        Err(err) => target.call_method1("set_exception", (err.into_value(py),)),
+    };
+}
+
+/// Delivers an outcome on its loop's thread (the fallback path, through
+/// `call_soon_threadsafe`).
 #[pyclass(module = "kern._kern")]
 struct Resolve {
-    target: Py<PyAny>,
-    outcome: Mutex<Option<PyResult<Py<PyAny>>>>,
+    deliver: Mutex<Option<crate::bridge::Job>>,
 }
 
 #[pymethods]
 impl Resolve {
-    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
-        let target = self.target.bind(py);
-        if target.call_method0("done")?.is_truthy()? {
-            return Ok(()); // cancelled meanwhile
-        }
-        let outcome = self
-            .outcome
+    fn __call__(&self, py: Python<'_>) {
+        let deliver = self
+            .deliver
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        match outcome {
-            Some(Ok(value)) => target.call_method1("set_result", (value,))?,
-            Some(Err(err)) => target.call_method1("set_exception", (err.into_value(py),))?,
-            None => return Ok(()),
-        };
-        Ok(())
+        if let Some(deliver) = deliver {
+            deliver(py);
+        }
     }
 }
 
@@ -165,27 +185,31 @@ pub fn asyncio(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
         .map(|m| m.bind(py))
 }
 
-/// The event loop that runs user coroutines (async steps, tools, evaluators): a thread kern
-/// owns (started by the Python package), never the caller's loop, because background and
-/// recovered runs have no caller and the caller's loop may close before its runs end.
-static USER_LOOP: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
+/// The bridge into the event loop that runs user coroutines (async steps, tools,
+/// evaluators): a thread kern owns (started by the Python package), never the caller's loop,
+/// because background and recovered runs have no caller and the caller's loop may close
+/// before its runs end.
+static USER_LOOP: Mutex<Option<LoopBridge>> = Mutex::new(None);
 
-/// Sets the loop that runs user coroutines.
+/// Sets the loop that runs user coroutines. Called on that loop's own thread, before it runs.
 #[pyfunction]
-pub fn _set_user_loop(event_loop: Py<PyAny>) {
-    *USER_LOOP.lock().unwrap_or_else(|e| e.into_inner()) = Some(event_loop);
+pub fn _set_user_loop(event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+    let bridge = bridge_for(event_loop)?.ok_or_else(|| {
+        KernError::new_err(
+            "kern's event loop cannot carry its bridge (a loop type without an instance dict)",
+        )
+    })?;
+    *USER_LOOP.lock().unwrap_or_else(|e| e.into_inner()) = Some(bridge);
+    Ok(())
 }
 
-/// The loop that runs user coroutines, if the package started it.
-pub fn user_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {
+/// The bridge into the loop that runs user coroutines, if the package started it.
+pub fn user_loop() -> Result<LoopBridge, String> {
     USER_LOOP
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|l| l.clone_ref(py))
+        .clone()
         .ok_or_else(|| {
-            KernError::new_err(
-                "kern's event loop for async user code is not running (import kern through its Python package, not kern._kern)",
-            )
+            "kern's event loop for async user code is not running (import kern through its Python package, not kern._kern)".to_owned()
         })
 }

@@ -63,7 +63,7 @@ class BaseRunOutput:
     """The result of a run (or what is known of it so far), built from the engine's record.
 
     ``has_completed()`` is true for every terminal status (completed, error, cancelled);
-    Agno's is true for completed only, so check ``status`` to tell them apart. ``content`` is
+    Agno's is true for completed and error only, so check ``status`` to tell them apart. ``content`` is
     the final content (None until the run completes); ``error`` says why a run failed.
     """
 
