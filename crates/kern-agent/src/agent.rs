@@ -10,7 +10,7 @@ use kern_core::engine::{
 use kern_core::event::EventKind;
 use kern_core::workflow::Step;
 use kern_core::{EngineError, EngineResult};
-use kern_models::{Message, Model, ResponseFormat};
+use kern_models::{IntoModel, Message, Model, ResponseFormat};
 use kern_store::{ComponentKind, RunFilter, RunStatus};
 use kern_tools::{Tool, Toolkit};
 use serde_json::{json, Value};
@@ -290,9 +290,10 @@ impl AgentBuilder {
         self.instructions.extend(list.into_iter().map(Into::into));
         self
     }
-    /// Sets the model (required).
-    pub fn model(mut self, model: Arc<dyn Model>) -> Self {
-        self.model = Some(model);
+    /// Sets the model (required): a provider value, an `Arc` of one, or a shared
+    /// `Arc<dyn Model>`.
+    pub fn model(mut self, model: impl IntoModel) -> Self {
+        self.model = Some(model.into_model());
         self
     }
     /// Adds a tool.

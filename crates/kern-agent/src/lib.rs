@@ -46,4 +46,4 @@ mod toolbox;
 mod turns;
 
 pub use agent::{Agent, AgentBuilder, AgentDef};
-pub use team::{Team, TeamBuilder, TeamDef, TeamMode};
+pub use team::{IntoMember, Team, TeamBuilder, TeamDef, TeamMode};

@@ -16,7 +16,7 @@ use kern_core::engine::{
 use kern_core::event::EventKind;
 use kern_core::workflow::Step;
 use kern_core::{EngineError, EngineResult};
-use kern_models::{Message, Model, ToolCall, ToolSpec};
+use kern_models::{IntoModel, Message, Model, ToolCall, ToolSpec};
 use kern_store::{ComponentKind, RunStatus};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -370,6 +370,42 @@ impl Component for TeamDef {
     }
 }
 
+/// Anything that can be a team's member: an agent, a team, or any engine component.
+pub trait IntoMember {
+    /// The member as an engine component.
+    fn into_member(self) -> Arc<dyn Component>;
+}
+
+impl IntoMember for &crate::Agent {
+    fn into_member(self) -> Arc<dyn Component> {
+        self.def().clone()
+    }
+}
+
+impl IntoMember for crate::Agent {
+    fn into_member(self) -> Arc<dyn Component> {
+        self.def().clone()
+    }
+}
+
+impl IntoMember for &Team {
+    fn into_member(self) -> Arc<dyn Component> {
+        self.def().clone()
+    }
+}
+
+impl IntoMember for Team {
+    fn into_member(self) -> Arc<dyn Component> {
+        self.def().clone()
+    }
+}
+
+impl IntoMember for Arc<dyn Component> {
+    fn into_member(self) -> Arc<dyn Component> {
+        self
+    }
+}
+
 /// Builds a [`Team`].
 pub struct TeamBuilder {
     id: String,
@@ -410,25 +446,24 @@ impl TeamBuilder {
         self.instructions.extend(list.into_iter().map(Into::into));
         self
     }
-    /// Sets the leader's model (required).
-    pub fn model(mut self, model: Arc<dyn Model>) -> Self {
-        self.model = Some(model);
+    /// Sets the leader's model (required): a provider value, an `Arc` of one, or a shared
+    /// `Arc<dyn Model>`.
+    pub fn model(mut self, model: impl IntoModel) -> Self {
+        self.model = Some(model.into_model());
         self
     }
-    /// Adds a member agent.
-    pub fn member(mut self, agent: &crate::Agent) -> Self {
-        self.members.push(agent.def().clone());
+    /// Adds a member: an [`Agent`](crate::Agent), a [`Team`], or any engine component.
+    pub fn member(mut self, member: impl IntoMember) -> Self {
+        self.members.push(member.into_member());
         self
     }
-    /// Adds a member team.
-    pub fn member_team(mut self, team: &Team) -> Self {
-        self.members.push(team.def().clone());
-        self
+    /// Adds a member team (the same as [`member`](Self::member)).
+    pub fn member_team(self, team: &Team) -> Self {
+        self.member(team)
     }
-    /// Adds any component as a member.
-    pub fn member_component(mut self, component: Arc<dyn Component>) -> Self {
-        self.members.push(component);
-        self
+    /// Adds any component as a member (the same as [`member`](Self::member)).
+    pub fn member_component(self, component: Arc<dyn Component>) -> Self {
+        self.member(component)
     }
     /// Sets the mode (default [`TeamMode::Coordinate`]).
     pub fn mode(mut self, mode: TeamMode) -> Self {

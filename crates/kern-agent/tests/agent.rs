@@ -295,14 +295,15 @@ async fn cancel_during_a_streaming_model_call(backend: Backend) {
         .db(&engine)
         .build()
         .unwrap();
-    let (run, mut events) = agent.run_background_stream("x").await.unwrap();
+    let mut events = agent.run_background_stream("x").await.unwrap();
+    let run = events.record().clone();
     loop {
         let e = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await
             .unwrap()
             .unwrap()
             .unwrap();
-        if e.event_type == "RunContent" {
+        if matches!(e.kind, kern_core::event::EventKind::RunContent { .. }) {
             break;
         }
     }

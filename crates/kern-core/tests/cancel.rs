@@ -234,7 +234,7 @@ async fn cancel_from_another_process_reaches_the_owner(backend: Backend) {
         .db(&owner)
         .build()
         .unwrap();
-    let run = wf.run_background("x").await.unwrap();
+    let run = wf.run_background("x").await.unwrap().into_record();
     step_started(&owner, run.run_id, "wait").await;
     // Another "process": its own store connection, no executor, no workflow registered.
     let other = Engine::builder(db.reopen().await).executor(false).build();

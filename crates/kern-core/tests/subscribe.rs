@@ -40,7 +40,7 @@ async fn subscribers_from_every_index_see_the_exact_log(backend: Backend) {
     let engine = engine(&db);
     let gate = Arc::new(Semaphore::new(0));
     let wf = gated(&engine, "g", 12, gate.clone());
-    let run = wf.run_background("x").await.unwrap();
+    let run = wf.run_background("x").await.unwrap().into_record();
     // Subscribers join at every index while the run advances step by step: some while it
     // waits at a gate, some racing the writes that follow each release.
     let mut subs = Vec::new();

@@ -2,6 +2,8 @@
 
 mod common;
 
+use kern_core::event::EventKind;
+
 use common::*;
 use futures::StreamExt;
 use kern_core::engine::RunRequest;
@@ -112,7 +114,7 @@ async fn background_returns_pending_at_once_and_polls_to_completion(backend: Bac
         .db(&engine)
         .build()
         .unwrap();
-    let started = wf.run_background("x").await.unwrap();
+    let started = wf.run_background("x").await.unwrap().into_record();
     assert_eq!(started.status, RunStatus::Pending);
     assert_eq!(started.component_id, "gated");
     assert!(!started.session_id.is_empty());
@@ -171,12 +173,13 @@ async fn background_stream_survives_its_subscriber(backend: Backend) {
         .db(&engine)
         .build()
         .unwrap();
-    let (record, mut stream) = wf.run_background_stream("x").await.unwrap();
+    let mut stream = wf.run_background_stream("x").await.unwrap();
+    let record = stream.record().clone();
     assert_eq!(record.status, RunStatus::Pending);
-    // Read until the second step has started, then walk away.
+    // Read until the second step has started (typed events), then walk away.
     loop {
         let e = stream.next().await.unwrap().unwrap();
-        if e.event_type == "StepStarted" && json(&e)["step_name"] == "wait" {
+        if matches!(&e.kind, EventKind::StepStarted { step_name, .. } if step_name == "wait") {
             break;
         }
     }

@@ -110,7 +110,7 @@ mod types;
 
 pub use error::ModelError;
 pub use http::{ClientOptions, RetryPolicy};
-pub use model::{Model, ModelStream};
+pub use model::{IntoModel, Model, ModelStream};
 pub use providers::anthropic::Anthropic;
 pub use providers::gemini::Gemini;
 pub use providers::ollama::Ollama;

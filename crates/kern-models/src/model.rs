@@ -41,3 +41,28 @@ pub trait Model: Send + Sync + 'static {
         Err(ModelError::StreamDropped)
     }
 }
+
+/// Anything that can be an agent's or a team's model: a provider value (`OpenAiChat::new(…)`),
+/// an `Arc` of one, or an `Arc<dyn Model>` shared between components.
+pub trait IntoModel {
+    /// The model, shared.
+    fn into_model(self) -> std::sync::Arc<dyn Model>;
+}
+
+impl<M: Model> IntoModel for M {
+    fn into_model(self) -> std::sync::Arc<dyn Model> {
+        std::sync::Arc::new(self)
+    }
+}
+
+impl<M: Model> IntoModel for std::sync::Arc<M> {
+    fn into_model(self) -> std::sync::Arc<dyn Model> {
+        self
+    }
+}
+
+impl IntoModel for std::sync::Arc<dyn Model> {
+    fn into_model(self) -> std::sync::Arc<dyn Model> {
+        self
+    }
+}

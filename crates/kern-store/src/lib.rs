@@ -37,31 +37,91 @@ pub use store::Store;
 
 use std::sync::Arc;
 
-/// Opens the store a database URL names, applying migrations:
+/// Where a store lives: a SQLite file or a PostgreSQL server. Made from a URL or a path:
 ///
 /// - `postgres://…` or `postgresql://…`: PostgreSQL;
-/// - `sqlite://PATH`, `sqlite:PATH` or a plain file path: SQLite (created on first use).
-pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
-    let url = url.trim();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        #[cfg(feature = "postgres")]
-        return Ok(Arc::new(postgres::PostgresStore::connect(url).await?));
-        #[cfg(not(feature = "postgres"))]
-        return Err(StoreError::Config(
-            "this build of Kern has no PostgreSQL support (feature `postgres`)".into(),
-        ));
+/// - `sqlite://PATH`, `sqlite:PATH`, a plain path string, or a [`Path`](std::path::Path):
+///   SQLite (the file is created on first use).
+///
+/// ```
+/// use kern_store::Location;
+/// assert!(matches!(Location::from("postgres://u@h/db"), Location::Postgres(_)));
+/// assert!(matches!(Location::from(std::path::Path::new("runs.db")), Location::Sqlite(_)));
+/// assert_eq!(Location::from("sqlite://tmp/k.db"), Location::Sqlite("tmp/k.db".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl From<&str> for Location {
+    fn from(url: &str) -> Self {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::Postgres(url.to_owned());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        Self::Sqlite(path.into())
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    if path.is_empty() {
-        return Err(StoreError::Config("empty database path".into()));
+}
+
+impl From<String> for Location {
+    fn from(url: String) -> Self {
+        Self::from(url.as_str())
     }
-    #[cfg(feature = "sqlite")]
-    return Ok(Arc::new(sqlite::SqliteStore::open(path).await?));
-    #[cfg(not(feature = "sqlite"))]
-    return Err(StoreError::Config(
-        "this build of Kern has no SQLite support (feature `sqlite`)".into(),
-    ));
+}
+
+impl From<&String> for Location {
+    fn from(url: &String) -> Self {
+        Self::from(url.as_str())
+    }
+}
+
+impl From<&std::path::Path> for Location {
+    fn from(path: &std::path::Path) -> Self {
+        Self::Sqlite(path.to_owned())
+    }
+}
+
+impl From<std::path::PathBuf> for Location {
+    fn from(path: std::path::PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+impl From<&std::path::PathBuf> for Location {
+    fn from(path: &std::path::PathBuf) -> Self {
+        Self::Sqlite(path.clone())
+    }
+}
+
+/// Opens the store at `location` (a URL, a path, or a [`Location`]), applying migrations.
+pub async fn connect(location: impl Into<Location>) -> StoreResult<Arc<dyn Store>> {
+    match location.into() {
+        Location::Postgres(url) => {
+            #[cfg(feature = "postgres")]
+            return Ok(Arc::new(postgres::PostgresStore::connect(&url).await?));
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::Config(format!(
+                "this build of Kern has no PostgreSQL support (feature `postgres`) for {url:?}"
+            )));
+        }
+        Location::Sqlite(path) => {
+            if path.as_os_str().is_empty() {
+                return Err(StoreError::Config("empty database path".into()));
+            }
+            #[cfg(feature = "sqlite")]
+            return Ok(Arc::new(sqlite::SqliteStore::open(path).await?));
+            #[cfg(not(feature = "sqlite"))]
+            return Err(StoreError::Config(
+                "this build of Kern has no SQLite support (feature `sqlite`)".into(),
+            ));
+        }
+    }
 }

@@ -44,8 +44,10 @@ pub use kern_tools as tools;
 
 /// The names most programs need.
 pub mod prelude {
-    pub use kern_agent::{Agent, Team, TeamMode};
-    pub use kern_core::engine::{CancelOutcome, Engine, EngineConfig, RunRequest};
+    pub use kern_agent::{Agent, IntoMember, Team, TeamMode};
+    pub use kern_core::engine::{
+        CancelOutcome, Engine, EngineConfig, RunHandle, RunRequest, RunStream,
+    };
     pub use kern_core::event::{Event, EventKind};
     pub use kern_core::transcript::Transcript;
     pub use kern_core::workflow::{
@@ -53,5 +55,6 @@ pub mod prelude {
         WorkflowStep,
     };
     pub use kern_core::{EngineError, EngineResult};
-    pub use kern_store::{RunId, RunRecord, RunStatus};
+    pub use kern_models::IntoModel;
+    pub use kern_store::{Location, RunId, RunRecord, RunStatus};
 }

@@ -91,13 +91,16 @@ pub async fn run(setup: &Setup, sizes: &Sizes) -> Result<Vec<Metric>> {
     for i in 0..runs {
         let agent = agent.clone();
         tasks.push(tokio::spawn(async move {
-            let (record, mut events) = agent.run_background_stream(format!("question {i}")).await?;
+            let stream = agent.run_background_stream(format!("question {i}")).await?;
+            let run_id = stream.run_id();
+            // The stored frames, as a server relays them (no parsing per event).
+            let mut events = stream.into_raw();
             let mut n = 0u64;
             while let Some(e) = events.next().await {
                 e?;
                 n += 1;
             }
-            Ok::<_, anyhow::Error>((record.run_id, n))
+            Ok::<_, anyhow::Error>((run_id, n))
         }));
     }
     let mut events = 0u64;

@@ -1,7 +1,7 @@
 //! [`ComponentHandle`]: a component bound to the engine that runs it, with the four execution
 //! modes. `Workflow`, `Agent` and `Team` dereference to it.
 
-use super::{CancelOutcome, Component, Engine, EventStream, RunRequest, RunStream};
+use super::{CancelOutcome, Component, Engine, RunHandle, RunRequest, RunStream};
 use crate::error::{EngineError, EngineResult};
 use kern_store::{RunFilter, RunId, RunRecord, RunStatus};
 use std::sync::Arc;
@@ -15,8 +15,11 @@ use std::sync::Arc;
 /// |---|---|---|---|
 /// | [`run`](Self::run) | no | no | runs inline, returns the finished run |
 /// | [`run_stream`](Self::run_stream) | no | yes | runs inline, yields events; dropping the stream cancels the run |
-/// | [`run_background`](Self::run_background) | yes | no | returns at once (status `pending`); poll or subscribe |
-/// | [`run_background_stream`](Self::run_background_stream) | yes | yes | returns at once with a subscription; dropping it does not stop the run |
+/// | [`run_background`](Self::run_background) | yes | no | returns a [`RunHandle`] at once (status `pending`): wait, cancel, follow its events |
+/// | [`run_background_stream`](Self::run_background_stream) | yes | yes | returns the run's typed events at once; dropping them does not stop the run |
+///
+/// Every streaming mode yields typed [`Event`](crate::event::Event)s; the stored JSON frames
+/// only through [`RunStream::into_raw`].
 #[derive(Clone)]
 pub struct ComponentHandle {
     inner: Arc<Inner>,
@@ -93,21 +96,21 @@ impl ComponentHandle {
     }
 
     /// Starts a background run and returns at once with its record (status `pending`).
-    pub async fn run_background(&self, req: impl Into<RunRequest>) -> EngineResult<RunRecord> {
-        self.durable_engine()?
-            .start(self.kind(), self.id(), req)
-            .await
+    pub async fn run_background(&self, req: impl Into<RunRequest>) -> EngineResult<RunHandle> {
+        let engine = self.durable_engine()?;
+        let record = engine.start(self.kind(), self.id(), req).await?;
+        Ok(RunHandle::new(record, engine.clone()))
     }
 
-    /// Starts a background run with a subscription to its events; dropping the subscription
-    /// does not stop the run.
+    /// Starts a background run and returns its typed events from the first; dropping the
+    /// stream does not stop the run ([`RunStream::record`] is the run as started).
     pub async fn run_background_stream(
         &self,
         req: impl Into<RunRequest>,
-    ) -> EngineResult<(RunRecord, EventStream)> {
-        self.durable_engine()?
-            .start_stream(self.kind(), self.id(), req)
-            .await
+    ) -> EngineResult<RunStream> {
+        let engine = self.durable_engine()?;
+        let (record, events) = engine.start_stream(self.kind(), self.id(), req).await?;
+        Ok(RunStream::detached(record, events, engine))
     }
 
     /// One of this component's runs, or `None`.
@@ -141,18 +144,19 @@ impl ComponentHandle {
         self.engine().await?.list_runs(&filter).await
     }
 
-    /// Subscribes to a run's events after `last_event_index` (see [`Engine::subscribe`]).
+    /// A run's typed events after `last_event_index` (all when `None`), then live to its end
+    /// (see [`Engine::subscribe`]); dropping the stream leaves the run alone.
     pub async fn subscribe(
         &self,
         run_id: RunId,
         last_event_index: Option<u64>,
-    ) -> EngineResult<EventStream> {
-        if self.get_run(run_id).await?.is_none() {
-            return Err(EngineError::RunNotFound(run_id));
-        }
-        self.engine()
+    ) -> EngineResult<RunStream> {
+        let record = self
+            .get_run(run_id)
             .await?
-            .subscribe(run_id, last_event_index)
-            .await
+            .ok_or(EngineError::RunNotFound(run_id))?;
+        let engine = self.engine().await?;
+        let events = engine.subscribe(run_id, last_event_index).await?;
+        Ok(RunStream::detached(record, events, engine))
     }
 }

@@ -31,10 +31,12 @@ mod executor;
 mod handle;
 mod log;
 mod restart;
+mod run_handle;
 
 pub use bus::EventStream;
 pub use context::{RunContext, FINAL_SCOPE};
 pub use handle::ComponentHandle;
+pub use run_handle::RunHandle;
 
 use crate::error::{EngineError, EngineResult};
 use crate::event::{Event, EventKind};
@@ -395,8 +397,10 @@ pub enum CancelOutcome {
     AlreadyFinished(RunStatus),
 }
 
-/// A foreground streaming run: its events, and cancellation of the run when dropped before the
-/// end.
+/// A run's events, typed ([`Event`]), in index order to its terminal event. For a foreground
+/// streaming run, dropping the stream before the end cancels the run; for a background run (or
+/// a subscription) it only stops reading. [`into_raw`](Self::into_raw) gives the stored JSON
+/// frames instead.
 pub struct RunStream {
     record: RunRecord,
     events: EventStream,
@@ -404,7 +408,20 @@ pub struct RunStream {
 }
 
 impl RunStream {
-    /// The run as created (status `running`).
+    /// A stream whose dropping leaves the run alone (background runs, subscriptions).
+    pub(crate) fn detached(record: RunRecord, events: EventStream, engine: &Engine) -> Self {
+        Self {
+            guard: CancelOnDrop {
+                engine: engine.clone(),
+                run_id: record.run_id,
+                armed: false,
+            },
+            record,
+            events,
+        }
+    }
+
+    /// The run as it was when the stream started.
     pub fn record(&self) -> &RunRecord {
         &self.record
     }
@@ -415,7 +432,7 @@ impl RunStream {
     }
 
     /// The stored events as they are (raw JSON payloads, for serving them unchanged), still
-    /// cancelling the run if dropped before its end.
+    /// cancelling a foreground run if dropped before its end.
     pub fn into_raw(self) -> EventStream {
         let RunStream { events, guard, .. } = self;
         Box::pin(futures::stream::unfold(
@@ -489,10 +506,11 @@ impl Engine {
         }
     }
 
-    /// An engine with default settings over the database `url` names (see
-    /// [`kern_store::connect`]: a SQLite path by default, or a PostgreSQL URL).
-    pub async fn open(url: &str) -> EngineResult<Self> {
-        Ok(Self::builder(kern_store::connect(url).await?).build())
+    /// An engine with default settings over the database at `location`: a SQLite path (a
+    /// `&str` or a [`Path`](std::path::Path)) or a PostgreSQL URL (see
+    /// [`kern_store::Location`]).
+    pub async fn open(location: impl Into<kern_store::Location>) -> EngineResult<Self> {
+        Ok(Self::builder(kern_store::connect(location).await?).build())
     }
 
     /// An engine over a throwaway store: foreground runs only.
