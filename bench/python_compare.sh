@@ -25,13 +25,27 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 for impl in kern agno; do
     "$py" "$OLDPWD/bench/python_polling.py" --impl "$impl" -n "$runs" --steps "$steps" --json >"$impl.json"
-    "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"[{r[\"impl\"]}] {r[\"completed\"]}/{r[\"runs\"]} completed ({r[\"failed\"]} failed) in {r[\"wall_secs\"]} s: {r[\"runs_per_sec\"]} runs/s; start p50 {r[\"start_ms\"][\"p50\"]} ms p99 {r[\"start_ms\"][\"p99\"]} ms max {r[\"start_ms\"][\"max\"]} ms; peak RSS {r[\"peak_rss_mb\"]} MB; one step p50 {r[\"step_ms\"][\"p50\"]} ms p99 {r[\"step_ms\"][\"p99\"]} ms")' "$impl.json"
 done
 "$py" - <<'PY'
 import json
+
+def line(r):
+    return (
+        "[{impl}] {completed}/{runs} completed ({failed} failed) in {wall_secs} s: {runs_per_sec} runs/s; "
+        "start p50 {s[p50]} ms p99 {s[p99]} ms max {s[max]} ms; peak RSS {peak_rss_mb} MB; "
+        "one step p50 {t[p50]} ms p99 {t[p99]} ms"
+    ).format(s=r["start_ms"], t=r["step_ms"], **r)
+
 k, a = json.load(open("kern.json")), json.load(open("agno.json"))
-print(f"kern/agno: runs/s {k['runs_per_sec'] / a['runs_per_sec']:.0f}x; "
-      f"start p50 {a['start_ms']['p50'] / k['start_ms']['p50']:.0f}x faster, "
-      f"p99 {a['start_ms']['p99'] / k['start_ms']['p99']:.0f}x faster; "
-      f"peak RSS {k['peak_rss_mb']} vs {a['peak_rss_mb']} MB")
+print(line(k))
+print(line(a))
+print(
+    "kern/agno: runs/s {:.0f}x; start p50 {:.0f}x faster, p99 {:.0f}x faster; peak RSS {} vs {} MB".format(
+        k["runs_per_sec"] / a["runs_per_sec"],
+        a["start_ms"]["p50"] / k["start_ms"]["p50"],
+        a["start_ms"]["p99"] / k["start_ms"]["p99"],
+        k["peak_rss_mb"],
+        a["peak_rss_mb"],
+    )
+)
 PY
