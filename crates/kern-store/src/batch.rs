@@ -51,6 +51,7 @@ pub(crate) enum WriteOp {
         reason: Option<String>,
     },
     RequestCancel(RunId),
+    Continue(ContinueRequest),
     Purge(Millis),
     RenameSession {
         session_id: String,
@@ -103,7 +104,8 @@ impl WriteOp {
             | WriteOp::Write(_)
             | WriteOp::Release { .. }
             | WriteOp::CancelPending { .. }
-            | WriteOp::RequestCancel(_) => true,
+            | WriteOp::RequestCancel(_)
+            | WriteOp::Continue(_) => true,
             _ => false,
         }
     }
@@ -113,7 +115,10 @@ impl WriteOp {
     pub(crate) fn is_urgent(&self) -> bool {
         matches!(
             self,
-            WriteOp::Create(_) | WriteOp::CancelPending { .. } | WriteOp::RequestCancel(_)
+            WriteOp::Create(_)
+                | WriteOp::CancelPending { .. }
+                | WriteOp::RequestCancel(_)
+                | WriteOp::Continue(_)
         )
     }
 }
@@ -228,6 +233,10 @@ impl BatchSignals {
             // but a spurious wake-up is harmless.
             WriteOp::Create(run) if run.claim.is_none() => self.runs_available = true,
             WriteOp::Release { .. } => self.runs_available = true,
+            WriteOp::Continue(c) => {
+                self.runs_available = true;
+                self.events.push(c.run_id);
+            }
             WriteOp::Write(w) if !w.events.is_empty() => self.events.push(w.run_id),
             WriteOp::CancelPending { run_id, .. } => self.events.push(*run_id),
             WriteOp::RequestCancel(run_id) => self.cancels.push(*run_id),

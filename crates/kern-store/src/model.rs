@@ -341,6 +341,21 @@ pub struct NewEvent {
     pub scope: Option<std::sync::Arc<str>>,
 }
 
+/// Continuing a paused run: what the human decided, appended to its log and checkpointed,
+/// and the run queued again (status `pending`).
+#[derive(Clone, Debug)]
+pub struct ContinueRequest {
+    /// The paused run.
+    pub run_id: RunId,
+    /// Its log's length as the caller read it: the `RunContinued` event goes at this index. A
+    /// run whose log changed meanwhile (another continue won) is a conflict.
+    pub event_count: u64,
+    /// The `RunContinued` event.
+    pub event: NewEvent,
+    /// Checkpoints to write with it (the decisions the run reads when it goes on).
+    pub checkpoints: Vec<(String, Value)>,
+}
+
 /// An event read back from a run's log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEvent {
@@ -357,12 +372,18 @@ pub struct StoredEvent {
 /// How a run ends: written together with its terminal event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunFinish {
-    /// The terminal status.
+    /// The terminal status, or [`RunStatus::Paused`]: the run waits for a human. A paused run
+    /// is not finished: it holds no lease and no executor slot (its lease is released and
+    /// counted like a hand-back), keeps its log and checkpoints, and goes on when
+    /// [`Store::continue_run`](crate::Store::continue_run) queues it again.
     pub status: RunStatus,
-    /// The run's output.
+    /// The run's output (for a pause: what it waits for).
     pub output: Option<Value>,
     /// The error, for failed runs.
     pub error: Option<String>,
+    /// For a pause: when it expires (ms since epoch). An executor then claims the run, which
+    /// fails saying it was not continued in time. `None`: it waits as long as it takes.
+    pub pause_expires_at: Option<Millis>,
 }
 
 /// One atomic, fenced write by the owner of a run: events, checkpoints and optionally the run's

@@ -94,7 +94,16 @@ pub trait Store: Send + Sync + 'static {
     /// goes back to `pending` for another executor. Fenced like [`write`](Store::write).
     async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()>;
 
-    /// Cancels a run that is still `pending`: it becomes `cancelled` with `event` appended at
+    /// Queues a `paused` run again with the human's decisions: status `pending` (any
+    /// executor claims it; it resumes from its checkpoints, which now hold the decisions),
+    /// `background` set (it no longer belongs to the caller that started it), the
+    /// `RunContinued` event appended and the checkpoints written, atomically. Fails with
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) if the run is not paused or its
+    /// log changed (a second continue of the same pause), and
+    /// [`StoreError::RunNotFound`](crate::StoreError::RunNotFound) for an unknown run.
+    async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord>;
+
+    /// Cancels a run that is still `pending` (or `paused`): it becomes `cancelled` with `event` appended at
     /// index `event_count` (which must equal the stored count). Fails with
     /// [`StoreError::Conflict`](crate::StoreError::Conflict) if the run is no longer pending or
     /// its log changed, so the caller re-reads and decides again.

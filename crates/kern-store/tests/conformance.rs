@@ -2,7 +2,7 @@
 
 use kern_store::*;
 use kern_testkit::{both_backends, Backend, TestDb};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +176,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
         status: RunStatus::Completed,
         output: Some(json!({"content": "done"})),
         error: None,
+        pause_expires_at: None,
     });
     s.write(last.into()).await.unwrap();
     let rec = s.get_run(run.run_id).await.unwrap().unwrap();
@@ -428,6 +429,7 @@ async fn purge_deletes_only_old_finished_runs(backend: Backend) {
         status: RunStatus::Completed,
         output: None,
         error: None,
+        pause_expires_at: None,
     });
     s.write(w.into()).await.unwrap();
     assert_eq!(s.purge_finished(0).await.unwrap(), 0);
@@ -489,6 +491,7 @@ async fn event_scopes_are_stored_and_listed(backend: Backend) {
         status: RunStatus::Completed,
         output: None,
         error: None,
+        pause_expires_at: None,
     });
     s.write(last.into()).await.unwrap();
     assert_eq!(
@@ -505,7 +508,91 @@ async fn event_scopes_are_stored_and_listed(backend: Backend) {
     assert_eq!(&*events[1].payload, &*ev(1).payload);
 }
 
+/// A pause: the owner's last write sets `paused` (lease released, counted as a hand-back, not
+/// finished); claims leave it alone until its expiry; `continue_run` queues it again with its
+/// `RunContinued` event and checkpoints, once; a paused run can be cancelled.
+async fn pause_continue_and_expiry(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let pause = |run: &RunRecord, first: u64, expires: Option<Millis>| {
+        let mut w = write(run, first, 1);
+        w.checkpoints = vec![("pause".into(), json!({"expires_at": expires}))];
+        w.finish = Some(RunFinish {
+            status: RunStatus::Paused,
+            output: Some(json!({"requirements": [{"tool": "send_email"}]})),
+            error: None,
+            pause_expires_at: expires,
+        });
+        w
+    };
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    s.write(write(&run, 0, 2).into()).await.unwrap();
+    s.write(pause(&run, 2, None).into()).await.unwrap();
+    let paused = s.get_run(run.run_id).await.unwrap().unwrap();
+    assert_eq!(paused.status, RunStatus::Paused);
+    assert!(!paused.status.is_terminal() && paused.finished_at.is_none());
+    assert_eq!((paused.lease_owner.as_deref(), paused.releases), (None, 1));
+    assert_eq!(paused.event_count, 3);
+    assert_eq!(paused.output.unwrap()["requirements"][0]["tool"], "send_email");
+    // Nobody claims it, and its old owner is fenced.
+    assert!(s.claim(&claim_req("b", 10, 10_000)).await.unwrap().is_empty());
+    assert!(matches!(
+        s.write(write(&run, 3, 1).into()).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    // Continue: pending again, the event appended, the decision checkpointed; once only.
+    let req = ContinueRequest {
+        run_id: run.run_id,
+        event_count: 3,
+        event: ev(3),
+        checkpoints: vec![
+            ("pause".into(), Value::Null),
+            ("continue:1".into(), json!({"confirmed": true})),
+        ],
+    };
+    let continued = s.continue_run(req.clone()).await.unwrap();
+    assert_eq!(continued.status, RunStatus::Pending);
+    assert!(continued.background && continued.output.is_none());
+    assert_eq!(continued.event_count, 4);
+    assert!(matches!(
+        s.continue_run(req).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let checkpoints: std::collections::HashMap<_, _> =
+        s.load_checkpoints(run.run_id).await.unwrap().into_iter().collect();
+    assert_eq!(checkpoints["continue:1"], json!({"confirmed": true}));
+    assert_eq!(checkpoints["pause"], Value::Null);
+    let again = s.claim(&claim_req("b", 1, 10_000)).await.unwrap().remove(0);
+    assert_eq!((again.run_id, again.attempt), (run.run_id, 2));
+    // An expired pause is claimable (the engine fails it); a paused run can be cancelled.
+    s.write(pause(&again, 4, Some(now_millis() - 1)).into()).await.unwrap();
+    let expired = s.claim(&claim_req("c", 1, 10_000)).await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].status, RunStatus::Running);
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let other = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    s.write(pause(&other, 0, None).into()).await.unwrap();
+    s.cancel_pending(other.run_id, 1, ev(1), Some("nobody answered".into()))
+        .await
+        .unwrap();
+    let cancelled = s.get_run(other.run_id).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    assert!(matches!(
+        s.continue_run(ContinueRequest {
+            run_id: new_run_id(),
+            event_count: 0,
+            event: ev(0),
+            checkpoints: vec![],
+        })
+        .await,
+        Err(StoreError::RunNotFound(_))
+    ));
+}
+
 both_backends!(
+    pause_continue_and_expiry,
     event_scopes_are_stored_and_listed,
     create_get_and_duplicate,
     claim_takes_oldest_once_and_respects_components,

@@ -68,6 +68,7 @@ async fn append(s: &dyn Store, run: &RunRecord, n: u64, finish: Option<RunStatus
                 status,
                 output: Some(json!({"content": "done"})),
                 error: (status == RunStatus::Failed).then(|| "boom".to_owned()),
+                pause_expires_at: None,
             }),
             ..Default::default()
         }
@@ -564,6 +565,7 @@ async fn a_webhook_is_queued_exactly_when_a_run_with_a_url_finishes(backend: Bac
         status: RunStatus::Completed,
         output: None,
         error: None,
+        pause_expires_at: None,
     });
     assert!(matches!(
         s.write(late.into()).await,

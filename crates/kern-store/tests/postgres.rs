@@ -118,6 +118,7 @@ async fn values_round_trip_exactly(backend: Backend) {
                 status: RunStatus::Completed,
                 output: Some(input.clone()),
                 error: None,
+                pause_expires_at: None,
             }),
         }
         .into(),
@@ -257,6 +258,7 @@ async fn other_replicas_wake_their_webhook_dispatchers() {
             status: RunStatus::Completed,
             output: None,
             error: None,
+            pause_expires_at: None,
         }),
         ..Default::default()
     };

@@ -519,6 +519,7 @@ async fn finish(
                     status: RunStatus::Completed,
                     output: Some(out.output),
                     error: None,
+                    pause_expires_at: None,
                 },
             )
         }
@@ -528,6 +529,7 @@ async fn finish(
                 status: RunStatus::Failed,
                 output: None,
                 error: Some(error),
+                pause_expires_at: None,
             },
         ),
         Outcome::Cancelled(reason) => (
@@ -536,6 +538,7 @@ async fn finish(
                 status: RunStatus::Cancelled,
                 output: None,
                 error: reason,
+                pause_expires_at: None,
             },
         ),
     };

@@ -230,6 +230,59 @@ pub(crate) async fn run_by_id(db: &impl Db, run_id: RunId) -> StoreResult<Option
         .transpose()
 }
 
+/// Queues a paused run again: `RunContinued` appended, the decisions checkpointed.
+async fn continue_run(db: &Conn, c: &ContinueRequest, now: Millis) -> StoreResult<RunRecord> {
+    let count = to_i64(c.event_count, "event_count")?;
+    let stmt = db
+        .prep(
+            "UPDATE kern_runs SET status = 'pending', background = true, output = NULL,
+             lease_expires_at = NULL, event_count = event_count + 1, updated_at = $3
+             WHERE run_id = $1 AND status = 'paused' AND event_count = $2",
+        )
+        .await?;
+    if db
+        .client()
+        .execute(&stmt, &[&c.run_id, &count, &now])
+        .await?
+        == 0
+    {
+        return Err(match run_by_id(db, c.run_id).await? {
+            None => StoreError::RunNotFound(c.run_id),
+            Some(_) => StoreError::Conflict { run_id: c.run_id },
+        });
+    }
+    let stmt = db
+        .prep(
+            "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    db.client()
+        .execute(
+            &stmt,
+            &[
+                &c.run_id,
+                &count,
+                &c.event.event_type,
+                &&*c.event.payload,
+                &c.event.created_at,
+            ],
+        )
+        .await?;
+    let stmt = db
+        .prep(
+            "INSERT INTO kern_checkpoints (run_id, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .await?;
+    for (key, value) in &c.checkpoints {
+        db.client().execute(&stmt, &[&c.run_id, key, value]).await?;
+    }
+    run_by_id(db, c.run_id)
+        .await?
+        .ok_or(StoreError::RunNotFound(c.run_id))
+}
+
 /// Applies one write op inside the caller's transaction.
 pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<WriteOut> {
     match op {
@@ -269,8 +322,9 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
             let stmt = db
                 .prep(
                     "UPDATE kern_runs SET status = 'cancelled', cancel_requested = true, error = $3,
-                     event_count = event_count + 1, updated_at = $4, finished_at = $4
-                     WHERE run_id = $1 AND status = 'pending' AND event_count = $2
+                     event_count = event_count + 1, updated_at = $4, finished_at = $4,
+                     lease_expires_at = NULL
+                     WHERE run_id = $1 AND status IN ('pending', 'paused') AND event_count = $2
                      RETURNING webhook_url",
                 )
                 .await?;
@@ -316,6 +370,7 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
             }
             Ok(WriteOut::Written(url.is_some()))
         }
+        WriteOp::Continue(c) => continue_run(db, c, now).await.map(WriteOut::Run),
         WriteOp::RequestCancel(run_id) => {
             let stmt = db
                 .prep(
@@ -692,7 +747,7 @@ async fn claim(db: &Conn, req: &ClaimRequest, now: Millis) -> StoreResult<Vec<Ru
     let mut claimed = Vec::with_capacity(req.limit);
     for sql in [
         claim_sql!(
-            "status = 'running' AND lease_expires_at < $1",
+            "status IN ('running', 'paused') AND lease_expires_at < $1",
             "lease_expires_at"
         ),
         claim_sql!("status = 'pending'", "created_at"),
@@ -820,8 +875,10 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
                 .prep(concat!(
                     "WITH u AS (
                          UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
-                             finished_at = $5, status = $13, output = $14, error = $15,
-                             lease_owner = NULL, lease_expires_at = NULL
+                             finished_at = CASE WHEN $13::text = 'paused' THEN NULL ELSE $5::bigint END,
+                             status = $13::text, output = $14, error = $15,
+                             releases = releases + CASE WHEN $13::text = 'paused' THEN 1 ELSE 0 END,
+                             lease_owner = NULL, lease_expires_at = $16::bigint
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
                     write_tail!(),
@@ -831,15 +888,21 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
                              next_attempt_at, history, created_at)
                          SELECT u.run_id, u.webhook_url, 'pending', 0, $5, '[]', $5 FROM u
                          WHERE u.webhook_url IS NOT NULL
-                             AND u.status IN ('completed', 'failed', 'cancelled')
+                             AND u.status IN ('completed', 'failed', 'cancelled', 'paused')
                          RETURNING id
                      )
                      SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM w)"
                 ))
                 .await?;
             let status = f.status.as_str();
+            let expires = f.pause_expires_at.filter(|_| f.status == RunStatus::Paused);
             let mut params: Vec<&(dyn ToSql + Sync)> = common.to_vec();
-            params.extend([&status as &(dyn ToSql + Sync), &f.output, &f.error]);
+            params.extend([
+                &status as &(dyn ToSql + Sync),
+                &f.output,
+                &f.error,
+                &expires,
+            ]);
             let row = db.client().query_one(&stmt, &params).await?;
             (row.try_get(0)?, row.try_get(1)?)
         }

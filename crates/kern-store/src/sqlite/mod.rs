@@ -383,6 +383,10 @@ impl Store for SqliteStore {
         expect_out!(self.submit(WriteOp::RequestCancel(run_id)).await, Cancel)
     }
 
+    async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord> {
+        expect_out!(self.submit(WriteOp::Continue(req)).await, Run)
+    }
+
     async fn read_events(
         &self,
         run_id: RunId,

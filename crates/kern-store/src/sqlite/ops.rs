@@ -147,8 +147,9 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
             let n = conn
                 .prepare_cached(
                     "UPDATE kern_runs SET status = 'cancelled', cancel_requested = 1, error = ?3,
-                     event_count = event_count + 1, updated_at = ?4, finished_at = ?4
-                     WHERE run_id = ?1 AND status = 'pending' AND event_count = ?2",
+                     event_count = event_count + 1, updated_at = ?4, finished_at = ?4,
+                     lease_expires_at = NULL
+                     WHERE run_id = ?1 AND status IN ('pending', 'paused') AND event_count = ?2",
                 )?
                 .execute(params![
                     run_id.to_string(),
@@ -165,6 +166,31 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
             insert_events(conn, *run_id, *event_count, std::slice::from_ref(event))?;
             let webhook = queue_webhook(conn, *run_id, now)?;
             Ok(WriteOut::Written(webhook))
+        }
+        WriteOp::Continue(c) => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE kern_runs SET status = 'pending', background = 1, output = NULL,
+                     lease_expires_at = NULL, event_count = event_count + 1, updated_at = ?3
+                     WHERE run_id = ?1 AND status = 'paused' AND event_count = ?2",
+                )?
+                .execute(params![c.run_id.to_string(), c.event_count as i64, now])?;
+            if n == 0 {
+                return Err(match run_by_id(conn, c.run_id)? {
+                    None => StoreError::RunNotFound(c.run_id),
+                    Some(_) => StoreError::Conflict { run_id: c.run_id },
+                });
+            }
+            insert_events(
+                conn,
+                c.run_id,
+                c.event_count,
+                std::slice::from_ref(&c.event),
+            )?;
+            upsert_checkpoints(conn, c.run_id, &c.checkpoints)?;
+            run_by_id(conn, c.run_id)?
+                .map(WriteOut::Run)
+                .ok_or(StoreError::RunNotFound(c.run_id))
         }
         WriteOp::RequestCancel(run_id) => {
             let n = conn
@@ -446,11 +472,12 @@ fn claim(conn: &Connection, req: &ClaimRequest, now: Millis) -> StoreResult<Vec<
             .collect::<Vec<_>>(),
     )
     .to_string();
-    // Runs whose owner died first (they are older), then pending runs, oldest first. Each
-    // update re-checks the condition, so a run another process claimed in between is skipped.
+    // Runs whose owner died (and paused runs whose pause expired: the engine fails them) first
+    // (they are older), then pending runs, oldest first. Each update re-checks the condition,
+    // so a run another process claimed in between is skipped.
     let mut ids: Vec<String> = Vec::with_capacity(req.limit);
     for sql in [
-        "SELECT run_id FROM kern_runs WHERE status = 'running' AND lease_expires_at < ?1
+        "SELECT run_id FROM kern_runs WHERE status IN ('running', 'paused') AND lease_expires_at < ?1
          AND kind || ':' || component_id IN (SELECT value FROM json_each(?2))
          ORDER BY lease_expires_at LIMIT ?3",
         "SELECT run_id FROM kern_runs WHERE status = 'pending'
@@ -470,7 +497,8 @@ fn claim(conn: &Connection, req: &ClaimRequest, now: Millis) -> StoreResult<Vec<
     let mut stmt = conn.prepare_cached(&format!(
         "UPDATE kern_runs SET status = 'running', attempt = attempt + 1, lease_owner = ?2,
          lease_expires_at = ?3, started_at = COALESCE(started_at, ?4), updated_at = ?4
-         WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND lease_expires_at < ?4))
+         WHERE run_id = ?1 AND (status = 'pending'
+             OR (status IN ('running', 'paused') AND lease_expires_at < ?4))
          RETURNING {RUN_COLUMNS}"
     ))?;
     let mut claimed = Vec::with_capacity(ids.len());
@@ -552,11 +580,15 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<bool> {
                  WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
             )?
             .execute(params![id, w.attempt, w.first_index as i64, n, now])?,
+        // A pause is not an end: no finished_at, the lease released (counted as a hand-back),
+        // its expiry kept in lease_expires_at (claimable again once it passes).
         Some(f) => conn
             .prepare_cached(
                 "UPDATE kern_runs SET event_count = event_count + ?4, updated_at = ?5,
-                 finished_at = ?5, status = ?6, output = ?7, error = ?8,
-                 lease_owner = NULL, lease_expires_at = NULL
+                 finished_at = CASE WHEN ?6 = 'paused' THEN NULL ELSE ?5 END,
+                 status = ?6, output = ?7, error = ?8,
+                 releases = releases + CASE WHEN ?6 = 'paused' THEN 1 ELSE 0 END,
+                 lease_owner = NULL, lease_expires_at = ?9
                  WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
             )?
             .execute(params![
@@ -567,22 +599,15 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<bool> {
                 now,
                 f.status.as_str(),
                 f.output.as_ref().map(json_text),
-                f.error
+                f.error,
+                f.pause_expires_at.filter(|_| f.status == RunStatus::Paused)
             ])?,
     };
     if changed == 0 {
         return Err(StoreError::Fenced { run_id: w.run_id });
     }
     insert_events(conn, w.run_id, w.first_index, &w.events)?;
-    if !w.checkpoints.is_empty() {
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO kern_checkpoints (run_id, key, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-        )?;
-        for (key, value) in &w.checkpoints {
-            stmt.execute(params![id, key, json_text(value)])?;
-        }
-    }
+    upsert_checkpoints(conn, w.run_id, &w.checkpoints)?;
     if let Some(state) = &w.session_state {
         conn.prepare_cached(
             "UPDATE kern_sessions SET session_state = ?2, updated_at = ?3
@@ -591,9 +616,29 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<bool> {
         .execute(params![id, json_text(state), now])?;
     }
     match &w.finish {
-        Some(f) if f.status.is_terminal() => queue_webhook(conn, w.run_id, now),
-        _ => Ok(false),
+        // A pause notifies too: someone has to act on it.
+        Some(_) => queue_webhook(conn, w.run_id, now),
+        None => Ok(false),
     }
+}
+
+fn upsert_checkpoints(
+    conn: &Connection,
+    run_id: RunId,
+    checkpoints: &[(String, Value)],
+) -> StoreResult<()> {
+    if checkpoints.is_empty() {
+        return Ok(());
+    }
+    let id = run_id.to_string();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO kern_checkpoints (run_id, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+    )?;
+    for (key, value) in checkpoints {
+        stmt.execute(params![id, key, json_text(value)])?;
+    }
+    Ok(())
 }
 
 // ---- reads ----
