@@ -2,7 +2,7 @@
 
 use crate::output;
 use crate::toolbox::Tools;
-use crate::turns::{self, Turns};
+use crate::turns::{self, Turns, TurnsEnd};
 use async_trait::async_trait;
 use kern_core::engine::{
     Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, FINAL_SCOPE,
@@ -30,6 +30,8 @@ pub struct AgentDef {
     pub(crate) history_runs: usize,
     pub(crate) output_schema: Option<Value>,
     pub(crate) timeout: Option<Duration>,
+    /// How long a run paused for a person may wait before it fails.
+    pub(crate) pause_expires_after: Option<Duration>,
 }
 
 impl AgentDef {
@@ -187,7 +189,12 @@ impl Component for AgentDef {
                 .as_ref()
                 .map(|s| ResponseFormat::json_schema("output", s.clone())),
         };
-        let (answer, conv) = loop_.run(initial).await?;
+        let (answer, conv) = match loop_.run(initial).await? {
+            TurnsEnd::Answer(answer, conv) => (answer, conv),
+            TurnsEnd::Paused(waiting) => {
+                return paused(&ctx, waiting, false, &*self.model, self.pause_expires_after)
+            }
+        };
         let answer = answer.unwrap_or_default();
         let (content, content_type) = match &self.output_schema {
             None => (Value::String(answer), "str"),
@@ -221,8 +228,37 @@ impl Component for AgentDef {
                 content_type: content_type.into(),
                 metrics,
             },
+            pause: None,
         })
     }
+}
+
+/// The run pauses: its tool calls wait for a person (see `hitl`). Only a top-level run can
+/// pause: a team member's or a workflow step's run fails instead, saying why (its parent would
+/// have to pause with it).
+pub(crate) fn paused(
+    ctx: &RunContext,
+    waiting: Vec<Value>,
+    team: bool,
+    model: &dyn kern_models::Model,
+    expires_after: Option<std::time::Duration>,
+) -> Result<ComponentOutput, RunFailure> {
+    if ctx.record().parent_run_id.is_some() {
+        let names: Vec<&str> = waiting
+            .iter()
+            .filter_map(|w| w["tool_name"].as_str())
+            .collect();
+        return Err(RunFailure(format!(
+            "the tool call(s) {names:?} wait for a person (confirmation, input or external execution), but this run is a team member's or a workflow step's: only a top-level agent run can pause"
+        )));
+    }
+    let (output, event) = crate::hitl::paused(waiting, team, model.id(), model.provider());
+    let event = if team { event.for_team() } else { event };
+    Ok(ComponentOutput::paused(
+        output,
+        event,
+        kern_core::engine::Pause { expires_after },
+    ))
 }
 
 /// Models sometimes wrap JSON answers in Markdown code fences; look inside them.
@@ -257,6 +293,7 @@ pub struct AgentBuilder {
     history_runs: usize,
     output_schema: Option<Value>,
     timeout: Option<Duration>,
+    pause_expires_after: Option<Duration>,
     engine: Option<Engine>,
 }
 
@@ -329,6 +366,12 @@ impl AgentBuilder {
         self.timeout = Some(d);
         self
     }
+    /// How long a run paused for a person (a tool that needs confirmation, input or external
+    /// execution) may wait before it fails saying so; by default it waits as long as it takes.
+    pub fn pause_expires_after(mut self, d: Duration) -> Self {
+        self.pause_expires_after = Some(d);
+        self
+    }
     /// The engine (and database) that stores and runs this agent's runs.
     pub fn db(mut self, engine: &Engine) -> Self {
         self.engine = Some(engine.clone());
@@ -367,6 +410,7 @@ impl AgentBuilder {
             history_runs: self.history_runs,
             output_schema: self.output_schema,
             timeout: self.timeout,
+            pause_expires_after: self.pause_expires_after,
         });
         let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
         Ok(Agent { def, handle })
@@ -403,6 +447,7 @@ impl Agent {
             history_runs: 3,
             output_schema: None,
             timeout: None,
+            pause_expires_after: None,
             engine: None,
         }
     }

@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+mod hitl;
 mod output;
 mod team;
 mod toolbox;

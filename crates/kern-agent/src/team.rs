@@ -7,7 +7,7 @@
 
 use crate::agent::{session_history, text};
 use crate::toolbox::{CallResult, Toolbox};
-use crate::turns::{self, Turns};
+use crate::turns::{self, Turns, TurnsEnd};
 use async_trait::async_trait;
 use kern_core::engine::{
     Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, RunRequest,
@@ -345,7 +345,12 @@ impl Component for TeamDef {
             team: true,
             response_format: None,
         };
-        let (answer, conv) = loop_.run(initial).await?;
+        let (answer, conv) = match loop_.run(initial).await? {
+            TurnsEnd::Answer(answer, conv) => (answer, conv),
+            TurnsEnd::Paused(waiting) => {
+                return crate::agent::paused(&ctx, waiting, true, &*self.model, None)
+            }
+        };
         let content = Value::String(answer.unwrap_or_default());
         let metrics = turns::metrics(&conv, ctx.elapsed_secs());
         ctx.scoped(FINAL_SCOPE)
@@ -366,6 +371,7 @@ impl Component for TeamDef {
                 metrics,
             }
             .for_team(),
+            pause: None,
         })
     }
 }

@@ -5,7 +5,7 @@ use futures::FutureExt;
 use kern_core::engine::RunContext;
 use kern_models::{ToolCall, ToolSpec};
 use kern_store::RunId;
-use kern_tools::{Tool, ToolContext};
+use kern_tools::{HumanInLoop, Tool, ToolContext};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -50,6 +50,10 @@ pub(crate) trait Toolbox: Send + Sync {
     fn specs(&self) -> Vec<ToolSpec>;
     /// Answers one call. Never fails: failures become error results for the model.
     async fn call(&self, ctx: &RunContext, call: &ToolCall, args: Value) -> CallResult;
+    /// What a call of the tool `name` needs from a person first.
+    fn human_in_loop(&self, _name: &str) -> HumanInLoop {
+        HumanInLoop::None
+    }
 }
 
 /// An agent's tools.
@@ -62,6 +66,14 @@ impl Toolbox for Tools {
             .iter()
             .map(|t| ToolSpec::new(t.name(), t.description(), t.parameters()))
             .collect()
+    }
+
+    fn human_in_loop(&self, name: &str) -> HumanInLoop {
+        self.0
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.human_in_loop())
+            .unwrap_or_default()
     }
 
     async fn call(&self, ctx: &RunContext, call: &ToolCall, args: Value) -> CallResult {

@@ -7,6 +7,7 @@
 //! asked again, and a tool call that completed is not executed again (its stored result is
 //! used); only the model request or tool calls that were in flight are redone.
 
+use crate::hitl;
 use crate::toolbox::{CallResult, Toolbox};
 use futures::StreamExt;
 use kern_core::engine::{RunContext, RunFailure};
@@ -109,11 +110,9 @@ impl Turns<'_> {
     }
 
     /// Runs turns until the model answers without calling tools (or a call gives the final
-    /// answer). `initial` is used unless a checkpointed conversation exists.
-    pub(crate) async fn run(
-        &self,
-        initial: Vec<Message>,
-    ) -> Result<(Option<String>, Conversation), RunFailure> {
+    /// answer), or a call waits for a person (the run pauses). `initial` is used unless a
+    /// checkpointed conversation exists.
+    pub(crate) async fn run(&self, initial: Vec<Message>) -> Result<TurnsEnd, RunFailure> {
         let mut conv = match self.ctx.checkpoint(CONVERSATION_KEY) {
             Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
                 RunFailure(format!("the checkpointed conversation is unreadable: {e}"))
@@ -125,11 +124,13 @@ impl Turns<'_> {
         };
         loop {
             if let Some(answer) = conv.answer() {
-                return Ok((answer, conv));
+                return Ok(TurnsEnd::Answer(answer, conv));
             }
             let pending = conv.pending_calls();
             if !pending.is_empty() {
-                self.tool_round(&mut conv, pending).await?;
+                if let Some(waiting) = self.tool_round(&mut conv, pending).await? {
+                    return Ok(TurnsEnd::Paused(waiting));
+                }
                 continue;
             }
             let allow_tools = conv.tool_rounds < self.max_tool_rounds;
@@ -205,17 +206,45 @@ impl Turns<'_> {
         Err(failure(kern_models::ModelError::StreamDropped))
     }
 
-    /// Runs the pending calls concurrently; each result is checkpointed as it arrives.
+    /// Runs the pending calls concurrently; each result is checkpointed as it arrives. If a
+    /// call waits for a person (see `hitl`), nothing runs: returns the waiting calls.
     async fn tool_round(
         &self,
         conv: &mut Conversation,
         calls: Vec<kern_models::ToolCall>,
-    ) -> Result<(), RunFailure> {
+    ) -> Result<Option<Vec<Value>>, RunFailure> {
         let round = conv.tool_rounds;
+        let decisions = hitl::decisions(self.ctx);
+        let mut gates = Vec::with_capacity(calls.len());
+        let mut waiting = Vec::new();
+        for (i, call) in calls.iter().enumerate() {
+            if self.ctx.checkpoint(&format!("tool:{round}:{i}")).is_some() {
+                gates.push(None); // done before: its result is checkpointed
+                continue;
+            }
+            let args = parse_args(call);
+            let g = match &args {
+                Ok(a) => hitl::gate(
+                    &self.toolbox.human_in_loop(&call.name),
+                    call,
+                    a.clone(),
+                    decisions.get(&call.id),
+                ),
+                Err(_) => hitl::Gate::Run(Value::Null),
+            };
+            if let hitl::Gate::Wait(w) = &g {
+                waiting.push(w.clone());
+            }
+            gates.push(Some(g));
+        }
+        if !waiting.is_empty() {
+            return Ok(Some(waiting));
+        }
         let runs = calls
             .iter()
+            .zip(gates)
             .enumerate()
-            .map(|(i, call)| self.tool_call(round, i, call));
+            .map(|(i, (call, g))| self.tool_call(round, i, call, g));
         let results = futures::future::join_all(runs).await;
         let mut final_answer = None;
         for (call, result) in calls.iter().zip(results) {
@@ -230,7 +259,8 @@ impl Turns<'_> {
         }
         conv.tool_rounds += 1;
         conv.final_answer = final_answer;
-        self.save(conv, &[], None).await
+        self.save(conv, &[], None).await?;
+        Ok(None)
     }
 
     async fn tool_call(
@@ -238,6 +268,7 @@ impl Turns<'_> {
         round: u32,
         i: usize,
         call: &kern_models::ToolCall,
+        gate: Option<hitl::Gate>,
     ) -> Result<(ToolExecution, bool), RunFailure> {
         let key = format!("tool:{round}:{i}");
         if let Some(done) = self.ctx.checkpoint(&key) {
@@ -251,10 +282,9 @@ impl Turns<'_> {
                 .map_err(|e| RunFailure(format!("checkpoint {key} is unreadable: {e}")))?;
             return Ok((done.exec, done.final_answer));
         }
-        let parsed = if call.arguments.trim().is_empty() {
-            Ok(json!({}))
-        } else {
-            serde_json::from_str::<Value>(&call.arguments)
+        let parsed = match &gate {
+            Some(hitl::Gate::Run(args)) if !args.is_null() => Ok(args.clone()),
+            _ => parse_args(call),
         };
         let mut exec = ToolExecution {
             tool_call_id: call.id.clone(),
@@ -270,9 +300,10 @@ impl Turns<'_> {
         let ctx = self.ctx.scoped(key.as_str());
         ctx.emit(self.event(EventKind::ToolCallStarted { tool: exec.clone() }));
         let started = Instant::now();
-        let result = match parsed {
-            Ok(args) => self.toolbox.call(&ctx, call, args).await,
-            Err(e) => CallResult::error(format!(
+        let result = match (gate, parsed) {
+            (Some(hitl::Gate::Answer(answer)), _) => answer,
+            (_, Ok(args)) => self.toolbox.call(&ctx, call, args).await,
+            (_, Err(e)) => CallResult::error(format!(
                 "Error: the arguments are not valid JSON ({e}); call {:?} again with a JSON object",
                 call.name
             )),
@@ -290,6 +321,22 @@ impl Turns<'_> {
             .await
             .map_err(|e| RunFailure(e.to_string()))?;
         Ok((exec, result.final_answer))
+    }
+}
+
+/// How a run's turns ended.
+pub(crate) enum TurnsEnd {
+    /// The model answered.
+    Answer(Option<String>, Conversation),
+    /// Calls wait for a person (as the pause reports them); the conversation is checkpointed.
+    Paused(Vec<Value>),
+}
+
+fn parse_args(call: &kern_models::ToolCall) -> Result<Value, serde_json::Error> {
+    if call.arguments.trim().is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_str::<Value>(&call.arguments)
     }
 }
 

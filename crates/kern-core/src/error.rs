@@ -51,6 +51,15 @@ pub enum EngineError {
         /// The reused key.
         key: String,
     },
+    /// Only a paused run can be continued; this one is not (it was never paused, or another
+    /// continue of the same pause came first, or it ended).
+    #[error("run {run_id} is not paused (it is {status}): only a paused run can be continued")]
+    NotPaused {
+        /// The run.
+        run_id: RunId,
+        /// Its status now.
+        status: kern_store::RunStatus,
+    },
     /// The engine is shutting down and takes no new runs.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -422,6 +422,30 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The run paused: it waits for a human (a tool call to confirm, input to give, a tool to
+    /// run elsewhere). It holds no executor meanwhile; continuing it (the `/continue` route,
+    /// `Engine::continue_run`) appends `RunContinued` and it goes on under the same `run_id`.
+    /// Ends a stream of the run, as a terminal event does, without ending the run.
+    RunPaused {
+        /// What it waits for, in Agno's shape: one entry per paused tool call (its
+        /// `tool_call_id`, `tool_name`, `tool_args`, and `requires_confirmation`,
+        /// `requires_user_input` with `user_input_schema`, or `external_execution_required`).
+        #[serde(default)]
+        tools: Vec<Value>,
+        /// The same, as Agno's run requirements (`{"id", "tool_execution"}` each).
+        #[serde(default)]
+        requirements: Vec<Value>,
+        /// When the pause expires (Unix seconds), if it does: the run then fails.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
+    },
+    /// A paused run was continued with the human's decisions; it goes on after this.
+    RunContinued {
+        /// The decisions, as given (the paused tool calls with `confirmed`, `user_input`
+        /// values or `result`).
+        #[serde(default)]
+        tools: Vec<Value>,
+    },
     /// The run resumed on a new executor after the one running it stopped (a crash, or a
     /// hand-back by a graceful stop): work that was in flight then (a step, a model turn, tool
     /// calls) runs again, and the events it had emitted are void. A client showing or joining
@@ -526,6 +550,8 @@ impl EventKind {
             Self::TeamRunError { .. } => "TeamRunError",
             Self::TeamRunCancelled { .. } => "TeamRunCancelled",
             Self::RunRestarted { .. } => "RunRestarted",
+            Self::RunPaused { .. } => "RunPaused",
+            Self::RunContinued { .. } => "RunContinued",
             Self::CustomEvent { .. } => "CustomEvent",
         }
     }
@@ -681,9 +707,10 @@ pub(crate) fn to_payload(
     serde_json::to_string(&payload).expect("event payloads serialise")
 }
 
-/// True if a stored event ends the run `run_id`: a terminal name, and the run's own event.
+/// True if a stored event ends a stream of the run `run_id`: the run's own terminal event, or
+/// its `RunPaused` (the run waits for a human; a new stream follows its continuation).
 pub fn is_terminal_for(run_id: RunId, event_type: &str, payload: &str) -> bool {
-    if !TERMINAL_EVENTS.contains(&event_type) {
+    if !TERMINAL_EVENTS.contains(&event_type) && event_type != "RunPaused" {
         return false;
     }
     #[derive(Deserialize)]

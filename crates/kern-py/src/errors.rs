@@ -61,9 +61,9 @@ pub fn engine_error(e: EngineError) -> PyErr {
         EngineError::UnknownComponent { .. }
         | EngineError::DuplicateComponent { .. }
         | EngineError::InvalidDefinition(_) => DefinitionError::new_err(message),
-        EngineError::DuplicateRun(_) | EngineError::IdempotencyConflict { .. } => {
-            ConflictError::new_err(message)
-        }
+        EngineError::DuplicateRun(_)
+        | EngineError::IdempotencyConflict { .. }
+        | EngineError::NotPaused { .. } => ConflictError::new_err(message),
         EngineError::ShuttingDown => ShuttingDownError::new_err(message),
         EngineError::Store(_) => DatabaseError::new_err(message),
         _ => KernError::new_err(message),

@@ -87,6 +87,10 @@ pub enum ApiError {
     /// The request conflicts with an existing resource (409, `conflict`).
     #[error("{0}")]
     Conflict(String),
+    /// Only a paused run can be continued, and this one is not (409, `run_not_paused`): it
+    /// was never paused, it ended, or another continue of the same pause came first.
+    #[error("{0}")]
+    NotPaused(String),
     /// Credentials are missing or wrong (401, `unauthorized`).
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -130,7 +134,9 @@ impl ApiError {
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             NoDatabase(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
-            SessionBusy | Conflict(_) | IdempotencyConflict(_) => StatusCode::CONFLICT,
+            SessionBusy | Conflict(_) | NotPaused(_) | IdempotencyConflict(_) => {
+                StatusCode::CONFLICT
+            }
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ShuttingDown | Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,6 +168,7 @@ impl ApiError {
             BadRequest(_) => "bad_request",
             SessionBusy => "session_has_active_runs",
             Conflict(_) => "conflict",
+            NotPaused(_) => "run_not_paused",
             IdempotencyConflict(_) => "idempotency_conflict",
             Unauthorized(_) => "unauthorized",
             NotImplemented(_) => "not_implemented",
@@ -204,6 +211,7 @@ impl From<EngineError> for ApiError {
                 ApiError::Conflict(format!("a run with id {id} already exists"))
             }
             EngineError::ShuttingDown => ApiError::ShuttingDown,
+            e @ EngineError::NotPaused { .. } => ApiError::NotPaused(e.to_string()),
             EngineError::IdempotencyConflict { key } => ApiError::IdempotencyConflict(key),
             EngineError::Store(e) => e.into(),
             other => ApiError::Internal(other.to_string()),

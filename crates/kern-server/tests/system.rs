@@ -51,6 +51,7 @@ impl Component for Parrot {
                 content_type: "str".into(),
                 metrics: json!({}),
             },
+            pause: None,
         })
     }
 }

@@ -534,9 +534,16 @@ async fn pause_continue_and_expiry(backend: Backend) {
     assert!(!paused.status.is_terminal() && paused.finished_at.is_none());
     assert_eq!((paused.lease_owner.as_deref(), paused.releases), (None, 1));
     assert_eq!(paused.event_count, 3);
-    assert_eq!(paused.output.unwrap()["requirements"][0]["tool"], "send_email");
+    assert_eq!(
+        paused.output.unwrap()["requirements"][0]["tool"],
+        "send_email"
+    );
     // Nobody claims it, and its old owner is fenced.
-    assert!(s.claim(&claim_req("b", 10, 10_000)).await.unwrap().is_empty());
+    assert!(s
+        .claim(&claim_req("b", 10, 10_000))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         s.write(write(&run, 3, 1).into()).await,
         Err(StoreError::Fenced { .. })
@@ -559,14 +566,20 @@ async fn pause_continue_and_expiry(backend: Backend) {
         s.continue_run(req).await,
         Err(StoreError::Conflict { .. })
     ));
-    let checkpoints: std::collections::HashMap<_, _> =
-        s.load_checkpoints(run.run_id).await.unwrap().into_iter().collect();
+    let checkpoints: std::collections::HashMap<_, _> = s
+        .load_checkpoints(run.run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(checkpoints["continue:1"], json!({"confirmed": true}));
     assert_eq!(checkpoints["pause"], Value::Null);
     let again = s.claim(&claim_req("b", 1, 10_000)).await.unwrap().remove(0);
     assert_eq!((again.run_id, again.attempt), (run.run_id, 2));
     // An expired pause is claimable (the engine fails it); a paused run can be cancelled.
-    s.write(pause(&again, 4, Some(now_millis() - 1)).into()).await.unwrap();
+    s.write(pause(&again, 4, Some(now_millis() - 1)).into())
+        .await
+        .unwrap();
     let expired = s.claim(&claim_req("c", 1, 10_000)).await.unwrap();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].status, RunStatus::Running);

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ToolError;
 use crate::schema::{self, schema_for};
-use crate::tool::{Tool, ToolContext, ToolOutput};
+use crate::tool::{HumanInLoop, Tool, ToolContext, ToolOutput, UserInputField};
 
 type Handler =
     dyn Fn(Value, ToolContext) -> BoxFuture<'static, Result<ToolOutput, ToolError>> + Send + Sync;
@@ -36,6 +36,7 @@ pub struct FunctionTool {
     parameters: Value,
     timeout: Option<Duration>,
     handler: Arc<Handler>,
+    human_in_loop: HumanInLoop,
 }
 
 impl FunctionTool {
@@ -71,6 +72,7 @@ impl FunctionTool {
             parameters,
             timeout: None,
             handler: Arc::new(handler),
+            human_in_loop: HumanInLoop::None,
         }
     }
 
@@ -91,6 +93,28 @@ impl FunctionTool {
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
         self
+    }
+
+    /// This tool needing a human first (see [`HumanInLoop`]): an agent calling it pauses
+    /// until its run is continued with the decision.
+    pub fn with_human_in_loop(mut self, gate: HumanInLoop) -> Self {
+        self.human_in_loop = gate;
+        self
+    }
+
+    /// Calls need a human's confirmation first.
+    pub fn requires_confirmation(self) -> Self {
+        self.with_human_in_loop(HumanInLoop::Confirmation)
+    }
+
+    /// Calls need a human to give these arguments first.
+    pub fn requires_user_input(self, fields: Vec<UserInputField>) -> Self {
+        self.with_human_in_loop(HumanInLoop::UserInput(fields))
+    }
+
+    /// Calls are run by someone outside, who sends the result.
+    pub fn external_execution(self) -> Self {
+        self.with_human_in_loop(HumanInLoop::ExternalExecution)
     }
 }
 
@@ -117,6 +141,10 @@ impl Tool for FunctionTool {
 
     fn parameters(&self) -> Value {
         self.parameters.clone()
+    }
+
+    fn human_in_loop(&self) -> HumanInLoop {
+        self.human_in_loop.clone()
     }
 
     async fn call(&self, args: Value, ctx: ToolContext) -> Result<ToolOutput, ToolError> {
@@ -200,6 +228,7 @@ where
         parameters,
         timeout: None,
         handler: Arc::new(handler),
+        human_in_loop: HumanInLoop::None,
     }
 }
 
@@ -274,6 +303,7 @@ where
         parameters,
         timeout: None,
         handler: Arc::new(handler),
+        human_in_loop: HumanInLoop::None,
     }
 }
 

@@ -77,7 +77,9 @@ pub mod testing;
 
 pub use error::ToolError;
 pub use function::{blocking_tool_fn, tool_fn, FunctionTool, NoArgs};
-pub use tool::{Tool, ToolContext, ToolOutput, ToolSet, ToolSpec, Toolkit};
+pub use tool::{
+    HumanInLoop, Tool, ToolContext, ToolOutput, ToolSet, ToolSpec, Toolkit, UserInputField,
+};
 pub use toolkits::{DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, YFinanceTools};
 
 /// The `schemars` this crate builds schemas with. Argument types derive its `JsonSchema`;

@@ -36,6 +36,14 @@ pub trait Tool: Send + Sync + 'static {
     /// Runs the tool with the arguments the model gave.
     async fn call(&self, args: Value, ctx: ToolContext) -> Result<ToolOutput, ToolError>;
 
+    /// What a call needs from a human first (human in the loop): nothing (the default), a
+    /// confirmation, input for some arguments, or to be run outside (the caller runs it and
+    /// sends the result). An agent whose model calls such a tool pauses its run until the run
+    /// is continued with the decision.
+    fn human_in_loop(&self) -> HumanInLoop {
+        HumanInLoop::None
+    }
+
     /// The tool as model providers want it described.
     fn spec(&self) -> ToolSpec {
         ToolSpec {
@@ -67,6 +75,41 @@ impl<T: Tool + ?Sized> Tool for Arc<T> {
     fn spec(&self) -> ToolSpec {
         (**self).spec()
     }
+
+    fn human_in_loop(&self) -> HumanInLoop {
+        (**self).human_in_loop()
+    }
+}
+
+/// What a tool call needs from a human before it runs (see [`Tool::human_in_loop`]); the
+/// names follow Agno's (`requires_confirmation`, `requires_user_input`,
+/// `external_execution`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum HumanInLoop {
+    /// Nothing: the call runs as soon as the model asks.
+    #[default]
+    None,
+    /// Someone confirms (or rejects) the call first.
+    Confirmation,
+    /// Someone gives the values of these arguments first (the model's are replaced).
+    UserInput(Vec<UserInputField>),
+    /// The call is not run here: someone runs it and sends its result.
+    ExternalExecution,
+}
+
+/// An argument a human gives (see [`HumanInLoop::UserInput`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserInputField {
+    /// The argument's name.
+    pub name: String,
+    /// Its type, as Agno names it (`"str"`, `"int"`, `"float"`, `"bool"`, `"list"`, `"dict"`).
+    pub field_type: String,
+    /// What to give.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The value, once given.
+    #[serde(default)]
+    pub value: Option<Value>,
 }
 
 /// A tool's description in the shape model providers take (OpenAI's `function`, Anthropic's

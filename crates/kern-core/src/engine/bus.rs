@@ -195,7 +195,8 @@ impl Subscription {
                     // (another process, no push notifications). The store decides.
                     let run = self.store.get_run(self.run_id).await?
                         .ok_or(EngineError::RunNotFound(self.run_id))?;
-                    if run.status.is_terminal() && run.event_count <= self.next {
+                    let settled = run.status.is_terminal() || run.status == kern_store::RunStatus::Paused;
+                    if settled && run.event_count <= self.next {
                         self.done = true;
                     }
                     return Ok(());

@@ -73,12 +73,9 @@ pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason)
     }
 }
 
-/// The stored terminal event for a run cancelled while pending (no executor involved).
-pub(crate) fn terminal_event_for_pending(
-    engine: &Engine,
-    run: &RunRecord,
-    kind: EventKind,
-) -> NewEvent {
+/// A stored event appended to a run no executor holds (cancelled while pending or paused, a
+/// paused run continued), at the end of its log.
+pub(crate) fn event_for_queued_run(engine: &Engine, run: &RunRecord, kind: EventKind) -> NewEvent {
     let name = engine
         .component(run.kind, &run.component_id)
         .map(|c| c.name().to_owned())
@@ -339,7 +336,24 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
         Some(o) => o,
         None => match prepare(engine, &record, shared_state.is_some()).await {
             Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
+            Ok((checkpoints, _, _))
+                if checkpoints
+                    .get(super::PAUSE_KEY)
+                    .is_some_and(Value::is_object) =>
+            {
+                // Claimed while paused: only an expired pause is claimable.
+                Outcome::Failed(
+                    "the run was paused and was not continued before its pause expired".into(),
+                )
+            }
             Ok((checkpoints, state, restart)) => {
+                // The first claim after a continuation is not a restart (its RunContinued says
+                // what happened), unless work was in flight when it paused.
+                let continued = checkpoints
+                    .get(super::CONTINUED_AT_KEY)
+                    .and_then(Value::as_u64)
+                    == Some(record.event_count.saturating_sub(1));
+                let restart = restart.filter(|r| !(continued && r.voided.is_empty()));
                 if let Some(restart) = restart {
                     // Before the resumed run emits anything: what it redoes is void.
                     let event = EventKind::RunRestarted {
@@ -510,10 +524,10 @@ async fn finish(
     outcome: Outcome,
     session_state: Option<SessionState>,
 ) {
+    let mut checkpoints = Vec::new();
     let (terminal, finish) = match outcome {
-        Outcome::Completed(out) => {
-            let out = *out;
-            (
+        Outcome::Completed(out) => match out.pause {
+            None => (
                 out.completed,
                 RunFinish {
                     status: RunStatus::Completed,
@@ -521,8 +535,31 @@ async fn finish(
                     error: None,
                     pause_expires_at: None,
                 },
-            )
-        }
+            ),
+            // Not an end: the run waits for a human, holding nothing (see Engine::continue_run).
+            Some(pause) => {
+                let expires = pause
+                    .expires_after
+                    .map(|d| now_millis() + d.as_millis().min(i64::MAX as u128) as i64);
+                let mut event = out.completed;
+                if let EventKind::RunPaused { expires_at, .. } = &mut event {
+                    *expires_at = expires.map(|ms| ms / 1000);
+                }
+                checkpoints.push((
+                    super::PAUSE_KEY.to_owned(),
+                    serde_json::json!({ "expires_at": expires }),
+                ));
+                (
+                    event,
+                    RunFinish {
+                        status: RunStatus::Paused,
+                        output: Some(out.output),
+                        error: None,
+                        pause_expires_at: expires,
+                    },
+                )
+            }
+        },
         Outcome::Failed(error) => (
             EventKind::failed(kind, error.clone()),
             RunFinish {
@@ -543,7 +580,7 @@ async fn finish(
         ),
     };
     let extras = Extras {
-        checkpoints: Vec::new(),
+        checkpoints,
         session_state: session_state.map(|s| s.snapshot()),
         finish: Some(finish),
     };

@@ -99,11 +99,47 @@ pub trait Component: Send + Sync + 'static {
 /// What a successful run produced.
 #[derive(Clone, Debug)]
 pub struct ComponentOutput {
-    /// Stored as the run's output (an object with at least `content`).
+    /// Stored as the run's output (an object with at least `content`; for a pause, what the
+    /// run waits for).
     pub output: Value,
-    /// The terminal event announcing success (`WorkflowCompleted`, `RunCompleted`, …).
+    /// The terminal event announcing success (`WorkflowCompleted`, `RunCompleted`, …), or for
+    /// a pause its `RunPaused` event.
     pub completed: EventKind,
+    /// `Some` when the run pauses for a human instead of completing (see [`Pause`]).
+    pub pause: Option<Pause>,
 }
+
+impl ComponentOutput {
+    /// A run that paused: it waits, holding no executor, until
+    /// [`Engine::continue_run`] queues it again; it then resumes from its checkpoints, where
+    /// the decisions are (under [`CONTINUE_KEY`]). `event` is its `RunPaused`.
+    pub fn paused(output: Value, event: EventKind, pause: Pause) -> Self {
+        Self {
+            output,
+            completed: event,
+            pause: Some(pause),
+        }
+    }
+}
+
+/// How a paused run waits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    /// How long it may wait before it fails (not continued in time); `None`: as long as it
+    /// takes.
+    pub expires_after: Option<Duration>,
+}
+
+/// The checkpoint that holds the decisions of the latest continuation of a paused run (the
+/// JSON given to [`Engine::continue_run`]).
+pub const CONTINUE_KEY: &str = "continue";
+
+/// The checkpoint written with a pause (`{"expires_at": ms}`) and cleared (null) by its
+/// continuation: a run claimed while it is set was claimed because its pause expired.
+pub(crate) const PAUSE_KEY: &str = "pause";
+
+/// The checkpoint holding the index of the latest `RunContinued` event.
+pub(crate) const CONTINUED_AT_KEY: &str = "continued_at";
 
 /// Why a run failed: recorded on the run and in its terminal error event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -821,7 +857,8 @@ impl Engine {
             .get_run(run_id)
             .await?
             .ok_or(EngineError::RunNotFound(run_id))?;
-        if !run.has_completed() {
+        // A paused run waits for a human: it is as far as it goes until continued.
+        if !run.has_completed() && run.status != RunStatus::Paused {
             let mut events = self.subscribe_from(run_id, run.event_count);
             while let Some(e) = events.next().await {
                 e?;
@@ -849,9 +886,16 @@ impl Engine {
             if run.status.is_terminal() {
                 return Ok(CancelOutcome::AlreadyFinished(run.status));
             }
-            if run.status == RunStatus::Pending {
-                let reason = Some("cancelled before it started".to_owned());
-                let event = executor::terminal_event_for_pending(
+            if matches!(run.status, RunStatus::Pending | RunStatus::Paused) {
+                let reason = Some(
+                    if run.status == RunStatus::Paused {
+                        "cancelled while paused"
+                    } else {
+                        "cancelled before it started"
+                    }
+                    .to_owned(),
+                );
+                let event = executor::event_for_queued_run(
                     self,
                     &run,
                     EventKind::cancelled(run.kind, reason.clone()),
@@ -879,6 +923,62 @@ impl Engine {
                 Ok(kern_store::CancelRequest::AlreadyFinished(s)) => {
                     return Ok(CancelOutcome::AlreadyFinished(s))
                 }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Continues a paused run with the human's `decisions` (for an agent, the paused tool
+    /// calls with `confirmed`, user input values or `result`; kept under [`CONTINUE_KEY`]):
+    /// appends `RunContinued` and queues the run again, atomically; any executor of the
+    /// component (this one, another process, another replica) claims it and it goes on from
+    /// its checkpoints under the same `run_id`. Returns the run as queued (`pending`).
+    ///
+    /// Fails with [`EngineError::NotPaused`] for a run that is not paused (including one a
+    /// concurrent continue already queued) and [`EngineError::RunNotFound`] for an unknown
+    /// one.
+    pub async fn continue_run(&self, run_id: RunId, decisions: Value) -> EngineResult<RunRecord> {
+        loop {
+            let run = self
+                .inner
+                .store
+                .get_run(run_id)
+                .await?
+                .ok_or(EngineError::RunNotFound(run_id))?;
+            if run.status != RunStatus::Paused {
+                return Err(EngineError::NotPaused {
+                    run_id,
+                    status: run.status,
+                });
+            }
+            let tools = match &decisions {
+                Value::Array(items) => items.clone(),
+                other => other
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            let event =
+                executor::event_for_queued_run(self, &run, EventKind::RunContinued { tools });
+            let req = kern_store::ContinueRequest {
+                run_id,
+                event_count: run.event_count,
+                event,
+                checkpoints: vec![
+                    (PAUSE_KEY.to_owned(), Value::Null),
+                    (CONTINUE_KEY.to_owned(), decisions.clone()),
+                    (CONTINUED_AT_KEY.to_owned(), Value::from(run.event_count)),
+                ],
+            };
+            match self.inner.store.continue_run(req).await {
+                Ok(record) => {
+                    self.inner.bus.wake(Some(&[run_id]));
+                    self.inner.wake_claimer.notify_one();
+                    return Ok(record);
+                }
+                // Its log changed meanwhile (another continue, a cancel): read it again.
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }

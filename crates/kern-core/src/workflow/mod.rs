@@ -138,6 +138,7 @@ impl Component for WorkflowDef {
                 step_results: outputs,
                 metrics,
             },
+            pause: None,
         })
     }
 }
