@@ -213,6 +213,62 @@ class Runnable:
             return False
         return not outcome.startswith("finished")
 
+    # --- human in the loop ---------------------------------------------------------------
+
+    def _continuation(self, run_response, run_id, requirements, updated_tools):
+        from kern.run.requirement import decisions_from
+
+        if run_id is None:
+            if run_response is None:
+                raise ValueError("continue_run needs run_response= or run_id=")
+            run_id = run_response.run_id
+        items = requirements if requirements is not None else updated_tools
+        if items is None and run_response is not None:
+            items = run_response.requirements or []
+        return str(run_id), decisions_from(items)
+
+    def continue_run(
+        self,
+        run_response: Optional[BaseRunOutput] = None,
+        *,
+        run_id: Optional[str] = None,
+        requirements: Optional[List[Any]] = None,
+        updated_tools: Optional[List[Any]] = None,
+        stream: bool = False,
+        **agno_options: Any,
+    ) -> Any:
+        """Continues a paused run with the decisions made on its requirements (or on
+        ``updated_tools``): the same run goes on, in this process or any other sharing the
+        database. Returns the output once the run settles again (completed, failed, or paused
+        once more), or with ``stream`` its events from ``RunContinued`` on."""
+        run_id, decisions = self._continuation(run_response, run_id, requirements, updated_tools)
+        component = self._component()
+        if stream:
+            return RunStream(component.continue_stream(run_id, decisions), self)
+        return self._wrap(component.continue_run_sync(run_id, decisions))
+
+    def acontinue_run(
+        self,
+        run_response: Optional[BaseRunOutput] = None,
+        *,
+        run_id: Optional[str] = None,
+        requirements: Optional[List[Any]] = None,
+        updated_tools: Optional[List[Any]] = None,
+        stream: bool = False,
+        **agno_options: Any,
+    ) -> Any:
+        """:meth:`continue_run` for async code: a coroutine of the output, or with ``stream``
+        an async iterator of events."""
+        run_id, decisions = self._continuation(run_response, run_id, requirements, updated_tools)
+        component = self._component()
+        if stream:
+            return AsyncRunStream(component.continue_stream(run_id, decisions), self)
+
+        async def go() -> Optional[BaseRunOutput]:
+            return self._wrap(await component.continue_run(run_id, decisions))
+
+        return go()
+
     def resume_stream(self, run_id: str, last_event_index: Optional[int] = None) -> RunStream:
         """The run's events after ``last_event_index`` (all when None), then live until it
         ends: every event is stored, so this works at any time, from any process sharing the

@@ -90,7 +90,7 @@ def test_python_tools_are_described_and_called(sqlite_db, fake_openai) -> None:
     )
     assert weather["parameters"]["required"] == ["city"]
     assert any(t["function"]["name"] == "get_time" for t in sent)
-    assert [t["tool_name"] for t in out.tools] == ["get_weather"]
+    assert [t.tool_name for t in out.tools] == ["get_weather"]
 
 
 def test_a_raising_tool_is_reported_to_the_model(sqlite_db, fake_openai) -> None:

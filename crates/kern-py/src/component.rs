@@ -372,6 +372,54 @@ impl Component {
         Ok(EventStream::new(StreamState::NotStarted(start)))
     }
 
+    /// Continues a paused run of this component with `decisions` (the paused tool executions
+    /// with `confirmed`, user input values or `result`), then waits until it settles again
+    /// (completed, failed, cancelled, or paused once more). Awaitable → record dict.
+    fn continue_run<'py>(
+        self_: Py<Self>,
+        py: Python<'py>,
+        run_id: &str,
+        decisions: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (id, decisions) = (self::run_id(run_id)?, to_json(decisions, "the decisions")?);
+        awaitable(
+            py,
+            async move { continue_and_wait(self_.get(), id, decisions).await.map_err(engine_error) },
+            |py, record| record_to_py(py, &record),
+        )
+    }
+
+    /// [`continue_run`](Self::continue_run), waiting.
+    fn continue_run_sync(
+        self_: Py<Self>,
+        py: Python<'_>,
+        run_id: &str,
+        decisions: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let (id, decisions) = (self::run_id(run_id)?, to_json(decisions, "the decisions")?);
+        let record = block_on(py, async move { continue_and_wait(self_.get(), id, decisions).await })?
+            .map_err(engine_error)?;
+        record_to_py(py, &record)
+    }
+
+    /// Continues a paused run and streams its events from `RunContinued` to where it settles.
+    fn continue_stream(self_: Py<Self>, run_id: &str, decisions: &Bound<'_, PyAny>) -> PyResult<EventStream> {
+        let (id, decisions) = (self::run_id(run_id)?, to_json(decisions, "the decisions")?);
+        let start: StartFn = Box::new(move || {
+            async move {
+                let me = self_.get();
+                let engine = me.engine().await?;
+                let run = engine.get_run(id).await?.filter(|r| me.owns(r)).ok_or(EngineError::RunNotFound(id))?;
+                let from = run.event_count;
+                let record = engine.continue_run(id, decisions).await?;
+                let events = engine.subscribe(id, from.checked_sub(1)).await?;
+                Ok((record, events.map(|e| e.map(|e| e.payload)).boxed()))
+            }
+            .boxed()
+        });
+        Ok(EventStream::new(StreamState::NotStarted(start)))
+    }
+
     /// One run of this component as a dict, or None (unknown id, or another component's).
     fn get_run_sync(self_: Py<Self>, py: Python<'_>, run_id: &str) -> PyResult<Py<PyAny>> {
         let id = self::run_id(run_id)?;
@@ -477,6 +525,16 @@ impl Component {
     fn __repr__(&self) -> String {
         format!("<kern {} {:?}>", self.inner.kind(), self.inner.id())
     }
+}
+
+async fn continue_and_wait(me: &Component, id: RunId, decisions: Value) -> Result<RunRecord, EngineError> {
+    let engine = me.engine().await?;
+    match engine.get_run(id).await? {
+        Some(r) if me.owns(&r) => {}
+        _ => return Err(EngineError::RunNotFound(id)),
+    }
+    engine.continue_run(id, decisions).await?;
+    engine.wait(id).await
 }
 
 async fn cancel(me: &Component, id: RunId) -> Result<String, EngineError> {

@@ -21,8 +21,8 @@ use kern_models::{
     OpenAiCompatible, OpenAiResponses,
 };
 use kern_tools::{
-    DuckDuckGoTools, ExaTools, FunctionTool, GoogleSearchTools, HackerNewsTools, ToolError,
-    Toolkit, YFinanceTools,
+    DuckDuckGoTools, ExaTools, FunctionTool, GoogleSearchTools, HackerNewsTools, HumanInLoop,
+    ToolError, Toolkit, UserInputField, YFinanceTools,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -485,6 +485,7 @@ fn add_tool(
             let call = user_fn(spec, "callable", format!("tool '{name}'"))?.ok_or_else(|| {
                 DefinitionError::new_err(format!("tool {name:?} has no callable"))
             })?;
+            let gate = human_in_loop(spec)?;
             let tool =
                 FunctionTool::from_json_fn(name, description, parameters, move |args, _ctx| {
                     let call = call.clone();
@@ -496,7 +497,7 @@ fn add_tool(
                         })
                     }
                 });
-            Ok(b.tool(tool))
+            Ok(b.tool(tool.with_human_in_loop(gate)))
         }
         "toolkit" => {
             let name: String = required(spec, "toolkit")?;
@@ -512,6 +513,30 @@ fn add_tool(
             "unknown tool type {other:?}"
         ))),
     }
+}
+
+/// A Python tool's human-in-the-loop setting: `{"type": "confirmation" | "user_input" |
+/// "external", "fields": [{name, field_type, description}]}`, or absent.
+fn human_in_loop(spec: &Spec<'_>) -> PyResult<HumanInLoop> {
+    let Some(h) = spec.get_item("human_in_loop")?.filter(|h| !h.is_none()) else {
+        return Ok(HumanInLoop::None);
+    };
+    let h = crate::convert::to_json(&h, "a tool's human_in_loop")?;
+    Ok(match h.get("type").and_then(Value::as_str) {
+        Some("confirmation") => HumanInLoop::Confirmation,
+        Some("external") => HumanInLoop::ExternalExecution,
+        Some("user_input") => HumanInLoop::UserInput(
+            serde_json::from_value::<Vec<UserInputField>>(
+                h.get("fields").cloned().unwrap_or_default(),
+            )
+            .map_err(|e| DefinitionError::new_err(format!("user_input_fields: {e}")))?,
+        ),
+        other => {
+            return Err(DefinitionError::new_err(format!(
+                "unknown human_in_loop type {other:?}"
+            )))
+        }
+    })
 }
 
 fn opt_str<'a>(options: &'a Value, key: &str) -> Option<&'a str> {

@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod continue_run;
 pub mod demo;
 mod error;
 mod form;

@@ -44,6 +44,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{kind}/{id}/runs/{run_id}", get(get_run))
         .route("/{kind}/{id}/runs/{run_id}/cancel", post(cancel_run))
         .route("/{kind}/{id}/runs/{run_id}/resume", post(resume_run))
+        .route(
+            "/{kind}/{id}/runs/{run_id}/continue",
+            post(crate::continue_run::continue_run),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -166,7 +170,7 @@ fn kind_of(seg: &str) -> ApiResult<ComponentKind> {
     kind_from_plural(seg).ok_or(ApiError::RouteNotFound)
 }
 
-fn component(st: &AppState, seg: &str, id: &str) -> ApiResult<Arc<dyn Component>> {
+pub(crate) fn component(st: &AppState, seg: &str, id: &str) -> ApiResult<Arc<dyn Component>> {
     let kind = kind_of(seg)?;
     st.engine
         .component(kind, id)
@@ -410,7 +414,7 @@ async fn deliveries(st: &AppState, run: &RunRecord) -> ApiResult<Option<Vec<Valu
     ))
 }
 
-async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
+pub(crate) async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
     let events = wire::read_all_events(&st.engine, run.run_id).await?;
     let name = wire::component_name(&st.engine, run);
     let hooks = deliveries(st, run).await?;
@@ -441,7 +445,7 @@ fn parse_run_id(s: &str) -> ApiResult<RunId> {
 
 /// The run, if it exists, belongs to this component (and session, when given) and the caller
 /// may see it.
-async fn find_run(
+pub(crate) async fn find_run(
     st: &AppState,
     caller: &Caller,
     kind: ComponentKind,

@@ -108,6 +108,13 @@ pub(crate) fn run_object(run: &RunRecord, component_name: Option<&str>) -> Map<S
             m.insert(k.into(), v.clone());
         }
     }
+    // An agent's tool calls, and a paused run's waiting calls and requirements (Agno's
+    // clients read `is_paused` and `requirements` from these).
+    for k in ["tools", "requirements"] {
+        if let Some(v) = field(k).filter(|v| !v.is_null()) {
+            m.insert(k.into(), v);
+        }
+    }
     if let Some(e) = &run.error {
         m.insert("error".into(), json!(e));
     }

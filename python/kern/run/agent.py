@@ -20,7 +20,11 @@ class RunOutput(BaseRunOutput):
         self.agent_name: Optional[str] = component_name
         self.model: Optional[str] = self._output.get("model")
         self.model_provider: Optional[str] = self._output.get("model_provider")
-        self.tools: List[Dict[str, Any]] = self._output.get("tools") or []
+        from kern.run.requirement import ToolExecution
+
+        self.tools: List[ToolExecution] = [
+            ToolExecution.from_dict(t) for t in self._output.get("tools") or []
+        ]
 
 
 __all__ = ["RunEvent", "RunOutput", "RunOutputEvent", "RunStatus"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 class RunStatus(str, enum.Enum):
@@ -95,6 +95,31 @@ class BaseRunOutput:
         self._output = output
         self._record = record
         self._name = component_name
+        # Human in the loop: the waiting calls of a paused run.
+        from kern.run.requirement import RunRequirement
+
+        self.requirements: Optional[List[RunRequirement]] = (
+            [RunRequirement.from_dict(r) for r in output["requirements"]]
+            if self.status == RunStatus.paused and output.get("requirements") is not None
+            else None
+        )
+
+    @property
+    def active_requirements(self) -> list:
+        """The requirements of a paused run still waiting for a decision."""
+        return [r for r in (self.requirements or []) if not r.is_resolved()]
+
+    @property
+    def tools_requiring_confirmation(self) -> list:
+        return [r.tool_execution for r in self.active_requirements if r.needs_confirmation]
+
+    @property
+    def tools_requiring_user_input(self) -> list:
+        return [r.tool_execution for r in self.active_requirements if r.needs_user_input]
+
+    @property
+    def tools_awaiting_external_execution(self) -> list:
+        return [r.tool_execution for r in self.active_requirements if r.needs_external_execution]
 
     def has_completed(self) -> bool:
         """True once the run ended: completed, error or cancelled."""

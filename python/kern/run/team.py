@@ -19,7 +19,11 @@ class TeamRunOutput(BaseRunOutput):
         self.model: Optional[str] = self._output.get("model")
         self.model_provider: Optional[str] = self._output.get("model_provider")
         self.mode: Optional[str] = self._output.get("mode")
-        self.tools: List[Dict[str, Any]] = self._output.get("tools") or []
+        from kern.run.requirement import ToolExecution
+
+        self.tools: List[ToolExecution] = [
+            ToolExecution.from_dict(t) for t in self._output.get("tools") or []
+        ]
 
 
 __all__ = ["RunStatus", "TeamRunOutput"]

@@ -24,6 +24,15 @@ import re
 import typing
 from typing import Any, Callable, Dict, List, Optional
 
+_AGNO_TYPES = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "array": "list",
+    "object": "dict",
+}
+
 _SKIPPED = {"self", "cls", "agent", "team", "run_context", "session_state", "dependencies"}
 
 
@@ -142,6 +151,10 @@ class Function:
         description: Optional[str] = None,
         parameters: Optional[Dict[str, Any]] = None,
         strict: bool = False,
+        requires_confirmation: bool = False,
+        requires_user_input: bool = False,
+        user_input_fields: Optional[List[str]] = None,
+        external_execution: bool = False,
         **agno_options: Any,
     ) -> None:
         if not callable(entrypoint):
@@ -160,6 +173,42 @@ class Function:
             getattr(entrypoint, "__call__", None)  # noqa: B004
         )
         self.agno_options = agno_options
+        gates = [
+            requires_confirmation,
+            requires_user_input or bool(user_input_fields),
+            external_execution,
+        ]
+        if sum(gates) > 1:
+            raise ValueError(
+                f"tool {self.name!r}: choose one of requires_confirmation, requires_user_input and external_execution"
+            )
+        #: What a call needs from a person first (human in the loop), as the engine takes it.
+        self.human_in_loop: Optional[Dict[str, Any]] = None
+        if requires_confirmation:
+            self.human_in_loop = {"type": "confirmation"}
+        elif external_execution:
+            self.human_in_loop = {"type": "external"}
+        elif requires_user_input or user_input_fields:
+            props = self.parameters.get("properties", {})
+            names = list(user_input_fields or props.keys())
+            unknown = [n for n in names if n not in props]
+            if unknown:
+                raise ValueError(
+                    f"tool {self.name!r}: user_input_fields {unknown} are not parameters of the function"
+                )
+            fields = [
+                {
+                    "name": n,
+                    "field_type": _AGNO_TYPES.get(props[n].get("type"), "str"),
+                    "description": props[n].get("description"),
+                    "value": None,
+                }
+                for n in names
+            ]
+            self.human_in_loop = {"type": "user_input", "fields": fields}
+        self.requires_confirmation = requires_confirmation
+        self.requires_user_input = requires_user_input or bool(user_input_fields)
+        self.external_execution = external_execution
 
     def _schema(self, doc_params: Dict[str, str]) -> Dict[str, Any]:
         try:
@@ -212,6 +261,7 @@ class Function:
             "parameters": self.parameters,
             "callable": self._adapter(),
             "is_async": self.is_async,
+            "human_in_loop": self.human_in_loop,
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

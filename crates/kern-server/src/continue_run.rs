@@ -1,0 +1,85 @@
+//! `POST /{kind}/{id}/runs/{run_id}/continue`: a paused run goes on with a person's decisions.
+//!
+//! Form (multipart, urlencoded or JSON, as for creating a run): `tools` (a JSON list of the
+//! paused tool executions with `confirmed`, `user_input_schema` values or `result`, as Agno's
+//! clients send them; for workflows also `step_requirements`), `session_id`, `user_id`,
+//! `stream` (default false here, as Agno's clients send it) and `background` (default false).
+//!
+//! The decisions are recorded with a `RunContinued` event and the run is queued again: any
+//! executor sharing the database (any replica) claims it and it goes on under the same
+//! `run_id`, its log continuing gapless. The modes only say what the answer waits for:
+//! - not background, not streaming: the run as it is when it next settles (completed, failed,
+//!   cancelled, or paused again), like a foreground run's answer;
+//! - background, not streaming: 202 `{run_id, session_id, status: "PENDING"}` at once;
+//! - streaming: the run's events from `RunContinued` on, until it settles (a client leaving the
+//!   stream does not stop the continuation: the decisions are already durable).
+//!
+//! A run that is not paused (never paused, ended, or already continued by another request) is
+//! 409 `run_not_paused`; an unknown run (or another user's, with JWT) is 404.
+
+use crate::error::{ApiError, ApiResult};
+use crate::form::Fields;
+use crate::auth::Caller;
+use crate::routes::{component, find_run, run_response};
+use crate::stream::{event_frames, SseBody};
+use crate::wire::wire_status;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kern_store::RunStatus;
+use serde_json::{json, Value};
+
+/// The handler of `POST /{kind}/{id}/runs/{run_id}/continue`.
+pub(crate) async fn continue_run(
+    State(st): State<AppState>,
+    caller: Caller,
+    crate::routes::ApiPath((seg, id, run_id)): crate::routes::ApiPath<(String, String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let c = component(&st, &seg, &id)?;
+    let fields = Fields::from_request(req, st.body_limit).await?;
+    let session_id = fields.opt_string("session_id")?;
+    let stream = fields.bool("stream", false)?;
+    let background = fields.bool("background", false)?;
+    let mut decisions = fields.json("tools", false)?.unwrap_or(Value::Array(Vec::new()));
+    if let Some(steps) = fields.json("step_requirements", false)? {
+        decisions = json!({ "tools": decisions, "step_requirements": steps });
+    }
+    if !(decisions.is_array() || decisions.is_object()) {
+        return Err(ApiError::InvalidField {
+            field: "tools".into(),
+            reason: "a JSON list of the paused tool executions".into(),
+        });
+    }
+    let run = find_run(&st, &caller, c.kind(), &id, &run_id, session_id.as_deref())
+        .await?
+        .ok_or(ApiError::RunNotFound)?;
+    let from = run.event_count;
+    let queued = st.engine.continue_run(run.run_id, decisions).await?;
+    match (background, stream) {
+        (true, false) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "run_id": queued.run_id.to_string(),
+                "session_id": queued.session_id,
+                "status": wire_status(RunStatus::Pending),
+            })),
+        )
+            .into_response()),
+        (_, true) => {
+            // From the RunContinued event (at the paused log's length) to the next end.
+            let events = st
+                .engine
+                .subscribe(run.run_id, from.checked_sub(1))
+                .await?;
+            Ok(SseBody::new(event_frames(events), st.keep_alive, &st.streams_closed, None)
+                .into_response())
+        }
+        (false, false) => {
+            let settled = st.engine.wait(run.run_id).await?;
+            run_response(&st, &settled).await
+        }
+    }
+}

@@ -1,0 +1,123 @@
+"""Human in the loop from Python: a tool marked ``requires_confirmation``,
+``requires_user_input`` or ``external_execution`` pauses the agent's run; the output's
+``active_requirements`` say what it waits for; ``continue_run`` (sync, async, streaming) goes
+on with the decisions under the same ``run_id``. And over HTTP: Agno's own ``AgentOSClient``
+continues a paused run served by ``kern.os.AgentOS``."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pytest
+from conftest import run
+
+from kern.agent import Agent
+from kern.exceptions import ConflictError
+from kern.models.openai import OpenAIChat
+from kern.run.base import RunStatus
+from kern.tools import tool
+
+
+def mailer(db, sent: List[str], **gate) -> Agent:
+    @tool(**gate)
+    def send_email(to: str, body: str) -> str:
+        """Send an email.
+
+        Args:
+            to: The recipient.
+            body: What to say.
+        """
+        sent.append(to)
+        return f"sent to {to}"
+
+    return Agent(name="Mailer", model=OpenAIChat(id="gpt-test"), tools=[send_email], db=db)
+
+
+def test_confirmation_pauses_and_continues(any_db, fake_openai) -> None:
+    sent: List[str] = []
+    agent = mailer(any_db, sent, requires_confirmation=True)
+    out = agent.run("Email the team")
+    assert out.status == RunStatus.paused and out.is_paused
+    assert not out.has_completed()
+    [req] = out.active_requirements
+    assert req.needs_confirmation and req.tool_execution.tool_name == "send_email"
+    assert out.tools_requiring_confirmation[0].tool_args["to"]
+    assert sent == [], "nothing runs before a person says so"
+    req.confirm()
+    done = agent.continue_run(run_id=out.run_id, requirements=out.requirements)
+    assert done.run_id == out.run_id
+    assert done.status == RunStatus.completed, done.error
+    assert "sent to" in done.content and len(sent) == 1
+    with pytest.raises(ConflictError, match="not paused"):
+        agent.continue_run(run_id=out.run_id, requirements=out.requirements)
+
+
+def test_rejection_user_input_and_external_execution_async(sqlite_db, fake_openai) -> None:
+    async def main():
+        sent: List[str] = []
+        rejecting = mailer(sqlite_db, sent, requires_confirmation=True)
+        out = await rejecting.arun("Email the team")
+        out.active_requirements[0].reject("not today")
+        done = await rejecting.acontinue_run(out)
+        assert done.status == RunStatus.completed and "not today" in done.content and sent == []
+
+        asking = Agent(
+            name="Asker",
+            model=OpenAIChat(id="gpt-test"),
+            tools=[mailer(None, sent, requires_user_input=True, user_input_fields=["to"]).tools[0]],
+            db=sqlite_db,
+        )
+        out = await asking.arun("Email someone")
+        [req] = out.active_requirements
+        assert req.needs_user_input and [f.name for f in req.user_input_schema] == ["to"]
+        req.provide_user_input({"to": "person@example.com"})
+        done = await asking.acontinue_run(run_id=out.run_id, requirements=out.requirements)
+        assert "sent to person@example.com" in done.content and sent == ["person@example.com"]
+
+        external = mailer(sqlite_db, sent, external_execution=True)
+        external.name, external.id = "External", "external"
+        out = await external.arun("Email them")
+        [req] = out.active_requirements
+        assert req.is_external_tool_execution
+        req.set_external_execution_result("queued by the caller")
+        events = [e async for e in external.acontinue_run(out, stream=True)]
+        assert events[0].event == "RunContinued" and events[-1].event == "RunCompleted"
+        assert "queued by the caller" in events[-1].content
+        assert len(sent) == 1, "the external call never ran here"
+
+    run(main())
+
+
+def test_agno_client_continues_a_paused_run(any_db, fake_openai) -> None:
+    agno_client = pytest.importorskip("agno.client")
+    from agno.models.response import ToolExecution
+
+    from kern.os import AgentOS
+
+    sent: List[str] = []
+    agent = mailer(any_db, sent, requires_confirmation=True)
+    os_ = AgentOS(agents=[agent])
+    base = os_.start("127.0.0.1", 0)
+
+    async def main():
+        client = agno_client.AgentOSClient(base_url=base, timeout=30.0)
+        try:
+            paused = await client.run_agent(agent_id="mailer", message="Email the team")
+            assert paused.is_paused, paused.status
+            tools = [t for t in paused.tools if t.requires_confirmation]
+            assert [t.tool_name for t in tools] == ["send_email"]
+            tools[0].confirmed = True
+            done = await client.continue_agent_run(
+                agent_id="mailer", run_id=paused.run_id, tools=[ToolExecution.from_dict(t.to_dict()) for t in tools]
+            )
+            assert str(getattr(done.status, "value", done.status)).upper() == "COMPLETED"
+            assert "sent to" in done.content and len(sent) == 1
+        finally:
+            from agno.utils.http import get_default_async_client
+
+            await get_default_async_client().aclose()
+
+    try:
+        run(main())
+    finally:
+        os_.stop()
