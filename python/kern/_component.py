@@ -215,13 +215,21 @@ class Runnable:
 
     # --- human in the loop ---------------------------------------------------------------
 
-    def _continuation(self, run_response, run_id, requirements, updated_tools):
+    def _continuation(
+        self, run_response, run_id, requirements, updated_tools, step_requirements=None
+    ):
         from kern.run.requirement import decisions_from
 
         if run_id is None:
             if run_response is None:
                 raise ValueError("continue_run needs run_response= or run_id=")
             run_id = run_response.run_id
+        if self._kind == "workflow":
+            steps = step_requirements if step_requirements is not None else requirements
+            if steps is None and run_response is not None:
+                steps = getattr(run_response, "step_requirements", None) or []
+            items = [s.to_dict() if hasattr(s, "to_dict") else s for s in steps or []]
+            return str(run_id), {"step_requirements": items}
         items = requirements if requirements is not None else updated_tools
         if items is None and run_response is not None:
             items = run_response.requirements or []
@@ -234,6 +242,7 @@ class Runnable:
         run_id: Optional[str] = None,
         requirements: Optional[List[Any]] = None,
         updated_tools: Optional[List[Any]] = None,
+        step_requirements: Optional[List[Any]] = None,
         stream: bool = False,
         **agno_options: Any,
     ) -> Any:
@@ -241,7 +250,9 @@ class Runnable:
         ``updated_tools``): the same run goes on, in this process or any other sharing the
         database. Returns the output once the run settles again (completed, failed, or paused
         once more), or with ``stream`` its events from ``RunContinued`` on."""
-        run_id, decisions = self._continuation(run_response, run_id, requirements, updated_tools)
+        run_id, decisions = self._continuation(
+            run_response, run_id, requirements, updated_tools, step_requirements
+        )
         component = self._component()
         if stream:
             return RunStream(component.continue_stream(run_id, decisions), self)
@@ -254,12 +265,15 @@ class Runnable:
         run_id: Optional[str] = None,
         requirements: Optional[List[Any]] = None,
         updated_tools: Optional[List[Any]] = None,
+        step_requirements: Optional[List[Any]] = None,
         stream: bool = False,
         **agno_options: Any,
     ) -> Any:
         """:meth:`continue_run` for async code: a coroutine of the output, or with ``stream``
         an async iterator of events."""
-        run_id, decisions = self._continuation(run_response, run_id, requirements, updated_tools)
+        run_id, decisions = self._continuation(
+            run_response, run_id, requirements, updated_tools, step_requirements
+        )
         component = self._component()
         if stream:
             return AsyncRunStream(component.continue_stream(run_id, decisions), self)

@@ -108,7 +108,9 @@ def test_agno_client_continues_a_paused_run(any_db, fake_openai) -> None:
             assert [t.tool_name for t in tools] == ["send_email"]
             tools[0].confirmed = True
             done = await client.continue_agent_run(
-                agent_id="mailer", run_id=paused.run_id, tools=[ToolExecution.from_dict(t.to_dict()) for t in tools]
+                agent_id="mailer",
+                run_id=paused.run_id,
+                tools=[ToolExecution.from_dict(t.to_dict()) for t in tools],
             )
             assert str(getattr(done.status, "value", done.status)).upper() == "COMPLETED"
             assert "sent to" in done.content and len(sent) == 1
@@ -121,3 +123,57 @@ def test_agno_client_continues_a_paused_run(any_db, fake_openai) -> None:
         run(main())
     finally:
         os_.stop()
+
+
+def test_workflow_steps_wait_for_confirmation_and_input(any_db) -> None:
+    from kern.workflow import Step, StepInput, Workflow
+
+    calls: List[str] = []
+
+    def make(name: str):
+        def run_step(step_input: StepInput) -> str:
+            extra = (step_input.additional_data or {}).get("user_input")
+            calls.append(name if extra is None else f"{name}:{extra['audience']}")
+            return f"{name} done"
+
+        return run_step
+
+    wf = Workflow(
+        name="Review Pipeline",
+        db=any_db,
+        steps=[
+            Step(name="draft", executor=make("draft")),
+            Step(
+                name="publish",
+                executor=make("publish"),
+                requires_confirmation=True,
+                confirmation_message="Publish now?",
+                on_reject="skip",
+            ),
+            Step(
+                name="announce",
+                executor=make("announce"),
+                requires_user_input=True,
+                user_input_message="For whom?",
+                user_input_schema=[{"name": "audience", "field_type": "str", "description": "Readers"}],
+            ),
+        ],
+    )
+
+    async def main():
+        out = await wf.arun("x")
+        assert out.is_paused and calls == ["draft"]
+        [req] = out.active_step_requirements
+        assert req.step_name == "publish" and req.confirmation_message == "Publish now?"
+        req.confirm()
+        out = await wf.acontinue_run(out)
+        assert out.is_paused, out.status
+        [req] = out.active_step_requirements
+        assert req.step_name == "announce" and [f.name for f in req.user_input_schema] == ["audience"]
+        req.set_user_input(audience="developers")
+        done = await wf.acontinue_run(run_id=out.run_id, step_requirements=out.step_requirements)
+        assert done.status == RunStatus.completed, done.error
+        assert calls == ["draft", "publish", "announce:developers"]
+        assert [s.step_name for s in done.step_results] == ["draft", "publish", "announce"]
+
+    run(main())

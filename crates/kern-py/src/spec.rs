@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use kern_agent::{Agent, Team, TeamMode};
 use kern_core::engine::Component;
 use kern_core::workflow::{
-    Condition, Loop, Parallel, Router, Step, StepError, StepExecutor, StepInput, StepOutput, Steps,
-    Workflow, WorkflowStep,
+    Condition, InputField, Loop, OnReject, Parallel, Router, Step, StepError, StepExecutor,
+    StepInput, StepOutput, Steps, Workflow, WorkflowStep,
 };
 use kern_models::{
     Anthropic, ChatRequest, Gemini, Model, ModelError, ModelStream, Ollama, OpenAiChat,
@@ -224,6 +224,42 @@ fn step(spec: &Spec<'_>, name: String) -> PyResult<Step> {
     }
     if field::<bool>(spec, "skip_on_failure")?.unwrap_or(false) {
         step = step.skip_on_failure(true);
+    }
+    if let Some(review) = spec.get_item("review")?.filter(|r| !r.is_none()) {
+        let review = crate::convert::to_json(&review, "a step's review")?;
+        let message = review
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        step = match review.get("type").and_then(Value::as_str) {
+            Some("confirmation") => {
+                let on_reject = match review.get("on_reject").and_then(Value::as_str) {
+                    None | Some("cancel") => OnReject::Cancel,
+                    Some("skip") => OnReject::Skip,
+                    Some(other) => {
+                        return Err(DefinitionError::new_err(format!(
+                            "step {name:?}: on_reject must be 'cancel' or 'skip', got {other:?}"
+                        )))
+                    }
+                };
+                step.requires_confirmation(message, on_reject)
+            }
+            Some("user_input") => {
+                let fields: Vec<InputField> =
+                    serde_json::from_value(review.get("fields").cloned().unwrap_or_default())
+                        .map_err(|e| {
+                            DefinitionError::new_err(format!(
+                                "step {name:?}: user_input_schema: {e}"
+                            ))
+                        })?;
+                step.requires_user_input(message, fields)
+            }
+            other => {
+                return Err(DefinitionError::new_err(format!(
+                    "step {name:?}: unknown review type {other:?}"
+                )))
+            }
+        };
     }
     Ok(step)
 }

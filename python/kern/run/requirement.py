@@ -219,3 +219,85 @@ def decisions_from(items: Optional[List[Any]]) -> List[Dict[str, Any]]:
                 f"continue_run takes RunRequirement, ToolExecution or dict items, got {item!r}"
             )
     return out
+
+
+class StepRequirement:
+    """What a paused workflow waits for at one step (Agno's ``StepRequirement``): a
+    confirmation (``confirm()`` / ``reject(feedback)``) or input (``set_user_input(**values)``)."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.step_id: Optional[str] = fields.get("step_id")
+        self.step_name: Optional[str] = fields.get("step_name")
+        self.step_index: Any = fields.get("step_index")
+        self.step_path: Optional[str] = fields.get("step_path")
+        self.step_type: Optional[str] = fields.get("step_type")
+        self.requires_confirmation: bool = bool(fields.get("requires_confirmation"))
+        self.confirmation_message: Optional[str] = fields.get("confirmation_message")
+        self.confirmed: Optional[bool] = fields.get("confirmed")
+        self.on_reject: str = fields.get("on_reject") or "cancel"
+        self.rejection_feedback: Optional[str] = fields.get("rejection_feedback")
+        self.requires_user_input: bool = bool(fields.get("requires_user_input"))
+        self.user_input_message: Optional[str] = fields.get("user_input_message")
+        schema = fields.get("user_input_schema")
+        self.user_input_schema: Optional[List[UserInputField]] = (
+            [UserInputField.from_dict(f) if isinstance(f, dict) else f for f in schema]
+            if schema is not None
+            else None
+        )
+        self.user_input: Optional[Dict[str, Any]] = fields.get("user_input")
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> StepRequirement:
+        return cls(**d)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.requires_confirmation and self.confirmed is None
+
+    @property
+    def needs_user_input(self) -> bool:
+        if not self.requires_user_input:
+            return False
+        given = dict(self.user_input or {})
+        return any(f.name not in given and f.value is None for f in (self.user_input_schema or []))
+
+    def confirm(self) -> None:
+        self.confirmed = True
+
+    def reject(self, feedback: Optional[str] = None) -> None:
+        """Rejects the step: it is skipped or the run is cancelled (its ``on_reject``)."""
+        self.confirmed = False
+        if feedback is not None:
+            self.rejection_feedback = feedback
+
+    def set_user_input(self, **values: Any) -> None:
+        self.user_input = {**(self.user_input or {}), **values}
+        for f in self.user_input_schema or []:
+            if f.name in values:
+                f.value = values[f.name]
+
+    def is_resolved(self) -> bool:
+        return not (self.needs_confirmation or self.needs_user_input)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "step_id": self.step_id,
+            "step_name": self.step_name,
+            "step_index": self.step_index,
+            "step_path": self.step_path,
+            "step_type": self.step_type,
+            "requires_confirmation": self.requires_confirmation,
+            "confirmation_message": self.confirmation_message,
+            "confirmed": self.confirmed,
+            "on_reject": self.on_reject,
+            "rejection_feedback": self.rejection_feedback,
+            "requires_user_input": self.requires_user_input,
+            "user_input_message": self.user_input_message,
+            "user_input_schema": [f.to_dict() for f in self.user_input_schema]
+            if self.user_input_schema
+            else None,
+            "user_input": self.user_input,
+        }
+
+    def __repr__(self) -> str:
+        return f"StepRequirement(step_name={self.step_name!r}, resolved={self.is_resolved()})"

@@ -26,6 +26,24 @@ class WorkflowRunOutput(BaseRunOutput):
         self.step_results: List[StepOutput] = [
             StepOutput.from_dict(s) for s in (self._output.get("step_results") or [])
         ]
+        from kern.run.requirement import StepRequirement
+
+        #: A paused workflow's steps waiting for a person.
+        self.step_requirements: Optional[List[StepRequirement]] = (
+            [StepRequirement.from_dict(r) for r in self._output.get("step_requirements") or []]
+            if self.status == RunStatus.paused
+            else None
+        )
+        # A paused workflow waits on steps, not tool calls.
+        self.requirements = None
+
+    @property
+    def active_step_requirements(self) -> list:
+        return [r for r in (self.step_requirements or []) if not r.is_resolved()]
+
+    @property
+    def active_requirements(self) -> list:
+        return self.active_step_requirements
 
 
 __all__ = ["RunStatus", "WorkflowRunOutput"]

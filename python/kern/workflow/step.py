@@ -102,6 +102,13 @@ class Step(Node):
         max_retries: int = 0,
         skip_on_failure: bool = False,
         retry_backoff: Optional[float] = None,
+        requires_confirmation: bool = False,
+        confirmation_message: Optional[str] = None,
+        on_reject: str = "cancel",
+        requires_user_input: bool = False,
+        user_input_message: Optional[str] = None,
+        user_input_schema: Optional[List[Any]] = None,
+        human_review: Any = None,
         **agno_options: Any,
     ) -> None:
         given = [x for x in (agent, team, executor) if x is not None]
@@ -121,6 +128,53 @@ class Step(Node):
         self.skip_on_failure = skip_on_failure
         self.retry_backoff = retry_backoff
         self.agno_options = agno_options
+        if human_review is not None:  # Agno's HumanReview(...) (or a dict of its fields)
+            get = (
+                human_review.get
+                if isinstance(human_review, dict)
+                else lambda k, d=None: getattr(human_review, k, d)
+            )
+            requires_confirmation = get("requires_confirmation", False) or requires_confirmation
+            confirmation_message = get("confirmation_message") or confirmation_message
+            requires_user_input = get("requires_user_input", False) or requires_user_input
+            user_input_message = get("user_input_message") or user_input_message
+            user_input_schema = get("user_input_schema") or user_input_schema
+            on_reject = str(
+                getattr(get("on_reject", on_reject), "value", get("on_reject", on_reject))
+            )
+        if requires_confirmation and requires_user_input:
+            raise ValueError(f"Step {name!r}: choose requires_confirmation or requires_user_input")
+        if on_reject not in ("cancel", "skip"):
+            raise ValueError(
+                f"Step {name!r}: on_reject must be 'cancel' or 'skip', got {on_reject!r}"
+            )
+        self.review: Optional[Dict[str, Any]] = None
+        if requires_confirmation:
+            self.review = {
+                "type": "confirmation",
+                "message": confirmation_message,
+                "on_reject": on_reject,
+            }
+        elif requires_user_input:
+            fields = []
+            for f in user_input_schema or []:
+                if isinstance(f, str):
+                    f = {"name": f}
+                elif not isinstance(f, dict):
+                    f = f.to_dict() if hasattr(f, "to_dict") else {"name": f.name}
+                ftype = f.get("field_type", "str")
+                fields.append(
+                    {
+                        "name": f["name"],
+                        "field_type": getattr(ftype, "__name__", ftype),
+                        "description": f.get("description"),
+                    }
+                )
+            if not fields:
+                raise ValueError(
+                    f"Step {name!r}: requires_user_input needs user_input_schema (the fields to ask for)"
+                )
+            self.review = {"type": "user_input", "message": user_input_message, "fields": fields}
 
     def _default_name(self, index: int) -> str:
         if self.name:
@@ -141,6 +195,7 @@ class Step(Node):
             "max_retries": self.max_retries,
             "skip_on_failure": self.skip_on_failure,
             "retry_backoff": self.retry_backoff,
+            "review": self.review,
         }
         if self.agent is not None:
             spec["agent"] = self.agent._component()

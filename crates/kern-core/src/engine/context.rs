@@ -161,6 +161,21 @@ impl RunContext {
         super::executor::run_child(self, component, req).await
     }
 
+    /// Cancels this run from inside (a person rejected a step whose rejection cancels it):
+    /// recorded like any cancel, then this run's future is dropped with `reason` on its
+    /// record. The caller awaits nothing after this.
+    pub(crate) async fn cancel_self(&self, reason: String) {
+        let engine = &self.inner.engine;
+        if let Err(e) = engine.store().request_cancel(self.run_id()).await {
+            tracing::warn!(run_id = %self.run_id(), error = %e, "recording a cancel failed");
+        }
+        super::executor::stop_local(
+            &engine.inner,
+            self.run_id(),
+            super::executor::StopReason::Cancelled(Some(reason)),
+        );
+    }
+
     pub(crate) fn log(&self) -> &Arc<RunLog> {
         &self.inner.log
     }

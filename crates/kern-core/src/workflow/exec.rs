@@ -9,8 +9,9 @@
 //! written with a `started:<path>` marker so a recovered run does not announce them twice.
 
 use super::node::*;
+use super::review::Verdict;
 use super::step::{content_type, StepContext, StepError, StepInput, StepOutput};
-use crate::engine::RunContext;
+use crate::engine::{RunContext, CONTINUE_KEY};
 use crate::event::EventKind;
 use futures::FutureExt;
 use serde_json::{Map, Value};
@@ -18,8 +19,22 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A step failed and was not skipped: the message fails the run.
-pub(crate) type Failure = String;
+/// Why the interpreter stopped before the end.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A step failed and was not skipped: the message fails the run.
+    Failed(String),
+    /// Steps wait for a person (see `review`): the run pauses with these requirements.
+    Paused(Vec<Value>),
+    /// A person rejected a step whose rejection cancels the run.
+    Cancelled(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Failed(message)
+    }
+}
 
 /// What earlier steps left for later ones.
 #[derive(Clone, Default)]
@@ -111,7 +126,7 @@ impl Interpreter {
         let key = format!("step:{}", path.key);
         if let Some(done) = self.ctx.checkpoint(&key) {
             return serde_json::from_value(done.clone())
-                .map_err(|e| format!("checkpoint {key} is unreadable: {e}"));
+                .map_err(|e| Failure::Failed(format!("checkpoint {key} is unreadable: {e}")));
         }
         let started = Instant::now();
         let mut out = match node {
@@ -160,6 +175,33 @@ impl Interpreter {
         key: &str,
     ) -> NodeResult {
         let step_index = path.step_index();
+        // A step that needs a person first: decided by the latest continuation, or the run
+        // pauses here before the step starts.
+        let mut user_input = None;
+        if let Some(review) = &step.review {
+            let at = super::review::At {
+                name: &step.name,
+                id: step.id.as_deref(),
+                path: &path.key,
+                index: step_index.clone(),
+            };
+            match super::review::verdict(review, &at, self.ctx.checkpoint(CONTINUE_KEY)) {
+                Verdict::Run(values) => user_input = values,
+                Verdict::Wait(requirement) => return Err(Failure::Paused(vec![requirement])),
+                Verdict::Cancel(why) => return Err(Failure::Cancelled(why)),
+                Verdict::Skip(why) => {
+                    let mut out = StepOutput {
+                        content: None,
+                        error: Some(why),
+                        ..Default::default()
+                    };
+                    self.describe(&mut out, step, Instant::now());
+                    self.complete(key, &step_index, &step.name, step.id.clone(), &out)
+                        .await?;
+                    return Ok(out);
+                }
+            }
+        }
         // Everything the step emits (its start, its outputs, its child runs' events) belongs
         // to it: if the run is interrupted before its checkpoint, it runs again and those
         // events are voided.
@@ -173,7 +215,15 @@ impl Interpreter {
         let mut attempt = 0;
         let error = loop {
             attempt += 1;
-            let input = self.step_input(&ctx, history, &step.name, path, attempt);
+            let mut input = self.step_input(&ctx, history, &step.name, path, attempt);
+            if let Some(values) = &user_input {
+                let mut data = match input.additional_data.take() {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                data.insert("user_input".into(), Value::Object(values.clone()));
+                input.additional_data = Some(Value::Object(data));
+            }
             let result = AssertUnwindSafe(step.executor.execute(input))
                 .catch_unwind()
                 .await
@@ -219,7 +269,7 @@ impl Interpreter {
             if attempt == 1 { "" } else { "s" }
         );
         if !step.skip_on_failure {
-            return Err(message);
+            return Err(Failure::Failed(message));
         }
         let mut out = StepOutput {
             success: false,
@@ -273,7 +323,7 @@ impl Interpreter {
         self.ctx
             .checkpoint_with(&[event], vec![(key.to_owned(), value)])
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| Failure::Failed(e.to_string()))
     }
 
     /// Announces a composite's start once, even across recoveries.
@@ -285,7 +335,7 @@ impl Interpreter {
         self.ctx
             .checkpoint_with(&[event], vec![(key, Value::Bool(true))])
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| Failure::Failed(e.to_string()))
     }
 
     /// A decision of user code, made once per run and remembered across recoveries.
@@ -303,7 +353,7 @@ impl Interpreter {
         let key = format!("decision:{}", path.key);
         if let Some(v) = self.ctx.checkpoint(&key) {
             return serde_json::from_value(v.clone())
-                .map_err(|e| format!("checkpoint {key} is unreadable: {e}"));
+                .map_err(|e| Failure::Failed(format!("checkpoint {key} is unreadable: {e}")));
         }
         let value = user_decision(what, decide).await?;
         let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
@@ -533,7 +583,7 @@ impl Interpreter {
         let mut stop = false;
         for name in &selected {
             let Some(i) = r.choices.iter().position(|c| c.name() == name) else {
-                return Err(format!(
+                return Err(Failure::Failed(format!(
                     "router '{}' selected {name:?}, which is not one of its choices ({})",
                     r.name,
                     r.choices
@@ -541,7 +591,7 @@ impl Interpreter {
                         .map(|c| c.name())
                         .collect::<Vec<_>>()
                         .join(", ")
-                ));
+                )));
             };
             let out = Box::pin(self.node(&r.choices[i], path.child(i), history.clone())).await?;
             history.record(&out);
@@ -580,7 +630,7 @@ async fn user_decision<T>(what: &str, decide: impl FnOnce() -> Decision<T>) -> R
         .catch_unwind()
         .await
         .map_err(panicked)?
-        .map_err(|e| format!("{what} failed: {e}"))
+        .map_err(|e| Failure::Failed(format!("{what} failed: {e}")))
 }
 
 /// A composite's result: its children's, with the last child's content.

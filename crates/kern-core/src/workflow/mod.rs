@@ -8,12 +8,14 @@
 
 mod exec;
 mod node;
+pub mod review;
 mod step;
 
 pub use node::{
     Condition, Decision, EndCondition, Evaluator, Loop, Parallel, Router, Selector, Steps,
     WorkflowStep,
 };
+pub use review::{HumanReview, InputField, OnReject};
 pub use step::{SessionState, Step, StepError, StepExecutor, StepInput, StepOutput};
 
 use crate::engine::{Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure};
@@ -118,10 +120,35 @@ impl Component for WorkflowDef {
             ctx: ctx.clone(),
         };
         let mut history = exec::History::default();
-        let (outputs, _stopped) = interpreter
+        let outputs = match interpreter
             .sequence(&self.steps, &exec::Path::root(), &mut history)
             .await
-            .map_err(RunFailure)?;
+        {
+            Ok((outputs, _stopped)) => outputs,
+            Err(exec::Failure::Failed(message)) => return Err(RunFailure(message)),
+            Err(exec::Failure::Paused(requirements)) => {
+                // Steps wait for a person: the run pauses (see `review`).
+                let output = json!({
+                    "content": null,
+                    "content_type": "str",
+                    "step_requirements": requirements,
+                    "requirements": requirements,
+                    "step_results": history.outputs,
+                });
+                let event = EventKind::RunPaused {
+                    tools: Vec::new(),
+                    requirements,
+                    expires_at: None,
+                };
+                return Ok(ComponentOutput::paused(output, event, Default::default()));
+            }
+            Err(exec::Failure::Cancelled(why)) => {
+                // A person rejected a step whose rejection cancels the run: cancel it as any
+                // cancel does (durably), and let the engine finish it.
+                ctx.cancel_self(why).await;
+                return std::future::pending().await;
+            }
+        };
         let content = history.previous_content;
         let metrics = json!({ "duration": ctx.elapsed_secs(), "steps": step_metrics(&outputs) });
         let content_type = step::content_type(content.as_ref());

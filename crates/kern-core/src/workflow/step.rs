@@ -456,6 +456,7 @@ pub struct Step {
     pub(crate) max_retries: u32,
     pub(crate) retry_backoff: Duration,
     pub(crate) skip_on_failure: bool,
+    pub(crate) review: Option<super::review::HumanReview>,
 }
 
 impl Step {
@@ -504,6 +505,7 @@ impl Step {
             max_retries: 0,
             retry_backoff: Duration::from_millis(200),
             skip_on_failure: false,
+            review: None,
         }
     }
 
@@ -536,6 +538,28 @@ impl Step {
     /// step instead of failing the run.
     pub fn skip_on_failure(mut self, skip: bool) -> Self {
         self.skip_on_failure = skip;
+        self
+    }
+
+    /// The step waits for a person's confirmation before it runs (see
+    /// [`review`](super::review)): the run pauses there until continued.
+    pub fn requires_confirmation(
+        mut self,
+        message: Option<String>,
+        on_reject: super::OnReject,
+    ) -> Self {
+        self.review = Some(super::HumanReview::Confirmation { message, on_reject });
+        self
+    }
+
+    /// The step waits for a person to give `fields` before it runs; the values reach it in
+    /// `StepInput::additional_data["user_input"]`.
+    pub fn requires_user_input(
+        mut self,
+        message: Option<String>,
+        fields: Vec<super::InputField>,
+    ) -> Self {
+        self.review = Some(super::HumanReview::UserInput { message, fields });
         self
     }
 
