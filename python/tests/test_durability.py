@@ -51,7 +51,11 @@ SCRIPT = textwrap.dedent(
         mark("three", si.run_id)
         return f"three<{si.previous_step_content}>"
 
-    steps = [Step(name="one", executor=one), Step(name="two", executor=two), Step(name="three", executor=three)]
+    steps = [
+        Step(name="one", executor=one),
+        Step(name="two", executor=two, at_most_once=os.environ.get("AT_MOST_ONCE") == "1"),
+        Step(name="three", executor=three),
+    ]
     if os.environ.get("CHANGED") == "1":
         steps.insert(1, Step(name="inserted", executor=lambda si: "new"))
     workflow = Workflow(name="Durable Pipeline", db=db, steps=steps)
@@ -91,9 +95,9 @@ def _marks(tmp: Path, run_id: str, step: str) -> int:
     return len(p.read_text().splitlines()) if p.exists() else 0
 
 
-def _sigkill_mid_step(tmp: Path, db_url: str, changed: bool) -> list:
+def _sigkill_mid_step(tmp: Path, db_url: str, changed: bool, **env: str) -> list:
     (tmp / "marks").mkdir()
-    child = _spawn(tmp, db_url, START="3", HANG="1")
+    child = _spawn(tmp, db_url, START="3", HANG="1", **env)
     ids = []
     try:
         while len(ids) < 3:
@@ -105,7 +109,7 @@ def _sigkill_mid_step(tmp: Path, db_url: str, changed: bool) -> list:
     finally:
         child.send_signal(signal.SIGKILL)  # no atexit, no hand-back, no final write
         child.wait()
-    second = _spawn(tmp, db_url, CHANGED="1" if changed else "0")
+    second = _spawn(tmp, db_url, CHANGED="1" if changed else "0", **env)
     out, _ = second.communicate(timeout=120)
     assert second.returncode == 0 and "DONE" in out, out
     return ids
@@ -206,4 +210,20 @@ def test_interpreter_exit_hands_runs_back(tmp_path) -> None:
     done = WorkflowRunOutput(engine.get_run_sync(run_id))
     assert done.status == RunStatus.completed and done.content.startswith("three<two<one<leaving")
     assert _marks(tmp_path, run_id, "one") == 1
+    _runtime.close_engine(engine.url)
+
+
+def test_an_at_most_once_step_interrupted_by_a_crash_is_not_run_again(tmp_path) -> None:
+    url = str(tmp_path / "amo.db")
+    ids = _sigkill_mid_step(tmp_path, url, changed=False, AT_MOST_ONCE="1")
+    from kern import _runtime
+    from kern.run.workflow import WorkflowRunOutput
+
+    engine = _runtime.engine(SqliteDb(db_file=url).url)
+    for run_id in ids:
+        out = WorkflowRunOutput(engine.get_run_sync(run_id))
+        assert out.status == RunStatus.error
+        assert "at-most-once" in out.error and "'two'" in out.error
+        assert _marks(tmp_path, run_id, "two") == 1, "the step ran once, before the crash"
+        assert _marks(tmp_path, run_id, "three") == 0
     _runtime.close_engine(engine.url)

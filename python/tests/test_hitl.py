@@ -155,7 +155,9 @@ def test_workflow_steps_wait_for_confirmation_and_input(any_db) -> None:
                 executor=make("announce"),
                 requires_user_input=True,
                 user_input_message="For whom?",
-                user_input_schema=[{"name": "audience", "field_type": "str", "description": "Readers"}],
+                user_input_schema=[
+                    {"name": "audience", "field_type": "str", "description": "Readers"}
+                ],
             ),
         ],
     )
@@ -169,7 +171,9 @@ def test_workflow_steps_wait_for_confirmation_and_input(any_db) -> None:
         out = await wf.acontinue_run(out)
         assert out.is_paused, out.status
         [req] = out.active_step_requirements
-        assert req.step_name == "announce" and [f.name for f in req.user_input_schema] == ["audience"]
+        assert req.step_name == "announce" and [f.name for f in req.user_input_schema] == [
+            "audience"
+        ]
         req.set_user_input(audience="developers")
         done = await wf.acontinue_run(run_id=out.run_id, step_requirements=out.step_requirements)
         assert done.status == RunStatus.completed, done.error

@@ -54,6 +54,10 @@ pub(crate) trait Toolbox: Send + Sync {
     fn human_in_loop(&self, _name: &str) -> HumanInLoop {
         HumanInLoop::None
     }
+    /// Whether calls of the tool `name` are delivered at most once.
+    fn at_most_once(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// An agent's tools.
@@ -74,6 +78,13 @@ impl Toolbox for Tools {
             .find(|t| t.name() == name)
             .map(|t| t.human_in_loop())
             .unwrap_or_default()
+    }
+
+    fn at_most_once(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .find(|t| t.name() == name)
+            .is_some_and(|t| t.at_most_once())
     }
 
     async fn call(&self, ctx: &RunContext, call: &ToolCall, args: Value) -> CallResult {

@@ -298,7 +298,31 @@ impl Turns<'_> {
         // The call's events, and those of the child run it may start (a team member), belong
         // to it until its result is checkpointed.
         let ctx = self.ctx.scoped(key.as_str());
-        ctx.emit(self.event(EventKind::ToolCallStarted { tool: exec.clone() }));
+        let start = self.event(EventKind::ToolCallStarted { tool: exec.clone() });
+        if self.toolbox.at_most_once(&call.name) && !matches!(gate, Some(hitl::Gate::Answer(_))) {
+            // At most once: a durable mark before the call; a run interrupted during it fails
+            // instead of calling the tool again (unless an operator requeued it since).
+            let mark = format!("attempting:{key}");
+            if let Some(marked) = self.ctx.checkpoint(&mark).and_then(Value::as_u64) {
+                let requeued = self
+                    .ctx
+                    .checkpoint("requeued_attempt")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|at| at >= marked);
+                if !requeued {
+                    return Err(RunFailure(format!(
+                        "the tool call {:?} is at-most-once and was interrupted while it ran (the process running it stopped): it was not called again, since it may already have had its effects; requeue the run to call it again",
+                        call.name
+                    )));
+                }
+            }
+            let attempt = u64::from(self.ctx.record().attempt);
+            ctx.checkpoint_with(&[start], vec![(mark, Value::from(attempt))])
+                .await
+                .map_err(|e| RunFailure(e.to_string()))?;
+        } else {
+            ctx.emit(start);
+        }
         let started = Instant::now();
         let result = match (gate, parsed) {
             (Some(hitl::Gate::Answer(answer)), _) => answer,

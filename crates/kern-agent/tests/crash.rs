@@ -21,6 +21,9 @@ use std::time::Duration;
 
 const CHILD_URL: &str = "KERN_AGENT_CRASH_URL";
 const MARKS: &str = "KERN_AGENT_CRASH_MARKS";
+/// Set for the child: the slow tool is at-most-once (the parent marks it with a file in the
+/// marks directory, so that tests running at once do not share the setting).
+const AT_MOST_ONCE: &str = "KERN_AGENT_CRASH_AT_MOST_ONCE";
 
 fn mark(dir: &Path, name: &str) {
     let mut f = std::fs::OpenOptions::new()
@@ -40,6 +43,7 @@ fn marks(dir: &Path, name: &str) -> usize {
 
 /// An agent with a fast tool and a slow one (which hangs in the child).
 fn agent(engine: &Engine, model: Arc<dyn kern_models::Model>, dir: PathBuf, hang: bool) -> Agent {
+    let at_most_once = std::env::var(AT_MOST_ONCE).is_ok() || dir.join("at-most-once").exists();
     let (d1, d2) = (dir.clone(), dir);
     Agent::builder("crashy")
         .model(model)
@@ -54,10 +58,8 @@ fn agent(engine: &Engine, model: Arc<dyn kern_models::Model>, dir: PathBuf, hang
                 }
             },
         ))
-        .tool(tool_fn(
-            "slow",
-            "slow tool",
-            move |_: NoArgs, _: ToolContext| {
+        .tool({
+            let slow = tool_fn("slow", "slow tool", move |_: NoArgs, _: ToolContext| {
                 let d = d2.clone();
                 async move {
                     mark(&d, "slow");
@@ -66,8 +68,13 @@ fn agent(engine: &Engine, model: Arc<dyn kern_models::Model>, dir: PathBuf, hang
                     }
                     Ok::<_, ToolError>("slow result")
                 }
-            },
-        ))
+            });
+            if at_most_once {
+                slow.at_most_once()
+            } else {
+                slow
+            }
+        })
         .db(engine)
         .build()
         .unwrap()
@@ -119,10 +126,22 @@ impl Drop for KillOnDrop {
 }
 
 async fn sigkill_during_a_tool_round(backend: Backend) {
+    sigkill_during_a_tool_round_with(backend, false).await
+}
+
+/// An at-most-once tool interrupted by a crash is not called again: the run fails, saying so.
+async fn sigkill_during_an_at_most_once_tool_call(backend: Backend) {
+    sigkill_during_a_tool_round_with(backend, true).await
+}
+
+async fn sigkill_during_a_tool_round_with(backend: Backend, at_most_once: bool) {
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    if at_most_once {
+        std::fs::write(dir.path().join("at-most-once"), "").unwrap();
+    }
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "agent_crash_child",
@@ -174,6 +193,21 @@ async fn sigkill_during_a_tool_round(backend: Backend) {
         false,
     );
     let done = finished(&engine, run_id).await;
+    if at_most_once {
+        assert_eq!(done.status, RunStatus::Failed);
+        let error = done.error.unwrap();
+        assert!(
+            error.contains("at-most-once") && error.contains("slow"),
+            "{error}"
+        );
+        assert_eq!(
+            marks(dir.path(), "slow"),
+            1,
+            "the at-most-once call was not made again"
+        );
+        assert!(fake.requests().is_empty(), "the model was not asked again");
+        return;
+    }
     assert_eq!(done.status, RunStatus::Completed, "{:?}", done.error);
     assert_eq!(done.attempt, 2);
     assert_eq!(done.content().unwrap(), "both tools done");
@@ -205,4 +239,7 @@ async fn sigkill_during_a_tool_round(backend: Backend) {
     assert_eq!(n.last().unwrap(), "RunCompleted");
 }
 
-both_backends!(sigkill_during_a_tool_round);
+both_backends!(
+    sigkill_during_a_tool_round,
+    sigkill_during_an_at_most_once_tool_call
+);

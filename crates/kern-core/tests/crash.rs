@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 const CHILD_URL: &str = "KERN_CRASH_CHILD_URL";
 const MARKS: &str = "KERN_CRASH_MARKS";
+/// Set in both processes: step two is at-most-once.
+const AT_MOST_ONCE: &str = "KERN_CRASH_AT_MOST_ONCE";
 const RUNS: usize = 4;
 
 /// Appends one line to `<dir>/<run>.<step>`: a side effect that counts executions.
@@ -39,7 +41,7 @@ fn marks(dir: &Path, run: RunId, step: &str) -> usize {
 }
 
 /// Three steps; in the child, step two never finishes (it is where the kill lands).
-fn workflow(engine: &Engine, dir: PathBuf, child: bool) -> Workflow {
+fn workflow(engine: &Engine, dir: PathBuf, child: bool, at_most_once: bool) -> Workflow {
     let step = |name: &'static str, hang: bool| {
         let dir = dir.clone();
         Step::new(name, move |input| {
@@ -63,7 +65,7 @@ fn workflow(engine: &Engine, dir: PathBuf, child: bool) -> Workflow {
     };
     Workflow::builder("crashy")
         .step(step("one", false))
-        .step(step("two", child))
+        .step(step("two", child).at_most_once(at_most_once))
         .step(step("three", false))
         .db(engine)
         .build()
@@ -78,7 +80,12 @@ async fn crash_child() {
     let dir = PathBuf::from(std::env::var(MARKS).unwrap());
     let store = kern_core::store::connect(&url).await.unwrap();
     let engine = Engine::builder(store).lease(Duration::from_secs(1)).build();
-    let wf = workflow(&engine, dir.clone(), true);
+    let wf = workflow(
+        &engine,
+        dir.clone(),
+        true,
+        std::env::var(AT_MOST_ONCE).is_ok(),
+    );
     let mut ids = Vec::new();
     for i in 0..RUNS {
         let run = wf.run_background(format!("job {i}")).await.unwrap();
@@ -118,6 +125,66 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Starts the child, waits until its runs are inside step two, kills it with SIGKILL; the
+/// runs' ids.
+fn crash_child_mid_step(db: &TestDb, dir: &Path, at_most_once: bool) -> Vec<RunId> {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_URL, &db.url)
+        .env(MARKS, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if at_most_once {
+        cmd.env(AT_MOST_ONCE, "1");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let mut ids: Vec<RunId> = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("child output");
+        if let Some((_, id)) = line.split_once("RUN ") {
+            ids.push(id.trim().parse().unwrap());
+        } else if line.ends_with("READY") {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), RUNS);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    ids
+}
+
+/// An at-most-once step interrupted by a crash is not run again: the resumed run fails,
+/// saying why.
+async fn sigkill_in_an_at_most_once_step_fails_the_run(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ids = crash_child_mid_step(&db, dir.path(), true);
+    let engine = Engine::builder(db.reopen().await)
+        .lease(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(50))
+        .build();
+    let _wf = workflow(&engine, dir.path().to_owned(), false, true);
+    for id in &ids {
+        let run = finished(&engine, *id).await;
+        assert_eq!(run.status, RunStatus::Failed);
+        let error = run.error.unwrap();
+        assert!(
+            error.contains("at-most-once") && error.contains("'two'"),
+            "{error}"
+        );
+        assert_eq!(
+            marks(dir.path(), *id, "two"),
+            1,
+            "the at-most-once step ran once"
+        );
+        assert_eq!(marks(dir.path(), *id, "three"), 0);
+    }
+}
+
 async fn sigkill_mid_step_loses_nothing(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -126,6 +193,7 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_URL, &db.url)
+        .env_remove(AT_MOST_ONCE)
         .env(MARKS, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -170,7 +238,7 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
         .lease(Duration::from_secs(1))
         .poll_interval(Duration::from_millis(50))
         .build();
-    let _wf = workflow(&engine, dir.path().to_owned(), false);
+    let _wf = workflow(&engine, dir.path().to_owned(), false, false);
     for id in &ids {
         let run = finished(&engine, *id).await;
         assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
@@ -238,4 +306,7 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
     }
 }
 
-both_backends!(sigkill_mid_step_loses_nothing);
+both_backends!(
+    sigkill_mid_step_loses_nothing,
+    sigkill_in_an_at_most_once_step_fails_the_run
+);

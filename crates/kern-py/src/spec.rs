@@ -225,6 +225,9 @@ fn step(spec: &Spec<'_>, name: String) -> PyResult<Step> {
     if field::<bool>(spec, "skip_on_failure")?.unwrap_or(false) {
         step = step.skip_on_failure(true);
     }
+    if field::<bool>(spec, "at_most_once")?.unwrap_or(false) {
+        step = step.at_most_once(true);
+    }
     if let Some(review) = spec.get_item("review")?.filter(|r| !r.is_none()) {
         let review = crate::convert::to_json(&review, "a step's review")?;
         let message = review
@@ -533,7 +536,13 @@ fn add_tool(
                         })
                     }
                 });
-            Ok(b.tool(tool.with_human_in_loop(gate)))
+            let tool = tool.with_human_in_loop(gate);
+            let tool = if field::<bool>(spec, "at_most_once")?.unwrap_or(false) {
+                tool.at_most_once()
+            } else {
+                tool
+            };
+            Ok(b.tool(tool))
         }
         "toolkit" => {
             let name: String = required(spec, "toolkit")?;

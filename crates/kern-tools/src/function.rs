@@ -37,6 +37,7 @@ pub struct FunctionTool {
     timeout: Option<Duration>,
     handler: Arc<Handler>,
     human_in_loop: HumanInLoop,
+    at_most_once: bool,
 }
 
 impl FunctionTool {
@@ -73,6 +74,7 @@ impl FunctionTool {
             timeout: None,
             handler: Arc::new(handler),
             human_in_loop: HumanInLoop::None,
+            at_most_once: false,
         }
     }
 
@@ -116,6 +118,12 @@ impl FunctionTool {
     pub fn external_execution(self) -> Self {
         self.with_human_in_loop(HumanInLoop::ExternalExecution)
     }
+
+    /// Calls are delivered at most once (see [`Tool::at_most_once`]).
+    pub fn at_most_once(mut self) -> Self {
+        self.at_most_once = true;
+        self
+    }
 }
 
 impl fmt::Debug for FunctionTool {
@@ -145,6 +153,10 @@ impl Tool for FunctionTool {
 
     fn human_in_loop(&self) -> HumanInLoop {
         self.human_in_loop.clone()
+    }
+
+    fn at_most_once(&self) -> bool {
+        self.at_most_once
     }
 
     async fn call(&self, args: Value, ctx: ToolContext) -> Result<ToolOutput, ToolError> {
@@ -229,6 +241,7 @@ where
         timeout: None,
         handler: Arc::new(handler),
         human_in_loop: HumanInLoop::None,
+        at_most_once: false,
     }
 }
 
@@ -304,6 +317,7 @@ where
         timeout: None,
         handler: Arc::new(handler),
         human_in_loop: HumanInLoop::None,
+        at_most_once: false,
     }
 }
 

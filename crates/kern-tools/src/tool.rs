@@ -44,6 +44,14 @@ pub trait Tool: Send + Sync + 'static {
         HumanInLoop::None
     }
 
+    /// Delivered at most once (false by default: at least once). An agent writes a durable
+    /// mark before calling such a tool; a run interrupted during the call (its process
+    /// stopped) fails, saying so, instead of calling it again, until an operator requeues it.
+    /// For tools with effects that must not happen twice.
+    fn at_most_once(&self) -> bool {
+        false
+    }
+
     /// The tool as model providers want it described.
     fn spec(&self) -> ToolSpec {
         ToolSpec {
@@ -78,6 +86,10 @@ impl<T: Tool + ?Sized> Tool for Arc<T> {
 
     fn human_in_loop(&self) -> HumanInLoop {
         (**self).human_in_loop()
+    }
+
+    fn at_most_once(&self) -> bool {
+        (**self).at_most_once()
     }
 }
 

@@ -155,6 +155,7 @@ class Function:
         requires_user_input: bool = False,
         user_input_fields: Optional[List[str]] = None,
         external_execution: bool = False,
+        at_most_once: bool = False,
         **agno_options: Any,
     ) -> None:
         if not callable(entrypoint):
@@ -209,6 +210,9 @@ class Function:
         self.requires_confirmation = requires_confirmation
         self.requires_user_input = requires_user_input or bool(user_input_fields)
         self.external_execution = external_execution
+        #: Delivered at most once (kern): a run interrupted during a call fails instead of
+        #: calling it again.
+        self.at_most_once = at_most_once
 
     def _schema(self, doc_params: Dict[str, str]) -> Dict[str, Any]:
         try:
@@ -262,6 +266,7 @@ class Function:
             "callable": self._adapter(),
             "is_async": self.is_async,
             "human_in_loop": self.human_in_loop,
+            "at_most_once": self.at_most_once,
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -109,6 +109,7 @@ class Step(Node):
         user_input_message: Optional[str] = None,
         user_input_schema: Optional[List[Any]] = None,
         human_review: Any = None,
+        at_most_once: bool = False,
         **agno_options: Any,
     ) -> None:
         given = [x for x in (agent, team, executor) if x is not None]
@@ -127,6 +128,9 @@ class Step(Node):
         self.max_retries = max_retries
         self.skip_on_failure = skip_on_failure
         self.retry_backoff = retry_backoff
+        #: Delivered at most once (kern): a run interrupted inside this step fails instead of
+        #: running it again (the default, at least once, runs it again).
+        self.at_most_once = at_most_once
         self.agno_options = agno_options
         if human_review is not None:  # Agno's HumanReview(...) (or a dict of its fields)
             get = (
@@ -196,6 +200,7 @@ class Step(Node):
             "skip_on_failure": self.skip_on_failure,
             "retry_backoff": self.retry_backoff,
             "review": self.review,
+            "at_most_once": self.at_most_once,
         }
         if self.agent is not None:
             spec["agent"] = self.agent._component()

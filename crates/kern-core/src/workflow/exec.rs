@@ -36,6 +36,10 @@ impl From<String> for Failure {
     }
 }
 
+/// The checkpoint an operator's requeue writes: the run's attempt when it was requeued. An
+/// at-most-once step marked at or before that attempt may run again.
+pub(crate) const REQUEUED_KEY: &str = "requeued_attempt";
+
 /// What earlier steps left for later ones.
 #[derive(Clone, Default)]
 pub(crate) struct History {
@@ -206,11 +210,36 @@ impl Interpreter {
         // to it: if the run is interrupted before its checkpoint, it runs again and those
         // events are voided.
         let ctx = self.ctx.scoped(key);
-        ctx.emit(EventKind::StepStarted {
+        let start = EventKind::StepStarted {
             step_name: step.name.clone(),
             step_id: step.id.clone(),
             step_index: step_index.clone(),
-        });
+        };
+        if step.at_most_once {
+            // At most once: a durable mark before the step runs. A resumed run that finds the
+            // mark without the step's result was interrupted inside it, so the step may have had
+            // its effects: it is not run again (unless an operator requeued the run since).
+            let mark = format!("attempting:{}", path.key);
+            if let Some(marked) = self.ctx.checkpoint(&mark).and_then(Value::as_u64) {
+                let requeued = self
+                    .ctx
+                    .checkpoint(REQUEUED_KEY)
+                    .and_then(Value::as_u64)
+                    .is_some_and(|at| at >= marked);
+                if !requeued {
+                    return Err(Failure::Failed(format!(
+                        "step '{}' is at-most-once and was interrupted while it ran (the process running it stopped): it was not run again, since it may already have had its effects; requeue the run to run it again",
+                        step.name
+                    )));
+                }
+            }
+            let attempt = u64::from(self.ctx.record().attempt);
+            ctx.checkpoint_with(&[start], vec![(mark, Value::from(attempt))])
+                .await
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+        } else {
+            ctx.emit(start);
+        }
         let started = Instant::now();
         let mut attempt = 0;
         let error = loop {

@@ -457,6 +457,7 @@ pub struct Step {
     pub(crate) retry_backoff: Duration,
     pub(crate) skip_on_failure: bool,
     pub(crate) review: Option<super::review::HumanReview>,
+    pub(crate) at_most_once: bool,
 }
 
 impl Step {
@@ -506,6 +507,7 @@ impl Step {
             retry_backoff: Duration::from_millis(200),
             skip_on_failure: false,
             review: None,
+            at_most_once: false,
         }
     }
 
@@ -538,6 +540,18 @@ impl Step {
     /// step instead of failing the run.
     pub fn skip_on_failure(mut self, skip: bool) -> Self {
         self.skip_on_failure = skip;
+        self
+    }
+
+    /// Delivery at most once, for a step with effects that must not happen twice (a payment,
+    /// an email). By default a step is delivered *at least once*: if the process running it
+    /// stops mid-step, the resumed run runs it again (right for the idempotent or cheap steps
+    /// most workflows have, and nothing is lost). An at-most-once step writes a durable mark
+    /// before it runs; a run interrupted inside it fails, saying so, instead of running it
+    /// again, until an operator requeues the run. Retries after the step's own errors still
+    /// apply (the step ran to an error; it was not interrupted).
+    pub fn at_most_once(mut self, on: bool) -> Self {
+        self.at_most_once = on;
         self
     }
 
