@@ -18,7 +18,11 @@ def _init_logging() -> None: ...
 class Engine:
     @staticmethod
     def open(
-        url: str, *, executor: bool = True, max_concurrent_runs: Optional[int] = None
+        url: str,
+        *,
+        executor: bool = True,
+        max_concurrent_runs: Optional[int] = None,
+        lease: Optional[float] = None,
     ) -> Engine: ...
     @property
     def url(self) -> str: ...

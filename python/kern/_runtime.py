@@ -13,6 +13,10 @@ for async user code, and the orderly stop at interpreter exit.
   (a stop is not a failure); they resume when a process with the same components opens the
   database again. ``KERN_SHUTDOWN_GRACE`` (seconds, default 0) lets them run a little longer
   first.
+- Engines read two settings from the environment when they open: ``KERN_LEASE_SECONDS`` (how
+  long a crashed process keeps its runs claimed before another resumes them; default 15) and
+  ``KERN_MAX_CONCURRENT_RUNS`` (runs this process executes at once; default 64). A malformed
+  value raises ``ValueError`` naming the variable instead of being ignored.
 """
 
 from __future__ import annotations
@@ -76,9 +80,32 @@ def engine(url: str) -> _kern.Engine:
     with _lock:
         found = _engines.get(url)
         if found is None:
-            found = _kern.Engine.open(url)
+            found = _kern.Engine.open(url, **_engine_settings())
             _engines[url] = found
         return found
+
+
+def _engine_settings() -> Dict[str, object]:
+    settings: Dict[str, object] = {}
+    lease = os.environ.get("KERN_LEASE_SECONDS")
+    if lease:
+        try:
+            settings["lease"] = float(lease)
+        except ValueError:
+            raise ValueError(
+                f"KERN_LEASE_SECONDS must be a number of seconds, got {lease!r}"
+            ) from None
+    limit = os.environ.get("KERN_MAX_CONCURRENT_RUNS")
+    if limit:
+        try:
+            settings["max_concurrent_runs"] = int(limit)
+        except ValueError:
+            raise ValueError(
+                f"KERN_MAX_CONCURRENT_RUNS must be a whole number, got {limit!r}"
+            ) from None
+        if settings["max_concurrent_runs"] < 1:  # type: ignore[operator]
+            raise ValueError(f"KERN_MAX_CONCURRENT_RUNS must be at least 1, got {limit!r}")
+    return settings
 
 
 def close_engine(url: str, grace: float = 0.0) -> None:

@@ -53,21 +53,36 @@ pub struct Engine {
 #[pymethods]
 impl Engine {
     /// Opens (creating if needed) the database at `url` (a SQLite path or a `postgres://`
-    /// URL) and starts an executor for it in this process.
+    /// URL) and starts an executor for it in this process. `lease` (seconds) is how long a
+    /// run stays claimed by this process after its last heartbeat: after a crash, another
+    /// process (or this one restarted) resumes it once the lease runs out.
     #[staticmethod]
-    #[pyo3(signature = (url, *, executor = true, max_concurrent_runs = None))]
+    #[pyo3(signature = (url, *, executor = true, max_concurrent_runs = None, lease = None))]
     fn open(
         py: Python<'_>,
         url: String,
         executor: bool,
         max_concurrent_runs: Option<usize>,
+        lease: Option<f64>,
     ) -> PyResult<Self> {
+        let lease = match lease {
+            None => None,
+            Some(s) if s.is_finite() && s >= 0.3 => Some(std::time::Duration::from_secs_f64(s)),
+            Some(s) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "lease must be at least 0.3 seconds, got {s}"
+                )))
+            }
+        };
         let target = url.clone();
         let engine = block_on(py, async move {
             let store = kern_store::connect(&target).await?;
             let mut builder = CoreEngine::builder(store).executor(executor);
             if let Some(n) = max_concurrent_runs {
                 builder = builder.max_concurrent_runs(n);
+            }
+            if let Some(lease) = lease {
+                builder = builder.lease(lease);
             }
             Ok::<_, kern_store::StoreError>(builder.build())
         })?
@@ -384,7 +399,11 @@ impl Component {
         let (id, decisions) = (self::run_id(run_id)?, to_json(decisions, "the decisions")?);
         awaitable(
             py,
-            async move { continue_and_wait(self_.get(), id, decisions).await.map_err(engine_error) },
+            async move {
+                continue_and_wait(self_.get(), id, decisions)
+                    .await
+                    .map_err(engine_error)
+            },
             |py, record| record_to_py(py, &record),
         )
     }
@@ -397,19 +416,29 @@ impl Component {
         decisions: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let (id, decisions) = (self::run_id(run_id)?, to_json(decisions, "the decisions")?);
-        let record = block_on(py, async move { continue_and_wait(self_.get(), id, decisions).await })?
-            .map_err(engine_error)?;
+        let record = block_on(py, async move {
+            continue_and_wait(self_.get(), id, decisions).await
+        })?
+        .map_err(engine_error)?;
         record_to_py(py, &record)
     }
 
     /// Continues a paused run and streams its events from `RunContinued` to where it settles.
-    fn continue_stream(self_: Py<Self>, run_id: &str, decisions: &Bound<'_, PyAny>) -> PyResult<EventStream> {
+    fn continue_stream(
+        self_: Py<Self>,
+        run_id: &str,
+        decisions: &Bound<'_, PyAny>,
+    ) -> PyResult<EventStream> {
         let (id, decisions) = (self::run_id(run_id)?, to_json(decisions, "the decisions")?);
         let start: StartFn = Box::new(move || {
             async move {
                 let me = self_.get();
                 let engine = me.engine().await?;
-                let run = engine.get_run(id).await?.filter(|r| me.owns(r)).ok_or(EngineError::RunNotFound(id))?;
+                let run = engine
+                    .get_run(id)
+                    .await?
+                    .filter(|r| me.owns(r))
+                    .ok_or(EngineError::RunNotFound(id))?;
                 let from = run.event_count;
                 let record = engine.continue_run(id, decisions).await?;
                 let events = engine.subscribe(id, from.checked_sub(1)).await?;
@@ -527,7 +556,11 @@ impl Component {
     }
 }
 
-async fn continue_and_wait(me: &Component, id: RunId, decisions: Value) -> Result<RunRecord, EngineError> {
+async fn continue_and_wait(
+    me: &Component,
+    id: RunId,
+    decisions: Value,
+) -> Result<RunRecord, EngineError> {
     let engine = me.engine().await?;
     match engine.get_run(id).await? {
         Some(r) if me.owns(&r) => {}

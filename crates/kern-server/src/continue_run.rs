@@ -17,9 +17,9 @@
 //! A run that is not paused (never paused, ended, or already continued by another request) is
 //! 409 `run_not_paused`; an unknown run (or another user's, with JWT) is 404.
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::form::Fields;
-use crate::auth::Caller;
 use crate::routes::{component, find_run, run_response};
 use crate::stream::{event_frames, SseBody};
 use crate::wire::wire_status;
@@ -43,7 +43,9 @@ pub(crate) async fn continue_run(
     let session_id = fields.opt_string("session_id")?;
     let stream = fields.bool("stream", false)?;
     let background = fields.bool("background", false)?;
-    let mut decisions = fields.json("tools", false)?.unwrap_or(Value::Array(Vec::new()));
+    let mut decisions = fields
+        .json("tools", false)?
+        .unwrap_or(Value::Array(Vec::new()));
     if let Some(steps) = fields.json("step_requirements", false)? {
         decisions = json!({ "tools": decisions, "step_requirements": steps });
     }
@@ -70,12 +72,14 @@ pub(crate) async fn continue_run(
             .into_response()),
         (_, true) => {
             // From the RunContinued event (at the paused log's length) to the next end.
-            let events = st
-                .engine
-                .subscribe(run.run_id, from.checked_sub(1))
-                .await?;
-            Ok(SseBody::new(event_frames(events), st.keep_alive, &st.streams_closed, None)
-                .into_response())
+            let events = st.engine.subscribe(run.run_id, from.checked_sub(1)).await?;
+            Ok(SseBody::new(
+                event_frames(events),
+                st.keep_alive,
+                &st.streams_closed,
+                None,
+            )
+            .into_response())
         }
         (false, false) => {
             let settled = st.engine.wait(run.run_id).await?;

@@ -109,8 +109,9 @@ pub(crate) fn run_object(run: &RunRecord, component_name: Option<&str>) -> Map<S
         }
     }
     // An agent's tool calls, and a paused run's waiting calls and requirements (Agno's
-    // clients read `is_paused` and `requirements` from these).
-    for k in ["tools", "requirements"] {
+    // clients read `is_paused` and `requirements` from these; a workflow's
+    // `WorkflowRunOutput` reads `step_requirements`).
+    for k in ["tools", "requirements", "step_requirements"] {
         if let Some(v) = field(k).filter(|v| !v.is_null()) {
             m.insert(k.into(), v);
         }
