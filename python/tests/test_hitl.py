@@ -181,3 +181,58 @@ def test_workflow_steps_wait_for_confirmation_and_input(any_db) -> None:
         assert [s.step_name for s in done.step_results] == ["draft", "publish", "announce"]
 
     run(main())
+
+
+def test_agno_client_continues_a_paused_workflow(any_db) -> None:
+    agno_client = pytest.importorskip("agno.client")
+
+    from kern.os import AgentOS
+    from kern.workflow import Step, Workflow
+
+    published: List[str] = []
+
+    def publish(step_input) -> str:
+        published.append(step_input.previous_step_content)
+        return "published " + step_input.previous_step_content
+
+    wf = Workflow(
+        name="Review",
+        db=any_db,
+        steps=[
+            Step(name="draft", executor=lambda si: "draft of " + si.input),
+            Step(
+                name="publish",
+                executor=publish,
+                requires_confirmation=True,
+                confirmation_message="Publish it?",
+            ),
+        ],
+    )
+    os_ = AgentOS(workflows=[wf])
+    base = os_.start("127.0.0.1", 0)
+
+    async def main():
+        client = agno_client.AgentOSClient(base_url=base, timeout=30.0)
+        try:
+            paused = await client.run_workflow(workflow_id="review", message="the post")
+            assert str(getattr(paused.status, "value", paused.status)).upper() == "PAUSED"
+            # Agno's own WorkflowRunOutput reads the requirements off kern's record.
+            [req] = paused.active_step_requirements
+            assert req.step_name == "publish" and req.confirmation_message == "Publish it?"
+            assert published == []
+            req.confirm()
+            done = await client.continue_workflow_run(
+                workflow_id="review", run_id=paused.run_id, requirements=[req]
+            )
+            assert str(getattr(done.status, "value", done.status)).upper() == "COMPLETED"
+            assert done.content == "published draft of the post"
+            assert published == ["draft of the post"]
+        finally:
+            from agno.utils.http import get_default_async_client
+
+            await get_default_async_client().aclose()
+
+    try:
+        run(main())
+    finally:
+        os_.stop()

@@ -2,7 +2,8 @@
 //!
 //! Form (multipart, urlencoded or JSON, as for creating a run): `tools` (a JSON list of the
 //! paused tool executions with `confirmed`, `user_input_schema` values or `result`, as Agno's
-//! clients send them; for workflows also `step_requirements`), `session_id`, `user_id`,
+//! `continue_agent_run` sends them), `requirements` (Agno's `RunRequirement`s wrapping those
+//! executions, as its `continue_team_run` sends them), `step_requirements` (a workflow's), `session_id`, `user_id`,
 //! `stream` (default false here, as Agno's clients send it) and `background` (default false).
 //!
 //! The decisions are recorded with a `RunContinued` event and the run is queued again: any
@@ -43,17 +44,30 @@ pub(crate) async fn continue_run(
     let session_id = fields.opt_string("session_id")?;
     let stream = fields.bool("stream", false)?;
     let background = fields.bool("background", false)?;
-    let mut decisions = fields
-        .json("tools", false)?
-        .unwrap_or(Value::Array(Vec::new()));
-    if let Some(steps) = fields.json("step_requirements", false)? {
-        decisions = json!({ "tools": decisions, "step_requirements": steps });
+    // Agno's clients send an agent's decisions as `tools` (tool executions) and a team's as
+    // `requirements` (`RunRequirement`s wrapping them); the agent reads either shape.
+    let mut calls = Vec::new();
+    for field in ["tools", "requirements"] {
+        match fields.json(field, false)? {
+            None => {}
+            Some(Value::Array(items)) => calls.extend(items),
+            Some(_) => {
+                return Err(ApiError::InvalidField {
+                    field: field.into(),
+                    reason: "a JSON list of the paused tool executions or requirements".into(),
+                })
+            }
+        }
     }
-    if !(decisions.is_array() || decisions.is_object()) {
-        return Err(ApiError::InvalidField {
-            field: "tools".into(),
-            reason: "a JSON list of the paused tool executions".into(),
-        });
+    let mut decisions = Value::Array(calls);
+    if let Some(steps) = fields.json("step_requirements", false)? {
+        if !steps.is_array() {
+            return Err(ApiError::InvalidField {
+                field: "step_requirements".into(),
+                reason: "a JSON list of the paused step requirements".into(),
+            });
+        }
+        decisions = json!({ "tools": decisions, "step_requirements": steps });
     }
     let run = find_run(&st, &caller, c.kind(), &id, &run_id, session_id.as_deref())
         .await?
