@@ -52,6 +52,7 @@ pub(crate) enum WriteOp {
     },
     RequestCancel(RunId),
     Continue(ContinueRequest),
+    Requeue(RequeueRequest),
     Purge(Millis),
     RenameSession {
         session_id: String,
@@ -105,7 +106,8 @@ impl WriteOp {
             | WriteOp::Release { .. }
             | WriteOp::CancelPending { .. }
             | WriteOp::RequestCancel(_)
-            | WriteOp::Continue(_) => true,
+            | WriteOp::Continue(_)
+            | WriteOp::Requeue(_) => true,
             _ => false,
         }
     }
@@ -119,6 +121,7 @@ impl WriteOp {
                 | WriteOp::CancelPending { .. }
                 | WriteOp::RequestCancel(_)
                 | WriteOp::Continue(_)
+                | WriteOp::Requeue(_)
         )
     }
 }
@@ -236,6 +239,10 @@ impl BatchSignals {
             WriteOp::Continue(c) => {
                 self.runs_available = true;
                 self.events.push(c.run_id);
+            }
+            WriteOp::Requeue(r) => {
+                self.runs_available = true;
+                self.events.push(r.run_id);
             }
             WriteOp::Write(w) if !w.events.is_empty() => self.events.push(w.run_id),
             WriteOp::CancelPending { run_id, .. } => self.events.push(*run_id),

@@ -42,8 +42,10 @@ pub fn new_run_id() -> RunId {
 
 /// Where a run is in its life.
 ///
-/// `Pending → Running → Completed | Failed | Cancelled`. A terminal status never changes again.
-/// `Paused` is reserved for human-in-the-loop runs and is not produced yet.
+/// `Pending → Running → Completed | Failed | Cancelled`, with `Running → Paused → Pending`
+/// for a run that waits for a human. A terminal status never changes again, with one
+/// deliberate exception: an operator's requeue ([`Store::requeue`](crate::Store::requeue))
+/// turns a `Failed` or `Cancelled` run back into `Pending`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
@@ -300,7 +302,8 @@ pub struct RunRecord {
     pub created_at: Millis,
     /// When the run record last changed (ms since epoch).
     pub updated_at: Millis,
-    /// When an executor first started the run (ms since epoch).
+    /// When an executor first started the run (ms since epoch); a requeue clears it, so it
+    /// is the first start since the latest requeue (run timeouts count from it).
     pub started_at: Option<Millis>,
     /// When the run reached its terminal status (ms since epoch).
     pub finished_at: Option<Millis>,
@@ -354,6 +357,42 @@ pub struct ContinueRequest {
     pub event: NewEvent,
     /// Checkpoints to write with it (the decisions the run reads when it goes on).
     pub checkpoints: Vec<(String, Value)>,
+}
+
+/// Requeuing a `failed` or `cancelled` run (an operator's decision): its event appended and
+/// checkpoints written, and the run queued again (status `pending`) to resume from its
+/// checkpoints. See [`Store::requeue`](crate::Store::requeue).
+#[derive(Clone, Debug)]
+pub struct RequeueRequest {
+    /// The failed or cancelled run.
+    pub run_id: RunId,
+    /// Its log's length as the caller read it: the event goes at this index. A run whose log
+    /// changed meanwhile (another requeue won) is a conflict.
+    pub event_count: u64,
+    /// The `RunRequeued` event.
+    pub event: NewEvent,
+    /// Checkpoints to write with it (the engine clears a stale pause marker).
+    pub checkpoints: Vec<(String, Value)>,
+}
+
+/// Runs by status and the age of the queue, as [`Store::queue_stats`](crate::Store::queue_stats)
+/// reads them in one statement. Only top-level runs count (see [`RunFilter::top_level`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// How many runs have each status; statuses without runs are absent.
+    pub counts: std::collections::HashMap<RunStatus, u64>,
+    /// When the oldest `pending` run was created (ms since epoch), if any run is pending.
+    pub oldest_pending_at: Option<Millis>,
+    /// The store's clock when it read them (the database clock on PostgreSQL, the local
+    /// clock on SQLite), so that `now - oldest_pending_at` is an age on one clock.
+    pub now: Millis,
+}
+
+impl QueueStats {
+    /// How many runs have `status`.
+    pub fn count(&self, status: RunStatus) -> u64 {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
 }
 
 /// An event read back from a run's log.
@@ -450,6 +489,9 @@ pub struct RunFilter {
     pub session_id: Option<String>,
     /// Only runs with this status.
     pub status: Option<RunStatus>,
+    /// Only runs with any of these statuses (empty: any status). Combines with
+    /// [`status`](Self::status) like every other filter (both must match).
+    pub statuses: Vec<RunStatus>,
     /// Only runs of this component kind.
     pub kind: Option<ComponentKind>,
     /// Only runs of this component id.
@@ -458,6 +500,9 @@ pub struct RunFilter {
     pub user_id: Option<String>,
     /// Only runs started by this parent run.
     pub parent_run_id: Option<RunId>,
+    /// Only top-level runs: runs without a parent (not a team's members, not a workflow's
+    /// agent and team steps, which are part of their parent's run).
+    pub top_level: bool,
     /// At most this many runs (default 100).
     pub limit: Option<usize>,
     /// Skip this many runs, counted in the listing's order.

@@ -4,7 +4,10 @@
 //! session management ([`Store::list_sessions`], [`Store::rename_session`],
 //! [`Store::delete_session`]), idempotency keys on [`Store::create_run`], and a durable
 //! webhook outbox ([`Store::claim_webhooks`], [`Store::record_webhook_attempt`],
-//! [`Store::list_webhooks`], [`Store::webhook_wakeups`]). Both backends migrate to v2 on open.
+//! [`Store::list_webhooks`], [`Store::webhook_wakeups`]). Schema v4 adds the indexes of the
+//! operator's views and of backpressure ([`Store::count_pending`], [`Store::count_runs`],
+//! [`Store::queue_stats`], [`Store::count_finished_since`]) and [`Store::requeue`]. Both
+//! backends migrate to the latest version on open.
 
 use crate::error::StoreResult;
 use crate::model::*;
@@ -62,6 +65,31 @@ pub trait Store: Send + Sync + 'static {
     /// [`RunFilter::newest_first`]), ties broken by run id.
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;
 
+    /// How many runs match `filter`'s filters (its `limit`, `offset` and order are ignored):
+    /// the total of a paged [`list_runs`](Store::list_runs). Read in a statement of its own,
+    /// so a page and its total may disagree by the runs that changed in between.
+    async fn count_runs(&self, filter: &RunFilter) -> StoreResult<u64>;
+
+    /// How many runs are `pending` (waiting for an executor), all of them or those of one
+    /// component. Cheap: served by a partial index on pending runs, so its cost grows with
+    /// the number of pending runs, never with the size of the table. Backpressure
+    /// (kern-core's `EngineConfig::max_pending`) asks it before each background start.
+    async fn count_pending(&self, component: Option<(ComponentKind, &str)>) -> StoreResult<u64>;
+
+    /// How many top-level background runs (all, or one component's) reached a terminal
+    /// status at or after `since` (ms since epoch): the recent throughput that a `Retry-After`
+    /// estimate divides by. Served by the index on `finished_at`.
+    async fn count_finished_since(
+        &self,
+        since: Millis,
+        component: Option<(ComponentKind, &str)>,
+    ) -> StoreResult<u64>;
+
+    /// Top-level runs by status, the creation time of the oldest pending run and the store's
+    /// clock, in one statement (see [`QueueStats`]). The counts scan the runs table (a
+    /// retention policy keeps it bounded); the oldest pending run comes from its index.
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+
     /// Claims up to `req.limit` runs of the given components that are `pending`, or `running`
     /// with an expired lease (their owner died): each becomes `running`, owned by `req.owner`
     /// with a fresh lease and `attempt + 1`. Oldest first. Two concurrent claimers never get the
@@ -102,6 +130,22 @@ pub trait Store: Send + Sync + 'static {
     /// log changed (a second continue of the same pause), and
     /// [`StoreError::RunNotFound`](crate::StoreError::RunNotFound) for an unknown run.
     async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord>;
+
+    /// Queues a `failed` or `cancelled` run again, an operator's decision and the one
+    /// deliberate exception to "a terminal status never changes". Atomically, when the run is
+    /// `failed` or `cancelled` and its log holds exactly `req.event_count` events: status
+    /// `pending`; `error`, `output`, `finished_at` and `started_at` cleared (timeouts count
+    /// from the new start); the cancel request and the lease cleared; `background` set (a
+    /// foreground run's caller is gone: it resumes as a background run); `releases = attempt`,
+    /// so the engine's recovery limit (`attempt - 1 - releases` crash recoveries) starts afresh
+    /// while the attempt number, the fencing token, keeps growing; `req.event` appended at
+    /// index `event_count` and `req.checkpoints` written. Checkpoints and the log are kept:
+    /// the run resumes from its checkpoints on the next claim. Returns the run as queued.
+    ///
+    /// Fails with [`StoreError::Conflict`](crate::StoreError::Conflict) if the run is not
+    /// failed or cancelled or its log changed (a concurrent requeue won), and
+    /// [`StoreError::RunNotFound`](crate::StoreError::RunNotFound) for an unknown run.
+    async fn requeue(&self, req: RequeueRequest) -> StoreResult<RunRecord>;
 
     /// Cancels a run that is still `pending` (or `paused`): it becomes `cancelled` with `event` appended at
     /// index `event_count` (which must equal the stored count). Fails with
@@ -209,7 +253,9 @@ pub trait Store: Send + Sync + 'static {
         outcome: WebhookOutcome,
     ) -> StoreResult<()>;
 
-    /// The webhook deliveries of a run (zero or one), by id. Empty for an unknown run.
+    /// The webhook deliveries of a run, by id: one per terminal status or pause it reached
+    /// with a URL (more than one only for runs that paused or were requeued). Empty for an
+    /// unknown run.
     async fn list_webhooks(&self, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>>;
 
     /// Wake-ups for webhook dispatchers: a `()` arrives after a commit that queued a webhook

@@ -1,7 +1,40 @@
 //! Small helpers shared by the backends.
 
-use crate::model::{Heartbeat, RunId};
+use crate::model::{Heartbeat, RunFilter, RunId, RunStatus};
 use std::collections::HashMap;
+
+/// Every status, in the order status lists are written in SQL.
+const STATUSES: [RunStatus; 6] = [
+    RunStatus::Pending,
+    RunStatus::Running,
+    RunStatus::Paused,
+    RunStatus::Completed,
+    RunStatus::Failed,
+    RunStatus::Cancelled,
+];
+
+/// The SQL terms (each starting with ` AND `) of a run filter's status list, written with
+/// literal names (they come from the enum) so that both databases can use partial indexes:
+/// `status IN (…)` for [`RunFilter::statuses`], and, when every status asked for is `failed`
+/// or `cancelled`, the predicate of the `kern_runs_dead` index written exactly as the index
+/// has it (SQLite uses a partial index only when the query repeats its terms).
+pub(crate) fn status_terms(f: &RunFilter) -> String {
+    let mut sql = String::new();
+    if !f.statuses.is_empty() {
+        let names: Vec<String> = STATUSES
+            .iter()
+            .filter(|s| f.statuses.contains(s))
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        sql.push_str(&format!(" AND status IN ({})", names.join(", ")));
+    }
+    let dead = |s: &RunStatus| matches!(s, RunStatus::Failed | RunStatus::Cancelled);
+    let asked = f.status.is_some() || !f.statuses.is_empty();
+    if asked && f.status.iter().all(dead) && f.statuses.iter().all(dead) {
+        sql.push_str(" AND status IN ('failed', 'cancelled')");
+    }
+    sql
+}
 
 /// Compares the runs an executor believes it owns with the leases the database renewed.
 ///
@@ -28,6 +61,32 @@ pub(crate) fn heartbeat_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_lists_are_literal_and_name_the_dead_letter_index() {
+        let f = |status: Option<RunStatus>, statuses: Vec<RunStatus>| RunFilter {
+            status,
+            statuses,
+            ..Default::default()
+        };
+        assert_eq!(status_terms(&f(None, vec![])), "");
+        assert_eq!(
+            status_terms(&f(
+                None,
+                vec![RunStatus::Cancelled, RunStatus::Failed, RunStatus::Failed]
+            )),
+            " AND status IN ('failed', 'cancelled') AND status IN ('failed', 'cancelled')"
+        );
+        assert_eq!(
+            status_terms(&f(None, vec![RunStatus::Running, RunStatus::Pending])),
+            " AND status IN ('pending', 'running')"
+        );
+        assert_eq!(
+            status_terms(&f(Some(RunStatus::Failed), vec![])),
+            " AND status IN ('failed', 'cancelled')"
+        );
+        assert_eq!(status_terms(&f(Some(RunStatus::Completed), vec![])), "");
+    }
 
     #[test]
     fn lost_runs_are_the_unrenewed_and_the_reclaimed() {

@@ -315,6 +315,26 @@ impl Store for PostgresStore {
         read!(self, db => read::list_runs(&db, filter))
     }
 
+    async fn count_runs(&self, filter: &RunFilter) -> StoreResult<u64> {
+        read!(self, db => read::count_runs(&db, filter))
+    }
+
+    async fn count_pending(&self, component: Option<(ComponentKind, &str)>) -> StoreResult<u64> {
+        read!(self, db => read::count_pending(&db, component))
+    }
+
+    async fn count_finished_since(
+        &self,
+        since: Millis,
+        component: Option<(ComponentKind, &str)>,
+    ) -> StoreResult<u64> {
+        read!(self, db => read::count_finished_since(&db, since, component))
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        read!(self, db => read::queue_stats(&db))
+    }
+
     async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
         expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Runs)
     }
@@ -373,6 +393,10 @@ impl Store for PostgresStore {
 
     async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord> {
         expect_out!(self.submit(WriteOp::Continue(req)).await, Run)
+    }
+
+    async fn requeue(&self, req: RequeueRequest) -> StoreResult<RunRecord> {
+        expect_out!(self.submit(WriteOp::Requeue(req)).await, Run)
     }
 
     async fn read_events(

@@ -283,6 +283,63 @@ async fn continue_run(db: &Conn, c: &ContinueRequest, now: Millis) -> StoreResul
         .ok_or(StoreError::RunNotFound(c.run_id))
 }
 
+/// Queues a failed or cancelled run again (see `Store::requeue`): the one write that changes
+/// a terminal status.
+async fn requeue(db: &Conn, r: &RequeueRequest, now: Millis) -> StoreResult<RunRecord> {
+    let count = to_i64(r.event_count, "event_count")?;
+    let stmt = db
+        .prep(
+            "UPDATE kern_runs SET status = 'pending', error = NULL, output = NULL,
+             finished_at = NULL, started_at = NULL, cancel_requested = false, lease_owner = NULL,
+             lease_expires_at = NULL, background = true, releases = attempt,
+             event_count = event_count + 1, updated_at = $3
+             WHERE run_id = $1 AND status IN ('failed', 'cancelled') AND event_count = $2",
+        )
+        .await?;
+    if db
+        .client()
+        .execute(&stmt, &[&r.run_id, &count, &now])
+        .await?
+        == 0
+    {
+        return Err(match run_by_id(db, r.run_id).await? {
+            None => StoreError::RunNotFound(r.run_id),
+            Some(_) => StoreError::Conflict { run_id: r.run_id },
+        });
+    }
+    let stmt = db
+        .prep(
+            "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    db.client()
+        .execute(
+            &stmt,
+            &[
+                &r.run_id,
+                &count,
+                &r.event.event_type,
+                &&*r.event.payload,
+                &r.event.created_at,
+                &r.event.scope.as_deref(),
+            ],
+        )
+        .await?;
+    let stmt = db
+        .prep(
+            "INSERT INTO kern_checkpoints (run_id, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .await?;
+    for (key, value) in &r.checkpoints {
+        db.client().execute(&stmt, &[&r.run_id, key, value]).await?;
+    }
+    run_by_id(db, r.run_id)
+        .await?
+        .ok_or(StoreError::RunNotFound(r.run_id))
+}
+
 /// Applies one write op inside the caller's transaction.
 pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<WriteOut> {
     match op {
@@ -371,6 +428,7 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
             Ok(WriteOut::Written(url.is_some()))
         }
         WriteOp::Continue(c) => continue_run(db, c, now).await.map(WriteOut::Run),
+        WriteOp::Requeue(r) => requeue(db, r, now).await.map(WriteOut::Run),
         WriteOp::RequestCancel(run_id) => {
             let stmt = db
                 .prep(

@@ -11,12 +11,9 @@ pub(crate) async fn get_run(db: &impl Db, run_id: RunId) -> StoreResult<Option<R
     run_by_id(db, run_id).await
 }
 
-pub(crate) async fn list_runs(db: &impl Db, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
-    let mut sql = String::from(concat!(
-        "SELECT ",
-        run_columns!(),
-        " FROM kern_runs WHERE true"
-    ));
+/// The `WHERE` clause of a run filter (its filters only) and its arguments (`$1`, `$2`, …).
+fn run_conditions(f: &RunFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut sql = String::from("true");
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut add = |clause: &str, v: Box<dyn ToSql + Sync + Send>| {
         args.push(v);
@@ -40,23 +37,132 @@ pub(crate) async fn list_runs(db: &impl Db, f: &RunFilter) -> StoreResult<Vec<Ru
     if let Some(p) = f.parent_run_id {
         add("parent_run_id", Box::new(p));
     }
+    sql.push_str(&crate::util::status_terms(f));
+    if f.top_level {
+        sql.push_str(" AND parent_run_id IS NULL");
+    }
+    (sql, args)
+}
+
+fn params(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+pub(crate) async fn list_runs(db: &impl Db, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+    let (conds, mut args) = run_conditions(f);
     args.push(Box::new(
         f.limit.unwrap_or(100).min(i64::MAX as usize) as i64
     ));
     args.push(Box::new(f.offset.unwrap_or(0).min(i64::MAX as usize) as i64));
     let dir = if f.newest_first { "DESC" } else { "ASC" };
-    sql.push_str(&format!(
-        " ORDER BY created_at {dir}, run_id {dir} LIMIT ${} OFFSET ${}",
-        args.len() - 1,
-        args.len()
-    ));
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM kern_runs WHERE {conds} ORDER BY created_at {dir}, run_id {dir} LIMIT ${l} OFFSET ${o}"
+        ),
+        conds = conds,
+        dir = dir,
+        l = args.len() - 1,
+        o = args.len()
+    );
     let stmt = db.prep(&sql).await?;
-    let params: Vec<&(dyn ToSql + Sync)> = args
-        .iter()
-        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = db.client().query(&stmt, &params).await?;
+    let rows = db.client().query(&stmt, &params(&args)).await?;
     rows.iter().map(row_to_run).collect()
+}
+
+pub(crate) async fn count_runs(db: &impl Db, f: &RunFilter) -> StoreResult<u64> {
+    let (conds, args) = run_conditions(f);
+    let stmt = db
+        .prep(&format!("SELECT count(*) FROM kern_runs WHERE {conds}"))
+        .await?;
+    let n: i64 = db
+        .client()
+        .query_one(&stmt, &params(&args))
+        .await?
+        .try_get(0)?;
+    Ok(n as u64)
+}
+
+/// Served by `kern_runs_pending` (all) or `kern_runs_pending_component` (one component).
+pub(crate) async fn count_pending(
+    db: &impl Db,
+    component: Option<(ComponentKind, &str)>,
+) -> StoreResult<u64> {
+    let n: i64 = match component {
+        None => {
+            let stmt = db
+                .prep("SELECT count(*) FROM kern_runs WHERE status = 'pending'")
+                .await?;
+            db.client().query_one(&stmt, &[]).await?.try_get(0)?
+        }
+        Some((kind, id)) => {
+            let stmt = db
+                .prep(
+                    "SELECT count(*) FROM kern_runs
+                     WHERE status = 'pending' AND kind = $1 AND component_id = $2",
+                )
+                .await?;
+            db.client()
+                .query_one(&stmt, &[&kind.as_str(), &id])
+                .await?
+                .try_get(0)?
+        }
+    };
+    Ok(n as u64)
+}
+
+/// Served by `kern_runs_finished`.
+pub(crate) async fn count_finished_since(
+    db: &impl Db,
+    since: Millis,
+    component: Option<(ComponentKind, &str)>,
+) -> StoreResult<u64> {
+    let (kind, id) = match component {
+        Some((k, id)) => (Some(k.as_str()), Some(id)),
+        None => (None, None),
+    };
+    let stmt = db
+        .prep(
+            "SELECT count(*) FROM kern_runs
+             WHERE finished_at >= $1 AND background AND parent_run_id IS NULL
+             AND ($2::text IS NULL OR (kind = $2 AND component_id = $3::text))",
+        )
+        .await?;
+    let n: i64 = db
+        .client()
+        .query_one(&stmt, &[&since, &kind, &id])
+        .await?
+        .try_get(0)?;
+    Ok(n as u64)
+}
+
+/// One statement: the counts, the oldest pending run and the database clock.
+pub(crate) async fn queue_stats(db: &impl Db) -> StoreResult<QueueStats> {
+    let stmt = db
+        .prep(
+            "SELECT c.status, c.n,
+                 (SELECT min(created_at) FROM kern_runs WHERE status = 'pending'),
+                 (extract(epoch from clock_timestamp()) * 1000)::bigint
+             FROM (SELECT NULL::text AS status, 0::bigint AS n
+                   UNION ALL
+                   SELECT status, count(*) FROM kern_runs WHERE parent_run_id IS NULL
+                   GROUP BY status) c",
+        )
+        .await?;
+    let rows = db.client().query(&stmt, &[]).await?;
+    let mut stats = QueueStats::default();
+    for r in &rows {
+        stats.oldest_pending_at = r.try_get(2)?;
+        stats.now = r.try_get(3)?;
+        if let Some(status) = r.try_get::<_, Option<&str>>(0)? {
+            let status: RunStatus = status.parse().map_err(|e| corrupt("status", e))?;
+            stats.counts.insert(status, r.try_get::<_, i64>(1)? as u64);
+        }
+    }
+    Ok(stats)
 }
 
 pub(crate) async fn cancel_requests(db: &impl Db, owner: &str) -> StoreResult<Vec<RunId>> {

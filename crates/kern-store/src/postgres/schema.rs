@@ -12,6 +12,9 @@
 //!   an identity column and `history` JSON *text*, appended to byte for byte).
 //! - **v3**: `kern_events.scope`: the unit of work (step, model turn, tool call) an event
 //!   belongs to, for voiding the events of interrupted work when a run resumes.
+//! - **v4**: indexes for backpressure and the operator's views: pending runs by component,
+//!   all runs by creation (written only on insert), failed and cancelled runs by creation,
+//!   running or paused runs by lease expiry (the claim of expired leases and pauses).
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -122,6 +125,14 @@ CREATE INDEX kern_webhooks_run ON kern_webhooks (run_id);
     r#"
 ALTER TABLE kern_events ADD COLUMN scope TEXT;
 "#,
+    // v4: backpressure (pending runs per component) and the operator's listings.
+    r#"
+CREATE INDEX kern_runs_pending_component ON kern_runs (kind, component_id) WHERE status = 'pending';
+CREATE INDEX kern_runs_created ON kern_runs (created_at, run_id);
+CREATE INDEX kern_runs_dead ON kern_runs (created_at, run_id) WHERE status IN ('failed', 'cancelled');
+-- Claims of expired leases and expired pauses (the predicate as the claim writes it).
+CREATE INDEX kern_runs_expiring ON kern_runs (lease_expires_at) WHERE status IN ('running', 'paused');
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -227,7 +238,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, LATEST), (3, 3));
+        assert_eq!((version, LATEST), (4, 4));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,

@@ -326,6 +326,39 @@ impl Store for SqliteStore {
         self.read(move |c| ops::list_runs(c, &filter)).await
     }
 
+    async fn count_runs(&self, filter: &RunFilter) -> StoreResult<u64> {
+        let filter = filter.clone();
+        self.read(move |c| ops::count_runs(c, &filter)).await
+    }
+
+    async fn count_pending(&self, component: Option<(ComponentKind, &str)>) -> StoreResult<u64> {
+        let component = component.map(|(k, id)| (k, id.to_owned()));
+        self.read(move |c| {
+            ops::count_pending(c, component.as_ref().map(|(k, id)| (*k, id.as_str())))
+        })
+        .await
+    }
+
+    async fn count_finished_since(
+        &self,
+        since: Millis,
+        component: Option<(ComponentKind, &str)>,
+    ) -> StoreResult<u64> {
+        let component = component.map(|(k, id)| (k, id.to_owned()));
+        self.read(move |c| {
+            ops::count_finished_since(
+                c,
+                since,
+                component.as_ref().map(|(k, id)| (*k, id.as_str())),
+            )
+        })
+        .await
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.read(|c| ops::queue_stats(c, now_millis())).await
+    }
+
     async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
         expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Runs)
     }
@@ -385,6 +418,10 @@ impl Store for SqliteStore {
 
     async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord> {
         expect_out!(self.submit(WriteOp::Continue(req)).await, Run)
+    }
+
+    async fn requeue(&self, req: RequeueRequest) -> StoreResult<RunRecord> {
+        expect_out!(self.submit(WriteOp::Requeue(req)).await, Run)
     }
 
     async fn read_events(

@@ -192,6 +192,7 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
                 .map(WriteOut::Run)
                 .ok_or(StoreError::RunNotFound(c.run_id))
         }
+        WriteOp::Requeue(r) => requeue(conn, r, now).map(WriteOut::Run),
         WriteOp::RequestCancel(run_id) => {
             let n = conn
                 .prepare_cached(
@@ -244,6 +245,34 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
             outcome,
         } => record_webhook_attempt(conn, *id, attempt, *outcome, now).map(WriteOut::Done),
     }
+}
+
+/// Queues a failed or cancelled run again (see `Store::requeue`): the one write that changes
+/// a terminal status.
+fn requeue(conn: &Connection, r: &RequeueRequest, now: Millis) -> StoreResult<RunRecord> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE kern_runs SET status = 'pending', error = NULL, output = NULL,
+             finished_at = NULL, started_at = NULL, cancel_requested = 0, lease_owner = NULL,
+             lease_expires_at = NULL, background = 1, releases = attempt,
+             event_count = event_count + 1, updated_at = ?3
+             WHERE run_id = ?1 AND status IN ('failed', 'cancelled') AND event_count = ?2",
+        )?
+        .execute(params![r.run_id.to_string(), r.event_count as i64, now])?;
+    if n == 0 {
+        return Err(match run_by_id(conn, r.run_id)? {
+            None => StoreError::RunNotFound(r.run_id),
+            Some(_) => StoreError::Conflict { run_id: r.run_id },
+        });
+    }
+    insert_events(
+        conn,
+        r.run_id,
+        r.event_count,
+        std::slice::from_ref(&r.event),
+    )?;
+    upsert_checkpoints(conn, r.run_id, &r.checkpoints)?;
+    run_by_id(conn, r.run_id)?.ok_or(StoreError::RunNotFound(r.run_id))
 }
 
 /// The tables whose rows belong to a run (by `run_id`) and go when it is deleted.
@@ -647,8 +676,9 @@ pub(crate) fn get_run(conn: &Connection, run_id: RunId) -> StoreResult<Option<Ru
     run_by_id(conn, run_id)
 }
 
-pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
-    let mut sql = format!("SELECT {RUN_COLUMNS} FROM kern_runs WHERE 1 = 1");
+/// The `WHERE` clause of a run filter (its filters only) and its arguments.
+fn run_conditions(f: &RunFilter) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
+    let mut sql = String::from("1 = 1");
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
     let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
         args.push(v);
@@ -672,15 +702,97 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> StoreResult<Vec<Run
     if let Some(p) = f.parent_run_id {
         add("parent_run_id", Box::new(p.to_string()));
     }
+    sql.push_str(&crate::util::status_terms(f));
+    if f.top_level {
+        sql.push_str(" AND parent_run_id IS NULL");
+    }
+    (sql, args)
+}
+
+pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+    let (conds, args) = run_conditions(f);
     let dir = if f.newest_first { "DESC" } else { "ASC" };
-    sql.push_str(&format!(
-        " ORDER BY created_at {dir}, run_id {dir} LIMIT {} OFFSET {}",
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM kern_runs WHERE {conds}
+         ORDER BY created_at {dir}, run_id {dir} LIMIT {} OFFSET {}",
         f.limit.unwrap_or(100).min(i64::MAX as usize),
         f.offset.unwrap_or(0).min(i64::MAX as usize)
-    ));
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_run)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn count_runs(conn: &Connection, f: &RunFilter) -> StoreResult<u64> {
+    let (conds, args) = run_conditions(f);
+    let n: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM kern_runs WHERE {conds}"))?
+        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+/// Served by `kern_runs_pending` (all) or `kern_runs_pending_component` (one component).
+pub(crate) fn count_pending(
+    conn: &Connection,
+    component: Option<(ComponentKind, &str)>,
+) -> StoreResult<u64> {
+    let n: i64 = match component {
+        None => conn
+            .prepare_cached("SELECT count(*) FROM kern_runs WHERE status = 'pending'")?
+            .query_row([], |r| r.get(0))?,
+        Some((kind, id)) => conn
+            .prepare_cached(
+                "SELECT count(*) FROM kern_runs
+                 WHERE status = 'pending' AND kind = ?1 AND component_id = ?2",
+            )?
+            .query_row(params![kind.as_str(), id], |r| r.get(0))?,
+    };
+    Ok(n as u64)
+}
+
+/// Served by `kern_runs_finished`.
+pub(crate) fn count_finished_since(
+    conn: &Connection,
+    since: Millis,
+    component: Option<(ComponentKind, &str)>,
+) -> StoreResult<u64> {
+    let (kind, id) = match component {
+        Some((k, id)) => (Some(k.as_str()), Some(id)),
+        None => (None, None),
+    };
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM kern_runs
+             WHERE finished_at >= ?1 AND background = 1 AND parent_run_id IS NULL
+             AND (?2 IS NULL OR (kind = ?2 AND component_id = ?3))",
+        )?
+        .query_row(params![since, kind, id], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+pub(crate) fn queue_stats(conn: &Connection, now: Millis) -> StoreResult<QueueStats> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, count(*), (SELECT min(created_at) FROM kern_runs WHERE status = 'pending')
+         FROM kern_runs WHERE parent_run_id IS NULL GROUP BY status",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    let mut stats = QueueStats {
+        now,
+        ..QueueStats::default()
+    };
+    for row in rows {
+        let (status, n, oldest) = row?;
+        let status: RunStatus = status.parse().map_err(|e| corrupt("status", e))?;
+        stats.counts.insert(status, n as u64);
+        stats.oldest_pending_at = oldest;
+    }
+    Ok(stats)
 }
 
 pub(crate) fn cancel_requests(conn: &Connection, owner: &str) -> StoreResult<Vec<RunId>> {

@@ -6,6 +6,12 @@
 //!   (the webhook outbox, one row per finished run with a URL, deleted with its run).
 //! - **v3**: `kern_events.scope`: the unit of work (step, model turn, tool call) an event
 //!   belongs to, for voiding the events of interrupted work when a run resumes.
+//! - **v4**: indexes for backpressure and the operator's views: pending runs by component
+//!   (a per-component pending count), all runs by creation (listings newest first; written
+//!   only on insert, since neither column ever changes), failed and cancelled runs by
+//!   creation (the dead-letter list and its count), and running or paused runs by lease
+//!   expiry (the claim of expired leases and pauses, which scanned the table since it also
+//!   takes paused runs).
 
 use crate::error::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -114,6 +120,14 @@ CREATE INDEX kern_webhooks_run ON kern_webhooks (run_id);
     r#"
 ALTER TABLE kern_events ADD COLUMN scope TEXT;
 "#,
+    // v4: backpressure (pending runs per component) and the operator's listings.
+    r#"
+CREATE INDEX kern_runs_pending_component ON kern_runs (kind, component_id) WHERE status = 'pending';
+CREATE INDEX kern_runs_created ON kern_runs (created_at, run_id);
+CREATE INDEX kern_runs_dead ON kern_runs (created_at, run_id) WHERE status IN ('failed', 'cancelled');
+-- Claims of expired leases and expired pauses (the predicate as the claim writes it).
+CREATE INDEX kern_runs_expiring ON kern_runs (lease_expires_at) WHERE status IN ('running', 'paused');
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -180,7 +194,7 @@ mod tests {
             .query_row("SELECT version FROM kern_schema", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, LATEST);
-        assert_eq!(LATEST, 3);
+        assert_eq!(LATEST, 4);
         let scope: Option<String> = conn
             .query_row("SELECT scope FROM kern_events", [], |r| r.get(0))
             .unwrap();
