@@ -116,6 +116,19 @@ struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     body_limit: usize,
+    /// Backpressure: refuse background starts with 429 (and `Retry-After`) while this many
+    /// runs are pending in the database, counted over every replica (default: no limit).
+    #[arg(long, env = "KERN_MAX_PENDING")]
+    max_pending: Option<usize>,
+    /// Backpressure per component: refuse a component's background starts with 429 while
+    /// this many of its runs are pending (default: no limit).
+    #[arg(long, env = "KERN_MAX_PENDING_PER_COMPONENT")]
+    max_pending_per_component: Option<usize>,
+    /// How many runs this replica executes at once; further runs wait as pending in the
+    /// database (for this replica or another).
+    #[arg(long, env = "KERN_MAX_CONCURRENT_RUNS", default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_concurrent_runs: usize,
 }
 
 #[derive(Subcommand)]
@@ -331,7 +344,16 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .clone()
         .or_else(|| env_any(&["OS_SECURITY_KEY"]));
     let jwt = jwt_config(&args)?;
-    let engine = Engine::builder(store).lease(args.lease).build();
+    let mut builder = Engine::builder(store)
+        .lease(args.lease)
+        .max_concurrent_runs(args.max_concurrent_runs);
+    if let Some(n) = args.max_pending {
+        builder = builder.max_pending(n);
+    }
+    if let Some(n) = args.max_pending_per_component {
+        builder = builder.max_pending_per_component(n);
+    }
+    let engine = builder.build();
     let (os_name, os_description) = register_components(&engine, &args)?;
     let count: usize = [
         ComponentKind::Agent,

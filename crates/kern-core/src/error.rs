@@ -60,6 +60,27 @@ pub enum EngineError {
         /// Its status now.
         status: kern_store::RunStatus,
     },
+    /// The queue is full: a background start found as many pending runs as the configured
+    /// limit ([`EngineConfig::max_pending`] for the whole database, or
+    /// [`EngineConfig::max_pending_per_component`] for the component). Nothing was started;
+    /// start it again after `retry_after` (an estimate: how long the runs recently finished
+    /// took to make room for one more, between 1 s and 60 s; 1 s when no run finished in
+    /// the last 30 s). The HTTP server answers 429 with `Retry-After`.
+    ///
+    /// [`EngineConfig::max_pending`]: crate::engine::EngineConfig::max_pending
+    /// [`EngineConfig::max_pending_per_component`]: crate::engine::EngineConfig::max_pending_per_component
+    #[error("the queue is full: {pending} runs are pending for {scope} (limit {limit}); retry in {} s", retry_after.as_secs())]
+    QueueFull {
+        /// What is full: `"server"` (the whole database's limit) or `"<kind>:<id>"` (the
+        /// component's).
+        scope: String,
+        /// How many runs were pending when the start was refused.
+        pending: u64,
+        /// The limit.
+        limit: u64,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The engine is shutting down and takes no new runs.
     #[error("the engine is shutting down")]
     ShuttingDown,

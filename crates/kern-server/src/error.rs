@@ -91,6 +91,16 @@ pub enum ApiError {
     /// was never paused, it ended, or another continue of the same pause came first.
     #[error("{0}")]
     NotPaused(String),
+    /// The queue is full (429, `queue_full`): a background start found as many pending runs
+    /// as the server's limit (`--max-pending`, `--max-pending-per-component`). The response
+    /// carries `Retry-After` (seconds).
+    #[error("{detail}")]
+    QueueFull {
+        /// What happened, for people.
+        detail: String,
+        /// When to try again, in whole seconds (at least 1).
+        retry_after_secs: u64,
+    },
     /// Credentials are missing or wrong (401, `unauthorized`).
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -137,6 +147,7 @@ impl ApiError {
             SessionBusy | Conflict(_) | NotPaused(_) | IdempotencyConflict(_) => {
                 StatusCode::CONFLICT
             }
+            QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ShuttingDown | Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -169,6 +180,7 @@ impl ApiError {
             SessionBusy => "session_has_active_runs",
             Conflict(_) => "conflict",
             NotPaused(_) => "run_not_paused",
+            QueueFull { .. } => "queue_full",
             IdempotencyConflict(_) => "idempotency_conflict",
             Unauthorized(_) => "unauthorized",
             NotImplemented(_) => "not_implemented",
@@ -191,9 +203,20 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
         let mut resp = (status, axum::Json(self.body())).into_response();
-        if let ApiError::Unauthorized(_) = self {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::QueueFull {
+                retry_after_secs, ..
+            } => {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                );
+            }
+            _ => {}
         }
         resp
     }
@@ -212,6 +235,21 @@ impl From<EngineError> for ApiError {
             }
             EngineError::ShuttingDown => ApiError::ShuttingDown,
             e @ EngineError::NotPaused { .. } => ApiError::NotPaused(e.to_string()),
+            EngineError::QueueFull {
+                scope,
+                pending,
+                limit,
+                retry_after,
+            } => {
+                // Whole seconds, rounded up: never earlier than the estimate.
+                let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+                ApiError::QueueFull {
+                    detail: format!(
+                        "Job queue is full: {pending} runs are pending for {scope} (limit {limit}); retry after {secs} s"
+                    ),
+                    retry_after_secs: secs,
+                }
+            }
             EngineError::IdempotencyConflict { key } => ApiError::IdempotencyConflict(key),
             EngineError::Store(e) => e.into(),
             other => ApiError::Internal(other.to_string()),

@@ -97,6 +97,7 @@ fn component_paths(paths: &mut Map<String, Value>, plural: &str, singular: &str,
             "413": error_response("Body over the configured limit"),
             "415": error_response("Unsupported media type"),
             "422": error_response("Missing message, malformed field"),
+            "429": error_response("background=true: the queue is full (queue_full); see Retry-After"),
             "503": error_response("Shutting down, or the database is unavailable"),
         }),
     );

@@ -160,6 +160,18 @@ pub struct EngineConfig {
     /// How many claimed runs execute at once in this process; further runs wait as `pending`
     /// in the database. Default 1024.
     pub max_concurrent_runs: usize,
+    /// Backpressure for the whole database: a background start ([`Engine::start`]) is
+    /// refused with [`EngineError::QueueFull`] while this many runs are `pending` (waiting
+    /// for an executor), counted over every process sharing the database. Foreground and
+    /// child runs never wait in the queue and are not limited. `None` (the default): no
+    /// limit; `Some(0)` refuses every background start.
+    ///
+    /// The count and the insert are not one transaction, so concurrent starts that all
+    /// passed the check may overshoot the limit by at most their number (starts in flight
+    /// at the same moment); the limit never lets the queue grow without bound.
+    pub max_pending: Option<usize>,
+    /// Like [`max_pending`](Self::max_pending), for each component (kind and id) on its own.
+    pub max_pending_per_component: Option<usize>,
     /// How long a claim lasts without renewal. A crashed owner's runs are recovered about one
     /// lease after its last heartbeat. Default 15 s.
     pub lease: Duration,
@@ -193,6 +205,8 @@ impl Default for EngineConfig {
         Self {
             executor: true,
             max_concurrent_runs: 1024,
+            max_pending: None,
+            max_pending_per_component: None,
             lease: Duration::from_secs(15),
             heartbeat_interval: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
@@ -228,6 +242,18 @@ impl EngineBuilder {
     /// See [`EngineConfig::max_concurrent_runs`].
     pub fn max_concurrent_runs(mut self, n: usize) -> Self {
         self.config.max_concurrent_runs = n.max(1);
+        self
+    }
+
+    /// See [`EngineConfig::max_pending`].
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.config.max_pending = Some(n);
+        self
+    }
+
+    /// See [`EngineConfig::max_pending_per_component`].
+    pub fn max_pending_per_component(mut self, n: usize) -> Self {
+        self.config.max_pending_per_component = Some(n);
         self
     }
 
@@ -283,6 +309,7 @@ impl EngineBuilder {
             shutdown: CancellationToken::new(),
             idle: Arc::new(Notify::new()),
             starved: AtomicBool::new(false),
+            finished_recently: Mutex::new(HashMap::new()),
         });
         let engine = Engine { inner };
         executor::spawn_background_tasks(&engine);
@@ -313,7 +340,17 @@ pub(crate) struct EngineInner {
     /// Set when a claim was limited by free permits: pending runs may be waiting, so the
     /// next run to finish wakes the claimer.
     starved: AtomicBool,
+    /// Backpressure's throughput readings (runs finished in the last [`RATE_WINDOW`], all or
+    /// per component), each kept for a second so that a burst of refused starts reads the
+    /// store once.
+    finished_recently: Mutex<FinishedRecently>,
 }
+
+/// Runs finished recently (all: `None`, or one component's), and when that was read.
+type FinishedRecently = HashMap<Option<(ComponentKind, String)>, (std::time::Instant, u64)>;
+
+/// How far back the `Retry-After` estimate of a full queue looks for finished runs.
+const RATE_WINDOW: Duration = Duration::from_secs(30);
 
 /// What starting a run needs besides the component.
 #[derive(Clone, Debug, Default)]
@@ -678,7 +715,9 @@ impl Engine {
     /// Starts a run in the background: one durable insert (status `pending`), then returns.
     /// An executor sharing the database (this one, if registered) claims and runs it.
     ///
-    /// Fails with [`EngineError::NoDatabase`] on a non-durable store, before anything runs.
+    /// Fails with [`EngineError::NoDatabase`] on a non-durable store, before anything runs,
+    /// and with [`EngineError::QueueFull`] when the queue holds as many pending runs as
+    /// [`EngineConfig::max_pending`] or [`EngineConfig::max_pending_per_component`] allows.
     pub async fn start(
         &self,
         kind: ComponentKind,
@@ -690,6 +729,7 @@ impl Engine {
         if !self.inner.store.is_durable() {
             return Err(EngineError::NoDatabase(kind));
         }
+        self.admit(kind, id).await?;
         let record = self
             .inner
             .store
@@ -697,6 +737,87 @@ impl Engine {
             .await?;
         self.inner.wake_claimer.notify_one();
         Ok(record)
+    }
+
+    /// Backpressure: refuses a background start while the queue holds as many pending runs as
+    /// a configured limit (the whole database's, then the component's).
+    async fn admit(&self, kind: ComponentKind, id: &str) -> EngineResult<()> {
+        let config = &self.inner.config;
+        let store = &self.inner.store;
+        if let Some(limit) = config.max_pending {
+            let pending = store.count_pending(None).await?;
+            if pending >= limit as u64 {
+                return Err(self.queue_full("server".into(), None, pending, limit).await);
+            }
+        }
+        if let Some(limit) = config.max_pending_per_component {
+            let pending = store.count_pending(Some((kind, id))).await?;
+            if pending >= limit as u64 {
+                let scope = format!("{kind}:{id}");
+                return Err(self
+                    .queue_full(scope, Some((kind, id)), pending, limit)
+                    .await);
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal of a start to a full queue, with its `Retry-After` estimate: the time the
+    /// runs that finished recently (all, or the component's) took to free as many places as
+    /// the queue is over its limit plus one, clamped to 1..=60 s; 1 s without recent finishes.
+    async fn queue_full(
+        &self,
+        scope: String,
+        component: Option<(ComponentKind, &str)>,
+        pending: u64,
+        limit: usize,
+    ) -> EngineError {
+        let limit = limit as u64;
+        let finished = self.finished_recently(component).await;
+        let retry_after = match finished {
+            Some(n) if n > 0 => {
+                let places = (pending + 1).saturating_sub(limit).max(1);
+                let secs = (places as f64 * RATE_WINDOW.as_secs_f64() / n as f64).ceil();
+                Duration::from_secs(secs.clamp(1.0, 60.0) as u64)
+            }
+            _ => Duration::from_secs(1),
+        };
+        EngineError::QueueFull {
+            scope,
+            pending,
+            limit,
+            retry_after,
+        }
+    }
+
+    /// How many runs (all, or the component's) finished in the last [`RATE_WINDOW`], read at
+    /// most once a second; `None` when the store could not say.
+    async fn finished_recently(&self, component: Option<(ComponentKind, &str)>) -> Option<u64> {
+        let key = component.map(|(k, id)| (k, id.to_owned()));
+        let fresh = |at: &std::time::Instant| at.elapsed() < Duration::from_secs(1);
+        if let Some((at, n)) = self.lock_finished().get(&key) {
+            if fresh(at) {
+                return Some(*n);
+            }
+        }
+        let since = kern_store::now_millis() - RATE_WINDOW.as_millis() as i64;
+        let n = self
+            .inner
+            .store
+            .count_finished_since(since, component)
+            .await
+            .ok()?;
+        let mut cache = self.lock_finished();
+        cache.retain(|_, (at, _)| fresh(at));
+        cache.insert(key, (std::time::Instant::now(), n));
+        Some(n)
+    }
+
+    fn lock_finished(&self) -> std::sync::MutexGuard<'_, FinishedRecently> {
+        self.inner
+            .finished_recently
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts a run in the background and subscribes to its events from the first. Dropping
