@@ -174,6 +174,12 @@ enum RunsCommand {
         /// The run's id.
         run_id: RunId,
     },
+    /// Requeue a failed or cancelled run: it goes back to the queue and resumes from its
+    /// checkpoints (completed steps do not run again) on any executor of its component.
+    Requeue {
+        /// The run's id.
+        run_id: RunId,
+    },
 }
 
 #[derive(Subcommand)]
@@ -443,6 +449,16 @@ async fn runs(engine: &Engine, command: RunsCommand) -> Result<()> {
             }
             CancelOutcome::AlreadyFinished(s) => println!("{run_id} had already finished: {s}"),
         },
+        RunsCommand::Requeue { run_id } => {
+            let Some(before) = engine.get_run(run_id).await? else {
+                bail!("run {run_id} not found");
+            };
+            let queued = engine.requeue(run_id).await?;
+            println!(
+                "requeued {run_id} ({}:{}, was {}); it is {} and resumes from its checkpoints",
+                queued.kind, queued.component_id, before.status, queued.status
+            );
+        }
     }
     Ok(())
 }

@@ -81,6 +81,17 @@ impl ContentView {
                 }
                 return Ok(());
             }
+            EventKind::RunRequeued {
+                previous_status, ..
+            } if own => {
+                // Its old terminal event is void; what follows goes on from its checkpoints.
+                self.transcript.push(event.clone());
+                writeln!(
+                    out,
+                    "\n[the run was requeued (its status was {previous_status}); it goes on from its checkpoints]"
+                )?;
+                return Ok(());
+            }
             EventKind::StepCompleted {
                 step_name,
                 content: Some(content),

@@ -81,6 +81,19 @@ pub enum EngineError {
         /// When to try again.
         retry_after: std::time::Duration,
     },
+    /// Only a failed or cancelled top-level run can be requeued; this one is not (it is
+    /// pending, running, paused or completed, or a concurrent requeue came first), or it is
+    /// a child run (a team's member, a workflow's agent step), which its parent redoes when
+    /// the parent is requeued.
+    #[error("{}", not_requeueable(.run_id, .status, *.child))]
+    NotRequeueable {
+        /// The run.
+        run_id: RunId,
+        /// Its status now.
+        status: kern_store::RunStatus,
+        /// True when it was refused for being a child run.
+        child: bool,
+    },
     /// The engine is shutting down and takes no new runs.
     #[error("the engine is shutting down")]
     ShuttingDown,
@@ -102,6 +115,14 @@ impl From<StoreError> for EngineError {
             StoreError::IdempotencyConflict { key } => Self::IdempotencyConflict { key },
             e => Self::Store(e),
         }
+    }
+}
+
+fn not_requeueable(run_id: &RunId, status: &kern_store::RunStatus, child: bool) -> String {
+    if child {
+        format!("run {run_id} is a child run (part of its parent's run): requeue its parent run instead")
+    } else {
+        format!("run {run_id} is {status}: only a failed or cancelled run can be requeued")
     }
 }
 

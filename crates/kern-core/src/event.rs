@@ -459,6 +459,19 @@ pub enum EventKind {
         /// ascending. Empty when nothing was in flight.
         voided: Vec<[u64; 2]>,
     },
+    /// An operator requeued the run after it failed or was cancelled (`POST
+    /// /queue/jobs/{run_id}/requeue`, `kern runs requeue`, `Engine::requeue`): it goes on from
+    /// its checkpoints under the same `run_id`, and its log goes on after this event. The old
+    /// terminal event (`WorkflowError`, `RunCancelled`, …) is void: `voided` lists it (as
+    /// `[[index, index]]`), so a client joining the run's output or looking for its outcome
+    /// drops it, as it drops what a `RunRestarted` voids. Every voided index is below this
+    /// event's own. (**Kern**: AgentOS has no such event.)
+    RunRequeued {
+        /// The status the run had (`failed` or `cancelled`).
+        previous_status: String,
+        /// The voided events (the old terminal event), as inclusive ranges of `event_index`.
+        voided: Vec<[u64; 2]>,
+    },
     /// An application-defined event.
     CustomEvent {
         /// Anything.
@@ -552,6 +565,7 @@ impl EventKind {
             Self::RunRestarted { .. } => "RunRestarted",
             Self::RunPaused { .. } => "RunPaused",
             Self::RunContinued { .. } => "RunContinued",
+            Self::RunRequeued { .. } => "RunRequeued",
             Self::CustomEvent { .. } => "CustomEvent",
         }
     }
@@ -707,8 +721,11 @@ pub(crate) fn to_payload(
     serde_json::to_string(&payload).expect("event payloads serialise")
 }
 
-/// True if a stored event ends a stream of the run `run_id`: the run's own terminal event, or
-/// its `RunPaused` (the run waits for a human; a new stream follows its continuation).
+/// True if a stored event may end a stream of the run `run_id`: the run's own terminal event,
+/// or its `RunPaused` (the run waits for a human; a new stream follows its continuation). A
+/// subscription ends there only when the event is also the last of the log: a requeued run's
+/// log goes on after its old terminal event (`RunRequeued`), a continued run's after its
+/// `RunPaused`.
 pub fn is_terminal_for(run_id: RunId, event_type: &str, payload: &str) -> bool {
     if !TERMINAL_EVENTS.contains(&event_type) && event_type != "RunPaused" {
         return false;

@@ -42,8 +42,9 @@ impl Transcript {
     }
 
     /// Adds the next event of the log (events come in index order, as every stream yields
-    /// them). A `RunRestarted` event removes the events it voids; returns how many it removed
-    /// (0 for every other event), so that a live view knows when to redraw.
+    /// them). A `RunRestarted` or `RunRequeued` event removes the events it voids; returns
+    /// how many it removed (0 for every other event), so that a live view knows when to
+    /// redraw.
     pub fn push(&mut self, event: Event) -> usize {
         let removed = match event.kind.voided() {
             [] => 0,
@@ -80,10 +81,11 @@ impl Transcript {
 }
 
 impl EventKind {
-    /// The events this one voids: the ranges of a `RunRestarted`, empty for every other event.
+    /// The events this one voids: the ranges of a `RunRestarted` (the interrupted work it
+    /// redoes) or a `RunRequeued` (the old terminal event), empty for every other event.
     pub fn voided(&self) -> &[[u64; 2]] {
         match self {
-            Self::RunRestarted { voided, .. } => voided,
+            Self::RunRestarted { voided, .. } | Self::RunRequeued { voided, .. } => voided,
             _ => &[],
         }
     }

@@ -9,7 +9,11 @@
 //! - **JWT** ([`JwtConfig`]: HS256 with a shared secret and/or RS256 with a PEM public key;
 //!   `exp` required and checked, optional audience and issuer): the token's `sub` is the
 //!   caller's `user_id`, and the handlers show, cancel and resume only that user's runs and
-//!   sessions (others' answer 404, as if they did not exist).
+//!   sessions (others' answer 404, as if they did not exist). A token whose `scopes` claim
+//!   (a JSON array of strings, or one space-separated string) or `scope` claim (the OAuth 2
+//!   form: a space-separated string) names `admin` (or Agno's `agent_os:admin`) is an
+//!   operator's: [`Caller::admin`], which the operator routes (`/queue/…`) require of JWT
+//!   callers.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -89,8 +93,8 @@ impl JwtConfig {
         self
     }
 
-    /// Verifies a token; returns its subject.
-    fn verify(&self, token: &str) -> Result<String, ApiError> {
+    /// Verifies a token; returns its subject and whether its scopes name the admin scope.
+    fn verify(&self, token: &str) -> Result<(String, bool), ApiError> {
         let bad = ApiError::Unauthorized("Invalid authentication credentials");
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad)?;
         let key = match header.alg {
@@ -129,13 +133,52 @@ impl JwtConfig {
         if sub.is_empty() {
             return Err(ApiError::Unauthorized("Invalid token: empty sub"));
         }
-        Ok(sub.to_owned())
+        Ok((sub.to_owned(), data.claims.is_admin()))
     }
 }
+
+/// The scope names that make a JWT caller an operator: Kern's `admin`, and Agno's default
+/// admin scope.
+pub(crate) const ADMIN_SCOPES: [&str; 2] = ["admin", "agent_os:admin"];
 
 #[derive(serde::Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(default)]
+    scopes: Option<Scopes>,
+    #[serde(default)]
+    scope: Option<Scopes>,
+}
+
+impl Claims {
+    /// Whether the `scopes` or `scope` claim names an admin scope.
+    fn is_admin(&self) -> bool {
+        [&self.scopes, &self.scope]
+            .into_iter()
+            .flatten()
+            .any(Scopes::has_admin)
+    }
+}
+
+/// A scopes claim: a list of names, or one string of space-separated names. Any other JSON
+/// grants nothing (it does not make the token invalid).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Scopes {
+    List(Vec<serde_json::Value>),
+    Text(String),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Scopes {
+    fn has_admin(&self) -> bool {
+        let admin = |s: &str| ADMIN_SCOPES.contains(&s);
+        match self {
+            Scopes::List(items) => items.iter().filter_map(|v| v.as_str()).any(admin),
+            Scopes::Text(s) => s.split_whitespace().any(admin),
+            Scopes::Other(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for JwtConfig {
@@ -196,14 +239,19 @@ impl Auth {
                 return Ok(Caller {
                     authenticated: true,
                     user_id: None,
+                    admin: true,
                 });
             }
         }
         match &self.jwt {
-            Some(jwt) if token.matches('.').count() == 2 => Ok(Caller {
-                authenticated: true,
-                user_id: Some(jwt.verify(token)?),
-            }),
+            Some(jwt) if token.matches('.').count() == 2 => {
+                let (user_id, admin) = jwt.verify(token)?;
+                Ok(Caller {
+                    authenticated: true,
+                    user_id: Some(user_id),
+                    admin,
+                })
+            }
             _ => Err(ApiError::Unauthorized("Invalid authentication credentials")),
         }
     }
@@ -250,11 +298,22 @@ pub struct Caller {
     /// The user the credentials name (a JWT's `sub`). `None` for the security key and on an
     /// open server: such callers see every run and session.
     pub user_id: Option<String>,
+    /// Whether the credentials are the operator's: the security key, or a JWT whose
+    /// `scopes`/`scope` claim names `admin` (or `agent_os:admin`). An admin JWT caller still
+    /// sees only their own runs on the component and session routes; the flag opens the
+    /// operator routes (`/queue/…`).
+    pub admin: bool,
 }
 
 impl Caller {
     pub(crate) fn anonymous() -> Self {
         Self::default()
+    }
+
+    /// Whether this caller may use the operator routes (`/queue/…`): on an open server or
+    /// with the security key anyone who got in may; a JWT caller needs the admin scope.
+    pub fn is_operator(&self) -> bool {
+        self.user_id.is_none() || self.admin
     }
 
     /// Whether this caller may see something owned by `owner` (a run's or session's
@@ -331,5 +390,39 @@ mod tests {
         h.insert(header::AUTHORIZATION, "Bearer k3y".parse().unwrap());
         assert!(auth.authenticate(&h).unwrap().authenticated);
         assert!(Auth::default().authenticate(&HeaderMap::new()).is_ok());
+    }
+
+    #[test]
+    fn the_admin_scope_is_read_from_scopes_or_scope() {
+        let has = |claims: serde_json::Value| {
+            serde_json::from_value::<Claims>(claims).unwrap().is_admin()
+        };
+        assert!(has(
+            serde_json::json!({"sub": "u", "scopes": ["read", "admin"]})
+        ));
+        assert!(has(serde_json::json!({"sub": "u", "scopes": "read admin"})));
+        assert!(has(
+            serde_json::json!({"sub": "u", "scope": "openid agent_os:admin"})
+        ));
+        assert!(!has(
+            serde_json::json!({"sub": "u", "scopes": ["administrator", "read"]})
+        ));
+        assert!(!has(serde_json::json!({"sub": "u", "scope": "readadmin"})));
+        assert!(!has(
+            serde_json::json!({"sub": "u", "scopes": {"admin": true}})
+        ));
+        assert!(!has(serde_json::json!({"sub": "u"})));
+        let key = Auth {
+            security_key: Some("k".into()),
+            jwt: None,
+        };
+        assert!(key.verify_token("k").unwrap().is_operator());
+        assert!(Caller::anonymous().is_operator());
+        let user = Caller {
+            authenticated: true,
+            user_id: Some("u".into()),
+            admin: false,
+        };
+        assert!(!user.is_operator());
     }
 }

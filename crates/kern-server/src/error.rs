@@ -91,6 +91,10 @@ pub enum ApiError {
     /// was never paused, it ended, or another continue of the same pause came first.
     #[error("{0}")]
     NotPaused(String),
+    /// Only a failed or cancelled top-level run can be requeued, and this one is not (409,
+    /// `run_not_requeueable`).
+    #[error("{0}")]
+    NotRequeueable(String),
     /// The queue is full (429, `queue_full`): a background start found as many pending runs
     /// as the server's limit (`--max-pending`, `--max-pending-per-component`). The response
     /// carries `Retry-After` (seconds).
@@ -101,6 +105,9 @@ pub enum ApiError {
         /// When to try again, in whole seconds (at least 1).
         retry_after_secs: u64,
     },
+    /// The route needs the operator: a JWT caller without the admin scope (403, `forbidden`).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// Credentials are missing or wrong (401, `unauthorized`).
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -144,10 +151,13 @@ impl ApiError {
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             NoDatabase(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
-            SessionBusy | Conflict(_) | NotPaused(_) | IdempotencyConflict(_) => {
-                StatusCode::CONFLICT
-            }
+            SessionBusy
+            | Conflict(_)
+            | NotPaused(_)
+            | NotRequeueable(_)
+            | IdempotencyConflict(_) => StatusCode::CONFLICT,
             QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Forbidden(_) => StatusCode::FORBIDDEN,
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
             NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ShuttingDown | Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -180,7 +190,9 @@ impl ApiError {
             SessionBusy => "session_has_active_runs",
             Conflict(_) => "conflict",
             NotPaused(_) => "run_not_paused",
+            NotRequeueable(_) => "run_not_requeueable",
             QueueFull { .. } => "queue_full",
+            Forbidden(_) => "forbidden",
             IdempotencyConflict(_) => "idempotency_conflict",
             Unauthorized(_) => "unauthorized",
             NotImplemented(_) => "not_implemented",
@@ -235,6 +247,7 @@ impl From<EngineError> for ApiError {
             }
             EngineError::ShuttingDown => ApiError::ShuttingDown,
             e @ EngineError::NotPaused { .. } => ApiError::NotPaused(e.to_string()),
+            e @ EngineError::NotRequeueable { .. } => ApiError::NotRequeueable(e.to_string()),
             EngineError::QueueFull {
                 scope,
                 pending,

@@ -58,6 +58,7 @@ pub mod demo;
 mod error;
 mod form;
 mod openapi;
+mod queue;
 mod routes;
 mod stream;
 mod webhooks;

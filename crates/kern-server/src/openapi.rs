@@ -271,6 +271,7 @@ pub(crate) fn document() -> Value {
         "/sessions/{session_id}/rename".into(),
         json!({ "post": rename }),
     );
+    crate::queue::openapi_paths(&mut paths);
 
     json!({
         "openapi": "3.0.3",

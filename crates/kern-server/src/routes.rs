@@ -38,6 +38,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/sessions/{session_id}/runs", get(session_runs))
         .route("/sessions/{session_id}/runs/{run_id}", get(session_run))
         .route("/sessions/{session_id}/rename", post(rename_session))
+        .route("/queue/stats", get(crate::queue::stats))
+        .route("/queue/jobs", get(crate::queue::list_jobs))
+        .route("/queue/jobs/{run_id}", get(crate::queue::get_job))
+        .route(
+            "/queue/jobs/{run_id}/requeue",
+            post(crate::queue::requeue_job),
+        )
         .route("/{kind}", get(list_components))
         .route("/{kind}/{id}", get(get_component))
         .route("/{kind}/{id}/runs", get(list_runs).post(create_run))

@@ -2,15 +2,18 @@
 
 use serde_json::Value;
 
+/// The events that void earlier events of their log: `RunRestarted` (the interrupted work a
+/// resumed run redoes) and `RunRequeued` (a requeued run's old terminal event).
+fn voids(e: &Value) -> bool {
+    e["event"] == "RunRestarted" || e["event"] == "RunRequeued"
+}
+
 /// The events of a log (in index order) that still count once the voids of its
-/// `RunRestarted` events are applied (design invariant 10).
+/// `RunRestarted` and `RunRequeued` events are applied (design invariant 10).
 pub fn kept_events(events: &[Value]) -> Vec<Value> {
     let mut kept: Vec<Value> = Vec::with_capacity(events.len());
     for e in events {
-        if let Some(voided) = e["voided"]
-            .as_array()
-            .filter(|_| e["event"] == "RunRestarted")
-        {
+        if let Some(voided) = e["voided"].as_array().filter(|_| voids(e)) {
             let ranges: Vec<(u64, u64)> = voided
                 .iter()
                 .map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap()))
@@ -29,12 +32,14 @@ pub fn kept_events(events: &[Value]) -> Vec<Value> {
 /// content deltas (`RunContent`, `TeamRunContent`) of every run that completed in the log
 /// (the run itself, its members, its agent steps) equal that run's final content, and no
 /// voided range reaches past its `RunRestarted` event or voids an index twice. Returns how
-/// many `RunRestarted` events the log holds.
+/// many `RunRestarted` events the log holds. (`RunRequeued` events are checked the same way.)
 pub fn assert_joined_content(events: &[Value]) -> usize {
     let mut restarts = 0;
     let mut voided_so_far: Vec<u64> = Vec::new();
-    for e in events.iter().filter(|e| e["event"] == "RunRestarted") {
-        restarts += 1;
+    for e in events.iter().filter(|e| voids(e)) {
+        if e["event"] == "RunRestarted" {
+            restarts += 1;
+        }
         let own = e["event_index"].as_u64().unwrap();
         for r in e["voided"].as_array().unwrap() {
             let (a, b) = (r[0].as_u64().unwrap(), r[1].as_u64().unwrap());

@@ -93,7 +93,8 @@ impl Bus {
 }
 
 /// A stream of a run's stored events, in order, from a given index to the run's terminal
-/// event. Errors are store failures; the stream ends after yielding one.
+/// event (or its pause) that ends its log: past an old terminal event when the run was
+/// requeued. Errors are store failures; the stream ends after yielding one.
 pub type EventStream = Pin<Box<dyn Stream<Item = EngineResult<StoredEvent>> + Send>>;
 
 /// How often an idle subscription re-reads the store: rarely when this process runs the run
@@ -134,8 +135,13 @@ impl Subscription {
             }
             if let Some(e) = self.buffer.pop_front() {
                 self.next = e.event_index + 1;
-                if is_terminal_for(self.run_id, &e.event_type, &e.payload) {
-                    self.done = true;
+                if is_terminal_for(self.run_id, &e.event_type, &e.payload) && self.buffer.is_empty()
+                {
+                    // The run's end (or pause) ends the stream only if it is the last event
+                    // of the log: a requeued run goes on after its old terminal event, a
+                    // continued run after its pause. A store failure here ends the stream at
+                    // the event, as a terminal event always did.
+                    self.done = !matches!(self.catch_up().await, Ok(true));
                 }
                 return Some(Ok(e));
             }
@@ -229,4 +235,136 @@ pub(crate) fn subscribe(
         let item = sub.next_event().await?;
         Some((item, sub))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use kern_store::sqlite::SqliteStore;
+    use kern_store::{
+        now_millis, ClaimRequest, ComponentKind, Lease, NewRun, RequeueRequest, RunFinish,
+        RunStatus, RunWrite,
+    };
+
+    fn ev(run_id: RunId, name: &str, i: u64) -> NewEvent {
+        NewEvent {
+            event_type: name.into(),
+            payload: format!(r#"{{"event":"{name}","run_id":"{run_id}","event_index":{i}}}"#)
+                .into(),
+            created_at: now_millis(),
+            scope: None,
+        }
+    }
+
+    fn finish(run_id: RunId, attempt: u32, first: u64, name: &str, status: RunStatus) -> RunWrite {
+        RunWrite {
+            run_id,
+            attempt,
+            first_index: first,
+            events: vec![ev(run_id, name, first)],
+            finish: Some(RunFinish {
+                status,
+                output: None,
+                error: None,
+                pause_expires_at: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn subscription(
+        store: Arc<dyn Store>,
+        run_id: RunId,
+        buffered: Vec<StoredEvent>,
+    ) -> Subscription {
+        let bus = Arc::new(Bus::default());
+        let rx = bus.register(run_id);
+        Subscription {
+            store,
+            next: buffered.first().map_or(0, |e| e.event_index),
+            buffer: buffered.into(),
+            bus,
+            run_id,
+            rx,
+            poll: PollPolicy {
+                local: Duration::from_millis(10),
+                remote: Duration::from_millis(10),
+                is_local: Arc::new(|_| false),
+            },
+            done: false,
+        }
+    }
+
+    async fn rest(mut sub: Subscription) -> Vec<u64> {
+        let mut out = Vec::new();
+        while let Some(e) = tokio::time::timeout(Duration::from_secs(10), sub.next_event())
+            .await
+            .expect("the stream ends in time")
+        {
+            out.push(e.unwrap().event_index);
+        }
+        out
+    }
+
+    /// A terminal event that arrived alone (live) ends the stream only when the store has
+    /// nothing after it; a requeued run's old terminal event is followed by more.
+    #[tokio::test]
+    async fn a_terminal_event_ends_the_stream_only_at_the_end_of_the_log() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::ephemeral().await.unwrap());
+        let new = NewRun {
+            claim: Some(Lease {
+                owner: "me".into(),
+                duration_ms: 60_000,
+            }),
+            ..NewRun::new(ComponentKind::Workflow, "wf", "s", serde_json::Value::Null)
+        };
+        let run = store.create_run(new).await.unwrap();
+        let id = run.run_id;
+        let w = finish(id, 1, 0, "WorkflowError", RunStatus::Failed);
+        store.write(w.into()).await.unwrap();
+        let terminal = store.read_events(id, 0, 10).await.unwrap();
+        // The log ends there: the stream ends at it.
+        assert_eq!(
+            rest(subscription(store.clone(), id, terminal.clone())).await,
+            [0]
+        );
+
+        store
+            .requeue(RequeueRequest {
+                run_id: id,
+                event_count: 1,
+                event: ev(id, "RunRequeued", 1),
+                checkpoints: vec![],
+            })
+            .await
+            .unwrap();
+        let claimed = store
+            .claim(&ClaimRequest {
+                owner: "me".into(),
+                limit: 1,
+                lease_ms: 60_000,
+                components: vec![(ComponentKind::Workflow, "wf".into())],
+            })
+            .await
+            .unwrap();
+        assert_eq!(claimed[0].attempt, 2);
+        let w = finish(id, 2, 2, "WorkflowCompleted", RunStatus::Completed);
+        store.write(w.into()).await.unwrap();
+        // The old terminal event, alone in the buffer: the store has more after it.
+        assert_eq!(
+            rest(subscription(store.clone(), id, terminal)).await,
+            [0, 1, 2]
+        );
+        // From the start, everything read at once.
+        let from_start = subscribe(
+            store.clone(),
+            Arc::new(Bus::default()),
+            id,
+            0,
+            subscription(store, id, vec![]).poll.clone(),
+        );
+        let indices: Vec<u64> = from_start.map(|e| e.unwrap().event_index).collect().await;
+        assert_eq!(indices, [0, 1, 2]);
+    }
 }

@@ -138,6 +138,11 @@ pub const CONTINUE_KEY: &str = "continue";
 /// continuation: a run claimed while it is set was claimed because its pause expired.
 pub(crate) const PAUSE_KEY: &str = "pause";
 
+/// The checkpoint an operator's requeue ([`Engine::requeue`]) writes: the run's attempt when
+/// it was requeued. Work delivered at most once (an at-most-once step or tool call) whose
+/// durable mark was written at or before that attempt may run again: the operator decided so.
+pub const REQUEUED_ATTEMPT_KEY: &str = "requeued_attempt";
+
 /// The checkpoint holding the index of the latest `RunContinued` event.
 pub(crate) const CONTINUED_AT_KEY: &str = "continued_at";
 
@@ -1100,6 +1105,76 @@ impl Engine {
                     return Ok(record);
                 }
                 // Its log changed meanwhile (another continue, a cancel): read it again.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Requeues a run that failed or was cancelled (an operator's remedy: the dead-letter
+    /// list's "try again"): appends `RunRequeued` (which voids the old terminal event) and
+    /// queues the run again, atomically; any executor of its component claims it, and it
+    /// resumes from its checkpoints under the same `run_id`, so the steps that completed
+    /// before do not run again. It resumes as a background run (a foreground run's caller is
+    /// gone), with a fresh recovery budget and run timeout; the attempt number keeps growing,
+    /// so a stale owner of an earlier attempt stays fenced. Returns the run as queued
+    /// (`pending`). Not subject to [`EngineConfig::max_pending`]: the operator decides. Work
+    /// delivered at most once that an interruption stopped (the reason such a run failed)
+    /// runs again ([`REQUEUED_ATTEMPT_KEY`]).
+    ///
+    /// This is the one deliberate exception to "a terminal status never changes".
+    ///
+    /// Fails with [`EngineError::NotRequeueable`] for a run that is not failed or cancelled
+    /// (including one a concurrent requeue already queued) or that is a child run, and
+    /// [`EngineError::RunNotFound`] for an unknown one.
+    pub async fn requeue(&self, run_id: RunId) -> EngineResult<RunRecord> {
+        loop {
+            let run = self
+                .inner
+                .store
+                .get_run(run_id)
+                .await?
+                .ok_or(EngineError::RunNotFound(run_id))?;
+            let requeueable = matches!(run.status, RunStatus::Failed | RunStatus::Cancelled);
+            if !requeueable || run.parent_run_id.is_some() {
+                return Err(EngineError::NotRequeueable {
+                    run_id,
+                    status: run.status,
+                    child: requeueable,
+                });
+            }
+            // A terminal run's terminal event is the last of its log.
+            let voided = match run.event_count {
+                0 => Vec::new(),
+                n => vec![[n - 1, n - 1]],
+            };
+            let event = executor::event_for_queued_run(
+                self,
+                &run,
+                EventKind::RunRequeued {
+                    previous_status: run.status.as_str().to_owned(),
+                    voided,
+                },
+            );
+            let req = kern_store::RequeueRequest {
+                run_id,
+                event_count: run.event_count,
+                event,
+                checkpoints: vec![
+                    // A run cancelled while paused is not waiting for its pause to expire:
+                    // it resumes, and pauses again if it still needs a person.
+                    (PAUSE_KEY.to_owned(), Value::Null),
+                    // At-most-once work interrupted before now may run again.
+                    (REQUEUED_ATTEMPT_KEY.to_owned(), Value::from(run.attempt)),
+                ],
+            };
+            match self.inner.store.requeue(req).await {
+                Ok(record) => {
+                    self.inner.bus.wake(Some(&[run_id]));
+                    self.inner.wake_claimer.notify_one();
+                    return Ok(record);
+                }
+                // Its log changed meanwhile (another requeue): read it again.
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
