@@ -15,7 +15,7 @@ for async user code, and the orderly stop at interpreter exit.
   first.
 - Engines read two settings from the environment when they open: ``KERN_LEASE_SECONDS`` (how
   long a crashed process keeps its runs claimed before another resumes them; default 15) and
-  ``KERN_MAX_CONCURRENT_RUNS`` (runs this process executes at once; default 64). A malformed
+  ``KERN_MAX_CONCURRENT_RUNS`` (runs this process executes at once; default 1024). A malformed
   value raises ``ValueError`` naming the variable instead of being ignored.
 """
 
