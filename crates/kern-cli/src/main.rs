@@ -4,8 +4,8 @@
 //! registered components' runs and serves them over REST, SSE and WebSocket.
 //!
 //! Client commands work on any database Kern uses, from any machine that reaches it: list and
-//! inspect runs, follow a run's events (resuming after an index), cancel a run, apply
-//! retention. They never execute runs.
+//! inspect runs, follow a run's events (resuming after an index), cancel a run, requeue a
+//! failed or cancelled one, apply retention. They never execute runs.
 
 mod bench;
 mod config;
