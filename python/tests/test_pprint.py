@@ -375,6 +375,42 @@ def test_restart_that_voids_no_printed_text_prints_nothing() -> None:
     assert "restarted" not in text and text.startswith("done\n")
 
 
+def test_requeue_replaces_the_old_ending() -> None:
+    events = [
+        Event("RunStarted", 0),
+        Event("RunError", 1, error="upstream timed out", agent_name="Writer"),
+        Event("RunRequeued", 2, previous_status="failed", voided=[[1, 1]]),
+        Event("RunContent", 3, content="Done now."),
+        Event("RunCompleted", 4, content="Done now.", agent_name="Writer"),
+    ]
+    text = render(events)
+    [notice] = [line for line in text.splitlines() if "Requeued" in line]
+    assert "it had failed" in notice
+    assert "COMPLETED" in text and "ERROR" not in text and "timed out" not in text
+
+
+def test_transcript_drops_what_a_requeue_voids() -> None:
+    from kern.run.events import Transcript, event_from_json
+
+    t = Transcript()
+    for payload in (
+        {"event": "RunContent", "event_index": 0, "run_id": "r", "content": "a"},
+        {"event": "RunCancelled", "event_index": 1, "run_id": "r"},
+        {
+            "event": "RunRequeued",
+            "event_index": 2,
+            "run_id": "r",
+            "previous_status": "cancelled",
+            "voided": [[1, 1]],
+        },
+        {"event": "RunContent", "event_index": 3, "run_id": "r", "content": "b"},
+    ):
+        t.push(event_from_json(json.dumps(payload)))
+    assert [e.event_index for e in t.events] == [0, 2, 3]
+    assert t.content() == "ab"
+    assert type(t.events[1]).__name__ == "RunRequeuedEvent"
+
+
 def test_workflow_events_show_steps_and_label_member_runs() -> None:
     events = [
         Event("WorkflowStarted", 0, run_id="wf", workflow_name="Content"),

@@ -8,7 +8,9 @@ Every event a stream yields is an instance of a class named after the event (``R
 
 ``RunRestarted`` (``voided``: index ranges) says that the run resumed after its process
 stopped and that the listed earlier events belong to work it redoes: a program joining
-streamed content drops them (:class:`Transcript` does).
+streamed content drops them (:class:`Transcript` does). ``RunRequeued`` (``voided``,
+``previous_status``) says that an operator sent a failed or cancelled run back to the queue:
+it voids the old terminal event, and the log goes on past it.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ class RunEvent:
 
     @property
     def voided(self) -> List[List[int]]:
-        return self.__dict__.get("voided", []) if self.event == "RunRestarted" else []
+        """The ranges (inclusive ``[first, last]`` event indexes) of earlier events this event
+        voids: only ``RunRestarted`` and ``RunRequeued`` void any."""
+        if self.event in ("RunRestarted", "RunRequeued"):
+            return self.__dict__.get("voided", [])
+        return []
 
     def __repr__(self) -> str:
         extra = ""
@@ -76,7 +82,7 @@ def event_from_json(payload: str) -> RunEvent:
 # The classes Agno users import by name.
 for _name in (
     "RunStarted RunContent RunContentCompleted RunCompleted RunError RunCancelled RunPaused "
-    "RunContinued RunRestarted ModelRequestStarted ModelRequestCompleted ToolCallStarted "
+    "RunContinued RunRestarted RunRequeued ModelRequestStarted ModelRequestCompleted ToolCallStarted "
     "ToolCallCompleted TeamRunStarted TeamRunContent TeamRunContentCompleted TeamRunCompleted "
     "TeamRunError TeamRunCancelled TeamModelRequestStarted TeamModelRequestCompleted "
     "TeamToolCallStarted TeamToolCallCompleted WorkflowStarted WorkflowCompleted WorkflowError "
@@ -101,7 +107,7 @@ TERMINAL = frozenset(
 
 class Transcript:
     """A run's events as a person sees them: push every event in order; voided events (those a
-    later ``RunRestarted`` lists) are dropped, so :meth:`content` is the run's answer, never a
+    later ``RunRestarted`` or ``RunRequeued`` lists) are dropped, so :meth:`content` is the run's answer, never a
     doubled one."""
 
     def __init__(self) -> None:

@@ -11,7 +11,9 @@ team's or workflow's) or the events of a streamed run, and prints:
   finishes, and the final answer in a panel at the end. A ``RunRestarted`` event (a
   background run resumed after a crash or a graceful stop) voids earlier events; when that
   removes text already printed, a line says so and the content is printed again as it now
-  stands, so the text after the last such line is the final answer.
+  stands, so the text after the last such line is the final answer. A ``RunRequeued`` event
+  (an operator sent an ended run back to the queue) voids the old ending: a line says so and
+  the panel shows the run's new end.
 
 :func:`apprint_run_response` does the same for async iterables of events, and
 :func:`render_markdown` is the small markdown renderer used for ``markdown=True``.
@@ -909,6 +911,8 @@ class _StreamPrinter:
         is_root = run_id is None or run_id == self.root_run
         if kind == "RunRestarted":
             self.restart(event)
+        elif kind == "RunRequeued":
+            self.requeued(event)
         elif kind in _CONTENT_EVENTS:
             text = _field(event, "content")
             if isinstance(text, str) and text:
@@ -978,6 +982,24 @@ class _StreamPrinter:
         self.labelled = False
         for entry in kept:
             self.show_content(entry)
+
+    def requeued(self, event: Any) -> None:
+        """Applies a ``RunRequeued``: an operator sent the ended run back to the queue, so its
+        old ending (the voided terminal event) is no longer the run's end."""
+        ranges = []
+        for pair in _field(event, "voided") or []:
+            try:
+                ranges.append((int(pair[0]), int(pair[1])))
+            except (TypeError, ValueError, IndexError):
+                continue
+        index = _field(self.final, "event_index") if self.final is not None else None
+        if isinstance(index, int) and any(a <= index <= b for a, b in ranges):
+            self.final = None
+        previous = _field(event, "previous_status")
+        notice = "↻ Requeued by an operator%s; the run goes on:" % (
+            " (it had %s)" % previous if previous else ""
+        )
+        self.line(_paint(notice, ["yellow"], self.color))
 
     def finish(self) -> None:
         """Ends the streamed text and prints the final panel."""
