@@ -8,7 +8,9 @@
 //! Each request: `POST <url>`, `content-type: application/json`, body
 //! `{"type": "run.completed" | "run.error" | "run.cancelled", "timestamp": RFC 3339,
 //! "data": <the run record without events>}`, and the headers `webhook-id` (stable across
-//! retries: `msg_<run_id>`), `webhook-timestamp` (Unix seconds of the attempt) and, with a
+//! retries: `msg_<run_id>` for a run's first delivery, `msg_<run_id>_<n>` for its n-th when it
+//! reached more than one outcome, paused or requeued), `webhook-timestamp` (Unix seconds of
+//! the attempt) and, with a
 //! secret, `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`. A 2xx
 //! answer is a delivery; anything else (or no answer in time) is retried.
 
@@ -193,7 +195,20 @@ async fn deliver(
         "data": data,
     })
     .to_string();
-    let msg_id = format!("msg_{}", run.run_id);
+    // Receivers deduplicate by webhook-id, so each outcome of a run that reached more than
+    // one (it paused, or an operator requeued it) is a message of its own; the first keeps the
+    // plain id.
+    let nth = match store.list_webhooks(run.run_id).await {
+        Ok(all) => all.iter().position(|w| w.id == d.id).unwrap_or(0) + 1,
+        Err(e) => {
+            tracing::warn!(error = %e, "webhooks: reading the run's deliveries failed; the lease will retry");
+            return;
+        }
+    };
+    let msg_id = match nth {
+        1 => format!("msg_{}", run.run_id),
+        n => format!("msg_{}_{n}", run.run_id),
+    };
     let mut req = client
         .post(&d.url)
         .header("content-type", "application/json")

@@ -14,7 +14,7 @@ use kern_server::JwtConfig;
 use kern_testkit::{both_backends, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How many times each step of the `flaky` workflow ran, by the run's input.
@@ -238,11 +238,25 @@ async fn a_requeued_run_resumes_from_its_checkpoints(backend: Backend) {
     let Some(s) = server(backend, |db| executor(db).build(), Opts::default()).await else {
         return;
     };
+    let (hooks, url) = hooks().await;
     let k = key();
-    let run_id = s.start_background("flaky", &k).await;
+    let run_id = {
+        let form = [
+            ("message", k.as_str()),
+            ("stream", "false"),
+            ("background", "true"),
+            ("webhook_url", url.as_str()),
+        ];
+        let resp = s.create("flaky", &form).await;
+        assert_eq!(resp.status(), 202);
+        id_of(&resp.json().await.unwrap())
+    };
     let failed = s.wait_status(run_id, |st| st.is_terminal()).await;
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!((executed(&k, "prepare"), executed(&k, "call")), (1, 1));
+    let first = wait_hooks(&hooks, 1).await;
+    assert_eq!(first[0].0, format!("msg_{run_id}"));
+    assert_eq!(first[0].1["type"], "run.error");
 
     let (status, job) = post(&s, &format!("/queue/jobs/{run_id}/requeue")).await;
     assert_eq!(status, 200, "{job}");
@@ -266,6 +280,11 @@ async fn a_requeued_run_resumes_from_its_checkpoints(backend: Backend) {
         ),
         (1, 2, 1)
     );
+    // The second outcome is a webhook message of its own (receivers dedupe by webhook-id).
+    let got = wait_hooks(&hooks, 2).await;
+    assert_eq!(got[1].0, format!("msg_{run_id}_2"));
+    assert_eq!(got[1].1["type"], "run.completed");
+    assert_eq!(got[1].1["data"]["status"], "COMPLETED");
     let (_, job) = get(&s, &format!("/queue/jobs/{run_id}")).await;
     assert_eq!(
         (job["status"].as_str(), job["attempt"].as_u64()),
@@ -341,6 +360,41 @@ async fn a_requeued_run_resumes_from_its_checkpoints(backend: Backend) {
     let again = s.wait_status(gated, |st| st.is_terminal()).await;
     assert_eq!(again.status, RunStatus::Completed, "{:?}", again.error);
     s.shutdown().await;
+}
+
+/// Webhook requests received: (webhook-id, body).
+type Hooks = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A local webhook receiver answering 200; its URL.
+async fn hooks() -> (Hooks, String) {
+    let got: Hooks = Arc::default();
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                state
+                    .lock()
+                    .unwrap()
+                    .push((id, serde_json::from_str(&body).unwrap()));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (got, url)
+}
+
+async fn wait_hooks(hooks: &Hooks, n: usize) -> Vec<(String, Value)> {
+    kern_testkit::wait_until(TIMEOUT, "webhook requests", || async {
+        hooks.lock().unwrap().len() >= n
+    })
+    .await;
+    hooks.lock().unwrap().clone()
 }
 
 // ---- the admin scope ----
