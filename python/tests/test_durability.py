@@ -44,7 +44,10 @@ SCRIPT = textwrap.dedent(
     def two(si: StepInput) -> str:
         mark("two", si.run_id)
         if HANG:
-            time.sleep(3600)  # the kill lands here
+            # The kill (or the exit) lands here. Short sleeps: the thread keeps re-entering the
+            # interpreter, as real work does, also while the interpreter finalizes at exit.
+            while True:
+                time.sleep(0.005)
         return f"two<{si.previous_step_content}>"
 
     async def three(si: StepInput) -> str:

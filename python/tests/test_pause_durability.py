@@ -18,6 +18,8 @@ import httpx
 import pytest
 from conftest import python_env, wait_sync
 
+from kern.run.events import Transcript, event_from_json
+
 SCRIPT = textwrap.dedent(
     """
     import os, time
@@ -52,7 +54,8 @@ SCRIPT = textwrap.dedent(
         Step(name="publish", executor=publish, requires_confirmation=True,
              confirmation_message="Publish it?"),
     ])
-    agent_os = AgentOS(workflows=[wf])
+    # On SIGTERM, running runs get a second to finish before they are handed back.
+    agent_os = AgentOS(workflows=[wf], shutdown_grace=1.0)
     app = agent_os.get_app()
 
     if __name__ == "__main__":
@@ -69,15 +72,24 @@ class Server:
         self.script.write_text(SCRIPT)
         self.marks = tmp / "marks"
         self.marks.mkdir()
+        self.db_url = db_url
+        self.starts = 0
         # A short lease: a killed server's runs are taken over within a second.
         self.env = python_env(MARKS=str(self.marks), DB=db_url, KERN_LEASE_SECONDS="1")
         self.child: subprocess.Popen | None = None
         self.base = ""
 
     def start(self) -> str:
+        self.starts += 1
+        log = open(self.marks.parent / f"server-{self.starts}.log", "w")
         self.child = subprocess.Popen(
-            [sys.executable, str(self.script)], env=self.env, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(self.script)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
         )
+        log.close()
         line = self.child.stdout.readline()
         assert "serving on http://127.0.0.1:" in line, line
         self.base = line.split()[-1]
@@ -100,6 +112,16 @@ class Server:
         r = httpx.get(f"{self.base}/workflows/review/runs/{run_id}", timeout=10)
         assert r.status_code == 200, r.text
         return r.json()
+
+    def status_in_db(self, run_id: str) -> str:
+        """The run's status read from the database directly (no server is up)."""
+        from kern import _kern
+
+        engine = _kern.Engine.open(self.db_url, executor=False)
+        try:
+            return engine.get_run_sync(run_id)["status"]
+        finally:
+            engine.shutdown(0)
 
     def status(self, run_id: str) -> str:
         return str(self.run(run_id)["status"]).upper()
@@ -169,19 +191,34 @@ def test_a_paused_run_survives_stops_kills_and_a_crash_mid_continuation(any_db, 
         # approved step runs again (delivery is at least once); the draft does not.
         server.start()
         wait_sync("the step to run again", lambda: server.marks_of("publish") == 2)
+
+        # A graceful stop in the middle of the continued step hands the run back (a stop is
+        # not a failure); the next server takes it at once and runs the step again.
+        assert server.stop(signal.SIGTERM) == 0
+        assert server.status_in_db(run_id) == "pending"
+        server.start()
+        wait_sync("the step to run a third time", lambda: server.marks_of("publish") == 3)
         (server.marks / "release").touch()
         wait_sync("the run to complete", lambda: server.status(run_id) == "COMPLETED")
         done = server.run(run_id)
         assert done["content"] == "published draft of the launch post", done
         assert server.marks_of("draft") == 1
 
-        kinds = [e.get("event") for e in server.events(run_id)]
-        story = ["RunPaused", "RunContinued", "RunRestarted", "WorkflowCompleted"]
-        assert [k for k in kinds if k in story] == story, kinds
-        # The continued step started twice (the first attempt died with the server) and
-        # completed once.
-        after = kinds[kinds.index("RunContinued") :]
-        assert after.count("StepStarted") == 2 and after.count("StepCompleted") == 1, kinds
+        events = server.events(run_id)[1:]  # after the replay marker
+        kinds = [e["event"] for e in events]
+        story = [k for k in kinds if k in {"RunPaused", "RunContinued", "RunRestarted"}]
+        assert story[:2] == ["RunPaused", "RunContinued"] and kinds[-1] == "WorkflowCompleted"
+        # The hand-back always leaves a started step to void; the crash may not (an event not
+        # yet written when the process died was never seen by anyone).
+        assert 1 <= story.count("RunRestarted") <= 2, kinds
+        # With the voids applied, the log tells one clean story: the step started and
+        # completed once after the continuation.
+        t = Transcript()
+        for e in events:
+            t.push(event_from_json(json.dumps(e)))
+        kept = [e.event for e in t.events]
+        after = kept[kept.index("RunContinued") :]
+        assert after.count("StepStarted") == 1 and after.count("StepCompleted") == 1, kept
     finally:
         server.close()
 

@@ -3,17 +3,21 @@
 //!
 //! Each is a Python callable taking one JSON-like argument and returning JSON-like data (the
 //! Python package wraps the user's function in an adapter that builds `StepInput` objects and
-//! normalises results, so this side only moves JSON). A synchronous callable runs on a
-//! blocking-pool thread, attached to the interpreter only while it runs; an async one is
-//! handed to kern's own event loop through its bridge (the loop's thread creates the task; no
-//! GIL is taken on the runtime's threads) and awaited without holding a thread. Dropping the returned future (the run was cancelled, its lease
-//! lost, the process is stopping) cancels the Python task; a synchronous call already running
-//! cannot be interrupted and finishes on its thread, its result discarded.
+//! normalises results, so this side only moves JSON). Both kinds are handed to kern's own
+//! event loop through its bridge (the loop's thread creates the task; no GIL is taken on the
+//! runtime's threads) and awaited without holding a thread: an async callable's coroutine runs
+//! on the loop; a synchronous one runs on a Python daemon thread (`kern._threads`), never on a
+//! Rust thread, because a program may exit while it runs and a native thread re-entering a
+//! finalizing interpreter crashes the process, while CPython ends its own daemon threads
+//! safely. Dropping the returned future (the run was cancelled, its lease lost, the process
+//! is stopping) cancels the Python task; a synchronous call already running cannot be
+//! interrupted and finishes on its thread, its result discarded.
 
 use crate::bridge::LoopBridge;
 use crate::convert::{to_json, to_py};
 use crate::runtime::{asyncio, user_loop};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -52,8 +56,6 @@ pub fn describe(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
-const SHUTTING_DOWN: &str = "the Python interpreter is shutting down";
-
 /// A Python callable the engine calls with one JSON argument.
 pub struct PyCallable {
     func: Arc<Py<PyAny>>,
@@ -77,26 +79,32 @@ impl PyCallable {
         // An Arc, not a new Python reference: no attaching on a runtime worker.
         let func = self.func.clone();
         let what = format!("the result of {}", self.what);
-        if self.is_async {
-            call_async(func, arg, what).await
-        } else {
-            tokio::task::spawn_blocking(move || {
-                Python::try_attach(|py| {
-                    let arg = to_py(py, &arg).map_err(|e| CallError(describe(py, &e)))?;
-                    let result = func
-                        .call1(py, (arg,))
-                        .map_err(|e| CallError(describe(py, &e)))?;
-                    to_json(result.bind(py), &what).map_err(|e| CallError(describe(py, &e)))
-                })
-                .unwrap_or_else(|| Err(CallError(SHUTTING_DOWN.into())))
-            })
-            .await
-            .unwrap_or_else(|e| Err(CallError(format!("the call panicked: {e}"))))
-        }
+        call_async(func, self.is_async, arg, what).await
     }
 }
 
-async fn call_async(func: Arc<Py<PyAny>>, arg: Value, what: String) -> Result<Value, CallError> {
+static CALL_IN_THREAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `kern._threads.call_in_thread`: the coroutine that runs a synchronous callable on a daemon
+/// thread.
+fn call_in_thread(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    CALL_IN_THREAD
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                py.import("kern._threads")?
+                    .getattr("call_in_thread")?
+                    .unbind(),
+            )
+        })
+        .map(|f| f.bind(py))
+}
+
+async fn call_async(
+    func: Arc<Py<PyAny>>,
+    is_async: bool,
+    arg: Value,
+    what: String,
+) -> Result<Value, CallError> {
     let bridge = user_loop().map_err(CallError)?;
     let (tx, rx) = oneshot::channel();
     let tx = Arc::new(Mutex::new(Some(tx)));
@@ -109,7 +117,14 @@ async fn call_async(func: Arc<Py<PyAny>>, arg: Value, what: String) -> Result<Va
             return;
         }
         let started = (|| -> PyResult<Py<PyAny>> {
-            let coroutine = func.call1(py, (to_py(py, &arg)?,))?;
+            let arg = to_py(py, &arg)?;
+            let coroutine = if is_async {
+                func.call1(py, (arg,))?
+            } else {
+                call_in_thread(py)?
+                    .call1((func.clone_ref(py), arg))?
+                    .unbind()
+            };
             let task = asyncio(py)?.call_method1("ensure_future", (coroutine,))?;
             task.call_method1(
                 "add_done_callback",

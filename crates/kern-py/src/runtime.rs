@@ -1,9 +1,10 @@
 //! The engine's tokio runtime inside a Python process, and the bridges between it and asyncio.
 //!
 //! Rules (see `ARCHITECTURE.md`, "The Python face"):
-//! - Python never runs on a runtime worker thread: every call into Python from Rust happens on
-//!   a blocking-pool thread (`spawn_blocking`) or on a thread Python owns, so that a busy GIL
-//!   never stalls the engine.
+//! - Python never runs on a runtime worker thread: user code runs on threads Python owns (kern's
+//!   event loop thread and daemon threads, see `callable.rs`), so that a busy GIL never stalls
+//!   the engine and an exiting interpreter never finds a native thread inside it; only the
+//!   rare fallback delivery to a loop without a bridge attaches from a blocking-pool thread.
 //! - Rust never waits while holding the GIL: blocking calls detach from the interpreter first.
 //! - Async results reach the caller's event loop through its [`LoopBridge`] (a socket the loop
 //!   watches: no GIL on the runtime's threads); the caller cancelling its awaitable aborts the
@@ -50,8 +51,8 @@ pub fn runtime() -> PyResult<&'static Runtime> {
 }
 
 /// Runs `future` to completion on the runtime, detached from the interpreter meanwhile.
-/// Works from any thread, including the runtime's blocking pool (a synchronous Python step
-/// calling a synchronous kern API).
+/// Works from any thread: a caller's, kern's daemon threads (a synchronous Python step calling
+/// a synchronous kern API), or the runtime's own.
 pub fn block_on<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
 where
     F: Future + Send,
