@@ -15,8 +15,10 @@ for async user code, and the orderly stop at interpreter exit.
   first.
 - Engines read two settings from the environment when they open: ``KERN_LEASE_SECONDS`` (how
   long a crashed process keeps its runs claimed before another resumes them; default 15) and
-  ``KERN_MAX_CONCURRENT_RUNS`` (runs this process executes at once; default 1024). A malformed
-  value raises ``ValueError`` naming the variable instead of being ignored.
+  ``KERN_MAX_CONCURRENT_RUNS`` (runs this process executes at once; default 1024), and the
+  queue's bounds ``KERN_MAX_PENDING`` / ``KERN_MAX_PENDING_PER_COMPONENT`` (unset: unbounded;
+  a background start beyond them raises ``kern.exceptions.QueueFullError``). A malformed value
+  raises ``ValueError`` naming the variable instead of being ignored.
 """
 
 from __future__ import annotations
@@ -95,6 +97,18 @@ def _engine_settings() -> Dict[str, object]:
             raise ValueError(
                 f"KERN_LEASE_SECONDS must be a number of seconds, got {lease!r}"
             ) from None
+    for name, key in (
+        ("KERN_MAX_PENDING", "max_pending"),
+        ("KERN_MAX_PENDING_PER_COMPONENT", "max_pending_per_component"),
+    ):
+        value = os.environ.get(name)
+        if value:
+            try:
+                settings[key] = int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+            if settings[key] < 1:  # type: ignore[operator]
+                raise ValueError(f"{name} must be at least 1, got {value!r}")
     limit = os.environ.get("KERN_MAX_CONCURRENT_RUNS")
     if limit:
         try:

@@ -29,7 +29,7 @@ class DaemonPool(concurrent.futures.Executor):
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._jobs: "queue.SimpleQueue[Optional[_Job]]" = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Optional[_Job]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
         self._count = 0
@@ -72,7 +72,7 @@ class DaemonPool(concurrent.futures.Executor):
             if future.set_running_or_notify_cancel():
                 try:
                     result = fn(*args)
-                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
+                except BaseException as exc:  # handed to the awaiting side
                     future.set_exception(exc)
                 else:
                     future.set_result(result)

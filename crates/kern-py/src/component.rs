@@ -57,13 +57,22 @@ impl Engine {
     /// run stays claimed by this process after its last heartbeat: after a crash, another
     /// process (or this one restarted) resumes it once the lease runs out.
     #[staticmethod]
-    #[pyo3(signature = (url, *, executor = true, max_concurrent_runs = None, lease = None))]
+    ///
+    /// `max_pending` and `max_pending_per_component` bound the queue: a background start
+    /// beyond them raises `QueueFullError` (with `retry_after`) instead of queueing.
+    #[pyo3(signature = (
+        url, *, executor = true, max_concurrent_runs = None, lease = None, max_pending = None,
+        max_pending_per_component = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         url: String,
         executor: bool,
         max_concurrent_runs: Option<usize>,
         lease: Option<f64>,
+        max_pending: Option<usize>,
+        max_pending_per_component: Option<usize>,
     ) -> PyResult<Self> {
         let lease = match lease {
             None => None,
@@ -83,6 +92,12 @@ impl Engine {
             }
             if let Some(lease) = lease {
                 builder = builder.lease(lease);
+            }
+            if let Some(n) = max_pending {
+                builder = builder.max_pending(n);
+            }
+            if let Some(n) = max_pending_per_component {
+                builder = builder.max_pending_per_component(n);
             }
             Ok::<_, kern_store::StoreError>(builder.build())
         })?

@@ -50,6 +50,13 @@ create_exception!(
     "The request conflicts with an earlier one (a reused idempotency key, a run id in use)."
 );
 
+create_exception!(
+    _kern,
+    QueueFullError,
+    KernError,
+    "The queue is at its limit (`max_pending`): the run was not started. `retry_after` says when to try again (seconds), `scope` which limit (\"server\" or \"<kind>:<id>\"), `pending` and `limit` the counts."
+);
+
 /// The Python exception for an engine error.
 pub fn engine_error(e: EngineError) -> PyErr {
     let message = e.to_string();
@@ -65,6 +72,14 @@ pub fn engine_error(e: EngineError) -> PyErr {
         | EngineError::IdempotencyConflict { .. }
         | EngineError::NotPaused { .. } => ConflictError::new_err(message),
         EngineError::ShuttingDown => ShuttingDownError::new_err(message),
+        // Its details ride in `args` (read back by properties `kern.exceptions` adds), so that
+        // the exception is built lazily, without the GIL, like the others.
+        EngineError::QueueFull {
+            scope,
+            pending,
+            limit,
+            retry_after,
+        } => QueueFullError::new_err((message, retry_after.as_secs_f64(), scope, pending, limit)),
         EngineError::Store(_) => DatabaseError::new_err(message),
         _ => KernError::new_err(message),
     }
@@ -80,5 +95,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DatabaseError", py.get_type::<DatabaseError>())?;
     m.add("ShuttingDownError", py.get_type::<ShuttingDownError>())?;
     m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("QueueFullError", py.get_type::<QueueFullError>())?;
     Ok(())
 }
