@@ -10,9 +10,10 @@
 //! - **Sessions**: [`SessionRecord`], listed with [`SessionFilter`] / [`SessionSort`].
 //! - **Idempotency** (v2): a [`NewRun`] may carry an [`Idempotency`] key; creating a run twice
 //!   with the same key and request hash yields the first run.
-//! - **Webhook outbox** (v2): a run created with a [`NewRun::webhook_url`] gets one
-//!   [`WebhookDelivery`] row, written in the same transaction as its terminal status. The
-//!   store only keeps the outbox (claim with a lease, record [`WebhookAttempt`]s and their
+//! - **Webhook outbox** (v2): a run created with a [`NewRun::webhook_url`] gets a
+//!   [`WebhookDelivery`] row for each terminal status or pause it reaches, written in the same
+//!   transaction as that status, which the row records (its `outcome`, v5). The store only
+//!   keeps the outbox (claim with a lease, record [`WebhookAttempt`]s and their
 //!   [`WebhookOutcome`]); the HTTP delivery is the server's job.
 
 use serde::{Deserialize, Serialize};
@@ -655,11 +656,12 @@ pub enum WebhookOutcome {
     GiveUp,
 }
 
-/// A webhook outbox row: the notification that a run reached a terminal status, to be POSTed
-/// to the run's [`webhook_url`](RunRecord::webhook_url).
+/// A webhook outbox row: the notification that a run reached an outcome (a terminal status,
+/// or a pause), to be POSTed to the run's [`webhook_url`](RunRecord::webhook_url).
 ///
-/// Written by the store in the same transaction as the run's terminal status (so it exists
-/// exactly when the run finished with a URL, and survives restarts); at most one per run.
+/// Written by the store in the same transaction as that status (so it exists exactly when the
+/// run settled with a URL, and survives restarts); one per outcome reached, so a run that
+/// paused, or that an operator requeued, has several.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookDelivery {
     /// The row's id, increasing in creation order.
@@ -686,6 +688,12 @@ pub struct WebhookDelivery {
     pub created_at: Millis,
     /// When an attempt was recorded as [`WebhookOutcome::Delivered`] (store clock).
     pub delivered_at: Option<Millis>,
+    /// The status the run reached when this delivery was queued ([`RunStatus::Paused`],
+    /// `Completed`, `Failed` or `Cancelled`), written in the same transaction (schema v5).
+    /// The delivery reports this outcome even when it is sent after the run moved on (a
+    /// paused run continued, a failed run requeued). `None` for rows written before v5.
+    #[serde(default)]
+    pub outcome: Option<RunStatus>,
 }
 
 /// A signal from another process sharing the database (PostgreSQL `LISTEN/NOTIFY`).

@@ -6,8 +6,9 @@
 //! webhook outbox ([`Store::claim_webhooks`], [`Store::record_webhook_attempt`],
 //! [`Store::list_webhooks`], [`Store::webhook_wakeups`]). Schema v4 adds the indexes of the
 //! operator's views and of backpressure ([`Store::count_pending`], [`Store::count_runs`],
-//! [`Store::queue_stats`], [`Store::count_finished_since`]) and [`Store::requeue`]. Both
-//! backends migrate to the latest version on open.
+//! [`Store::queue_stats`], [`Store::count_finished_since`]) and [`Store::requeue`]. Schema v5
+//! records the outcome each webhook delivery was queued for ([`WebhookDelivery::outcome`]).
+//! Both backends migrate to the latest version on open.
 
 use crate::error::StoreResult;
 use crate::model::*;
@@ -113,9 +114,10 @@ pub trait Store: Send + Sync + 'static {
     /// fenced (see [`RunWrite`]). Shared, so a caller can retry a failed write without copying
     /// it.
     ///
-    /// When the write finishes the run with a terminal status and the run has a
-    /// [`webhook_url`](RunRecord::webhook_url), a pending [`WebhookDelivery`] is queued in
-    /// the same transaction.
+    /// When the write finishes the run with a terminal status (or pauses it) and the run has
+    /// a [`webhook_url`](RunRecord::webhook_url), a pending [`WebhookDelivery`] is queued in
+    /// the same transaction, recording that status as its
+    /// [`outcome`](WebhookDelivery::outcome).
     async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()>;
 
     /// Gives up ownership of a running run without finishing it (graceful shutdown): the run

@@ -574,6 +574,85 @@ async fn a_webhook_is_queued_exactly_when_a_run_with_a_url_finishes(backend: Bac
     assert_eq!(s.list_webhooks(completed.run_id).await.unwrap().len(), 1);
 }
 
+/// Each delivery records the status its run reached when it was queued (schema v5), from the
+/// write that reached it: completed, failed and paused finishes and a cancel of a pending run;
+/// a run that moves on (a pause continued, then completed) keeps its first delivery's
+/// outcome and gets a second delivery for the next one.
+async fn each_webhook_delivery_records_its_outcome(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = db.store.clone();
+    let url = "http://hook";
+    let outcomes = |run: RunId| {
+        let s = s.clone();
+        async move {
+            s.list_webhooks(run)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.outcome)
+                .collect::<Vec<_>>()
+        }
+    };
+    for status in [RunStatus::Completed, RunStatus::Failed, RunStatus::Paused] {
+        let run = finished(s.as_ref(), with_url(wf("s"), url), status).await;
+        assert_eq!(run.status, status);
+        assert_eq!(outcomes(run.run_id).await, [Some(status)], "{status}");
+    }
+    let pending = s.create_run(with_url(wf("s"), url)).await.unwrap();
+    s.cancel_pending(pending.run_id, 0, ev(0), Some("stop".into()))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(pending.run_id).await, [Some(RunStatus::Cancelled)]);
+    // A claim hands the outcome out too.
+    let claimed_hooks = s.claim_webhooks(10, 60_000).await.unwrap();
+    assert_eq!(
+        claimed_hooks.iter().map(|h| h.outcome).collect::<Vec<_>>(),
+        [
+            Some(RunStatus::Completed),
+            Some(RunStatus::Failed),
+            Some(RunStatus::Paused),
+            Some(RunStatus::Cancelled)
+        ]
+    );
+
+    // Paused, then cancelled while paused.
+    let paused = finished(s.as_ref(), with_url(wf("s"), url), RunStatus::Paused).await;
+    s.cancel_pending(paused.run_id, paused.event_count, ev(9), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(paused.run_id).await,
+        [Some(RunStatus::Paused), Some(RunStatus::Cancelled)]
+    );
+    // Paused, continued (the run moves on: its first delivery still says paused), completed.
+    let paused = finished(s.as_ref(), with_url(wf("s"), url), RunStatus::Paused).await;
+    s.continue_run(ContinueRequest {
+        run_id: paused.run_id,
+        event_count: paused.event_count,
+        event: ev(paused.event_count),
+        checkpoints: vec![],
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcomes(paused.run_id).await, [Some(RunStatus::Paused)]);
+    let again = s
+        .claim(&ClaimRequest {
+            owner: "me".into(),
+            limit: 1,
+            lease_ms: 60_000,
+            components: vec![(ComponentKind::Workflow, "wf".into())],
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.run_id, paused.run_id);
+    append(s.as_ref(), &again, 1, Some(RunStatus::Completed)).await;
+    assert_eq!(
+        outcomes(paused.run_id).await,
+        [Some(RunStatus::Paused), Some(RunStatus::Completed)]
+    );
+}
+
 async fn webhook_claim_lease_retry_and_give_up(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = db.store.clone();
@@ -753,6 +832,7 @@ both_backends!(
     idempotency_same_hash_returns_the_run_other_hash_conflicts,
     concurrent_creates_with_one_key_make_one_run,
     a_webhook_is_queued_exactly_when_a_run_with_a_url_finishes,
+    each_webhook_delivery_records_its_outcome,
     webhook_claim_lease_retry_and_give_up,
     concurrent_webhook_claimers_never_share_a_row,
 );

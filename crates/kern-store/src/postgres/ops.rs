@@ -42,7 +42,7 @@ macro_rules! session_columns {
 macro_rules! webhook_columns {
     () => {
         "id, run_id, url, status, attempts, next_attempt_at, last_status_code, last_error, \
-         history, created_at, delivered_at"
+         history, created_at, delivered_at, outcome"
     };
 }
 
@@ -211,6 +211,11 @@ pub(crate) fn row_to_webhook(r: &Row) -> StoreResult<WebhookDelivery> {
             .map_err(|e| corrupt("webhook history", e))?,
         created_at: r.try_get(9)?,
         delivered_at: r.try_get(10)?,
+        outcome: r
+            .try_get::<_, Option<&str>>(11)?
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| corrupt("webhook outcome", e))?,
     })
 }
 
@@ -419,8 +424,8 @@ pub(crate) async fn apply(db: &Conn, op: &WriteOp, now: Millis) -> StoreResult<W
                 let stmt = db
                     .prep(
                         "INSERT INTO kern_webhooks (run_id, url, status, attempts, next_attempt_at,
-                             history, created_at)
-                         VALUES ($1, $2, 'pending', 0, $3, '[]', $3)",
+                             history, created_at, outcome)
+                         VALUES ($1, $2, 'pending', 0, $3, '[]', $3, 'cancelled')",
                     )
                     .await?;
                 db.client().execute(&stmt, &[run_id, url, &now]).await?;
@@ -585,7 +590,8 @@ async fn claim_webhooks(
              UPDATE kern_webhooks w SET next_attempt_at = $3 FROM c WHERE w.id = c.id
              RETURNING ",
             "w.id, w.run_id, w.url, w.status, w.attempts, w.next_attempt_at, \
-             w.last_status_code, w.last_error, w.history, w.created_at, w.delivered_at"
+             w.last_status_code, w.last_error, w.history, w.created_at, w.delivered_at, \
+             w.outcome"
         ))
         .await?;
     let limit = limit.min(i64::MAX as usize) as i64;
@@ -940,11 +946,13 @@ async fn write(db: &Conn, w: &RunWrite, now: Millis) -> StoreResult<bool> {
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
                     write_tail!(),
-                    // The webhook outbox row, in the same statement as the terminal status.
+                    // The webhook outbox row, in the same statement as the terminal status (or
+                    // pause), which it records as its outcome.
                     ", w AS (
                          INSERT INTO kern_webhooks (run_id, url, status, attempts,
-                             next_attempt_at, history, created_at)
-                         SELECT u.run_id, u.webhook_url, 'pending', 0, $5, '[]', $5 FROM u
+                             next_attempt_at, history, created_at, outcome)
+                         SELECT u.run_id, u.webhook_url, 'pending', 0, $5, '[]', $5, u.status
+                         FROM u
                          WHERE u.webhook_url IS NOT NULL
                              AND u.status IN ('completed', 'failed', 'cancelled', 'paused')
                          RETURNING id

@@ -15,6 +15,8 @@
 //! - **v4**: indexes for backpressure and the operator's views: pending runs by component,
 //!   all runs by creation (written only on insert), failed and cancelled runs by creation,
 //!   running or paused runs by lease expiry (the claim of expired leases and pauses).
+//! - **v5**: `kern_webhooks.outcome`: the status the run reached when the delivery was queued
+//!   (`paused`, `completed`, `failed` or `cancelled`); `NULL` in rows written before v5.
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -133,6 +135,10 @@ CREATE INDEX kern_runs_dead ON kern_runs (created_at, run_id) WHERE status IN ('
 -- Claims of expired leases and expired pauses (the predicate as the claim writes it).
 CREATE INDEX kern_runs_expiring ON kern_runs (lease_expires_at) WHERE status IN ('running', 'paused');
 "#,
+    // v5: the outcome each webhook delivery reports.
+    r#"
+ALTER TABLE kern_webhooks ADD COLUMN outcome TEXT;
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -238,7 +244,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, LATEST), (4, 4));
+        assert_eq!((version, LATEST), (5, 5));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,
@@ -250,5 +256,46 @@ mod tests {
         assert_eq!(run.webhook_url, None);
         let mut client = conn.client;
         migrate(&mut client, None).await.unwrap();
+    }
+
+    /// Needs `KERN_TEST_PG_URL` (skipped without it, unless `KERN_REQUIRE_PG=1`).
+    #[tokio::test]
+    async fn a_v4_outbox_migrates_to_v5_with_no_outcome() {
+        let Some(base) = kern_testkit::pg_url() else {
+            return;
+        };
+        let url = kern_testkit::pg_schema_url(&base).await;
+        let mut client = super::super::writer::open(&url.parse().unwrap())
+            .await
+            .unwrap();
+        for sql in &MIGRATIONS[..4] {
+            client.batch_execute(sql).await.unwrap();
+        }
+        let run = "0190b6f2-0000-7000-8000-000000000002";
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+                 INSERT INTO kern_schema VALUES (1, 4);
+                 INSERT INTO kern_webhooks (run_id, url, status, next_attempt_at, created_at)
+                 VALUES ('{run}', 'http://hook', 'pending', 1, 1);"
+            ))
+            .await
+            .unwrap();
+        migrate(&mut client, None).await.unwrap();
+        let conn = Conn::new(client);
+        let list = super::super::read::list_webhooks;
+        let hooks = list(&conn, run.parse().unwrap()).await.unwrap();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].outcome, None, "a v4 delivery recorded no outcome");
+        // An outcome that is no status is reported as corrupt, not guessed.
+        conn.client
+            .batch_execute("UPDATE kern_webhooks SET outcome = 'bogus'")
+            .await
+            .unwrap();
+        let err = list(&conn, run.parse().unwrap()).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(m) if m.contains("webhook outcome")),
+            "{err}"
+        );
     }
 }

@@ -14,7 +14,7 @@ const SESSION_COLUMNS: &str =
     "session_id, kind, component_id, user_id, session_name, session_state, created_at, updated_at";
 
 /// The columns of `kern_webhooks` in the order [`row_to_webhook`] reads them.
-const WEBHOOK_COLUMNS: &str = "id, run_id, url, status, attempts, next_attempt_at, last_status_code, last_error, history, created_at, delivered_at";
+const WEBHOOK_COLUMNS: &str = "id, run_id, url, status, attempts, next_attempt_at, last_status_code, last_error, history, created_at, delivered_at, outcome";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -98,6 +98,11 @@ fn row_to_webhook(r: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
             .map_err(|e| corrupt("webhook history", e))?,
         created_at: r.get(9)?,
         delivered_at: r.get(10)?,
+        outcome: r
+            .get::<_, Option<String>>(11)?
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| corrupt("webhook outcome", e))?,
     })
 }
 
@@ -164,7 +169,7 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp, now: Millis) -> StoreResult
                 });
             }
             insert_events(conn, *run_id, *event_count, std::slice::from_ref(event))?;
-            let webhook = queue_webhook(conn, *run_id, now)?;
+            let webhook = queue_webhook(conn, *run_id, RunStatus::Cancelled, now)?;
             Ok(WriteOut::Written(webhook))
         }
         WriteOp::Continue(c) => {
@@ -283,16 +288,23 @@ const RUN_TABLES: [&str; 4] = [
     "kern_webhooks",
 ];
 
-/// Queues the webhook delivery of a run that just reached a terminal status, if the run has a
-/// URL; returns whether it did.
-fn queue_webhook(conn: &Connection, run_id: RunId, now: Millis) -> StoreResult<bool> {
+/// Queues the webhook delivery of a run that just reached `outcome` (a terminal status or a
+/// pause, written by the caller in the same transaction), if the run has a URL; returns
+/// whether it did.
+fn queue_webhook(
+    conn: &Connection,
+    run_id: RunId,
+    outcome: RunStatus,
+    now: Millis,
+) -> StoreResult<bool> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO kern_webhooks (run_id, url, status, attempts, next_attempt_at, history, created_at)
-             SELECT run_id, webhook_url, 'pending', 0, ?2, '[]', ?2 FROM kern_runs
+            "INSERT INTO kern_webhooks (run_id, url, status, attempts, next_attempt_at, history,
+                 created_at, outcome)
+             SELECT run_id, webhook_url, 'pending', 0, ?2, '[]', ?2, ?3 FROM kern_runs
              WHERE run_id = ?1 AND webhook_url IS NOT NULL",
         )?
-        .execute(params![run_id.to_string(), now])?;
+        .execute(params![run_id.to_string(), now, outcome.as_str()])?;
     Ok(n > 0)
 }
 
@@ -646,7 +658,7 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> StoreResult<bool> {
     }
     match &w.finish {
         // A pause notifies too: someone has to act on it.
-        Some(_) => queue_webhook(conn, w.run_id, now),
+        Some(f) => queue_webhook(conn, w.run_id, f.status, now),
         None => Ok(false),
     }
 }

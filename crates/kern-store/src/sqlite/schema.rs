@@ -12,6 +12,9 @@
 //!   creation (the dead-letter list and its count), and running or paused runs by lease
 //!   expiry (the claim of expired leases and pauses, which scanned the table since it also
 //!   takes paused runs).
+//! - **v5**: `kern_webhooks.outcome`: the status the run reached when the delivery was queued
+//!   (`paused`, `completed`, `failed` or `cancelled`), so that a delivery describes that
+//!   outcome even when it is sent after the run moved on. `NULL` in rows written before v5.
 
 use crate::error::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -128,6 +131,10 @@ CREATE INDEX kern_runs_dead ON kern_runs (created_at, run_id) WHERE status IN ('
 -- Claims of expired leases and expired pauses (the predicate as the claim writes it).
 CREATE INDEX kern_runs_expiring ON kern_runs (lease_expires_at) WHERE status IN ('running', 'paused');
 "#,
+    // v5: the outcome each webhook delivery reports.
+    r#"
+ALTER TABLE kern_webhooks ADD COLUMN outcome TEXT;
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -194,7 +201,7 @@ mod tests {
             .query_row("SELECT version FROM kern_schema", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, LATEST);
-        assert_eq!(LATEST, 4);
+        assert_eq!(LATEST, 5);
         let scope: Option<String> = conn
             .query_row("SELECT scope FROM kern_events", [], |r| r.get(0))
             .unwrap();
@@ -214,5 +221,32 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 0);
         }
+    }
+
+    #[test]
+    fn a_v4_outbox_migrates_to_v5_with_no_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("v4.db")).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let run = "0190b6f2-0000-7000-8000-000000000002";
+        conn.execute_batch(&format!(
+            "CREATE TABLE kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+             INSERT INTO kern_schema VALUES (1, 4);
+             INSERT INTO kern_webhooks (run_id, url, status, next_attempt_at, created_at)
+             VALUES ('{run}', 'http://hook', 'pending', 1, 1);"
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let ops = super::super::ops::list_webhooks;
+        let hooks = ops(&conn, run.parse().unwrap()).unwrap();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].outcome, None, "a v4 delivery recorded no outcome");
+        // An outcome that is no status is reported as corrupt, not guessed.
+        conn.execute("UPDATE kern_webhooks SET outcome = 'bogus'", [])
+            .unwrap();
+        let err = ops(&conn, run.parse().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("webhook outcome"), "{err}");
     }
 }
