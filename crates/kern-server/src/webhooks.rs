@@ -1,23 +1,33 @@
-//! Webhooks: when a run with a `webhook_url` reaches a terminal status, the store queues a
-//! delivery in its durable outbox (in the same transaction as the status); this dispatcher
-//! claims due deliveries (a lease, so replicas never deliver the same row at once), POSTs the
-//! run's outcome signed as the Standard Webhooks spec says, records every attempt, and retries
-//! with exponential backoff until it gives up. The outbox survives restarts: a delivery whose
-//! dispatcher died is claimed again when its lease ends.
+//! Webhooks: when a run with a `webhook_url` reaches a terminal status, or pauses (a paused
+//! run notifies because someone has to act on it: confirm, answer, or run a tool), the store
+//! queues a delivery in its durable outbox (in the same transaction as the status, which the
+//! delivery records as its outcome); this dispatcher claims due deliveries (a lease, so
+//! replicas never deliver the same row at once), POSTs the outcome signed as the Standard
+//! Webhooks spec says, records every attempt, and retries with exponential backoff until it
+//! gives up. The outbox survives restarts: a delivery whose dispatcher died is claimed again
+//! when its lease ends.
 //!
 //! Each request: `POST <url>`, `content-type: application/json`, body
-//! `{"type": "run.completed" | "run.error" | "run.cancelled", "timestamp": RFC 3339,
-//! "data": <the run record without events>}`, and the headers `webhook-id` (stable across
-//! retries: `msg_<run_id>` for a run's first delivery, `msg_<run_id>_<n>` for its n-th when it
-//! reached more than one outcome, paused or requeued), `webhook-timestamp` (Unix seconds of
-//! the attempt) and, with a
-//! secret, `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`. A 2xx
-//! answer is a delivery; anything else (or no answer in time) is retried.
+//! `{"type": "run.completed" | "run.error" | "run.cancelled" | "run.paused", "timestamp":
+//! RFC 3339, "data": <the run record without events>}`, and the headers `webhook-id` (stable
+//! across retries: `msg_<run_id>` for a run's first delivery, `msg_<run_id>_<n>` for its n-th
+//! when it reached more than one outcome, paused or requeued), `webhook-timestamp` (Unix
+//! seconds of the attempt) and, with a secret, `webhook-signature: v1,<base64 HMAC-SHA256 of
+//! "{id}.{timestamp}.{body}">`. A 2xx answer is a delivery; anything else (or no answer in
+//! time) is retried.
+//!
+//! The `type` is the outcome the delivery was queued for (`run.error` for a failure), not the
+//! run's status when it is sent: a delivery sent late, after the run moved on (a paused run
+//! continued, a failed run requeued), still reports the outcome it was queued for, and the
+//! later outcome is a message of its own. `data` is the run as it is when the delivery is
+//! sent, except its `status`, which is the outcome's (`PAUSED`, `COMPLETED`, `ERROR`,
+//! `CANCELLED`), so that each message is consistent with its type. Deliveries queued before
+//! schema v5 recorded no outcome: they report the run's current status.
 
 use crate::wire;
 use base64::Engine as _;
 use kern_core::engine::Engine;
-use kern_core::store::{WebhookAttempt, WebhookDelivery, WebhookOutcome};
+use kern_core::store::{RunStatus, WebhookAttempt, WebhookDelivery, WebhookOutcome};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -103,6 +113,19 @@ pub(crate) fn delivery_json(d: &WebhookDelivery) -> Value {
     })
 }
 
+/// The Standard Webhooks message type of an outcome.
+fn message_type(outcome: RunStatus) -> &'static str {
+    match outcome {
+        RunStatus::Completed => "run.completed",
+        RunStatus::Cancelled => "run.cancelled",
+        RunStatus::Paused => "run.paused",
+        // Pending and running are never queued as outcomes; only a delivery written before
+        // schema v5 (no outcome) whose run has been requeued since falls back to them, and
+        // is typed as before v5.
+        RunStatus::Failed | RunStatus::Pending | RunStatus::Running => "run.error",
+    }
+}
+
 /// Claims and delivers due webhooks until `stop` is cancelled.
 pub(crate) async fn dispatcher(engine: Engine, settings: WebhookSettings, stop: CancellationToken) {
     let client = match reqwest::Client::builder()
@@ -182,12 +205,12 @@ async fn deliver(
         }
     };
     let name = wire::component_name(engine, &run);
-    let data = Value::Object(wire::run_object(&run, name.as_deref()));
-    let kind = match run.status {
-        kern_core::store::RunStatus::Completed => "run.completed",
-        kern_core::store::RunStatus::Cancelled => "run.cancelled",
-        _ => "run.error",
-    };
+    let mut data = wire::run_object(&run, name.as_deref());
+    // The outcome this delivery was queued for: the run may have moved on since.
+    let outcome = d.outcome.unwrap_or(run.status);
+    data.insert("status".into(), wire::wire_status(outcome).into());
+    let data = Value::Object(data);
+    let kind = message_type(outcome);
     let ts = started.div_euclid(1000);
     let body = json!({
         "type": kind,
@@ -265,5 +288,13 @@ mod tests {
         );
         assert!(secret_key("whsec_???").is_err());
         assert_eq!(secret_key("plain").unwrap(), b"plain");
+    }
+
+    #[test]
+    fn each_outcome_has_its_message_type() {
+        assert_eq!(message_type(RunStatus::Completed), "run.completed");
+        assert_eq!(message_type(RunStatus::Failed), "run.error");
+        assert_eq!(message_type(RunStatus::Cancelled), "run.cancelled");
+        assert_eq!(message_type(RunStatus::Paused), "run.paused");
     }
 }

@@ -1,7 +1,9 @@
 //! Webhooks: a run with a `webhook_url` is reported when it finishes, signed as the Standard
 //! Webhooks spec says (verified here with an independent HMAC-SHA256), retried after the
 //! receiver fails, and delivered after a server restart (the outbox is durable); attempts are
-//! visible on the run.
+//! visible on the run. A run that pauses sends `run.paused`, and its completion after the
+//! continue a second message; a delivery retried after the run moved on still reports the
+//! outcome it was queued for.
 
 mod common;
 
@@ -10,10 +12,12 @@ use base64::Engine as _;
 use common::*;
 use hmac::{Hmac, KeyInit, Mac};
 use kern_core::engine::Engine;
+use kern_core::workflow::{OnReject, Step, StepOutput, Workflow};
 use kern_testkit::{both_backends, Backend};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 const KEY: &[u8] = b"kern-webhook-test-key-32-bytes!!";
 
@@ -29,12 +33,20 @@ struct Receiver {
     got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
     /// Status codes to answer, in order (then 200).
     script: Arc<Mutex<Vec<u16>>>,
+    /// If set, the answer to the first request waits until this is notified.
+    hold_first: Option<Arc<Notify>>,
 }
 
 impl Receiver {
     async fn start(script: Vec<u16>) -> (Self, String) {
+        Self::start_holding(script, None).await
+    }
+
+    /// A receiver whose answer to the first request waits for `hold_first`.
+    async fn start_holding(script: Vec<u16>, hold_first: Option<Arc<Notify>>) -> (Self, String) {
         let r = Receiver {
             script: Arc::new(Mutex::new(script)),
+            hold_first,
             ..Default::default()
         };
         let state = r.clone();
@@ -43,7 +55,14 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: String| {
                 let state = state.clone();
                 async move {
-                    state.got.lock().unwrap().push((headers, body));
+                    let first = {
+                        let mut got = state.got.lock().unwrap();
+                        got.push((headers, body));
+                        got.len() == 1
+                    };
+                    if let (true, Some(hold)) = (first, &state.hold_first) {
+                        hold.notified().await;
+                    }
                     let mut s = state.script.lock().unwrap();
                     let code = if s.is_empty() { 200 } else { s.remove(0) };
                     StatusCode::from_u16(code).unwrap()
@@ -252,8 +271,160 @@ async fn delivered_after_restart(backend: Backend) {
     s.shutdown().await;
 }
 
+/// A workflow that pauses before its second step for a confirmation.
+fn register_review(s: &TestServer) {
+    Workflow::builder("review")
+        .name("Review")
+        .step(Step::new("draft", |input| async move {
+            Ok(StepOutput::text(format!("draft of {}", input.input_str())))
+        }))
+        .step(
+            Step::new("publish", |input| async move {
+                Ok(StepOutput::text(format!(
+                    "published {}",
+                    input.previous_content_str()
+                )))
+            })
+            .requires_confirmation(Some("Publish it?".into()), OnReject::Cancel),
+        )
+        .db(&s.engine)
+        .build()
+        .unwrap();
+}
+
+/// Starts a `review` run reporting to `url` and returns its id once it paused.
+async fn paused_review(s: &TestServer, url: &str) -> String {
+    let resp = s
+        .create(
+            "review",
+            &[
+                ("message", "post"),
+                ("stream", "false"),
+                ("webhook_url", url),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "PAUSED", "{v}");
+    v["run_id"].as_str().unwrap().to_owned()
+}
+
+/// Approves the paused `review` run (foreground) and checks that it completed.
+async fn approve(s: &TestServer, run_id: &str) {
+    let decisions = json!([{"step_name": "publish", "confirmed": true}]).to_string();
+    let resp = s
+        .client
+        .post(s.url(&format!("/workflows/review/runs/{run_id}/continue")))
+        .form(&[("step_requirements", decisions.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let done: Value = resp.json().await.unwrap();
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+}
+
+/// The requests with this `webhook-id`, in the order received, as JSON bodies.
+fn messages(got: &[(HeaderMap, String)], id: &str) -> Vec<Value> {
+    got.iter()
+        .filter(|(h, _)| h["webhook-id"] == id)
+        .map(|(h, b)| {
+            verify(h, b);
+            serde_json::from_str(b).unwrap()
+        })
+        .collect()
+}
+
+async fn a_pause_notifies_then_its_completion(backend: Backend) {
+    let Some(s) = TestServer::start(backend, opts()).await else {
+        return;
+    };
+    register_review(&s);
+    let (rx, url) = Receiver::start(vec![]).await;
+    let run_id = paused_review(&s, &url).await;
+    let got = rx.wait_for(1).await;
+    let [paused] = messages(&got, &format!("msg_{run_id}")).try_into().unwrap();
+    assert_eq!(paused["type"], "run.paused", "{paused}");
+    assert_eq!(paused["data"]["run_id"], run_id.as_str());
+    assert_eq!(paused["data"]["status"], "PAUSED");
+    assert_eq!(
+        paused["data"]["step_requirements"][0]["step_name"],
+        "publish"
+    );
+
+    approve(&s, &run_id).await;
+    let got = rx.wait_for(2).await;
+    assert_eq!(got.len(), 2, "one message per outcome");
+    let [done] = messages(&got, &format!("msg_{run_id}_2"))
+        .try_into()
+        .unwrap();
+    assert_eq!(done["type"], "run.completed", "{done}");
+    assert_eq!(done["data"]["status"], "COMPLETED");
+    assert_eq!(done["data"]["content"], "published draft of post");
+    s.shutdown().await;
+}
+
+async fn a_late_delivery_reports_the_outcome_it_was_queued_for(backend: Backend) {
+    let Some(s) = TestServer::start(backend, opts()).await else {
+        return;
+    };
+    register_review(&s);
+    // The receiver holds its answer to the pause's first attempt, then refuses it (500): the
+    // retry is built after the run was continued and completed.
+    let hold = Arc::new(Notify::new());
+    let (rx, url) = Receiver::start_holding(vec![500], Some(hold.clone())).await;
+    let run_id = paused_review(&s, &url).await;
+    rx.wait_for(1).await;
+    approve(&s, &run_id).await;
+    hold.notify_one();
+
+    let pause_id = format!("msg_{run_id}");
+    let done_id = format!("msg_{run_id}_2");
+    kern_testkit::wait_until(TIMEOUT, "the retry and the completion", || async {
+        let got = rx.got.lock().unwrap().clone();
+        messages(&got, &pause_id).len() == 2 && messages(&got, &done_id).len() == 1
+    })
+    .await;
+    let got = rx.got.lock().unwrap().clone();
+    let [first, retry] = messages(&got, &pause_id).try_into().unwrap();
+    assert_eq!(first["type"], "run.paused", "{first}");
+    assert_eq!(first["data"]["content"], Value::Null, "sent while paused");
+    // The retry went out after the run completed (its data is the run as it is now), yet it
+    // reports the pause it was queued for, consistently in its type and data.status.
+    assert_eq!(
+        retry["data"]["content"], "published draft of post",
+        "{retry}"
+    );
+    assert_eq!(retry["type"], "run.paused", "{retry}");
+    assert_eq!(retry["data"]["status"], "PAUSED", "{retry}");
+    let [done] = messages(&got, &done_id).try_into().unwrap();
+    assert_eq!(done["type"], "run.completed", "{done}");
+    assert_eq!(done["data"]["status"], "COMPLETED");
+
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let rec = run_record(&s, "review", &run_id).await;
+        let statuses: Vec<&str> = rec["webhook_deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["status"].as_str().unwrap())
+            .collect();
+        if statuses == ["delivered", "delivered"] {
+            assert_eq!(rec["webhook_deliveries"][0]["attempts"], 2, "{rec}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "deliveries: {rec}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.shutdown().await;
+}
+
 both_backends!(
     signed_delivery,
     retried_after_failures,
-    delivered_after_restart
+    delivered_after_restart,
+    a_pause_notifies_then_its_completion,
+    a_late_delivery_reports_the_outcome_it_was_queued_for,
 );
