@@ -236,3 +236,73 @@ def test_agno_client_continues_a_paused_workflow(any_db) -> None:
         run(main())
     finally:
         os_.stop()
+
+
+def test_a_team_leaders_tool_pauses_the_team_and_agnos_client_continues_it(
+    any_db, fake_openai
+) -> None:
+    agno_client = pytest.importorskip("agno.client")
+
+    from kern.os import AgentOS
+    from kern.team import Team
+
+    sent: List[str] = []
+
+    @tool(requires_confirmation=True)
+    def send_email(to: str, body: str) -> str:
+        """Send an email.
+
+        Args:
+            to: The recipient.
+            body: What to say.
+        """
+        sent.append(to)
+        return f"sent to {to}"
+
+    writer = Agent(name="Writer", model=OpenAIChat(id="gpt-test"), db=any_db)
+    team = Team(
+        name="Desk",
+        members=[writer],
+        model=OpenAIChat(id="gpt-test"),
+        tools=[send_email],
+        respond_directly=True,  # the fake model calls the first tool not named forward*
+        db=any_db,
+    )
+    # From Python: the team pauses and continues like an agent.
+    out = team.run("Email the team")
+    assert out.is_paused, out.status
+    [req] = out.active_requirements
+    assert req.tool_execution.tool_name == "send_email" and sent == []
+    req.confirm()
+    done = team.continue_run(run_id=out.run_id, requirements=out.requirements)
+    assert done.status == RunStatus.completed, done.error
+    assert "sent to" in done.content and len(sent) == 1
+
+    # Over HTTP, with Agno's own continue_team_run (it sends `requirements`).
+    os_ = AgentOS(teams=[team])
+    base = os_.start("127.0.0.1", 0)
+
+    async def main():
+        from agno.run.requirement import RunRequirement
+
+        client = agno_client.AgentOSClient(base_url=base, timeout=30.0)
+        try:
+            paused = await client.run_team(team_id="desk", message="Email them again")
+            assert str(getattr(paused.status, "value", paused.status)).upper() == "PAUSED"
+            reqs = [RunRequirement.from_dict(r.to_dict()) for r in paused.requirements]
+            assert [r.tool_execution.tool_name for r in reqs] == ["send_email"]
+            reqs[0].confirm()
+            done = await client.continue_team_run(
+                team_id="desk", run_id=paused.run_id, requirements=reqs
+            )
+            assert str(getattr(done.status, "value", done.status)).upper() == "COMPLETED"
+            assert "sent to" in done.content and len(sent) == 2
+        finally:
+            from agno.utils.http import get_default_async_client
+
+            await get_default_async_client().aclose()
+
+    try:
+        run(main())
+    finally:
+        os_.stop()

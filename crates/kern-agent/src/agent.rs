@@ -338,6 +338,11 @@ impl AgentBuilder {
         self.tools.push(Arc::new(tool));
         self
     }
+    /// Adds a shared tool (one `Arc` held by several agents).
+    pub fn shared_tool(mut self, tool: Arc<dyn Tool>) -> Self {
+        self.tools.push(tool);
+        self
+    }
     /// Adds every tool of a toolkit.
     pub fn toolkit(mut self, toolkit: &dyn Toolkit) -> Self {
         self.tools.extend(toolkit.tools());

@@ -6,7 +6,7 @@
 //! again for work that completed.
 
 use crate::agent::{session_history, text};
-use crate::toolbox::{CallResult, Toolbox};
+use crate::toolbox::{CallResult, Toolbox, Tools, WithTools};
 use crate::turns::{self, Turns, TurnsEnd};
 use async_trait::async_trait;
 use kern_core::engine::{
@@ -18,6 +18,7 @@ use kern_core::workflow::Step;
 use kern_core::{EngineError, EngineResult};
 use kern_models::{IntoModel, Message, Model, ToolCall, ToolSpec};
 use kern_store::{ComponentKind, RunStatus};
+use kern_tools::{Tool, Toolkit};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +57,9 @@ pub struct TeamDef {
     max_tool_rounds: u32,
     history_runs: usize,
     timeout: Option<Duration>,
+    /// The leader's own tools (besides delegating): a tool that needs a person pauses the
+    /// team's run as it pauses an agent's.
+    tools: Tools,
 }
 
 const DELEGATE: &str = "delegate_task_to_member";
@@ -306,6 +310,7 @@ impl Component for TeamDef {
             "members": self.members.iter().map(|m| json!({
                 "id": m.id(), "name": m.name(), "kind": m.kind().as_str(), "description": m.description(),
             })).collect::<Vec<_>>(),
+            "tools": self.tools.0.iter().map(|t| json!({"name": t.name(), "description": t.description()})).collect::<Vec<_>>(),
         })
     }
 
@@ -322,7 +327,7 @@ impl Component for TeamDef {
         let task = text(ctx.input());
         let resumed = ctx.checkpoint(turns::CONVERSATION_KEY).is_some();
         let delegation = Delegation { team: self };
-        let (initial, toolbox): (Vec<Message>, &dyn Toolbox) = match self.mode {
+        let (initial, base): (Vec<Message>, &dyn Toolbox) = match self.mode {
             TeamMode::Collaborate if !resumed => {
                 (self.collaborate_messages(&ctx, &task).await?, &NoTools)
             }
@@ -337,10 +342,14 @@ impl Component for TeamDef {
                 (messages, &delegation)
             }
         };
+        let toolbox = WithTools {
+            base,
+            tools: &self.tools,
+        };
         let loop_ = Turns {
             ctx: &ctx,
             model: &*self.model,
-            toolbox,
+            toolbox: &toolbox,
             max_tool_rounds: self.max_tool_rounds,
             team: true,
             response_format: None,
@@ -425,6 +434,7 @@ pub struct TeamBuilder {
     history_runs: usize,
     timeout: Option<Duration>,
     engine: Option<Engine>,
+    tools: Vec<Arc<dyn Tool>>,
 }
 
 impl TeamBuilder {
@@ -470,6 +480,23 @@ impl TeamBuilder {
     /// Adds any component as a member (the same as [`member`](Self::member)).
     pub fn member_component(self, component: Arc<dyn Component>) -> Self {
         self.member(component)
+    }
+    /// Gives the leader a tool of its own (besides delegating to members), as Agno's
+    /// `Team(tools=[...])`. A tool that needs a person (confirmation, input, external
+    /// execution) pauses the team's run, which continues like an agent's.
+    pub fn tool(mut self, tool: impl Tool) -> Self {
+        self.tools.push(Arc::new(tool));
+        self
+    }
+    /// Gives the leader a shared tool (see [`tool`](Self::tool)).
+    pub fn shared_tool(mut self, tool: Arc<dyn Tool>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+    /// Gives the leader every tool of a toolkit (see [`tool`](Self::tool)).
+    pub fn toolkit(mut self, toolkit: &dyn Toolkit) -> Self {
+        self.tools.extend(toolkit.tools());
+        self
     }
     /// Sets the mode (default [`TeamMode::Coordinate`]).
     pub fn mode(mut self, mode: TeamMode) -> Self {
@@ -519,6 +546,15 @@ impl TeamBuilder {
                 )));
             }
         }
+        for t in &self.tools {
+            if [DELEGATE, FORWARD].contains(&t.name()) {
+                return Err(EngineError::InvalidDefinition(format!(
+                    "team {:?}: a leader's tool cannot be named {:?} (the name of its delegation tool)",
+                    self.id,
+                    t.name()
+                )));
+            }
+        }
         let def = Arc::new(TeamDef {
             name: self.name.unwrap_or_else(|| self.id.clone()),
             id: self.id,
@@ -530,6 +566,7 @@ impl TeamBuilder {
             max_tool_rounds: self.max_tool_rounds,
             history_runs: self.history_runs,
             timeout: self.timeout,
+            tools: Tools(self.tools),
         });
         let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
         Ok(Team { def, handle })
@@ -566,6 +603,7 @@ impl Team {
             history_runs: 3,
             timeout: None,
             engine: None,
+            tools: Vec::new(),
         }
     }
 

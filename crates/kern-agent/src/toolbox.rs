@@ -60,8 +60,57 @@ pub(crate) trait Toolbox: Send + Sync {
     }
 }
 
-/// An agent's tools.
+/// An agent's tools (or a team leader's own).
 pub(crate) struct Tools(pub Vec<Arc<dyn Tool>>);
+
+impl Tools {
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|t| t.name() == name)
+    }
+}
+
+/// A team leader's toolbox: its members (delegation) and its own tools. A call goes to the
+/// leader's tool of that name, else to the delegation; names cannot clash (the team's builder
+/// refuses a tool named like a delegation tool).
+pub(crate) struct WithTools<'a> {
+    /// Delegation (or nothing, for a collaborating leader).
+    pub base: &'a dyn Toolbox,
+    /// The leader's own tools.
+    pub tools: &'a Tools,
+}
+
+#[async_trait]
+impl Toolbox for WithTools<'_> {
+    fn specs(&self) -> Vec<ToolSpec> {
+        let mut specs = self.base.specs();
+        specs.extend(self.tools.specs());
+        specs
+    }
+
+    async fn call(&self, ctx: &RunContext, call: &ToolCall, args: Value) -> CallResult {
+        if self.tools.has(&call.name) {
+            self.tools.call(ctx, call, args).await
+        } else {
+            self.base.call(ctx, call, args).await
+        }
+    }
+
+    fn human_in_loop(&self, name: &str) -> HumanInLoop {
+        if self.tools.has(name) {
+            self.tools.human_in_loop(name)
+        } else {
+            self.base.human_in_loop(name)
+        }
+    }
+
+    fn at_most_once(&self, name: &str) -> bool {
+        if self.tools.has(name) {
+            self.tools.at_most_once(name)
+        } else {
+            self.base.at_most_once(name)
+        }
+    }
+}
 
 #[async_trait]
 impl Toolbox for Tools {

@@ -1,7 +1,8 @@
 //! Human in the loop: an agent's run pauses when its model calls a tool that needs a person
 //! (confirmation, input, external execution), holds no executor while paused, and goes on
 //! under the same `run_id` when continued — from any engine sharing the database. A second
-//! continue is refused; a paused run can be cancelled; a pause can expire.
+//! continue is refused; a paused run can be cancelled; a pause can expire. A team leader's own
+//! tool pauses its team the same way.
 
 mod common;
 
@@ -295,6 +296,67 @@ async fn paused_runs_can_be_cancelled_and_expire(backend: Backend) {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
+/// A team leader's own tool that needs confirmation pauses the team's run; continued with
+/// Agno's team shape (`RunRequirement`s wrapping the call, as `continue_team_run` sends them),
+/// the tool runs and the leader answers.
+async fn a_team_leaders_tool_pauses_the_team(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let model = fake().await;
+    let sent = Arc::default();
+    let e = engine(&db);
+    let writer = Agent::builder("writer")
+        .model(model.model("gpt-fake"))
+        .db(&e)
+        .build()
+        .unwrap();
+    let team = kern_agent::Team::builder("desk")
+        .model(model.model("gpt-fake"))
+        .member(&writer)
+        .tool(send_email(Arc::clone(&sent)).requires_confirmation())
+        .db(&e)
+        .build()
+        .unwrap();
+    let run = team.run_background("email them").await.unwrap();
+    let paused = run.wait().await.unwrap();
+    assert_eq!(paused.status, RunStatus::Paused, "{:?}", paused.error);
+    let output = paused.output.clone().unwrap();
+    assert_eq!(output["tools"][0]["tool_name"], "send_email");
+    let requirement = output["requirements"][0].clone();
+    assert_eq!(requirement["tool_execution"]["tool_call_id"], "call_1");
+    assert!(sent.lock().unwrap().is_empty());
+    assert_eq!(
+        stored(&e, run.run_id).await.last().unwrap().event_type,
+        "RunPaused"
+    );
+
+    let mut confirmed = requirement;
+    confirmed["confirmation"] = json!(true);
+    e.continue_run(run.run_id, json!([confirmed]))
+        .await
+        .unwrap();
+    let done = finished(&e, run.run_id).await;
+    assert_eq!(done.status, RunStatus::Completed, "{:?}", done.error);
+    assert_eq!(done.content().unwrap(), "done: sent to model@x.com");
+    assert_eq!(*sent.lock().unwrap(), ["model@x.com"]);
+    let log = stored(&e, run.run_id).await;
+    assert_gapless(&log);
+    assert_eq!(names(&log).last().unwrap(), "TeamRunCompleted");
+
+    // A tool named like the delegation tool is refused when the team is built.
+    let clash = kern_agent::Team::builder("clash")
+        .model(model.model("gpt-fake"))
+        .member(&writer)
+        .tool(tool_fn(
+            "delegate_task_to_member",
+            "mine",
+            |_: Email, _: ToolContext| async { Ok::<_, ToolError>("x".to_owned()) },
+        ))
+        .build();
+    assert!(matches!(clash, Err(EngineError::InvalidDefinition(m)) if m.contains("delegation")));
+}
+
 fn engine_on(store: Arc<dyn kern_store::Store>) -> Engine {
     Engine::builder(store)
         .lease(Duration::from_secs(2))
@@ -307,4 +369,5 @@ both_backends!(
     rejection_answers_the_model_without_running,
     user_input_and_external_execution,
     paused_runs_can_be_cancelled_and_expire,
+    a_team_leaders_tool_pauses_the_team,
 );

@@ -340,7 +340,9 @@ pub fn agent(spec: &Spec<'_>) -> PyResult<Arc<dyn Component>> {
     }
     b = b.instructions(field::<Vec<String>>(spec, "instructions")?.unwrap_or_default());
     for tool in list(spec, "tools")? {
-        b = add_tool(b, tool.cast()?, &id)?;
+        for t in tools_of(tool.cast()?, &format!("agent {id:?}"))? {
+            b = b.shared_tool(t);
+        }
     }
     if let Some(n) = field::<u32>(spec, "max_tool_rounds")? {
         b = b.max_tool_rounds(n);
@@ -375,6 +377,11 @@ pub fn team(spec: &Spec<'_>) -> PyResult<Arc<dyn Component>> {
     for member in list(spec, "members")? {
         let member: PyRef<'_, PyComponent> = member.extract()?;
         b = b.member_component(member.inner().clone());
+    }
+    for tool in list(spec, "tools")? {
+        for t in tools_of(tool.cast()?, &format!("team {id:?}"))? {
+            b = b.shared_tool(t);
+        }
     }
     b = b.mode(match field::<String>(spec, "mode")?.as_deref() {
         None | Some("coordinate") => TeamMode::Coordinate,
@@ -502,11 +509,9 @@ impl Model for Unconfigured {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-fn add_tool(
-    b: kern_agent::AgentBuilder,
-    spec: &Spec<'_>,
-    agent: &str,
-) -> PyResult<kern_agent::AgentBuilder> {
+/// The tools a Python tool spec stands for: one function tool, or a toolkit's tools. `owner`
+/// names the agent or team, for errors.
+fn tools_of(spec: &Spec<'_>, owner: &str) -> PyResult<Vec<Arc<dyn kern_tools::Tool>>> {
     let kind: String = required(spec, "type")?;
     match kind.as_str() {
         "function" => {
@@ -518,7 +523,7 @@ fn add_tool(
             };
             if parameters.get("type").and_then(Value::as_str) != Some("object") {
                 return Err(DefinitionError::new_err(format!(
-                    "tool {name:?} of agent {agent:?}: its parameters must be a JSON schema of type object"
+                    "tool {name:?} of {owner}: its parameters must be a JSON schema of type object"
                 )));
             }
             let call = user_fn(spec, "callable", format!("tool '{name}'"))?.ok_or_else(|| {
@@ -542,7 +547,7 @@ fn add_tool(
             } else {
                 tool
             };
-            Ok(b.tool(tool))
+            Ok(vec![Arc::new(tool)])
         }
         "toolkit" => {
             let name: String = required(spec, "toolkit")?;
@@ -551,8 +556,7 @@ fn add_tool(
                 .map(|o| crate::convert::to_json(&o, "toolkit options"))
                 .transpose()?
                 .unwrap_or(Value::Null);
-            let toolkit = toolkit(&name, &options)?;
-            Ok(b.toolkit(&*toolkit))
+            Ok(toolkit(&name, &options)?.tools())
         }
         other => Err(DefinitionError::new_err(format!(
             "unknown tool type {other:?}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from kern._component import Runnable, digest, slug
-from kern._definition import instructions_list, model_spec
+from kern._definition import instructions_list, model_spec, tool_specs
 from kern.run.team import TeamRunOutput
 
 _MODES = ("coordinate", "route", "collaborate")
@@ -17,6 +17,10 @@ class Team(Runnable):
     at once if it wants), ``route`` (``respond_directly=True``: one member answers), and
     ``collaborate`` (``delegate_task_to_all_members=True``: every member answers, the leader
     synthesises). Each member's work is a child run of the team's; its result is checkpointed.
+
+    The leader may have ``tools`` of its own (functions, ``@tool``, toolkits), called besides
+    delegating; one marked ``requires_confirmation`` (or needing input, or external execution)
+    pauses the team's run, continued with ``continue_run`` like an agent's.
 
     Without a model, the leader uses ``OpenAIChat(id="gpt-4o")`` (Agno's default).
     """
@@ -33,6 +37,7 @@ class Team(Runnable):
         instructions: Any = None,
         description: Optional[str] = None,
         db: Any = None,
+        tools: Optional[Sequence[Any]] = None,
         mode: Optional[str] = None,
         respond_directly: bool = False,
         delegate_task_to_all_members: bool = False,
@@ -67,6 +72,7 @@ class Team(Runnable):
         self.instructions = instructions
         self.description = description
         self.db = db
+        self.tools: List[Any] = list(tools or [])
         self.mode = mode
         self.num_history_runs = num_history_runs
         self.tool_call_limit = tool_call_limit
@@ -90,6 +96,7 @@ class Team(Runnable):
             "instructions": instructions,
             "model": model_spec(self.model, owner),
             "members": [m._component() for m in self.members],
+            "tools": tool_specs(self.tools, owner),
             "mode": self.mode,
             "history_runs": self.num_history_runs,
             "max_tool_rounds": self.tool_call_limit,
