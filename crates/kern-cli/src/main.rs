@@ -95,7 +95,7 @@ struct ServeArgs {
     /// Webhook delivery attempts before giving up (exponential backoff from 1 s).
     #[arg(long, default_value_t = 8)]
     webhook_max_attempts: u32,
-    /// Register the built-in demo workflows (echo, count, fail, pipeline, bench3).
+    /// Register the built-in demo workflows (echo, count, fail, pipeline, bench3, approval).
     #[arg(long)]
     demo: bool,
     /// A TOML file declaring agents (model, instructions, toolkits), teams and workflows of

@@ -5,7 +5,7 @@ Run by crates/kern-cli/tests/agno_client.rs:
     python agno_client.py <base_url> <agent_id>
 
 The server serves an agent `<agent_id>` (on a fake OpenAI server) and the demo workflows
-(`echo`, `count`, `pipeline`). Every check asserts; any failure exits non-zero with the
+(`echo`, `count`, `pipeline`, `approval`, which pauses for a confirmation). Every check asserts; any failure exits non-zero with the
 traceback. Each step prints one line, so the Rust test's output shows how far it got.
 """
 
@@ -137,6 +137,29 @@ async def main(base_url: str, agent_id: str) -> None:
     # Cancelling a finished agent run is harmless.
     await client.cancel_agent_run(agent_id=agent_id, run_id=out.run_id)
     step("cancel_agent_run on a finished run: accepted")
+
+    # --- Pause and continue: a workflow step that waits for a person ---------------------------
+    paused = await client.run_workflow(workflow_id="approval", message="the launch post")
+    assert status_of(paused) == "PAUSED", paused
+    [req] = paused.active_step_requirements
+    assert req.step_name == "publish" and req.confirmation_message == "Publish this draft?", req
+    req.confirm()
+    approved = await client.continue_workflow_run(
+        workflow_id="approval", run_id=paused.run_id, requirements=[req]
+    )
+    assert status_of(approved) == "COMPLETED", approved
+    assert approved.content == "published draft: the launch post", approved.content
+    step(f"continue_workflow_run: {status_of(paused)} -> {status_of(approved)}")
+    # A second continue is refused (409 run_not_paused).
+    try:
+        await client.continue_workflow_run(
+            workflow_id="approval", run_id=paused.run_id, requirements=[req]
+        )
+    except Exception as e:  # noqa: BLE001 - Agno raises its own HTTP error type
+        assert "409" in str(e) or "not paused" in str(e).lower(), e
+    else:
+        raise AssertionError("a second continue was accepted")
+    step("a second continue: refused")
 
     print("ALL OK", flush=True)
 

@@ -7,15 +7,16 @@
 //! | `fail` | a step that fails (the run ends `ERROR`) |
 //! | `pipeline` | two parallel research steps, then a step combining them |
 //! | `bench3` | three trivial function steps in a row (the load generator's workload; the Python reference serves the same workflow in `bench/agno_reference.py`) |
+//! | `approval` | drafts from its input, then pauses for a person's confirmation before publishing (continue with `step_requirements`; a rejection cancels the run) |
 
 use kern_core::engine::Engine;
-use kern_core::workflow::{Parallel, Step, StepError, StepInput, StepOutput, Workflow};
+use kern_core::workflow::{OnReject, Parallel, Step, StepError, StepInput, StepOutput, Workflow};
 use kern_core::EngineResult;
 use serde_json::Value;
 use std::time::Duration;
 
 /// The ids of the demo workflows.
-pub const WORKFLOWS: &[&str] = &["echo", "count", "fail", "pipeline", "bench3"];
+pub const WORKFLOWS: &[&str] = &["echo", "count", "fail", "pipeline", "bench3", "approval"];
 
 /// Parses the `count` workflow's input into (count, delay).
 pub fn count_args(input: &Value) -> (u64, Duration) {
@@ -143,7 +144,24 @@ pub fn register(engine: &Engine) -> EngineResult<Vec<Workflow>> {
         }))
         .db(engine)
         .build()?;
-    Ok(vec![echo, counter, fail, pipeline, bench3])
+    let approval = Workflow::builder("approval")
+        .name("Approval")
+        .description("Drafts from its input, then waits for a person to confirm before publishing.")
+        .step(Step::new("draft", |input| async move {
+            Ok(StepOutput::text(format!("draft: {}", input.input_str())))
+        }))
+        .step(
+            Step::new("publish", |input| async move {
+                Ok(StepOutput::text(format!(
+                    "published {}",
+                    input.previous_content_str()
+                )))
+            })
+            .requires_confirmation(Some("Publish this draft?".into()), OnReject::Cancel),
+        )
+        .db(engine)
+        .build()?;
+    Ok(vec![echo, counter, fail, pipeline, bench3, approval])
 }
 
 #[cfg(test)]
