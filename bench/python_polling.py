@@ -35,7 +35,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build(impl: str, steps: int, db_file: str):
+def build(impl: str, steps: int, db_file: str, sync: bool = False):
     workflow_mod = importlib.import_module(f"{impl}.workflow")
     types_mod = importlib.import_module(f"{impl}.workflow.types")
     sqlite_mod = importlib.import_module(f"{impl}.db.sqlite")
@@ -44,9 +44,14 @@ def build(impl: str, steps: int, db_file: str):
     SqliteDb = sqlite_mod.SqliteDb
 
     def make_step(i: int):
-        async def step(step_input):
+        def sync_step(step_input):
             previous = step_input.previous_step_content or step_input.input
             return StepOutput(content=f"{previous}|{i}")
+
+        async def async_step(step_input):
+            return sync_step(step_input)
+
+        step = sync_step if sync else async_step
 
         step.__name__ = f"step_{i}"
         return Step(name=f"step {i}", executor=step)
@@ -58,9 +63,9 @@ def build(impl: str, steps: int, db_file: str):
     )
 
 
-async def bench(impl: str, n: int, steps: int, poll: float) -> dict:
+async def bench(impl: str, n: int, steps: int, poll: float, sync: bool = False) -> dict:
     tmp = tempfile.mkdtemp(prefix=f"bench-{impl}-")
-    workflow = build(impl, steps, os.path.join(tmp, "bench.db"))
+    workflow = build(impl, steps, os.path.join(tmp, "bench.db"), sync)
     starts = []
     run_ids = []
     t0 = time.perf_counter()
@@ -93,6 +98,7 @@ async def bench(impl: str, n: int, steps: int, poll: float) -> dict:
         "impl": impl,
         "runs": n,
         "steps": steps,
+        "sync": sync,
         "completed": completed,
         "failed": failed,
         "wall_secs": round(wall, 3),
@@ -133,14 +139,15 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--poll", type=float, default=0.005, help="seconds between polling rounds")
+    ap.add_argument("--sync", action="store_true", help="plain `def` steps instead of `async def`")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    report = asyncio.run(bench(args.impl, args.n, args.steps, args.poll))
+    report = asyncio.run(bench(args.impl, args.n, args.steps, args.poll, args.sync))
     if args.json:
         print(json.dumps(report))
     else:
         print(
-            f"[{report['impl']}] {report['completed']}/{report['runs']} runs of {report['steps']} async Python steps "
+            f"[{report['impl']}] {report['completed']}/{report['runs']} runs of {report['steps']} {'sync' if report.get('sync') else 'async'} Python steps "
             f"in {report['wall_secs']} s: {report['runs_per_sec']} runs/s; start p50 {report['start_ms']['p50']} ms, "
             f"p99 {report['start_ms']['p99']} ms, max {report['start_ms']['max']} ms; peak RSS {report['peak_rss_mb']} MB; "
             f"step p50 {report['step_ms']['p50']} ms p99 {report['step_ms']['p99']} ms"
