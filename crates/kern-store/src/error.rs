@@ -52,6 +52,11 @@ pub enum StoreError {
     /// session deleted).
     #[error("webhook delivery {0} not found")]
     WebhookNotFound(i64),
+    /// The SQLite database file does not exist, and the store was opened with creation off
+    /// ([`connect_existing`](crate::connect_existing),
+    /// [`SqliteOptions::create`](crate::sqlite::SqliteOptions::create)). Nothing was created.
+    #[error("no database at {}", .0.display())]
+    DatabaseNotFound(std::path::PathBuf),
     /// The database URL or path could not be understood.
     #[error("invalid database configuration: {0}")]
     Config(String),

@@ -41,7 +41,7 @@ use std::sync::Arc;
 ///
 /// - `postgres://…` or `postgresql://…`: PostgreSQL;
 /// - `sqlite://PATH`, `sqlite:PATH`, a plain path string, or a [`Path`](std::path::Path):
-///   SQLite (the file is created on first use).
+///   SQLite (the file is created on first use by [`connect`], never by [`connect_existing`]).
 ///
 /// ```
 /// use kern_store::Location;
@@ -101,9 +101,33 @@ impl From<&std::path::PathBuf> for Location {
     }
 }
 
-/// Opens the store at `location` (a URL, a path, or a [`Location`]), applying migrations.
+/// Opens the store at `location` (a URL, a path, or a [`Location`]), applying migrations. A
+/// SQLite file that does not exist is created, with its directory.
 pub async fn connect(location: impl Into<Location>) -> StoreResult<Arc<dyn Store>> {
-    match location.into() {
+    open(location.into(), true).await
+}
+
+/// Opens the store at `location` if it exists, applying migrations: what client tools (a
+/// command that lists or inspects runs) want, so that a mistyped path is an error instead of a
+/// new, empty database. A SQLite file that does not exist is refused with
+/// [`StoreError::DatabaseNotFound`], and nothing is created (no file, no directory). A
+/// PostgreSQL database is never created by Kern: [`connect`] and this function both fail to
+/// connect to one that does not exist.
+///
+/// ```no_run
+/// # async fn demo() {
+/// match kern_store::connect_existing("no/such/kern.db").await {
+///     Err(kern_store::StoreError::DatabaseNotFound(path)) => eprintln!("no database at {}", path.display()),
+///     other => { other.unwrap(); }
+/// }
+/// # }
+/// ```
+pub async fn connect_existing(location: impl Into<Location>) -> StoreResult<Arc<dyn Store>> {
+    open(location.into(), false).await
+}
+
+async fn open(location: Location, create: bool) -> StoreResult<Arc<dyn Store>> {
+    match location {
         Location::Postgres(url) => {
             #[cfg(feature = "postgres")]
             return Ok(Arc::new(postgres::PostgresStore::connect(&url).await?));
@@ -116,12 +140,55 @@ pub async fn connect(location: impl Into<Location>) -> StoreResult<Arc<dyn Store
             if path.as_os_str().is_empty() {
                 return Err(StoreError::Config("empty database path".into()));
             }
-            #[cfg(feature = "sqlite")]
-            return Ok(Arc::new(sqlite::SqliteStore::open(path).await?));
-            #[cfg(not(feature = "sqlite"))]
-            return Err(StoreError::Config(
-                "this build of Kern has no SQLite support (feature `sqlite`)".into(),
-            ));
+            sqlite_store(path, create).await
         }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn sqlite_store(path: std::path::PathBuf, create: bool) -> StoreResult<Arc<dyn Store>> {
+    let mut options = sqlite::SqliteOptions::new(path);
+    options.create = create;
+    Ok(Arc::new(sqlite::SqliteStore::open_with(options).await?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn sqlite_store(_path: std::path::PathBuf, _create: bool) -> StoreResult<Arc<dyn Store>> {
+    Err(StoreError::Config(
+        "this build of Kern has no SQLite support (feature `sqlite`)".into(),
+    ))
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connect_existing_refuses_a_missing_sqlite_file_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing_dir = dir.path().join("typo");
+        let path = missing_dir.join("kern.db");
+        match connect_existing(path.as_path()).await {
+            Err(StoreError::DatabaseNotFound(p)) => assert_eq!(p, path),
+            Err(e) => panic!("expected DatabaseNotFound, got {e}"),
+            Ok(_) => panic!("a missing database was opened"),
+        }
+        assert!(!missing_dir.exists(), "nothing is created");
+        let in_dir = dir.path().join("kern.db");
+        let err = connect_existing(format!("sqlite://{}", in_dir.display()))
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("no database at"), "{err}");
+        assert!(!in_dir.exists());
+
+        // `connect` creates it (directory included); `connect_existing` then opens it.
+        let store = connect(path.as_path()).await.unwrap();
+        store.close().await;
+        assert!(path.exists());
+        let store = connect_existing(path.as_path()).await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        assert!(store.get_run(new_run_id()).await.unwrap().is_none());
+        store.close().await;
     }
 }

@@ -48,8 +48,14 @@ pub enum Synchronous {
 /// Settings of a [`SqliteStore`].
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
-    /// The database file; created (with its directory) on first use.
+    /// The database file; created (with its directory) on first use unless
+    /// [`create`](Self::create) is false.
     pub path: PathBuf,
+    /// Whether a missing file (and its directory) is created (default `true`). With `false`,
+    /// opening a file that does not exist fails with [`StoreError::DatabaseNotFound`] and
+    /// creates nothing: what client tools want, so that a mistyped path is an error rather
+    /// than a new, empty database.
+    pub create: bool,
     /// Commit durability (default [`Synchronous::Full`]).
     pub synchronous: Synchronous,
     /// How many read connections to keep (default 4).
@@ -63,6 +69,7 @@ impl SqliteOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            create: true,
             synchronous: Synchronous::Full,
             read_connections: 4,
             busy_timeout: Duration::from_secs(10),
@@ -97,7 +104,16 @@ impl SqliteStore {
         Self::open_with(SqliteOptions::new(path.as_ref())).await
     }
 
-    /// Opens (creating if needed) a database with the given options, applying migrations.
+    /// Opens the database at `path`, which must exist: a missing file is
+    /// [`StoreError::DatabaseNotFound`] and nothing is created. Migrations are applied.
+    pub async fn open_existing(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let mut options = SqliteOptions::new(path.as_ref());
+        options.create = false;
+        Self::open_with(options).await
+    }
+
+    /// Opens a database with the given options (creating it if needed, unless
+    /// [`SqliteOptions::create`] is false), applying migrations.
     pub async fn open_with(options: SqliteOptions) -> StoreResult<Self> {
         Self::start(options, true, None).await
     }
@@ -121,8 +137,18 @@ impl SqliteStore {
     ) -> StoreResult<Self> {
         let opts = options.clone();
         let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
-            if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+            if opts.create {
+                if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+            } else {
+                match std::fs::metadata(&opts.path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(StoreError::DatabaseNotFound(opts.path.clone()));
+                    }
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => {}
+                }
             }
             let mut conn = open_connection(&opts)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -223,13 +249,14 @@ impl SqliteStore {
 }
 
 fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(
-        &opts.path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
-    )?;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    // Without `create`, a file removed after the check above is still not created again.
+    if opts.create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(&opts.path, flags)?;
     conn.busy_timeout(opts.busy_timeout)?;
     // Whichever connection commits first after the WAL rewinds truncates it to this size.
     conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)?;
