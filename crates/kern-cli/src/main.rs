@@ -116,6 +116,11 @@ struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     body_limit: usize,
+    /// A browser origin allowed to call the server (CORS), e.g. http://localhost:3000;
+    /// repeatable, or comma-separated in the variable. `*` allows any origin, `none` none.
+    /// Default: AgentOS's (http://localhost:3000 and Agno's hosted UIs).
+    #[arg(long = "cors-origin", env = "KERN_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Backpressure: refuse background starts with 429 (and `Retry-After`) while this many
     /// runs are pending in the database, counted over every replica (default: no limit).
     #[arg(long, env = "KERN_MAX_PENDING")]
@@ -265,6 +270,16 @@ async fn main() -> Result<()> {
 }
 
 /// The first set, non-empty environment variable of `names`.
+/// The `--cors-origin` values as a policy: none given keeps AgentOS's defaults; `none` alone
+/// turns CORS off.
+fn cors_origins(given: &[String]) -> kern_server::CorsOrigins {
+    match given {
+        [] => kern_server::CorsOrigins::default(),
+        [only] if only.trim() == "none" => kern_server::CorsOrigins::list(Vec::<String>::new()),
+        list => kern_server::CorsOrigins::list(list),
+    }
+}
+
 fn env_any(names: &[&str]) -> Option<String> {
     names
         .iter()
@@ -375,6 +390,7 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
     let mut os = kern_server::AgentOs::builder(engine.clone())
         .shutdown_grace(args.shutdown_grace)
         .keep_alive(args.keep_alive)
+        .cors_origins(cors_origins(&args.cors_origins))
         .body_limit(args.body_limit);
     if let Some(k) = key {
         os = os.security_key(k);

@@ -52,11 +52,14 @@
 
 #![warn(missing_docs)]
 
+mod access_log;
 mod auth;
 mod continue_run;
+mod cors;
 pub mod demo;
 mod error;
 mod form;
+mod metrics;
 mod openapi;
 mod queue;
 mod routes;
@@ -66,6 +69,7 @@ mod wire;
 mod ws;
 
 pub use auth::{Caller, JwtConfig, JwtKeyError};
+pub use cors::{CorsOrigins, DEFAULT_ORIGINS};
 pub use error::{ApiError, ApiResult};
 pub use webhooks::{WebhookSecretError, WebhookSettings};
 pub use wire::wire_status;
@@ -100,6 +104,11 @@ pub(crate) struct Shared {
     pub(crate) streams_closed: CancellationToken,
     /// Webhook delivery settings (the default URL is read when runs are created).
     pub(crate) webhooks: WebhookSettings,
+    /// The server's own figures for `/metrics`.
+    pub(crate) metrics: metrics::ServerMetrics,
+    /// Whether `/metrics` needs the same credentials as the API (default: open, like
+    /// `/health`).
+    pub(crate) protect_metrics: bool,
 }
 
 /// Builds an [`AgentOs`].
@@ -114,6 +123,7 @@ pub struct AgentOsBuilder {
     os_id: Option<String>,
     name: Option<String>,
     description: Option<String>,
+    cors: CorsOrigins,
 }
 
 impl AgentOsBuilder {
@@ -184,6 +194,22 @@ impl AgentOsBuilder {
         self
     }
 
+    /// The browser origins allowed to call the server (CORS; default Agno's,
+    /// [`DEFAULT_ORIGINS`]; `CorsOrigins::list(["*"])` allows any, an empty list none).
+    pub fn cors_origins(mut self, origins: CorsOrigins) -> Self {
+        self.cors = origins;
+        self
+    }
+
+    /// Requires on `GET /metrics` the credentials every other route needs (the security key,
+    /// or a JWT with the admin scope). Default off: `/metrics` is open like `/health`, so
+    /// that a scraper needs no application key; it shows counts, durations and component
+    /// ids, never a run's contents.
+    pub fn protect_metrics(mut self, on: bool) -> Self {
+        self.protect_metrics = on;
+        self
+    }
+
     /// The OS id reported by `/config` (default a fresh UUID).
     pub fn os_id(mut self, id: impl Into<String>) -> Self {
         self.os_id = Some(id.into());
@@ -222,8 +248,11 @@ impl AgentOsBuilder {
                 instantiated_at: kern_core::store::now_millis() / 1000,
                 streams_closed: CancellationToken::new(),
                 webhooks: self.webhooks,
+                metrics: metrics::ServerMetrics::default(),
+                protect_metrics: self.protect_metrics,
             }),
             shutdown_grace: self.shutdown_grace,
+            cors: Arc::new(self.cors),
         }
     }
 }
@@ -233,6 +262,7 @@ impl AgentOsBuilder {
 pub struct AgentOs {
     shared: AppState,
     shutdown_grace: Duration,
+    cors: Arc<CorsOrigins>,
 }
 
 impl std::fmt::Debug for AgentOs {
@@ -258,6 +288,7 @@ impl AgentOs {
             os_id: None,
             name: None,
             description: None,
+            cors: CorsOrigins::default(),
         }
     }
 
@@ -266,12 +297,18 @@ impl AgentOs {
         &self.shared.engine
     }
 
-    /// The router with every route, authentication and JSON errors, ready to serve or to
+    /// The router with every route, authentication, CORS and JSON errors, ready to serve or to
     /// merge into another axum application.
     pub fn router(&self) -> Router {
         routes::router(self.shared.clone())
             .layer(from_fn_with_state(self.shared.clone(), auth::middleware))
             .layer(from_fn(catch_panic))
+            .layer(from_fn_with_state(
+                self.shared.clone(),
+                access_log::middleware,
+            ))
+            // Outermost: preflights never reach authentication, and errors carry the headers.
+            .layer(from_fn_with_state(self.cors.clone(), cors::middleware))
     }
 
     /// Starts the webhook dispatcher: it delivers the outbox's due webhooks (from runs of any

@@ -27,6 +27,7 @@ use std::sync::Arc;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(crate::metrics::handler))
         .route("/config", get(config))
         .route("/openapi.json", get(openapi_doc))
         .route("/workflows/ws", get(ws::handler))
@@ -812,9 +813,25 @@ async fn session_runs(
 ) -> ApiResult<Response> {
     let (_session, runs) = session_and_runs(&st, &caller, &session_id).await?;
     let status = parse_status(q.status.as_deref())?;
-    let runs: Vec<RunRecord> = runs
+    let top: Vec<RunRecord> = runs
         .into_iter()
         .filter(|r| r.parent_run_id.is_none())
+        .collect();
+    // A foreground run still in flight belongs to the stream of the client that started it:
+    // it is listed once it ends, as AgentOS stores such runs only at their end. Browser
+    // clients (Agno's Agent UI) re-read the session as soon as a stream names it, and would
+    // otherwise render the listed run's `content: null` over the answer they are streaming.
+    // Background and paused runs are listed as they are (they are polled this way). A session
+    // with nothing listable yet is not found, as in AgentOS.
+    let in_flight = |r: &RunRecord| {
+        !r.background && matches!(r.status, RunStatus::Pending | RunStatus::Running)
+    };
+    if !top.is_empty() && top.iter().all(in_flight) {
+        return Err(ApiError::SessionNotFound);
+    }
+    let runs: Vec<RunRecord> = top
+        .into_iter()
+        .filter(|r| !in_flight(r))
         .filter(|r| status.is_none_or(|s| r.status == s))
         .collect();
     runs_response(&st, &runs).await

@@ -66,6 +66,7 @@ pub struct Opts {
     pub keep_alive: Option<Duration>,
     pub executor: Option<bool>,
     pub ephemeral: bool,
+    pub cors: Option<kern_server::CorsOrigins>,
 }
 
 pub struct TestServer {
@@ -114,6 +115,9 @@ impl TestServer {
             b = b.body_limit(l);
         }
         b = b.keep_alive(opts.keep_alive.unwrap_or(Duration::from_secs(15)));
+        if let Some(c) = &opts.cors {
+            b = b.cors_origins(c.clone());
+        }
         let os = b.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
