@@ -389,6 +389,20 @@ def test_requeue_replaces_the_old_ending() -> None:
     assert "COMPLETED" in text and "ERROR" not in text and "timed out" not in text
 
 
+def test_a_retried_step_replaces_its_failed_output() -> None:
+    events = [
+        Event("WorkflowStarted", 0, workflow_name="Writer"),
+        Event("RunContent", 1, content="A broken "),
+        Event("StepRetried", 2, step_name="write", attempt=1, error="boom", voided=[[1, 1]]),
+        Event("RunContent", 3, content="A good answer."),
+        Event("RunCompleted", 4, content="A good answer.", agent_name="Writer"),
+    ]
+    text = render(events)
+    [notice] = [line for line in text.splitlines() if "runs again" in line]
+    assert "write" in notice and "try 1" in notice
+    assert text.split(notice + "\n", 1)[1].split("\n╭", 1)[0].strip() == "A good answer."
+
+
 def test_transcript_drops_what_a_requeue_voids() -> None:
     from kern.run.events import Transcript, event_from_json
 

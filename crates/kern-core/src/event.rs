@@ -100,6 +100,23 @@ pub enum EventKind {
         /// How many times the step was tried.
         attempts: u32,
     },
+    /// A step's try failed and the step is tried again (`max_retries`): the events the failed
+    /// try emitted (its outputs, its agent's streamed content) are void, listed in `voided` as
+    /// for `RunRestarted`, and the next try emits its own. (**Kern**: AgentOS has no such
+    /// event.)
+    StepRetried {
+        /// The step's name.
+        step_name: String,
+        /// The step's position.
+        step_index: Value,
+        /// The try that failed (1 for the first).
+        attempt: u32,
+        /// Why it failed.
+        error: String,
+        /// The failed try's events, as inclusive ranges of `event_index`, ascending; empty
+        /// when it emitted none.
+        voided: Vec<[u64; 2]>,
+    },
     /// A step finished (successfully, or failed but skipped).
     StepCompleted {
         /// The step's name.
@@ -527,6 +544,7 @@ impl EventKind {
             Self::StepOutput { .. } => "StepOutput",
             Self::StepError { .. } => "StepError",
             Self::StepCompleted { .. } => "StepCompleted",
+            Self::StepRetried { .. } => "StepRetried",
             Self::StepsExecutionStarted { .. } => "StepsExecutionStarted",
             Self::StepsExecutionCompleted { .. } => "StepsExecutionCompleted",
             Self::ParallelExecutionStarted { .. } => "ParallelExecutionStarted",

@@ -82,10 +82,13 @@ impl Transcript {
 
 impl EventKind {
     /// The events this one voids: the ranges of a `RunRestarted` (the interrupted work it
-    /// redoes) or a `RunRequeued` (the old terminal event), empty for every other event.
+    /// redoes), a `StepRetried` (the failed try of a step) or a `RunRequeued` (the old terminal
+    /// event), empty for every other event.
     pub fn voided(&self) -> &[[u64; 2]] {
         match self {
-            Self::RunRestarted { voided, .. } | Self::RunRequeued { voided, .. } => voided,
+            Self::RunRestarted { voided, .. }
+            | Self::StepRetried { voided, .. }
+            | Self::RunRequeued { voided, .. } => voided,
             _ => &[],
         }
     }

@@ -221,6 +221,8 @@ async fn retries_then_succeeds(backend: Backend) {
             Step::new("flaky", move |i| {
                 t.fetch_add(1, Ordering::SeqCst);
                 async move {
+                    // Each try streams something before it fails or succeeds.
+                    i.emit_output(format!("partial {}", i.attempt()));
                     if i.attempt() < 3 {
                         Err(StepError::msg(format!("try {} failed", i.attempt())))
                     } else {
@@ -238,6 +240,29 @@ async fn retries_then_succeeds(backend: Backend) {
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(tries.load(Ordering::SeqCst), 3);
     assert_eq!(run.content().unwrap(), "third time lucky");
+    // The failed tries' outputs are voided by a StepRetried each: a client joining the log
+    // sees the last try's only.
+    let log: Vec<serde_json::Value> = engine
+        .store()
+        .read_events(run.run_id, 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(&e.payload).unwrap())
+        .collect();
+    let retried: Vec<&serde_json::Value> =
+        log.iter().filter(|e| e["event"] == "StepRetried").collect();
+    assert_eq!(retried.len(), 2, "{log:?}");
+    assert_eq!(retried[0]["attempt"], 1);
+    assert_eq!(retried[0]["error"], "try 1 failed");
+    assert_eq!(retried[0]["voided"].as_array().unwrap().len(), 1);
+    let outputs: Vec<String> = kern_testkit::kept_events(&log)
+        .iter()
+        .filter(|e| e["event"] == "StepOutput")
+        .map(|e| e["content"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(outputs, ["partial 3"]);
+    kern_testkit::assert_joined_content(&log);
 }
 
 async fn failure_after_retries_fails_the_run_with_its_message(backend: Backend) {

@@ -2,14 +2,15 @@
 
 use serde_json::Value;
 
-/// The events that void earlier events of their log: `RunRestarted` (the interrupted work a
-/// resumed run redoes) and `RunRequeued` (a requeued run's old terminal event).
+/// The events that void earlier events of their log: every event with a `voided` list —
+/// `RunRestarted` (the interrupted work a resumed run redoes), `StepRetried` (a step's failed
+/// try) and `RunRequeued` (a requeued run's old terminal event).
 fn voids(e: &Value) -> bool {
-    e["event"] == "RunRestarted" || e["event"] == "RunRequeued"
+    e["voided"].is_array()
 }
 
 /// The events of a log (in index order) that still count once the voids of its
-/// `RunRestarted` and `RunRequeued` events are applied (design invariant 10).
+/// `RunRestarted`, `StepRetried` and `RunRequeued` events are applied (design invariant 10).
 pub fn kept_events(events: &[Value]) -> Vec<Value> {
     let mut kept: Vec<Value> = Vec::with_capacity(events.len());
     for e in events {

@@ -10,7 +10,9 @@ Every event a stream yields is an instance of a class named after the event (``R
 stopped and that the listed earlier events belong to work it redoes: a program joining
 streamed content drops them (:class:`Transcript` does). ``RunRequeued`` (``voided``,
 ``previous_status``) says that an operator sent a failed or cancelled run back to the queue:
-it voids the old terminal event, and the log goes on past it.
+it voids the old terminal event, and the log goes on past it. ``StepRetried`` (``voided``,
+``attempt``, ``error``) says that a workflow step's try failed and the step runs again: the
+failed try's events are void.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ class RunEvent:
     @property
     def voided(self) -> List[List[int]]:
         """The ranges (inclusive ``[first, last]`` event indexes) of earlier events this event
-        voids: only ``RunRestarted`` and ``RunRequeued`` void any."""
-        if self.event in ("RunRestarted", "RunRequeued"):
-            return self.__dict__.get("voided", [])
-        return []
+        voids: ``RunRestarted``, ``StepRetried`` and ``RunRequeued`` carry them; other events
+        void none."""
+        voided = self.__dict__.get("voided")
+        return voided if isinstance(voided, list) else []
 
     def __repr__(self) -> str:
         extra = ""
@@ -86,7 +88,7 @@ for _name in (
     "ToolCallCompleted TeamRunStarted TeamRunContent TeamRunContentCompleted TeamRunCompleted "
     "TeamRunError TeamRunCancelled TeamModelRequestStarted TeamModelRequestCompleted "
     "TeamToolCallStarted TeamToolCallCompleted WorkflowStarted WorkflowCompleted WorkflowError "
-    "WorkflowCancelled StepStarted StepOutput StepCompleted StepError StepsExecutionStarted "
+    "WorkflowCancelled StepStarted StepOutput StepCompleted StepError StepRetried StepsExecutionStarted "
     "StepsExecutionCompleted ParallelExecutionStarted ParallelExecutionCompleted "
     "ConditionExecutionStarted ConditionExecutionCompleted LoopExecutionStarted "
     "LoopIterationStarted LoopIterationCompleted LoopExecutionCompleted RouterExecutionStarted "
@@ -107,7 +109,7 @@ TERMINAL = frozenset(
 
 class Transcript:
     """A run's events as a person sees them: push every event in order; voided events (those a
-    later ``RunRestarted`` or ``RunRequeued`` lists) are dropped, so :meth:`content` is the run's answer, never a
+    later ``RunRestarted``, ``StepRetried`` or ``RunRequeued`` lists) are dropped, so :meth:`content` is the run's answer, never a
     doubled one."""
 
     def __init__(self) -> None:

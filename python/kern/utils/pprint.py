@@ -909,7 +909,7 @@ class _StreamPrinter:
         if self.root_run is None and run_id is not None:
             self.root_run = run_id
         is_root = run_id is None or run_id == self.root_run
-        if kind == "RunRestarted":
+        if kind in ("RunRestarted", "StepRetried"):
             self.restart(event)
         elif kind == "RunRequeued":
             self.requeued(event)
@@ -958,8 +958,8 @@ class _StreamPrinter:
         self.line(_paint(text, ["green" if ok else "red"], self.color))
 
     def restart(self, event: Any) -> None:
-        """Applies a ``RunRestarted``: drops the voided events; shows the content again when
-        some of it was voided."""
+        """Applies a ``RunRestarted`` or ``StepRetried``: drops the voided events; shows the
+        content again when some of it was voided."""
         ranges: List[Tuple[int, int]] = []
         for pair in _field(event, "voided") or []:
             try:
@@ -975,9 +975,15 @@ class _StreamPrinter:
             return
         self.printed = kept
         attempt = _field(event, "attempt")
-        notice = "↻ The run restarted%s; its output so far, as it now stands:" % (
-            " (attempt %s)" % attempt if attempt else ""
-        )
+        if _enum_text(_field(event, "event")) == "StepRetried":
+            notice = "↻ Step %s failed (try %s) and runs again; the output, as it now stands:" % (
+                _field(event, "step_name") or "?",
+                attempt or "?",
+            )
+        else:
+            notice = "↻ The run restarted%s; its output so far, as it now stands:" % (
+                " (attempt %s)" % attempt if attempt else ""
+            )
         self.line(_paint(notice, ["yellow"], self.color))
         self.labelled = False
         for entry in kept:

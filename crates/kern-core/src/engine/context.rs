@@ -44,6 +44,8 @@ struct Inner {
     engine: super::Engine,
     /// The session-state version last written with a checkpoint.
     saved_state: std::sync::atomic::AtomicU64,
+    /// Serialises updates of the voided ranges (parallel steps may retry at once).
+    voiding: tokio::sync::Mutex<()>,
 }
 
 impl RunContext {
@@ -64,6 +66,7 @@ impl RunContext {
                 cancel,
                 engine,
                 saved_state: std::sync::atomic::AtomicU64::new(0),
+                voiding: tokio::sync::Mutex::new(()),
             }),
             scope: None,
         }
@@ -213,5 +216,65 @@ impl RunContext {
         };
         self.inner.log.push(kinds, self.scope.as_ref(), extras);
         self.inner.log.flush().await
+    }
+
+    /// How many events this run's log holds once everything emitted so far is durable: the
+    /// index the next event gets, at the earliest. Marks where a unit's retried work starts
+    /// (see [`void_unit_since`](Self::void_unit_since)).
+    pub(crate) async fn durable_len(&self) -> EngineResult<u64> {
+        self.inner.log.flush().await?;
+        let record = self
+            .inner
+            .engine
+            .store()
+            .get_run(self.run_id())
+            .await?
+            .ok_or(crate::EngineError::RunNotFound(self.run_id()))?;
+        Ok(record.event_count)
+    }
+
+    /// Voids what this handle's unit emitted from index `from` on (a step's failed try, before
+    /// the step is tried again), by appending `event(voided ranges)`, outside any unit, with the
+    /// ranges added to those a restart must not void again (`restart::VOIDED_KEY`), atomically.
+    /// Returns the ranges (empty when the try emitted nothing).
+    pub(crate) async fn void_unit_since(
+        &self,
+        from: u64,
+        event: impl FnOnce(Vec<[u64; 2]>) -> EventKind,
+    ) -> EngineResult<Vec<[u64; 2]>> {
+        use super::restart::{merge, ranges, VOIDED_KEY};
+        let Some(scope) = self.scope.clone() else {
+            return Ok(Vec::new());
+        };
+        let _one_at_a_time = self.inner.voiding.lock().await;
+        self.inner.log.flush().await?;
+        let store = self.inner.engine.store();
+        let run_id = self.run_id();
+        let before: Vec<[u64; 2]> = store
+            .load_checkpoints(run_id)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == VOIDED_KEY)
+            .and_then(|(_, v)| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let voided_before = |i: u64| before.iter().any(|[a, b]| (*a..=*b).contains(&i));
+        let voided = ranges(
+            store
+                .load_scopes(run_id)
+                .await?
+                .into_iter()
+                .filter(|(i, s)| *i >= from && s.as_str() == &*scope && !voided_before(*i))
+                .map(|(i, _)| i),
+        );
+        let mut all = before.clone();
+        all.extend(voided.iter().copied());
+        all.sort_unstable();
+        let extras = Extras {
+            checkpoints: vec![(VOIDED_KEY.to_owned(), serde_json::json!(merge(all)))],
+            ..Extras::default()
+        };
+        self.inner.log.push(&[event(voided.clone())], None, extras);
+        self.inner.log.flush().await?;
+        Ok(voided)
     }
 }

@@ -20,7 +20,11 @@
 //! - a unit that reuses its key after a restart (the same step, redone) is voided again only for
 //!   the events of the later attempt;
 //! - child runs are never resumed (their parent redoes them), so their events are voided in the
-//!   parent's log through the parent's unit that started them.
+//!   parent's log through the parent's unit that started them;
+//! - a workflow step retried within one execution voids its failed try's events itself, with a
+//!   `StepRetried` event that also records them under [`VOIDED_KEY`]
+//!   ([`RunContext::void_unit_since`](super::RunContext::void_unit_since)), so a restart during
+//!   a later try does not void them again.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -60,7 +64,7 @@ pub(crate) fn plan(scopes: &[(u64, String)], checkpoints: &HashMap<String, Value
 }
 
 /// Ascending indices → inclusive ranges of consecutive ones.
-fn ranges(indices: impl IntoIterator<Item = u64>) -> Vec<[u64; 2]> {
+pub(crate) fn ranges(indices: impl IntoIterator<Item = u64>) -> Vec<[u64; 2]> {
     let mut out: Vec<[u64; 2]> = Vec::new();
     for i in indices {
         match out.last_mut() {
@@ -72,7 +76,7 @@ fn ranges(indices: impl IntoIterator<Item = u64>) -> Vec<[u64; 2]> {
 }
 
 /// Sorted ranges → the same set with touching ranges joined.
-fn merge(sorted: Vec<[u64; 2]>) -> Vec<[u64; 2]> {
+pub(crate) fn merge(sorted: Vec<[u64; 2]>) -> Vec<[u64; 2]> {
     let mut out: Vec<[u64; 2]> = Vec::with_capacity(sorted.len());
     for [a, b] in sorted {
         match out.last_mut() {

@@ -244,6 +244,17 @@ impl Interpreter {
         let mut attempt = 0;
         let error = loop {
             attempt += 1;
+            // Where this try's events start, so that a failed try's can be voided before the
+            // next one (only steps that may be retried pay for the flush this takes).
+            let from = if step.max_retries > 0 {
+                Some(
+                    ctx.durable_len()
+                        .await
+                        .map_err(|e| Failure::Failed(e.to_string()))?,
+                )
+            } else {
+                None
+            };
             let mut input = self.step_input(&ctx, history, &step.name, path, attempt);
             if let Some(values) = &user_input {
                 let mut data = match input.additional_data.take() {
@@ -281,6 +292,19 @@ impl Interpreter {
                         .saturating_mul(1 << (attempt - 1).min(16))
                         .min(Duration::from_secs(30));
                     tracing::debug!(step = %step.name, attempt, error = %e, ?wait, "step failed; retrying");
+                    if let Some(from) = from {
+                        let (step_name, index, error) =
+                            (step.name.clone(), step_index.clone(), e.to_string());
+                        ctx.void_unit_since(from, move |voided| EventKind::StepRetried {
+                            step_name,
+                            step_index: index,
+                            attempt,
+                            error,
+                            voided,
+                        })
+                        .await
+                        .map_err(|e| Failure::Failed(e.to_string()))?;
+                    }
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => break e,
