@@ -338,10 +338,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Routes reachable without credentials: `/health`, and the WebSocket (it authenticates in
-/// its own protocol).
-fn is_public(path: &str) -> bool {
-    path == "/health" || path == "/workflows/ws"
+/// Routes reachable without credentials: `/health`, the WebSocket (it authenticates in its
+/// own protocol), and `/metrics` unless the server protects it.
+fn is_public(path: &str, state: &AppState) -> bool {
+    path == "/health" || path == "/workflows/ws" || (path == "/metrics" && !state.protect_metrics)
 }
 
 /// The authentication middleware.
@@ -350,7 +350,7 @@ pub(crate) async fn middleware(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if is_public(req.uri().path()) {
+    if is_public(req.uri().path(), &state) {
         return next.run(req).await;
     }
     match state.auth.authenticate(req.headers()) {

@@ -124,6 +124,7 @@ pub struct AgentOsBuilder {
     name: Option<String>,
     description: Option<String>,
     cors: CorsOrigins,
+    protect_metrics: bool,
 }
 
 impl AgentOsBuilder {
@@ -289,6 +290,7 @@ impl AgentOs {
             name: None,
             description: None,
             cors: CorsOrigins::default(),
+            protect_metrics: false,
         }
     }
 

@@ -259,6 +259,7 @@ impl Conn {
 }
 
 async fn connection(st: AppState, socket: WebSocket) {
+    let _open = crate::metrics::ServerMetrics::ws_client(&st);
     let (mut sink, mut incoming) = socket.split();
     let (replies, mut reply_rx) = mpsc::unbounded_channel::<String>();
     let (pump_tx, mut pump_rx) = mpsc::channel::<String>(PUMP_BUFFER);

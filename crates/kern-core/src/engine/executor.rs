@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The most runs one claim takes. Small claims, repeated at once while more are pending, keep
 /// a burst of newly started runs from crowding out everything else on the runtime (client
@@ -170,6 +171,7 @@ fn make_log(
         engine.inner.config.lease / 2,
         on_lost,
         mirror,
+        engine.inner.metrics.clone(),
     ))
 }
 
@@ -296,7 +298,78 @@ struct Driven {
     shared_state: Option<SessionState>,
 }
 
+/// How one execution of a run ended, for the metrics and the log.
+enum Ended {
+    /// Its status was written: terminal, or paused.
+    Finished(RunStatus, Option<String>),
+    /// Handed back to the queue (graceful stop).
+    HandedBack,
+    /// Stopped without writing: another executor owns it now, or the store is unreachable.
+    Lost,
+}
+
+/// Drives one execution of a run: counted in the engine's metrics and logged (start, a
+/// recovery, finish with status and duration, hand-back) at `info`, inside a `run` span.
 async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
+    let metrics = &engine.inner.metrics;
+    let record = &run.record;
+    let (run_id, kind, id) = (record.run_id, component.kind(), component.id().to_owned());
+    let counters = metrics.component(kind, &id);
+    let recoveries = record.attempt.saturating_sub(1 + record.releases);
+    let recovered = recoveries > 0;
+    // Queue wait: a top-level run's first execution, from its creation.
+    let start_latency = (record.attempt == 1 && record.parent_run_id.is_none()).then(|| {
+        Duration::from_millis(now_millis().saturating_sub(record.created_at).max(0) as u64)
+    });
+    let parent = record.parent_run_id.map(|p| p.to_string());
+    let attempt = record.attempt;
+    if recovered {
+        tracing::info!(%run_id, %kind, component = %id, attempt, recoveries,
+            "run recovered: claimed after its previous executor stopped without handing it back");
+    }
+    tracing::info!(%run_id, %kind, component = %id, attempt, parent_run_id = parent.as_deref(),
+        background = record.background, "run started");
+    let span = tracing::info_span!("run", %run_id, %kind, component = %id, attempt);
+    let began = std::time::Instant::now();
+    let in_flight = metrics.run_started(&counters, start_latency, recovered);
+    let ended = drive_run(engine, component, run).instrument(span).await;
+    let elapsed = began.elapsed();
+    drop(in_flight);
+    let duration_ms = elapsed.as_millis() as u64;
+    match ended {
+        Ended::Finished(status, error) => {
+            metrics.run_finished(&counters, status, elapsed);
+            let error = error.map(|e| truncate_for_log(&e));
+            tracing::info!(%run_id, %kind, component = %id, attempt, status = status.as_str(),
+                duration_ms, error = error.as_deref(), "run finished");
+        }
+        Ended::HandedBack => {
+            metrics.run_handed_back();
+            tracing::info!(%run_id, %kind, component = %id, attempt, duration_ms,
+                "run handed back to the queue");
+        }
+        Ended::Lost => {
+            metrics.run_lost();
+            tracing::info!(%run_id, %kind, component = %id, attempt, duration_ms,
+                "run stopped here without finishing: another executor owns it now, or its log could not be written");
+        }
+    }
+}
+
+/// A run's error message, cut to a log line's size.
+fn truncate_for_log(s: &str) -> String {
+    const MAX: usize = 300;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Driven) -> Ended {
     let Driven {
         record,
         token,
@@ -367,7 +440,7 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
                     log.push(&[event], None, extras);
                     if log.flush().await.is_err() {
                         // The log stopped the run (another owner, or the store is gone).
-                        return;
+                        return Ended::Lost;
                     }
                 }
                 let state = shared_state.unwrap_or(state);
@@ -400,7 +473,7 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
                     _ = token.cancelled() => {
                         let reason = stop.lock().unwrap_or_else(|e| e.into_inner()).clone();
                         match reason {
-                            Some(StopReason::Lost) => return,
+                            Some(StopReason::Lost) => return Ended::Lost,
                             Some(StopReason::Shutdown) => Outcome::Cancelled(Some("the server shut down".into())),
                             Some(StopReason::Cancelled(r)) => Outcome::Cancelled(r),
                             None => Outcome::Cancelled(None),
@@ -426,14 +499,17 @@ async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
                     Some(StopReason::Shutdown)
                 );
                 if stopping && record.background && !matches!(outcome, Outcome::Completed(_)) {
-                    hand_back(engine, &record, &log).await;
-                    return;
+                    return if hand_back(engine, &record, &log).await {
+                        Ended::HandedBack
+                    } else {
+                        Ended::Lost
+                    };
                 }
                 outcome
             }
         },
     };
-    finish(&log, component.kind(), outcome, session_state).await;
+    finish(&log, component.kind(), outcome, session_state).await
 }
 
 /// Why a resumed run must not resume: its component's definition is not the one it started
@@ -456,17 +532,20 @@ fn definition_changed(record: &RunRecord, component: &dyn Component) -> Option<S
 /// Gives a background run back to the queue (graceful stop): whatever it emitted is written
 /// first, so the next owner continues the log where this one stopped, then the lease is
 /// released so that the run is claimable at once (not after lease expiry).
-async fn hand_back(engine: &Engine, record: &RunRecord, log: &RunLog) {
+/// Returns whether it was released.
+async fn hand_back(engine: &Engine, record: &RunRecord, log: &RunLog) -> bool {
     let run_id = record.run_id;
     match log.flush().await {
         Ok(()) => match engine.inner.store.release(run_id, record.attempt).await {
-            Ok(()) => tracing::info!(%run_id, "run handed back to the queue"),
+            Ok(()) => true,
             Err(e) => {
-                tracing::warn!(%run_id, error = %e, "could not release the run on shutdown; it is resumed after its lease expires")
+                tracing::warn!(%run_id, error = %e, "could not release the run on shutdown; it is resumed after its lease expires");
+                false
             }
         },
         Err(e) => {
-            tracing::warn!(%run_id, error = %e, "could not write the run's last events on shutdown; it is resumed after its lease expires")
+            tracing::warn!(%run_id, error = %e, "could not write the run's last events on shutdown; it is resumed after its lease expires");
+            false
         }
     }
 }
@@ -523,7 +602,7 @@ async fn finish(
     kind: kern_store::ComponentKind,
     outcome: Outcome,
     session_state: Option<SessionState>,
-) {
+) -> Ended {
     let mut checkpoints = Vec::new();
     let (terminal, finish) = match outcome {
         Outcome::Completed(out) => match out.pause {
@@ -579,14 +658,17 @@ async fn finish(
             },
         ),
     };
+    let (status, error) = (finish.status, finish.error.clone());
     let extras = Extras {
         checkpoints,
         session_state: session_state.map(|s| s.snapshot()),
         finish: Some(finish),
     };
-    if log.push(&[terminal], None, extras) {
-        // A failure here means we lost the run; its next owner finishes it.
-        let _ = log.flush().await;
+    // A failure here means we lost the run; its next owner finishes it.
+    if log.push(&[terminal], None, extras) && log.flush().await.is_ok() {
+        Ended::Finished(status, error)
+    } else {
+        Ended::Lost
     }
 }
 

@@ -12,6 +12,7 @@
 //!   caller waits until everything it pushed is durable.
 
 use super::bus::Bus;
+use super::metrics::EngineMetrics;
 use crate::error::{EngineError, EngineResult};
 use crate::event::{to_payload, EventKind, EventSource};
 use kern_store::{now_millis, NewEvent, RunFinish, RunId, RunWrite, Store, StoreError};
@@ -41,6 +42,8 @@ pub(crate) struct RunLog {
     /// A parent run's log that receives a copy of every event (child runs), and the unit of
     /// the parent's work the copies belong to (the step or tool call that started the child).
     mirror: Option<Mirror>,
+    /// Where each write's size and latency are counted.
+    metrics: Arc<EngineMetrics>,
 }
 
 /// Where a child run's log copies its events.
@@ -91,6 +94,7 @@ impl RunLog {
         write_retry_budget: Duration,
         on_lost: OnLost,
         mirror: Option<Mirror>,
+        metrics: Arc<EngineMetrics>,
     ) -> Self {
         Self {
             store,
@@ -107,6 +111,7 @@ impl RunLog {
             flush_lock: tokio::sync::Mutex::new(()),
             on_lost,
             mirror,
+            metrics,
         }
     }
 
@@ -253,12 +258,15 @@ impl RunLog {
         let first_index = write.first_index;
         // Cheap: payloads are shared, not copied.
         let published = write.events.clone();
+        let began = std::time::Instant::now();
         match self.write_with_retry(Arc::new(write)).await {
             Ok(()) => {
+                self.metrics.event_write(published.len(), began.elapsed());
                 self.bus.publish(self.run_id, first_index, published);
                 Ok(())
             }
             Err(e) => {
+                self.metrics.event_write_failed();
                 {
                     let mut st = self.lock();
                     st.failed = true;

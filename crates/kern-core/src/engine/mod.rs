@@ -30,12 +30,14 @@ mod context;
 mod executor;
 mod handle;
 mod log;
+pub mod metrics;
 mod restart;
 mod run_handle;
 
 pub use bus::EventStream;
 pub use context::{RunContext, FINAL_SCOPE};
 pub use handle::ComponentHandle;
+pub use metrics::{EngineMetrics, MetricsSnapshot};
 pub use run_handle::RunHandle;
 
 use crate::error::{EngineError, EngineResult};
@@ -315,6 +317,7 @@ impl EngineBuilder {
             idle: Arc::new(Notify::new()),
             starved: AtomicBool::new(false),
             finished_recently: Mutex::new(HashMap::new()),
+            metrics: Arc::new(EngineMetrics::default()),
         });
         let engine = Engine { inner };
         executor::spawn_background_tasks(&engine);
@@ -349,6 +352,8 @@ pub(crate) struct EngineInner {
     /// per component), each kept for a second so that a burst of refused starts reads the
     /// store once.
     finished_recently: Mutex<FinishedRecently>,
+    /// This engine's metrics (see [`Engine::metrics`]).
+    metrics: Arc<EngineMetrics>,
 }
 
 /// Runs finished recently (all: `None`, or one component's), and when that was read.
@@ -605,6 +610,12 @@ impl Engine {
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// This engine's metrics: runs started and finished per component, runs in flight,
+    /// start latency and run duration, event writes. Each engine has its own.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.inner.metrics
     }
 
     /// This executor's id in leases.
