@@ -9,6 +9,7 @@
 
 mod bench;
 mod config;
+mod logging;
 mod watch;
 
 use anyhow::{bail, Context, Result};
@@ -22,7 +23,8 @@ use std::time::Duration;
 #[command(
     name = "kern",
     version,
-    about = "Kern: durable runs for agents, teams and workflows"
+    about = "Kern: durable runs for agents, teams and workflows",
+    after_help = logging::HELP
 )]
 struct Cli {
     /// The database: a SQLite file path (created on first use) or a postgres:// URL.
@@ -134,6 +136,14 @@ struct ServeArgs {
     #[arg(long, env = "KERN_MAX_CONCURRENT_RUNS", default_value_t = 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_concurrent_runs: usize,
+    /// How log lines are written to stderr: text, or one JSON object per line (what is
+    /// logged: KERN_LOG, see `kern --help`).
+    #[arg(long, value_enum, default_value_t = logging::LogFormat::Text, env = "KERN_LOG_FORMAT")]
+    log_format: logging::LogFormat,
+    /// Require the API's credentials (security key, or a JWT with the admin scope) on
+    /// GET /metrics, which is otherwise open like /health.
+    #[arg(long)]
+    protect_metrics: bool,
 }
 
 #[derive(Subcommand)]
@@ -232,14 +242,11 @@ fn summary(r: &RunRecord) -> String {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KERN_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Serve(args) => logging::init(args.log_format, "info"),
+        _ => logging::init(logging::LogFormat::Text, "warn"),
+    }
     if let Command::Bench(args) = cli.command {
         return bench::run(args).await; // a client of a server: no database
     }
@@ -299,13 +306,13 @@ fn register_components(
         let reg = file.register(engine, |name: &str| {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
         })?;
-        eprintln!(
-            "kern: {}: {} agents, {} teams, {} workflows",
+        logging::say(format_args!(
+            "{}: {} agents, {} teams, {} workflows",
             path.display(),
             reg.agents.len(),
             reg.teams.len(),
             reg.workflows.len()
-        );
+        ));
         about = (file.config.name.clone(), file.config.description.clone());
     }
     if args.demo {
@@ -385,13 +392,16 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
     .map(|k| engine.components(*k).len())
     .sum();
     if count == 0 {
-        eprintln!("kern: no components registered (pass --demo for the demo workflows, or --config kern.toml)");
+        logging::say(
+            "no components registered (pass --demo for the demo workflows, or --config kern.toml)",
+        );
     }
     let mut os = kern_server::AgentOs::builder(engine.clone())
         .shutdown_grace(args.shutdown_grace)
         .keep_alive(args.keep_alive)
         .cors_origins(cors_origins(&args.cors_origins))
-        .body_limit(args.body_limit);
+        .body_limit(args.body_limit)
+        .protect_metrics(args.protect_metrics);
     if let Some(k) = key {
         os = os.security_key(k);
     }
@@ -415,14 +425,14 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
     let addr = listener.local_addr()?;
-    eprintln!(
-        "kern: listening on http://{addr} ({} database, {count} components)",
+    logging::say(format_args!(
+        "listening on http://{addr} ({} database, {count} components)",
         engine.store().backend()
-    );
+    ));
     os.build()
         .serve_with_shutdown(listener, kern_server::shutdown_signal())
         .await?;
-    eprintln!("kern: stopped");
+    logging::say("stopped");
     Ok(())
 }
 

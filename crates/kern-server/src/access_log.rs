@@ -27,7 +27,8 @@ pub(crate) async fn middleware(State(st): State<AppState>, req: Request, next: N
     let resp = next.run(req).await;
     let status = resp.status();
     st.metrics.response(status);
-    let latency_ms = began.elapsed().as_secs_f64() * 1000.0;
+    // Milliseconds, to the microsecond.
+    let latency_ms = (began.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let run_id = run_id_of(&path);
     let quiet = path == "/health" || path == "/metrics";
     if quiet {
