@@ -64,6 +64,7 @@ mod openapi;
 mod queue;
 mod routes;
 mod stream;
+mod ui;
 mod webhooks;
 mod wire;
 mod ws;
@@ -303,7 +304,10 @@ impl AgentOs {
     /// merge into another axum application.
     pub fn router(&self) -> Router {
         routes::router(self.shared.clone())
+            .merge(ui::api_router(self.shared.clone()))
             .layer(from_fn_with_state(self.shared.clone(), auth::middleware))
+            // The dashboard's page and assets, and `/`, need no credentials (see `ui`).
+            .merge(ui::public_router(self.shared.clone()))
             .layer(from_fn(catch_panic))
             .layer(from_fn_with_state(
                 self.shared.clone(),

@@ -4,7 +4,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /queue/stats` | `{"counts": {status: n}, "oldest_queued_age_seconds", "limits"}` |
-//! | `GET /queue/jobs?status&page&limit&session_id&user_id&sort_order` | `{"data": [job…], "meta": {page, limit, total_pages, total_count}}`, newest first |
+//! | `GET /queue/jobs?status&page&limit&session_id&user_id&component_type&component_id&sort_order` | `{"data": [job…], "meta": {page, limit, total_pages, total_count}}`, newest first |
 //! | `GET /queue/jobs/{run_id}` | one job, or 404 `run_not_found` |
 //! | `POST /queue/jobs/{run_id}/requeue` | 200 the job, now `PENDING`; 409 `run_not_requeueable` |
 //!
@@ -28,7 +28,7 @@ use crate::wire::{self, wire_status};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::Json;
-use kern_core::store::{RunFilter, RunId, RunRecord, RunStatus};
+use kern_core::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
 use serde_json::{json, Map, Value};
 
 /// The statuses, in the order `/queue/stats` lists them.
@@ -97,6 +97,8 @@ struct JobsQuery {
     limit: usize,
     session_id: Option<String>,
     user_id: Option<String>,
+    kind: Option<ComponentKind>,
+    component_id: Option<String>,
     newest_first: bool,
 }
 
@@ -121,6 +123,8 @@ impl JobsQuery {
             limit: 20,
             session_id: None,
             user_id: None,
+            kind: None,
+            component_id: None,
             newest_first: true,
         };
         for (key, value) in &pairs {
@@ -134,6 +138,17 @@ impl JobsQuery {
                 "limit" => q.limit = number("limit", value)?.clamp(1, 1000),
                 "session_id" => q.session_id = Some(value.clone()).filter(|s| !s.is_empty()),
                 "user_id" => q.user_id = Some(value.clone()).filter(|s| !s.is_empty()),
+                "component_type" if !value.trim().is_empty() => {
+                    let t = value.trim().to_ascii_lowercase();
+                    let t = t.strip_suffix('s').unwrap_or(&t);
+                    q.kind = Some(t.parse().map_err(|_| ApiError::InvalidField {
+                        field: "component_type".into(),
+                        reason: format!(
+                            "unknown component type {value:?} (agent, team or workflow)"
+                        ),
+                    })?);
+                }
+                "component_id" => q.component_id = Some(value.clone()).filter(|s| !s.is_empty()),
                 "sort_order" => q.newest_first = !value.eq_ignore_ascii_case("asc"),
                 _ => {}
             }
@@ -167,11 +182,31 @@ pub(crate) async fn list_jobs(
     req: Request,
 ) -> ApiResult<Json<Value>> {
     operator(&caller)?;
-    let q = JobsQuery::parse(req.uri().query())?;
+    Ok(Json(jobs_page(&st, req.uri().query(), None).await?))
+}
+
+/// A page of jobs for the query string of `GET /queue/jobs`. With `only_user` (the
+/// dashboard's listing for a JWT user) only that user's runs are listed: asking for another
+/// user's lists nothing, as on the other listings.
+pub(crate) async fn jobs_page(
+    st: &AppState,
+    query: Option<&str>,
+    only_user: Option<String>,
+) -> ApiResult<Value> {
+    let q = JobsQuery::parse(query)?;
+    let someone_else = matches!((&only_user, &q.user_id), (Some(me), Some(asked)) if me != asked);
+    if someone_else {
+        return Ok(json!({
+            "data": [],
+            "meta": { "page": q.page, "limit": q.limit, "total_pages": 0, "total_count": 0 },
+        }));
+    }
     let mut filter = RunFilter {
         statuses: q.statuses,
         session_id: q.session_id,
-        user_id: q.user_id,
+        user_id: only_user.or(q.user_id),
+        kind: q.kind,
+        component_id: q.component_id,
         top_level: true,
         newest_first: q.newest_first,
         limit: Some(q.limit),
@@ -183,8 +218,8 @@ pub(crate) async fn list_jobs(
     filter.limit = None;
     filter.offset = None;
     let total = store.count_runs(&filter).await?;
-    let data: Vec<Value> = runs.iter().map(|r| job_json(&st, r)).collect();
-    Ok(Json(json!({
+    let data: Vec<Value> = runs.iter().map(|r| job_json(st, r)).collect();
+    Ok(json!({
         "data": data,
         "meta": {
             "page": q.page,
@@ -192,7 +227,7 @@ pub(crate) async fn list_jobs(
             "total_pages": total.div_ceil(q.limit as u64),
             "total_count": total,
         },
-    })))
+    }))
 }
 
 /// A top-level run by the id in the path (anything else, malformed ids included, is 404).
@@ -268,6 +303,8 @@ pub(crate) fn openapi_paths(paths: &mut Map<String, Value>) {
             query("limit", "Per page (default 20, max 1000)", json!({ "type": "integer" })),
             query("session_id", "Only this session's runs", json!({ "type": "string" })),
             query("user_id", "Only this user's runs", json!({ "type": "string" })),
+            query("component_type", "Only runs of this kind: agent, team or workflow", json!({ "type": "string" })),
+            query("component_id", "Only runs of this component", json!({ "type": "string" })),
             query("sort_order", "desc (default, newest first) or asc", json!({ "type": "string" })),
         ], json!({
             "200": ok("A page of jobs", json!({ "type": "object", "properties": {
