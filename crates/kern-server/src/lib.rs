@@ -73,7 +73,7 @@ pub use auth::{Caller, JwtConfig, JwtKeyError};
 pub use cors::{CorsOrigins, DEFAULT_ORIGINS};
 pub use error::{ApiError, ApiResult};
 pub use webhooks::{WebhookSecretError, WebhookSettings};
-pub use wire::wire_status;
+pub use wire::{run_document, wire_status};
 
 use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state, Next};

@@ -413,23 +413,12 @@ pub(crate) async fn check_session_owner(
 
 /// The webhook deliveries of a run created with a webhook URL.
 async fn deliveries(st: &AppState, run: &RunRecord) -> ApiResult<Option<Vec<Value>>> {
-    if run.webhook_url.is_none() {
-        return Ok(None);
-    }
-    let list = st.engine.store().list_webhooks(run.run_id).await?;
-    Ok(Some(
-        list.iter().map(crate::webhooks::delivery_json).collect(),
-    ))
+    Ok(wire::webhook_deliveries(&st.engine, run).await?)
 }
 
 pub(crate) async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
-    let events = wire::read_all_events(&st.engine, run.run_id).await?;
-    let name = wire::component_name(&st.engine, run);
-    let hooks = deliveries(st, run).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        wire::run_json(run, name.as_deref(), &events, hooks),
-    ))
+    let body = wire::run_document(&st.engine, run).await?;
+    Ok(json_response(StatusCode::OK, body))
 }
 
 async fn runs_response(st: &AppState, runs: &[RunRecord]) -> ApiResult<Response> {

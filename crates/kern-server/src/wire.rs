@@ -209,6 +209,48 @@ pub(crate) async fn read_all_events(
     }
 }
 
+/// A run as `GET /{agents|teams|workflows}/{id}/runs/{run_id}` answers it (the body, JSON
+/// text): the AgentOS run object, its stored events spliced in byte for byte and, for a run
+/// created with a webhook URL, its webhook deliveries. The component's name is the registered
+/// component's or, when it is not registered here, the one stamped on the run's own events:
+/// a client of the database such as `kern runs get --json` registers nothing and prints the
+/// same document as the server.
+pub async fn run_document(
+    engine: &Engine,
+    run: &RunRecord,
+) -> Result<String, kern_core::store::StoreError> {
+    let events = read_all_events(engine, run.run_id).await?;
+    let name = component_name(engine, run).or_else(|| stamped_name(run, &events));
+    let hooks = webhook_deliveries(engine, run).await?;
+    Ok(run_json(run, name.as_deref(), &events, hooks))
+}
+
+/// The webhook deliveries of a run created with a webhook URL (`None` for the others).
+pub(crate) async fn webhook_deliveries(
+    engine: &Engine,
+    run: &RunRecord,
+) -> Result<Option<Vec<Value>>, kern_core::store::StoreError> {
+    if run.webhook_url.is_none() {
+        return Ok(None);
+    }
+    let list = engine.store().list_webhooks(run.run_id).await?;
+    Ok(Some(
+        list.iter().map(crate::webhooks::delivery_json).collect(),
+    ))
+}
+
+/// The component name stamped on the run's first own event (`workflow_name`, …), if any.
+fn stamped_name(run: &RunRecord, events: &[StoredEvent]) -> Option<String> {
+    let own = run.run_id.to_string();
+    events.iter().find_map(|e| {
+        let v: Value = serde_json::from_str(&e.payload).ok()?;
+        if v.get("run_id").and_then(Value::as_str) != Some(own.as_str()) {
+            return None;
+        }
+        v.get(name_key(run.kind))?.as_str().map(str::to_owned)
+    })
+}
+
 /// The display name of a run's component, if it is registered here.
 pub(crate) fn component_name(engine: &Engine, run: &RunRecord) -> Option<String> {
     engine
