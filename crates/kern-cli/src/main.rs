@@ -9,14 +9,20 @@
 
 mod bench;
 mod config;
+mod db;
+mod exit;
 mod logging;
-mod watch;
+mod progress;
+mod render;
+mod runs;
+mod term;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use kern::engine::{CancelOutcome, Engine};
-use kern::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
+use kern::engine::Engine;
+use kern::store::{ComponentKind, StoreError};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -27,7 +33,8 @@ use std::time::Duration;
     after_help = logging::HELP
 )]
 struct Cli {
-    /// The database: a SQLite file path (created on first use) or a postgres:// URL.
+    /// The database: a SQLite file path or a postgres:// URL. `kern serve` and `kern db
+    /// migrate` create a SQLite file that does not exist; the other commands refuse it.
     #[arg(
         long,
         global = true,
@@ -50,15 +57,15 @@ enum Command {
     /// background (202, then poll) or stream (SSE to the end); reports start latency, runs/s,
     /// events/s and failures.
     Bench(bench::BenchArgs),
-    /// Inspect, follow and cancel runs.
+    /// List, inspect, follow, cancel and requeue runs.
     Runs {
         #[command(subcommand)]
-        command: RunsCommand,
+        command: runs::RunsCommand,
     },
     /// Database maintenance.
     Db {
         #[command(subcommand)]
-        command: DbCommand,
+        command: db::DbCommand,
     },
 }
 
@@ -144,71 +151,17 @@ struct ServeArgs {
     /// GET /metrics, which is otherwise open like /health.
     #[arg(long)]
     protect_metrics: bool,
+    /// Disconnect a client that has not sent a whole request head (request line and headers)
+    /// within this time; also closes keep-alive connections idle that long.
+    #[arg(long, value_parser = parse_age, default_value = "30s")]
+    header_read_timeout: Duration,
+    /// Answer 408 (and close the connection) when a request's body has not arrived within
+    /// this time of its head.
+    #[arg(long, value_parser = parse_age, default_value = "60s")]
+    body_read_timeout: Duration,
 }
 
-#[derive(Subcommand)]
-enum RunsCommand {
-    /// List runs, oldest first.
-    List {
-        /// Only runs of this session.
-        #[arg(long)]
-        session: Option<String>,
-        /// Only runs with this status (pending, running, completed, failed, cancelled).
-        #[arg(long)]
-        status: Option<RunStatus>,
-        /// Only runs of this component id.
-        #[arg(long)]
-        component: Option<String>,
-        /// Only runs of this kind (agent, team, workflow).
-        #[arg(long)]
-        kind: Option<ComponentKind>,
-        /// At most this many runs.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-    /// Print one run as JSON.
-    Get {
-        /// The run's id.
-        run_id: RunId,
-    },
-    /// Print a run's events as JSON lines, then follow it live until it ends.
-    Watch {
-        /// The run's id.
-        run_id: RunId,
-        /// Resume after this event index (print only later events).
-        #[arg(long)]
-        after: Option<u64>,
-        /// Print the run's content as it streams (an agent's or team's answer, each workflow
-        /// step's content) instead of JSON lines. A restart that voids printed text says so
-        /// and prints the answer again as it stands.
-        #[arg(long)]
-        content: bool,
-    },
-    /// Cancel a run (pending: cancelled at once; running: its owner stops it).
-    Cancel {
-        /// The run's id.
-        run_id: RunId,
-    },
-    /// Requeue a failed or cancelled run: it goes back to the queue and resumes from its
-    /// checkpoints (completed steps do not run again) on any executor of its component.
-    Requeue {
-        /// The run's id.
-        run_id: RunId,
-    },
-}
-
-#[derive(Subcommand)]
-enum DbCommand {
-    /// Create the database (if needed) and apply migrations.
-    Migrate,
-    /// Delete finished runs and their events older than a duration (e.g. 30d, 12h, 90m).
-    Purge {
-        /// Age of the finished runs to delete.
-        #[arg(long, value_parser = parse_age)]
-        older_than: Duration,
-    },
-}
-
+/// A duration such as `30d`, `12h`, `90m` or `10s`.
 fn parse_age(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
@@ -224,55 +177,59 @@ fn parse_age(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n * secs))
 }
 
-fn summary(r: &RunRecord) -> String {
-    format!(
-        "{}  {:<9}  {}:{}  session={}  events={}{}",
-        r.run_id,
-        r.status.as_str(),
-        r.kind,
-        r.component_id,
-        r.session_id,
-        r.event_count,
-        r.error
-            .as_deref()
-            .map(|e| format!("  error={e}"))
-            .unwrap_or_default()
-    )
+#[tokio::main]
+async fn main() -> ExitCode {
+    exit::report(kern_main().await)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Parses the command line and runs the command; returns the exit status (`exit`).
+async fn kern_main() -> Result<u8> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Serve(args) => logging::init(args.log_format, "info"),
         _ => logging::init(logging::LogFormat::Text, "warn"),
     }
     if let Command::Bench(args) = cli.command {
-        return bench::run(args).await; // a client of a server: no database
+        bench::run(args).await?; // a client of a server: no database
+        return Ok(exit::OK);
     }
-    let store = kern::store::connect(&cli.db)
-        .await
-        .with_context(|| format!("opening database {}", cli.db))?;
+    // Only the commands that set a database up create it: a client given a mistyped path
+    // says so instead of creating an empty database there.
+    let creates = matches!(
+        cli.command,
+        Command::Serve(_)
+            | Command::Db {
+                command: db::DbCommand::Migrate
+            }
+    );
+    let store = if creates {
+        kern::store::connect(&cli.db).await
+    } else {
+        kern::store::connect_existing(&cli.db).await
+    }
+    .map_err(|e| open_error(e, &cli.db))?;
     if let Command::Serve(args) = cli.command {
-        return serve(store, args).await;
+        serve(store, args).await?;
+        return Ok(exit::OK);
     }
     // A client: it starts nothing and executes nothing.
     let engine = Engine::builder(store).executor(false).build();
+    let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Serve(_) | Command::Bench(_) => unreachable!("handled above"),
-        Command::Runs { command } => runs(&engine, command).await,
-        Command::Db { command } => match command {
-            DbCommand::Migrate => {
-                println!("database ready ({})", engine.store().backend());
-                Ok(())
-            }
-            DbCommand::Purge { older_than } => {
-                let before = kern::store::now_millis() - older_than.as_millis() as i64;
-                let n = engine.store().purge_finished(before).await?;
-                println!("deleted {n} finished runs");
-                Ok(())
-            }
-        },
+        Command::Runs { command } => runs::run(&engine, command, &mut out).await,
+        Command::Db { command } => db::run(engine.store().as_ref(), command, &mut out).await,
+    }
+}
+
+/// The error of opening the database `db`: a missing SQLite file says how to create one.
+fn open_error(e: StoreError, db: &str) -> anyhow::Error {
+    match e {
+        StoreError::DatabaseNotFound(path) => anyhow::anyhow!(
+            "no database at {}: create it with `kern --db {db} db migrate` (or by starting `kern --db {db} serve`), or give the right path with --db or KERN_DATABASE_URL",
+            path.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("opening database {db}")),
     }
 }
 
@@ -401,7 +358,9 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .keep_alive(args.keep_alive)
         .cors_origins(cors_origins(&args.cors_origins))
         .body_limit(args.body_limit)
-        .protect_metrics(args.protect_metrics);
+        .protect_metrics(args.protect_metrics)
+        .header_read_timeout(args.header_read_timeout)
+        .body_read_timeout(args.body_read_timeout);
     if let Some(k) = key {
         os = os.security_key(k);
     }
@@ -433,58 +392,5 @@ async fn serve(store: std::sync::Arc<dyn kern::store::Store>, args: ServeArgs) -
         .serve_with_shutdown(listener, kern_server::shutdown_signal())
         .await?;
     logging::say("stopped");
-    Ok(())
-}
-
-async fn runs(engine: &Engine, command: RunsCommand) -> Result<()> {
-    match command {
-        RunsCommand::List {
-            session,
-            status,
-            component,
-            kind,
-            limit,
-        } => {
-            let filter = RunFilter {
-                session_id: session,
-                status,
-                kind,
-                component_id: component,
-                limit: Some(limit),
-                ..Default::default()
-            };
-            for r in engine.list_runs(&filter).await? {
-                println!("{}", summary(&r));
-            }
-        }
-        RunsCommand::Get { run_id } => {
-            let Some(run) = engine.get_run(run_id).await? else {
-                bail!("run {run_id} not found");
-            };
-            println!("{}", serde_json::to_string_pretty(&run)?);
-        }
-        RunsCommand::Watch {
-            run_id,
-            after,
-            content,
-        } => watch::watch(engine, run_id, after, content).await?,
-        RunsCommand::Cancel { run_id } => match engine.cancel_run(run_id).await? {
-            CancelOutcome::Cancelled => println!("cancelled {run_id} (it had not started)"),
-            CancelOutcome::Requested => {
-                println!("cancel requested for {run_id}; its executor is stopping it")
-            }
-            CancelOutcome::AlreadyFinished(s) => println!("{run_id} had already finished: {s}"),
-        },
-        RunsCommand::Requeue { run_id } => {
-            let Some(before) = engine.get_run(run_id).await? else {
-                bail!("run {run_id} not found");
-            };
-            let queued = engine.requeue(run_id).await?;
-            println!(
-                "requeued {run_id} ({}:{}, was {}); it is {} and resumes from its checkpoints",
-                queued.kind, queued.component_id, before.status, queued.status
-            );
-        }
-    }
     Ok(())
 }

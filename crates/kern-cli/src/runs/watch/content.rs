@@ -1,63 +1,25 @@
-//! `kern runs watch`: a run's events, caught up and then followed live until the run ends.
-//!
-//! Two views:
-//! - the default prints every event as stored, one JSON line each (`RunRestarted` included:
-//!   a program reading the lines applies its `voided` ranges itself);
-//! - `--content` prints what a person reads: an agent's or team's answer as it streams, or
-//!   each workflow step's content as the step completes. When the run restarts after a crash
-//!   or a graceful stop and voids a part of the answer already printed, it says so on a line
-//!   of its own and prints the answer again as it now stands, so the text after the last
-//!   such line is always the run's answer, never a doubled one.
+//! The `--content` view of `kern runs watch`: only what the run answers, as plain text. An
+//! agent's or team's answer as it streams, or each workflow step's content as the step
+//! completes. When an event voids a part of the answer already printed (`RunRestarted` after
+//! a crash or a graceful stop, a step's retry), it says so on a line of its own and prints the
+//! answer again as it now stands, so the text after the last such line is always the run's
+//! answer, never a doubled one.
 
-use anyhow::{Context, Result};
-use futures::StreamExt;
-use kern::engine::Engine;
 use kern::event::{Event, EventKind};
 use kern::store::{ComponentKind, RunId};
 use kern::transcript::Transcript;
 use std::io::Write;
 
-/// Prints the events of `run_id` after `after` (all when `None`) until the run ends.
-pub async fn watch(
-    engine: &Engine,
-    run_id: RunId,
-    after: Option<u64>,
-    content: bool,
-) -> Result<()> {
-    let kind = match engine.get_run(run_id).await? {
-        Some(run) => run.kind,
-        None => anyhow::bail!("run {run_id} not found"),
-    };
-    let mut events = engine.subscribe(run_id, after).await?;
-    let stdout = std::io::stdout();
-    let mut view = ContentView::new(run_id, kind);
-    while let Some(stored) = events.next().await {
-        let stored = stored?;
-        let mut out = stdout.lock();
-        if content {
-            let event = Event::from_json(&stored.payload)
-                .with_context(|| format!("event {} of run {run_id}", stored.event_index))?;
-            view.show(event, &mut out)?;
-        } else {
-            writeln!(out, "{}", stored.payload)?;
-        }
-        out.flush()?;
-    }
-    if content {
-        writeln!(stdout.lock())?;
-    }
-    Ok(())
-}
-
 /// The `--content` view of one run.
-struct ContentView {
+pub struct ContentView {
     run_id: RunId,
     kind: ComponentKind,
     transcript: Transcript,
 }
 
 impl ContentView {
-    fn new(run_id: RunId, kind: ComponentKind) -> Self {
+    /// A view of run `run_id` (of a component of `kind`).
+    pub fn new(run_id: RunId, kind: ComponentKind) -> Self {
         Self {
             run_id,
             kind,
@@ -65,7 +27,8 @@ impl ContentView {
         }
     }
 
-    fn show(&mut self, event: Event, out: &mut impl Write) -> std::io::Result<()> {
+    /// Shows one event.
+    pub fn show(&mut self, event: Event, out: &mut impl Write) -> std::io::Result<()> {
         let own = event.run_id == self.run_id;
         match &event.kind {
             EventKind::RunRestarted { attempt, .. } if own => {
@@ -90,6 +53,21 @@ impl ContentView {
                     out,
                     "\n[the run was requeued (its status was {previous_status}); it goes on from its checkpoints]"
                 )?;
+                return Ok(());
+            }
+            kind if own && !kind.voided().is_empty() => {
+                // Another event that voids earlier ones (a step's retry): as for a restart.
+                let name = kind.name();
+                let answer_before = self.transcript.content(self.run_id);
+                self.transcript.push(event.clone());
+                let answer = self.transcript.content(self.run_id);
+                if answer != answer_before {
+                    writeln!(
+                        out,
+                        "\n[{name}: the part of the answer it redoes is void; the answer so far:]"
+                    )?;
+                    write!(out, "{answer}")?;
+                }
                 return Ok(());
             }
             EventKind::StepCompleted {
