@@ -41,7 +41,7 @@ pub(crate) async fn continue_run(
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
     let fields = Fields::from_request(req, st.body_limit).await?;
-    let session_id = fields.opt_string("session_id")?;
+    let session_id = fields.session_id()?;
     let stream = fields.bool("stream", false)?;
     let background = fields.bool("background", false)?;
     // Agno's clients send an agent's decisions as `tools` (tool executions) and a team's as

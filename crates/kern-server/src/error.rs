@@ -59,6 +59,19 @@ pub enum ApiError {
     /// `invalid_last_event_index`).
     #[error("invalid last_event_index: {0}")]
     InvalidLastEventIndex(String),
+    /// The request's body did not arrive whole within the server's body read timeout (408,
+    /// `request_timeout`; the connection is closed).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// A `session_id` (form or JSON field, query parameter or path segment) is longer than
+    /// [`MAX_SESSION_ID_BYTES`](crate::MAX_SESSION_ID_BYTES) (422, `session_id_too_long`).
+    #[error("session_id is too long: {len} bytes, at most {max} allowed")]
+    SessionIdTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The body could not be read as its content type says (422, `malformed_body`).
     #[error("malformed request body: {0}")]
     MalformedBody(String),
@@ -147,7 +160,9 @@ impl ApiError {
             | InvalidField { .. }
             | InvalidJsonField { .. }
             | InvalidLastEventIndex(_)
+            | SessionIdTooLong { .. }
             | MalformedBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             NoDatabase(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -183,6 +198,8 @@ impl ApiError {
             InvalidJsonField { .. } => "invalid_json_field",
             InvalidLastEventIndex(_) => "invalid_last_event_index",
             MalformedBody(_) => "malformed_body",
+            RequestTimeout(_) => "request_timeout",
+            SessionIdTooLong { .. } => "session_id_too_long",
             UnsupportedMediaType(_) => "unsupported_media_type",
             PayloadTooLarge { .. } => "payload_too_large",
             NoDatabase(_) => "background_requires_database",
@@ -219,6 +236,11 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 resp.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // The client is too slow, or the server is going away: do not keep the connection.
+            ApiError::RequestTimeout(_) | ApiError::ShuttingDown => {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::QueueFull {
                 retry_after_secs, ..

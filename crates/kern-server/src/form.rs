@@ -14,6 +14,21 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde_json::Value;
 
+/// The longest `session_id` the server accepts, in bytes, wherever it comes from (a form or
+/// JSON field, a query parameter, a path segment, a WebSocket message).
+pub const MAX_SESSION_ID_BYTES: usize = 256;
+
+/// Refuses a `session_id` longer than [`MAX_SESSION_ID_BYTES`].
+pub(crate) fn check_session_id(id: &str) -> ApiResult<()> {
+    if id.len() > MAX_SESSION_ID_BYTES {
+        return Err(ApiError::SessionIdTooLong {
+            len: id.len(),
+            max: MAX_SESSION_ID_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// One field's value as it arrived.
 #[derive(Clone, Debug)]
 pub(crate) enum FieldValue {
@@ -51,7 +66,11 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+        let chunk = chunk.map_err(|e| match crate::timeouts::BodyCut::of(&e) {
+            Some(crate::timeouts::BodyCut::ShuttingDown) => ApiError::ShuttingDown,
+            Some(cut) => ApiError::RequestTimeout(cut.to_string()),
+            None => ApiError::MalformedBody(e.to_string()),
+        })?;
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
@@ -181,6 +200,16 @@ impl Fields {
                 reason: "expected a string".into(),
             }),
         }
+    }
+
+    /// The `session_id` field (absent like any text field), at most
+    /// [`MAX_SESSION_ID_BYTES`] long.
+    pub(crate) fn session_id(&self) -> ApiResult<Option<String>> {
+        let id = self.opt_string("session_id")?;
+        if let Some(id) = &id {
+            check_session_id(id)?;
+        }
+        Ok(id)
     }
 
     /// A boolean field: `true/false`, `1/0`, `yes/no`, `on/off` (any case); absent, empty or

@@ -59,11 +59,13 @@ mod cors;
 pub mod demo;
 mod error;
 mod form;
+mod listing;
 mod metrics;
 mod openapi;
 mod queue;
 mod routes;
 mod stream;
+mod timeouts;
 mod ui;
 mod webhooks;
 mod wire;
@@ -72,6 +74,7 @@ mod ws;
 pub use auth::{Caller, JwtConfig, JwtKeyError};
 pub use cors::{CorsOrigins, DEFAULT_ORIGINS};
 pub use error::{ApiError, ApiResult};
+pub use form::MAX_SESSION_ID_BYTES;
 pub use webhooks::{WebhookSecretError, WebhookSettings};
 pub use wire::{run_document, wire_status};
 
@@ -81,7 +84,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures::FutureExt;
 use kern_core::engine::Engine;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +113,10 @@ pub(crate) struct Shared {
     /// Whether `/metrics` needs the same credentials as the API (default: open, like
     /// `/health`).
     pub(crate) protect_metrics: bool,
+    /// How long a request's body may take to arrive (see `timeouts`).
+    pub(crate) body_read_timeout: Duration,
+    /// Cancelled when the server starts shutting down: body reads in progress fail at once.
+    pub(crate) closing: CancellationToken,
 }
 
 /// Builds an [`AgentOs`].
@@ -126,6 +133,8 @@ pub struct AgentOsBuilder {
     description: Option<String>,
     cors: CorsOrigins,
     protect_metrics: bool,
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
 }
 
 impl AgentOsBuilder {
@@ -186,6 +195,21 @@ impl AgentOsBuilder {
     /// comment (default 15 s).
     pub fn keep_alive(mut self, every: Duration) -> Self {
         self.keep_alive = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long a client may take to send a request's head (request line and headers) before
+    /// [`AgentOs::serve`] disconnects it (default 30 s; it also closes keep-alive connections
+    /// idle that long). Applications serving [`AgentOs::router`] themselves set their own.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a client may take to send a request's body, from its head (default 60 s):
+    /// past it the request fails with 408 `request_timeout` and the connection is closed.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -252,8 +276,11 @@ impl AgentOsBuilder {
                 webhooks: self.webhooks,
                 metrics: metrics::ServerMetrics::default(),
                 protect_metrics: self.protect_metrics,
+                body_read_timeout: self.body_read_timeout,
+                closing: CancellationToken::new(),
             }),
             shutdown_grace: self.shutdown_grace,
+            header_read_timeout: self.header_read_timeout,
             cors: Arc::new(self.cors),
         }
     }
@@ -264,6 +291,7 @@ impl AgentOsBuilder {
 pub struct AgentOs {
     shared: AppState,
     shutdown_grace: Duration,
+    header_read_timeout: Duration,
     cors: Arc<CorsOrigins>,
 }
 
@@ -292,6 +320,8 @@ impl AgentOs {
             description: None,
             cors: CorsOrigins::default(),
             protect_metrics: false,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 
@@ -309,6 +339,10 @@ impl AgentOs {
             // The dashboard's page and assets, and `/`, need no credentials (see `ui`).
             .merge(ui::public_router(self.shared.clone()))
             .layer(from_fn(catch_panic))
+            .layer(from_fn_with_state(
+                self.shared.clone(),
+                timeouts::middleware,
+            ))
             .layer(from_fn_with_state(
                 self.shared.clone(),
                 access_log::middleware,
@@ -344,7 +378,8 @@ impl AgentOs {
     }
 
     /// Serves on `listener` until `signal` resolves, then:
-    /// 1. stops accepting connections;
+    /// 1. stops accepting connections, closes those with no request in progress (idle, or
+    ///    still sending a request's head) and fails body reads in progress (503);
     /// 2. shuts the engine down: it takes no new runs, lets running ones go on for the
     ///    shutdown grace, then hands unfinished background runs back to the queue (another
     ///    replica, or this one after a restart, resumes them from their last checkpoint);
@@ -354,11 +389,13 @@ impl AgentOs {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let stop_accepting = CancellationToken::new();
-        let stop = stop_accepting.clone();
-        let server = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .into_future();
+        let stop_accepting = self.shared.closing.clone();
+        let server = timeouts::serve_connections(
+            listener,
+            self.router(),
+            self.header_read_timeout,
+            stop_accepting.clone(),
+        );
         let mut server = tokio::spawn(server);
         let hooks_stop = CancellationToken::new();
         let hooks = self.spawn_webhook_dispatcher(hooks_stop.clone());

@@ -194,6 +194,9 @@ pub(crate) async fn jobs_page(
     only_user: Option<String>,
 ) -> ApiResult<Value> {
     let q = JobsQuery::parse(query)?;
+    if let Some(s) = &q.session_id {
+        crate::form::check_session_id(s)?;
+    }
     let someone_else = matches!((&only_user, &q.user_id), (Some(me), Some(asked)) if me != asked);
     if someone_else {
         return Ok(json!({
@@ -218,7 +221,17 @@ pub(crate) async fn jobs_page(
     filter.limit = None;
     filter.offset = None;
     let total = store.count_runs(&filter).await?;
-    let data: Vec<Value> = runs.iter().map(|r| job_json(st, r)).collect();
+    // A listing: each job capped like the other run listings (`listing`).
+    let data: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let mut job = job_json(st, r);
+            if let Value::Object(m) = &mut job {
+                crate::listing::cap_run(m);
+            }
+            job
+        })
+        .collect();
     Ok(json!({
         "data": data,
         "meta": {

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::form::{parse_index, Fields};
+use crate::form::{check_session_id, parse_index, Fields};
 use crate::stream::{event_frames, resume_frames, Frame, SseBody};
 use crate::wire::{self, kind_from_plural, wire_status};
 use crate::{openapi, ws, AppState};
@@ -51,7 +51,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{kind}/{id}/runs", get(list_runs).post(create_run))
         .route("/{kind}/{id}/runs/{run_id}", get(get_run))
         .route("/{kind}/{id}/runs/{run_id}/cancel", post(cancel_run))
-        .route("/{kind}/{id}/runs/{run_id}/resume", post(resume_run))
+        .route(
+            "/{kind}/{id}/runs/{run_id}/resume",
+            post(resume_run).get(resume_run),
+        )
         .route(
             "/{kind}/{id}/runs/{run_id}/continue",
             post(crate::continue_run::continue_run),
@@ -215,7 +218,7 @@ pub(crate) fn create_run_form(fields: &Fields, caller: &Caller) -> ApiResult<Cre
     let input = fields.message()?;
     let stream = fields.bool("stream", true)?;
     let background = fields.bool("background", false)?;
-    let session_id = fields.opt_string("session_id")?;
+    let session_id = fields.session_id()?;
     let user_id = caller
         .user_id
         .clone()
@@ -421,19 +424,46 @@ pub(crate) async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Re
     Ok(json_response(StatusCode::OK, body))
 }
 
-async fn runs_response(st: &AppState, runs: &[RunRecord]) -> ApiResult<Response> {
+/// A run listing: each run capped (see `listing`), with its events only when asked for.
+async fn runs_response(
+    st: &AppState,
+    runs: &[RunRecord],
+    include_events: bool,
+) -> ApiResult<Response> {
     let mut body = String::from("[");
     for (i, run) in runs.iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
-        let events = wire::read_all_events(&st.engine, run.run_id).await?;
+        let events = match include_events {
+            true => Some(wire::read_all_events(&st.engine, run.run_id).await?),
+            false => None,
+        };
         let name = wire::component_name(&st.engine, run);
         let hooks = deliveries(st, run).await?;
-        body.push_str(&wire::run_json(run, name.as_deref(), &events, hooks));
+        body.push_str(&crate::listing::listed_run_json(
+            run,
+            name.as_deref(),
+            events.as_deref(),
+            hooks,
+        ));
     }
     body.push(']');
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// A boolean query parameter (`true/false`, `1/0`, `yes/no`, `on/off`; absent or empty:
+/// `default`).
+fn query_flag(value: Option<&str>, name: &str, default: bool) -> ApiResult<bool> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(_) => Err(ApiError::InvalidField {
+            field: name.into(),
+            reason: "expected true or false".into(),
+        }),
+    }
 }
 
 fn parse_run_id(s: &str) -> ApiResult<RunId> {
@@ -475,6 +505,9 @@ async fn get_run(
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
     let session = q.session_id.as_deref().filter(|s| !s.is_empty());
+    if let Some(s) = session {
+        check_session_id(s)?;
+    }
     let run = find_run(&st, &caller, c.kind(), &id, &run_id, session)
         .await?
         .ok_or(ApiError::RunNotFound)?;
@@ -488,6 +521,8 @@ struct ListRunsQuery {
     user_id: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
+    /// Whether each listed run carries its events (default false).
+    include_events: Option<String>,
 }
 
 /// The `user_id` filter of a listing: a user lists only their own (asking for another's gives
@@ -520,8 +555,12 @@ async fn list_runs(
     ApiQuery(q): ApiQuery<ListRunsQuery>,
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
+    let include_events = query_flag(q.include_events.as_deref(), "include_events", false)?;
+    if let Some(s) = &q.session_id {
+        check_session_id(s)?;
+    }
     let Some(user_id) = scoped_user(&caller, q.user_id) else {
-        return runs_response(&st, &[]).await;
+        return runs_response(&st, &[], include_events).await;
     };
     let filter = RunFilter {
         session_id: q.session_id.filter(|s| !s.is_empty()),
@@ -534,7 +573,7 @@ async fn list_runs(
         ..Default::default()
     };
     let runs = st.engine.list_runs(&filter).await?;
-    runs_response(&st, &runs).await
+    runs_response(&st, &runs, include_events).await
 }
 
 async fn cancel_run(
@@ -572,10 +611,22 @@ async fn cancel_run(
     Ok(Json(body))
 }
 
+/// `/resume`'s query parameters (a `GET` from a browser's `EventSource` has no body).
+#[derive(Deserialize, Default)]
+struct ResumeQuery {
+    session_id: Option<String>,
+    last_event_index: Option<String>,
+}
+
+/// `POST` (AgentOS: form fields) or `GET` (a browser's `EventSource`, reconnecting by
+/// itself with `Last-Event-ID`) `/resume`. The index comes from the body's
+/// `last_event_index`, else the query's, else `Last-Event-ID`; `session_id` from the body,
+/// else the query.
 async fn resume_run(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<ResumeQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
@@ -589,11 +640,21 @@ async fn resume_run(
         }
     };
     let fields = Fields::from_request(req, st.body_limit).await?;
+    let query_index = match q.last_event_index.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(parse_index(s)?),
+    };
     let last = match fields.event_index("last_event_index")? {
         Some(v) => v,
-        None => header_index.flatten(),
+        None => query_index.or(header_index).flatten(),
     };
-    let session_id = fields.opt_string("session_id")?;
+    let session_id = match fields.session_id()? {
+        Some(s) => Some(s),
+        None => q.session_id.filter(|s| !s.trim().is_empty()),
+    };
+    if let Some(s) = &session_id {
+        check_session_id(s)?;
+    }
     let frames = match find_run(&st, &caller, c.kind(), &id, &run_id, session_id.as_deref()).await?
     {
         None => futures::stream::iter([Frame::error(format!(
@@ -748,6 +809,7 @@ async fn visible_session(
     caller: &Caller,
     session_id: &str,
 ) -> ApiResult<kern_core::store::SessionRecord> {
+    check_session_id(session_id)?;
     st.engine
         .store()
         .get_session(session_id)
@@ -823,7 +885,8 @@ async fn session_runs(
         .filter(|r| !in_flight(r))
         .filter(|r| status.is_none_or(|s| r.status == s))
         .collect();
-    runs_response(&st, &runs).await
+    let include_events = query_flag(q.include_events.as_deref(), "include_events", false)?;
+    runs_response(&st, &runs, include_events).await
 }
 
 async fn session_run(
@@ -831,6 +894,7 @@ async fn session_run(
     caller: Caller,
     ApiPath((session_id, run_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
+    check_session_id(&session_id)?;
     let run_id = parse_run_id(&run_id)?;
     let run = st
         .engine

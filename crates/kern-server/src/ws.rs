@@ -16,7 +16,7 @@
 //! up to 32 runs at once.
 
 use crate::error::ApiError;
-use crate::form::parse_index;
+use crate::form::{check_session_id, parse_index};
 use crate::stream::{event_frames, resume_frames, Frame};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -180,6 +180,9 @@ impl Conn {
             webhook_url: self.st.webhooks.default_url.clone(),
             ..Default::default()
         };
+        if let Some(Err(e)) = req.session_id.as_deref().map(check_session_id) {
+            return self.reply(api_error(&e));
+        }
         if let Err(e) =
             crate::routes::check_session_owner(&self.st, &self.caller, req.session_id.as_deref())
                 .await
@@ -227,6 +230,13 @@ impl Conn {
                 ))))
             }
         };
+        if let Some(Err(e)) = msg
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(check_session_id)
+        {
+            return self.reply(api_error(&e));
+        }
         let not_found = || error(format!("Run {run_id_text} not found in buffer or database"));
         let Ok(run_id) = RunId::parse_str(run_id_text.trim()) else {
             return self.reply(not_found());
