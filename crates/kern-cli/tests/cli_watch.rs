@@ -168,6 +168,37 @@ async fn a_completed_run_live_caught_up_json_content_and_after(backend: Backend)
     );
 }
 
+async fn a_step_retry_says_so(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = engine(&db);
+    let f = flows(&engine);
+    let done = f.flaky.run("x").await.unwrap();
+    assert_eq!(done.status, RunStatus::Completed);
+    let id = done.run_id.to_string();
+    let (code, stdout, stderr) = kern(&db.url, &["runs", "watch", &id]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        normalise(&stdout, &[(&id, "<run>")]),
+        "\
+workflow:flaky · run <run>
+▸ write
+  try 1
+↻ write: try 1 failed: flaky network
+  try 2
+✓ write (<dur>)
+
+╭─ Workflow · Flaky · ✓ completed · <dur> ──╮
+│ done  │
+╰──╯
+"
+    );
+    // --content: the retried step's content once.
+    let (code, stdout, _) = kern(&db.url, &["runs", "watch", &id, "--content"]);
+    assert_eq!((code, stdout.as_str()), (0, "## write\ndone\n\n\n"));
+}
+
 async fn exit_statuses_say_how_the_run_ended(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -342,6 +373,7 @@ Promising **but** risky
 
 both_backends!(
     a_completed_run_live_caught_up_json_content_and_after,
+    a_step_retry_says_so,
     exit_statuses_say_how_the_run_ended,
     a_pending_run_nobody_executes_is_said_to_wait,
     member_runs_are_labelled,

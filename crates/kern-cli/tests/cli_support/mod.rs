@@ -64,6 +64,9 @@ pub struct Flows {
     pub approval: Workflow,
     /// `echo`: answers its input.
     pub echo: Workflow,
+    /// `flaky`: `write` emits an output and fails on its first try, then answers "done"
+    /// (one retry).
+    pub flaky: Workflow,
 }
 
 pub fn flows(engine: &Engine) -> Flows {
@@ -115,12 +118,33 @@ pub fn flows(engine: &Engine) -> Flows {
         .db(engine)
         .build()
         .unwrap();
+    let tries = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let flaky = Workflow::builder("flaky")
+        .name("Flaky")
+        .step(
+            Step::new("write", move |input| {
+                let tries = tries.clone();
+                async move {
+                    let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    input.emit_output(format!("try {}", n + 1));
+                    if n == 0 {
+                        return Err(StepError::msg("flaky network"));
+                    }
+                    Ok(StepOutput::text("done"))
+                }
+            })
+            .max_retries(1),
+        )
+        .db(engine)
+        .build()
+        .unwrap();
     Flows {
         report,
         gate,
         fail,
         approval,
         echo,
+        flaky,
     }
 }
 

@@ -32,17 +32,8 @@ impl ContentView {
         let own = event.run_id == self.run_id;
         match &event.kind {
             EventKind::RunRestarted { attempt, .. } if own => {
-                let answer_before = self.transcript.content(self.run_id);
-                self.transcript.push(event.clone());
-                let answer = self.transcript.content(self.run_id);
-                if answer != answer_before {
-                    writeln!(
-                        out,
-                        "\n[the run restarted (attempt {attempt}): the part of the answer it redoes is void; the answer so far:]"
-                    )?;
-                    write!(out, "{answer}")?;
-                }
-                return Ok(());
+                let what = format!("the run restarted (attempt {attempt})");
+                return self.redo(event, &what, out);
             }
             EventKind::RunRequeued {
                 previous_status, ..
@@ -55,20 +46,16 @@ impl ContentView {
                 )?;
                 return Ok(());
             }
+            EventKind::StepRetried {
+                step_name, attempt, ..
+            } if own => {
+                let what = format!("step {step_name} failed (try {attempt}) and is tried again");
+                return self.redo(event, &what, out);
+            }
             kind if own && !kind.voided().is_empty() => {
-                // Another event that voids earlier ones (a step's retry): as for a restart.
-                let name = kind.name();
-                let answer_before = self.transcript.content(self.run_id);
-                self.transcript.push(event.clone());
-                let answer = self.transcript.content(self.run_id);
-                if answer != answer_before {
-                    writeln!(
-                        out,
-                        "\n[{name}: the part of the answer it redoes is void; the answer so far:]"
-                    )?;
-                    write!(out, "{answer}")?;
-                }
-                return Ok(());
+                // Another event that voids earlier ones: as for a restart, named.
+                let what = kind.name();
+                return self.redo(event, what, out);
             }
             EventKind::StepCompleted {
                 step_name,
@@ -89,6 +76,24 @@ impl ContentView {
             _ => {}
         }
         self.transcript.push(event);
+        Ok(())
+    }
+}
+
+impl ContentView {
+    /// Applies an event that voids earlier ones (`what` happened): when the answer printed so
+    /// far changes, says so and prints it again as it now stands.
+    fn redo(&mut self, event: Event, what: &str, out: &mut impl Write) -> std::io::Result<()> {
+        let answer_before = self.transcript.content(self.run_id);
+        self.transcript.push(event);
+        let answer = self.transcript.content(self.run_id);
+        if answer != answer_before {
+            writeln!(
+                out,
+                "\n[{what}: the part of the answer it redoes is void; the answer so far:]"
+            )?;
+            write!(out, "{answer}")?;
+        }
         Ok(())
     }
 }
@@ -144,6 +149,31 @@ mod tests {
         let (_, after) = text.rsplit_once("the answer so far:]\n").unwrap();
         assert_eq!(after, "one TWO three");
         assert!(text.starts_with("one two "));
+    }
+
+    #[test]
+    fn a_step_retry_that_voids_printed_text_reprints_the_answer() {
+        let id = kern::store::new_run_id();
+        let mut view = ContentView::new(id, ComponentKind::Agent);
+        let mut out = Vec::new();
+        let retried = EventKind::StepRetried {
+            step_name: "write".into(),
+            step_index: serde_json::Value::from(0),
+            attempt: 1,
+            error: "timeout".into(),
+            voided: vec![[1, 1]],
+        };
+        for (i, kind) in [delta("a"), delta("b"), retried, delta("c")]
+            .into_iter()
+            .enumerate()
+        {
+            view.show(ev(id, i as u64, kind), &mut out).unwrap();
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "ab\n[step write failed (try 1) and is tried again: the part of the answer it redoes is void; the answer so far:]\nac"
+        );
     }
 
     #[test]

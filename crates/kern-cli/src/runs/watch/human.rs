@@ -106,7 +106,7 @@ impl HumanView {
         match &e.kind {
             EventKind::RunRestarted { attempt, voided } if own => {
                 let what = format!("the run restarted (attempt {attempt}) on a new executor");
-                self.voids(out, voided, &what)?;
+                self.voids(out, voided, &what, Some("it goes on from its checkpoints"))?;
             }
             EventKind::RunRequeued {
                 previous_status, ..
@@ -294,9 +294,21 @@ impl HumanView {
             EventKind::RunContinued { .. } if own => {
                 self.line(out, &t.paint("▸ continued by a person", &[Sgr::Bold]))?;
             }
+            EventKind::StepRetried {
+                step_name,
+                step_index,
+                attempt,
+                error,
+                voided,
+            } => {
+                let pad = depth(step_index, indent);
+                let text = format!("{pad}↻ {step_name}: try {attempt} failed: {error}");
+                self.line(out, &t.paint(&text, &[Sgr::Yellow]))?;
+                self.voids(out, voided, "the failed try's output is void", None)?;
+            }
             kind if own && !kind.voided().is_empty() => {
-                // Another event that voids earlier ones (a step's retry): its name says what.
-                self.voids(out, kind.voided(), kind.name())?;
+                // An event this view has no words for that voids earlier ones: its name.
+                self.voids(out, kind.voided(), kind.name(), Some("the run goes on"))?;
             }
             _ => {}
         }
@@ -339,16 +351,27 @@ impl HumanView {
         self.write(out, text)
     }
 
-    /// Applies an event's voids to the printed text: when some of it is void, says so (`what`
-    /// happened) and prints the text again as it now stands.
-    fn voids(&mut self, out: &mut impl Write, voided: &[[u64; 2]], what: &str) -> io::Result<()> {
+    /// Applies an event's voids to the printed text: when some of it is void, says `what`
+    /// happened and prints the text again as it now stands; else says `what` and `then`, if
+    /// given.
+    fn voids(
+        &mut self,
+        out: &mut impl Write,
+        voided: &[[u64; 2]],
+        what: &str,
+        then: Option<&str>,
+    ) -> io::Result<()> {
         let is_void = |i: u64| voided.iter().any(|[a, b]| (*a..=*b).contains(&i));
         let before = self.printed.len();
         self.printed.retain(|(i, _, _)| !is_void(*i));
         let t = self.term;
         if self.printed.len() == before {
-            let text = format!("↻ {what}; it goes on from its checkpoints");
-            return self.line(out, &t.paint(&text, &[Sgr::Yellow]));
+            return match then {
+                Some(then) => {
+                    self.line(out, &t.paint(&format!("↻ {what}; {then}"), &[Sgr::Yellow]))
+                }
+                None => Ok(()),
+            };
         }
         let text = format!("↻ {what}; its output so far, as it now stands:");
         self.line(out, &t.paint(&text, &[Sgr::Yellow]))?;
@@ -434,6 +457,32 @@ mod tests {
             "one two \n↻ the run restarted (attempt 2) on a new executor; its output so far, as it now stands:\none TWO\n"
         );
         assert_eq!(view.name(), Some("Main"));
+    }
+
+    #[test]
+    fn a_step_retry_voids_its_failed_try_and_says_so() {
+        let id = kern::store::new_run_id();
+        let mut view = HumanView::new(id, Term::plain(80));
+        let retried = EventKind::StepRetried {
+            step_name: "write".into(),
+            step_index: Value::from(0),
+            attempt: 1,
+            error: "timeout".into(),
+            voided: vec![[1, 1]],
+        };
+        let text = show(
+            &mut view,
+            vec![
+                ev(id, 0, delta("Draft ")),
+                ev(id, 1, delta("one")),
+                ev(id, 2, retried),
+                ev(id, 3, delta("two")),
+            ],
+        );
+        assert_eq!(
+            text,
+            "Draft one\n↻ write: try 1 failed: timeout\n↻ the failed try's output is void; its output so far, as it now stands:\nDraft two\n"
+        );
     }
 
     #[test]
