@@ -18,6 +18,7 @@ use kern_models::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The checkpoint key of the conversation.
 pub(crate) const CONVERSATION_KEY: &str = "conversation";
@@ -137,8 +138,15 @@ impl Turns<'_> {
             // The turn's events (its start, every streamed delta) belong to it until its
             // result is checkpointed: a run interrupted mid-turn asks again, and voids them.
             let turn = format!("turn:{}", conv.model_requests);
+            let span = tracing::info_span!(
+                "model_call",
+                model = %self.model.id(),
+                provider = %self.model.provider(),
+                turn = conv.model_requests,
+            );
             let (response, ttft) = self
                 .model_turn(&self.ctx.scoped(turn.as_str()), &conv, allow_tools)
+                .instrument(span)
                 .await?;
             conv.messages.push(response.to_message());
             conv.model_requests += 1;
@@ -240,11 +248,10 @@ impl Turns<'_> {
         if !waiting.is_empty() {
             return Ok(Some(waiting));
         }
-        let runs = calls
-            .iter()
-            .zip(gates)
-            .enumerate()
-            .map(|(i, (call, g))| self.tool_call(round, i, call, g));
+        let runs = calls.iter().zip(gates).enumerate().map(|(i, (call, g))| {
+            let span = tracing::info_span!("tool_call", tool = %call.name, round, index = i);
+            self.tool_call(round, i, call, g).instrument(span)
+        });
         let results = futures::future::join_all(runs).await;
         let mut final_answer = None;
         for (call, result) in calls.iter().zip(results) {

@@ -134,7 +134,12 @@ impl Interpreter {
         }
         let started = Instant::now();
         let mut out = match node {
-            WorkflowStep::Step(s) => return self.step(s, &path, &history, &key).await,
+            WorkflowStep::Step(s) => {
+                // A span per step (inside the run's span): logs and traces nest under it.
+                let span = tracing::info_span!("step", step = %s.name, path = %path.key);
+                return tracing::Instrument::instrument(self.step(s, &path, &history, &key), span)
+                    .await;
+            }
             WorkflowStep::Steps(s) => self.steps(s, &path, history).await?,
             WorkflowStep::Parallel(p) => self.parallel(p, &path, history).await?,
             WorkflowStep::Condition(c) => self.condition(c, &path, history).await?,
