@@ -159,6 +159,11 @@ struct ServeArgs {
     /// this time of its head.
     #[arg(long, value_parser = parse_age, default_value = "60s")]
     body_read_timeout: Duration,
+    /// Export each run as an OpenTelemetry trace (run, steps, model calls, tool calls) to
+    /// this OTLP/HTTP collector (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Off
+    /// by default; needs a kern built with the `otel` feature.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 /// A duration such as `30d`, `12h`, `90m` or `10s`.
@@ -185,10 +190,13 @@ async fn main() -> ExitCode {
 /// Parses the command line and runs the command; returns the exit status (`exit`).
 async fn kern_main() -> Result<u8> {
     let cli = Cli::parse();
-    match &cli.command {
-        Command::Serve(args) => logging::init(args.log_format, "info"),
-        _ => logging::init(logging::LogFormat::Text, "warn"),
-    }
+    // Kept to the end: dropping it flushes the traces not sent yet.
+    let _telemetry = match &cli.command {
+        Command::Serve(args) => {
+            logging::init(args.log_format, "info", args.otlp_endpoint.as_deref())
+        }
+        _ => logging::init(logging::LogFormat::Text, "warn", None),
+    };
     if let Command::Bench(args) = cli.command {
         bench::run(args).await?; // a client of a server: no database
         return Ok(exit::OK);
