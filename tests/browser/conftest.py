@@ -10,6 +10,7 @@ Playwright. Nothing waits by sleeping: Playwright's `expect` polls conditions un
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -44,7 +45,13 @@ def kern_binary() -> Path:
 class Server:
     """A `kern serve` process; its address is the one it prints (it binds port 0)."""
 
-    def __init__(self, db: str, extra: tuple[str, ...] = (), key: Optional[str] = KEY):
+    def __init__(
+        self,
+        db: str,
+        extra: tuple[str, ...] = (),
+        key: Optional[str] = KEY,
+        log: str = "warn",
+    ):
         args = [str(kern_binary()), "--db", db, "serve", "--demo", "--host", "127.0.0.1"]
         args += ["--port", "0", "--shutdown-grace", "1s", *extra]
         if key:
@@ -56,7 +63,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "KERN_LOG": os.environ.get("KERN_LOG", "warn")},
+            env={**os.environ, "KERN_LOG": log},
         )
         found: queue.Queue[str] = queue.Queue()
 
@@ -191,3 +198,26 @@ def http_status(url: str, headers: Optional[dict] = None) -> tuple[int, dict, by
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def load_fake_openai() -> Any:
+    """`python/kern/testing/fake_openai.py` (a standalone module: no extension needed)."""
+    path = ROOT / "python" / "kern" / "testing" / "fake_openai.py"
+    spec = importlib.util.spec_from_file_location("kern_fake_openai", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def agents_config(path: Path, base_url: str) -> Path:
+    """A `kern serve --config` file: agents `assistant` and `writer`, and the team `research`
+    of both, on the fake OpenAI server at `base_url`."""
+    path.write_text(
+        f'model = "openai-compatible:{base_url}#fake-model"\n'
+        '[[agents]]\nid = "assistant"\nname = "Assistant"\ninstructions = "Be brief"\n'
+        '[[agents]]\nid = "writer"\nname = "Writer"\nrole = "Writes"\n'
+        '[[teams]]\nid = "research"\nname = "Research team"\n'
+        'members = ["assistant", "writer"]\nmode = "coordinate"\n'
+    )
+    return path

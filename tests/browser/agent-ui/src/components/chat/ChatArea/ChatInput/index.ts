@@ -1,0 +1,3 @@
+import ChatInput from './ChatInput'
+
+export default ChatInput

@@ -1,0 +1,3 @@
+import Audios from './Audios'
+
+export default Audios

@@ -1,0 +1,3 @@
+import Images from './Images'
+
+export default Images

@@ -1,0 +1,3 @@
+import Videos from './Videos'
+
+export default Videos

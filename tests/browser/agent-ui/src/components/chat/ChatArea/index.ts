@@ -1,0 +1,3 @@
+import ChatArea from './ChatArea'
+
+export { ChatArea }

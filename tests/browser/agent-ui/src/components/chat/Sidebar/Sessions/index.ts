@@ -1,0 +1,3 @@
+import Sessions from './Sessions'
+
+export default Sessions

@@ -1,0 +1,5 @@
+import Icon from './Icon'
+
+export { type IconType } from './types'
+
+export default Icon

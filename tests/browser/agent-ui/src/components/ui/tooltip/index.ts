@@ -1,0 +1,3 @@
+import Tooltip from './CustomTooltip'
+
+export default Tooltip

@@ -1,0 +1,3 @@
+import MarkdownRenderer from './MarkdownRenderer'
+
+export default MarkdownRenderer
