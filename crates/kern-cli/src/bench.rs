@@ -107,7 +107,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let reporter = args
         .progress
         .filter(|&secs| secs > 0)
-        .map(|secs| tokio::spawn(progress(tally.clone(), started, Duration::from_secs(secs))));
+        .map(|secs| tokio::spawn(progress(tally.clone(), started, Duration::from_secs(secs))))
+        // Without progress lines, a bar on a terminal (nothing when stderr is a file or pipe).
+        .or_else(|| {
+            Some(tokio::spawn(bar(
+                tally.clone(),
+                started,
+                args.runs,
+                deadline,
+            )))
+        });
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.min(args.runs) {
         let (args, next, tally, client, base) = (
@@ -150,6 +159,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if let Some(r) = reporter {
         r.abort();
+        let _ = r.await; // cancelled: the bar is cleared before the report is printed
     }
     let wall = started.elapsed().as_secs_f64();
     let mut t = std::mem::take(&mut *tally.lock().unwrap());
@@ -160,6 +170,31 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         print_text(&report);
     }
     Ok(())
+}
+
+/// Redraws a progress bar (`crate::progress`, a terminal only) until aborted: runs finished
+/// out of `-n` (or the time elapsed out of `--duration`), failures and runs/s so far.
+async fn bar(tally: Arc<Mutex<Tally>>, started: Instant, runs: usize, deadline: Option<Instant>) {
+    let mut line = crate::progress::Progress::new("bench");
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let (ok, failed) = {
+            let t = tally.lock().unwrap();
+            (t.ok, t.failures.values().sum::<usize>())
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let by_runs = (ok + failed) as f64 / runs as f64;
+        let fraction = deadline.map_or(by_runs, |d| {
+            let total = (d - started).as_secs_f64().max(f64::EPSILON);
+            by_runs.max(elapsed / total)
+        });
+        let rate = ok as f64 / elapsed.max(f64::EPSILON);
+        line.set(
+            fraction.min(0.999),
+            &format!("{ok} completed, {failed} failed, {rate:.0} runs/s"),
+        );
+    }
 }
 
 /// Prints a progress line every `every` until aborted.
