@@ -12,7 +12,7 @@
 //! assert!(matches!(event.kind, EventKind::StepStarted { ref step_name, .. } if step_name == "fetch"));
 //! ```
 
-use crate::workflow::StepOutput;
+use crate::step_output::StepOutput;
 use kern_store::{ComponentKind, RunId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

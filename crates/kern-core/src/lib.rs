@@ -7,6 +7,12 @@
 //! - [`engine`]: the [`Engine`](engine::Engine): starting runs in the four modes, claiming,
 //!   leases, recovery, cancellation, resumable subscriptions.
 //!
+//! Layers, lowest first (a module imports only from layers below it; `tests/layers.rs`
+//! checks it): the data a run is made of (`event`, `transcript`, the session state, a step's
+//! output, `error`), then `engine`, then `workflow` (a component the engine runs, like an
+//! agent from `kern-agent`). So the engine never names a workflow type: what it does for
+//! every kind of run (session state, step results in events) lives in the data layer.
+//!
 //! This crate does **not** talk to databases directly (only through
 //! [`kern_store::Store`]), call model providers, or know HTTP.
 
@@ -15,6 +21,8 @@
 pub mod engine;
 mod error;
 pub mod event;
+mod session_state;
+mod step_output;
 pub mod transcript;
 pub mod workflow;
 

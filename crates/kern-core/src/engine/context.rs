@@ -3,7 +3,7 @@
 use super::log::{Extras, RunLog};
 use crate::error::EngineResult;
 use crate::event::EventKind;
-use crate::workflow::SessionState;
+use crate::session_state::SessionState;
 use kern_store::{RunId, RunRecord};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use super::log::{Extras, Mirror, RunLog};
 use super::restart::{self, Restart, VOIDED_KEY};
 use super::{Component, ComponentOutput, Engine, EngineInner};
 use crate::event::{to_payload, EventKind, EventSource};
-use crate::workflow::SessionState;
+use crate::session_state::SessionState;
 use futures::FutureExt;
 use kern_store::{
     now_millis, ClaimRequest, NewEvent, Notification, RunFinish, RunId, RunRecord, RunStatus,
@@ -574,7 +574,7 @@ async fn prepare(
     } else {
         None
     };
-    let state = match checkpoints.get(crate::workflow::SESSION_STATE_KEY) {
+    let state = match checkpoints.get(crate::session_state::SESSION_STATE_KEY) {
         Some(v) => v.clone(),
         // A child run uses its parent's state; nothing to load.
         None if shared_state => Value::Null,

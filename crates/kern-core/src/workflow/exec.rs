@@ -10,9 +10,10 @@
 
 use super::node::*;
 use super::review::Verdict;
-use super::step::{content_type, StepContext, StepError, StepInput, StepOutput};
+use super::step::{StepContext, StepError, StepInput, StepOutput};
 use crate::engine::{RunContext, CONTINUE_KEY};
 use crate::event::EventKind;
+use crate::step_output::content_type;
 use futures::FutureExt;
 use serde_json::{Map, Value};
 use std::panic::AssertUnwindSafe;

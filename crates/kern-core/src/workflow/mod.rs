@@ -21,15 +21,13 @@ pub use step::{SessionState, Step, StepError, StepExecutor, StepInput, StepOutpu
 use crate::engine::{Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure};
 use crate::error::{EngineError, EngineResult};
 use crate::event::EventKind;
+use crate::step_output::content_type;
 use async_trait::async_trait;
 use kern_store::ComponentKind;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The checkpoint key under which the session state is saved with each step.
-pub(crate) const SESSION_STATE_KEY: &str = "session_state";
 
 /// A workflow's definition (what the engine registers and runs).
 pub struct WorkflowDef {
@@ -151,7 +149,7 @@ impl Component for WorkflowDef {
         };
         let content = history.previous_content;
         let metrics = json!({ "duration": ctx.elapsed_secs(), "steps": step_metrics(&outputs) });
-        let content_type = step::content_type(content.as_ref());
+        let content_type = content_type(content.as_ref());
         Ok(ComponentOutput {
             output: json!({
                 "content": content,

@@ -3,12 +3,14 @@
 
 use crate::engine::RunContext;
 use crate::event::EventKind;
+pub use crate::session_state::SessionState;
+use crate::step_output::content_to_string;
+pub use crate::step_output::StepOutput;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -118,109 +120,6 @@ pub(crate) struct StepContext {
     pub(crate) attempt: u32,
 }
 
-/// The result of a step, as recorded on the run and sent in events.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StepOutput {
-    /// The step's name.
-    #[serde(default)]
-    pub step_name: Option<String>,
-    /// The step's id.
-    #[serde(default)]
-    pub step_id: Option<String>,
-    /// `"Step"`, `"Steps"`, `"Parallel"`, `"Condition"`, `"Loop"` or `"Router"`.
-    #[serde(default)]
-    pub step_type: Option<String>,
-    /// What ran the step: `"function"`, `"agent"`, `"team"` or `"workflow"`.
-    #[serde(default)]
-    pub executor_type: Option<String>,
-    /// The name of what ran the step (the step's own name for functions, the component's name
-    /// for agents, teams and workflows).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub executor_name: Option<String>,
-    /// The step's content: a JSON string for text, any JSON otherwise.
-    #[serde(default)]
-    pub content: Option<Value>,
-    /// False when the step failed (and was skipped, or failed the run).
-    #[serde(default = "yes")]
-    pub success: bool,
-    /// Why the step failed.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// Ends the workflow early, successfully, after this step.
-    #[serde(default)]
-    pub stop: bool,
-    /// Results of the steps inside a composite step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<Vec<StepOutput>>,
-    /// Timings (`{"duration": seconds}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<Value>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl StepOutput {
-    /// A successful output with text content.
-    pub fn text(content: impl Into<String>) -> Self {
-        Self::json(Value::String(content.into()))
-    }
-
-    /// A successful output with JSON content.
-    pub fn json(content: impl Into<Value>) -> Self {
-        Self {
-            content: Some(content.into()),
-            success: true,
-            ..Default::default()
-        }
-    }
-
-    /// A successful output with no content.
-    pub fn empty() -> Self {
-        Self {
-            success: true,
-            ..Default::default()
-        }
-    }
-
-    /// Marks the output as the workflow's last: no further step runs, and the run completes.
-    pub fn stop(mut self) -> Self {
-        self.stop = true;
-        self
-    }
-
-    /// `"str"` for text content, `"json"` otherwise (AgentOS's `content_type`).
-    pub fn content_type(&self) -> &'static str {
-        content_type(self.content.as_ref())
-    }
-
-    /// The content as text: strings as they are, other JSON compact, empty if none.
-    pub fn content_str(&self) -> String {
-        self.content
-            .as_ref()
-            .map(content_to_string)
-            .unwrap_or_default()
-    }
-}
-
-/// `"str"` for text (or no) content, `"json"` otherwise.
-pub(crate) fn content_type(content: Option<&Value>) -> &'static str {
-    match content {
-        None | Some(Value::String(_)) => "str",
-        Some(_) => "json",
-    }
-}
-
-/// Strings as they are, other JSON compact.
-pub(crate) fn content_to_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        v => v.to_string(),
-    }
-}
-
 /// The error a step returns. Carries a message (and the source error when built from one);
 /// it is recorded on the run and in the `StepError` / `WorkflowError` events.
 ///
@@ -279,70 +178,6 @@ impl fmt::Display for StepError {
 impl fmt::Debug for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "StepError({:?})", self.message)
-    }
-}
-
-/// State shared by every step of a run: a JSON object behind a lock.
-///
-/// Loaded from the session when the run starts (merged with any state passed with the run),
-/// checkpointed with each completed step, and saved on the session when the run ends.
-#[derive(Clone, Default)]
-pub struct SessionState(Arc<Mutex<State>>);
-
-#[derive(Default)]
-struct State {
-    map: Map<String, Value>,
-    /// Bumped by every change, so writers can skip saving an unchanged state.
-    version: u64,
-}
-
-impl SessionState {
-    pub(crate) fn from_value(v: Option<Value>) -> Self {
-        match v {
-            Some(Value::Object(map)) => Self(Arc::new(Mutex::new(State { map, version: 0 }))),
-            _ => Self::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The value at `key`.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.lock().map.get(key).cloned()
-    }
-
-    /// Sets `key` to `value`.
-    pub fn set(&self, key: impl Into<String>, value: impl Into<Value>) {
-        let mut st = self.lock();
-        st.map.insert(key.into(), value.into());
-        st.version += 1;
-    }
-
-    /// Changes the state under its lock (for read-modify-write across parallel steps).
-    pub fn update<R>(&self, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
-        let mut st = self.lock();
-        st.version += 1;
-        f(&mut st.map)
-    }
-
-    /// A copy of the whole state.
-    pub fn snapshot(&self) -> Value {
-        Value::Object(self.lock().map.clone())
-    }
-
-    /// A copy of the state if it changed since `version`, with the current version.
-    pub(crate) fn snapshot_if_changed(&self, version: u64) -> (Option<Value>, u64) {
-        let st = self.lock();
-        let copy = (st.version != version).then(|| Value::Object(st.map.clone()));
-        (copy, st.version)
-    }
-}
-
-impl fmt::Debug for SessionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionState({})", self.snapshot())
     }
 }
 
