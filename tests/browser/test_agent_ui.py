@@ -2,9 +2,10 @@
 connects, lists agents and teams, streams an agent's answer to the end (the rendered answer is
 the run's content, whole), reopens a session from its sidebar, and chats with a team.
 
-The Agent UI is not part of this repository: point `KERN_AGENT_UI_DIR` at a production build
-of it (its directory, with `node_modules` and a production `.next`); this module starts it with
-`next start` on a free port and skips without it (fails with `KERN_REQUIRE_AGENT_UI=1`).
+The Agent UI is vendored unchanged in `tests/browser/vendor/agent-ui` (see its VENDORED.md);
+`scripts/agent-ui` builds it and prints the build's directory, which `KERN_AGENT_UI_DIR` names
+(`scripts/test` does both). This module starts it with `next start` on a free port, and skips
+without `KERN_AGENT_UI_DIR` (fails instead with `KERN_REQUIRE_AGENT_UI=1`, as CI runs it).
 kern serve runs agents from a config on the fake OpenAI server of `python/kern/testing`, and
 allows the UI's origin (CORS: `--cors-origin http://localhost:<port>`, as AgentOS allows
 Agno's `http://localhost:3000` by default).
