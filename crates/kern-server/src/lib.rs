@@ -52,17 +52,20 @@
 
 #![warn(missing_docs)]
 
+mod access;
 mod access_log;
 mod auth;
-mod continue_run;
 mod cors;
+mod create_run;
 pub mod demo;
 mod error;
+mod extract;
 mod form;
 mod listing;
 mod metrics;
 mod openapi;
 mod queue;
+mod respond;
 mod routes;
 mod stream;
 mod timeouts;

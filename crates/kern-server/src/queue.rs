@@ -23,7 +23,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::ApiPath;
+use crate::extract::ApiPath;
 use crate::wire::{self, wire_status};
 use crate::AppState;
 use axum::extract::{Request, State};

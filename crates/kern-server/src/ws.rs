@@ -184,7 +184,7 @@ impl Conn {
             return self.reply(api_error(&e));
         }
         if let Err(e) =
-            crate::routes::check_session_owner(&self.st, &self.caller, req.session_id.as_deref())
+            crate::access::check_session_owner(&self.st, &self.caller, req.session_id.as_deref())
                 .await
         {
             return self.reply(api_error(&e));

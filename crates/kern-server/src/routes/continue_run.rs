@@ -18,10 +18,12 @@
 //! A run that is not paused (never paused, ended, or already continued by another request) is
 //! 409 `run_not_paused`; an unknown run (or another user's, with JWT) is 404.
 
+use crate::access::{component, find_run};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
 use crate::form::Fields;
-use crate::routes::{component, find_run, run_response};
+use crate::respond::run_response;
 use crate::stream::{event_frames, SseBody};
 use crate::wire::wire_status;
 use crate::AppState;
@@ -36,7 +38,7 @@ use serde_json::{json, Value};
 pub(crate) async fn continue_run(
     State(st): State<AppState>,
     caller: Caller,
-    crate::routes::ApiPath((seg, id, run_id)): crate::routes::ApiPath<(String, String, String)>,
+    ApiPath((seg, id, run_id)): ApiPath<(String, String, String)>,
     req: Request,
 ) -> ApiResult<Response> {
     let c = component(&st, &seg, &id)?;
