@@ -66,22 +66,6 @@ pub(crate) fn scoped_user(caller: &Caller, asked: Option<String>) -> Option<Opti
     }
 }
 
-/// A user may add runs only to their own sessions (or new ones): another's session answers
-/// 404, as if it did not exist.
-pub(crate) async fn check_session_owner(
-    st: &AppState,
-    caller: &Caller,
-    session_id: Option<&str>,
-) -> ApiResult<()> {
-    let (Some(_), Some(sid)) = (&caller.user_id, session_id) else {
-        return Ok(());
-    };
-    match st.engine.store().get_session(sid).await? {
-        Some(s) if !caller.may_see(s.user_id.as_deref()) => Err(ApiError::SessionNotFound),
-        _ => Ok(()),
-    }
-}
-
 /// A session the caller may see (another user's is [`ApiError::SessionNotFound`]).
 pub(crate) async fn visible_session(
     st: &AppState,

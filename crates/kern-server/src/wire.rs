@@ -103,7 +103,12 @@ pub(crate) fn run_object(run: &RunRecord, component_name: Option<&str>) -> Map<S
             field("step_results").unwrap_or_else(|| json!([])),
         );
     }
-    for k in ["metadata", "session_state", "additional_data"] {
+    for k in [
+        "metadata",
+        "session_state",
+        "additional_data",
+        "dependencies",
+    ] {
         if let Some(v) = run.input.get(k) {
             m.insert(k.into(), v.clone());
         }

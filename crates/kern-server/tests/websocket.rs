@@ -178,7 +178,157 @@ async fn start_to_completion(backend: Backend) {
     s.shutdown().await;
 }
 
-both_backends!(start_drop_reconnect, start_to_completion);
+/// The frames of a run started on the socket, up to its `WorkflowCompleted`.
+async fn until_completed(ws: &mut Ws) -> Vec<Value> {
+    let mut events = vec![];
+    loop {
+        let v = recv(ws).await;
+        let end = v["event"] == "WorkflowCompleted";
+        events.push(v);
+        if end {
+            return events;
+        }
+    }
+}
+
+/// `start-workflow` with `idempotency_key`: the same key and fields give the same run (its
+/// events replayed from the first), from the socket or the HTTP route alike; other fields
+/// with the key are refused; a bad key is an error frame with the route's code.
+async fn start_is_idempotent(backend: Backend) {
+    let Some(s) = TestServer::start(backend, Opts::default()).await else {
+        return;
+    };
+    let mut ws = connect(&s).await;
+    recv(&mut ws).await; // connected
+    let start = json!({
+        "action": "start-workflow", "workflow_id": "echo", "message": "once",
+        "idempotency_key": "ws-k1", "dependencies": {"d": 2},
+    });
+    send(&mut ws, start.clone()).await;
+    let queued = recv(&mut ws).await;
+    assert_eq!(queued["event"], "queued");
+    let run_id = queued["run_id"].as_str().unwrap().to_owned();
+    let first = until_completed(&mut ws).await;
+    assert_events(&first, 0);
+    assert_eq!(first.last().unwrap()["content"], "once");
+
+    // The same message again: the same run, answered alike, its events from the first.
+    send(&mut ws, start.clone()).await;
+    assert_eq!(recv(&mut ws).await, queued);
+    assert_eq!(until_completed(&mut ws).await, first);
+
+    // The same request through the HTTP route (background and streamed, as the socket's
+    // runs are), the fields in another order: still that run.
+    let resp = s
+        .client
+        .post(s.url("/workflows/echo/runs"))
+        .header("Idempotency-Key", "ws-k1")
+        .json(&json!({"dependencies": {"d": 2}, "stream": true, "background": true, "message": "once"}))
+        .send()
+        .await
+        .unwrap();
+    let frames = SseReader::new(resp).rest().await;
+    assert_eq!(frames[0].json()["run_id"], run_id.as_str());
+    assert_gapless(&frames, 0);
+
+    // The key with other fields: refused, nothing started.
+    let mut other = start.clone();
+    other["dependencies"] = json!({"d": 3});
+    send(&mut ws, other).await;
+    let e = recv(&mut ws).await;
+    assert_eq!(e["event"], "error");
+    assert_eq!(e["code"], "idempotency_conflict");
+    let mut long = start.clone();
+    long["idempotency_key"] = json!("k".repeat(300));
+    send(&mut ws, long).await;
+    let e = recv(&mut ws).await;
+    assert_eq!(e["code"], "invalid_field");
+    assert!(
+        e["error"].as_str().unwrap().contains("Idempotency-Key"),
+        "{e}"
+    );
+    let runs: Value = s
+        .client
+        .get(s.url("/workflows/echo/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "one run only: {runs}");
+    s.shutdown().await;
+}
+
+/// `start-workflow` keeps `dependencies` (and the other run fields) as the HTTP route does,
+/// and refuses malformed ones with the route's code.
+async fn start_keeps_dependencies(backend: Backend) {
+    let Some(s) = TestServer::start(backend, Opts::default()).await else {
+        return;
+    };
+    let mut ws = connect(&s).await;
+    recv(&mut ws).await; // connected
+    send(
+        &mut ws,
+        json!({
+            "action": "start-workflow", "workflow_id": "echo", "message": "deps",
+            "dependencies": {"db": "main"}, "metadata": {"m": "x"},
+            "session_state": "{\"k\": 1}", "additional_data": [1, 2],
+        }),
+    )
+    .await;
+    let queued = recv(&mut ws).await;
+    assert_eq!(queued["event"], "queued", "{queued}");
+    until_completed(&mut ws).await;
+    let run_id = queued["run_id"].as_str().unwrap();
+    let run: Value = s
+        .client
+        .get(s.url(&format!("/workflows/echo/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["dependencies"], json!({"db": "main"}));
+    assert_eq!(run["metadata"], json!({"m": "x"}));
+    assert_eq!(run["session_state"], json!({"k": 1}));
+    assert_eq!(run["additional_data"], json!([1, 2]));
+
+    // Malformed fields: the route's codes, nothing started.
+    for (field, value, code) in [
+        ("dependencies", json!([1]), "invalid_json_field"),
+        ("metadata", json!("{nope"), "invalid_json_field"),
+        ("session_id", json!({"a": 1}), "invalid_field"),
+        ("webhook_url", json!("ftp://x"), "invalid_field"),
+    ] {
+        let mut msg = json!({"action": "start-workflow", "workflow_id": "echo", "message": "bad"});
+        msg[field] = value;
+        send(&mut ws, msg).await;
+        let e = recv(&mut ws).await;
+        assert_eq!(e["event"], "error", "{field}: {e}");
+        assert_eq!(e["code"], code, "{field}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(field), "{field}: {e}");
+    }
+    let runs: Value = s
+        .client
+        .get(s.url("/workflows/echo/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    s.shutdown().await;
+}
+
+both_backends!(
+    start_drop_reconnect,
+    start_to_completion,
+    start_is_idempotent,
+    start_keeps_dependencies
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn websocket_authentication() {

@@ -1,9 +1,9 @@
 //! The run routes of a component: create (`POST /{kind}/{id}/runs`), get, list, cancel and
 //! resume (`/{kind}/{id}/runs/{run_id}[/cancel|/resume]`).
 
-use crate::access::{check_session_owner, component, find_run, scoped_user};
+use crate::access::{component, find_run, scoped_user};
 use crate::auth::Caller;
-use crate::create_run::{create_run_form, idempotency};
+use crate::create_run::CreateRun;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_status, query_flag, ApiPath, ApiQuery, ListRunsQuery};
 use crate::form::{check_session_id, parse_index, Fields};
@@ -34,26 +34,13 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-async fn create_run(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath((seg, id)): ApiPath<(String, String)>,
-    req: Request,
-) -> ApiResult<Response> {
-    let c = component(&st, &seg, &id)?;
-    let kind = c.kind();
-    let headers = req.headers().clone();
-    let fields = Fields::from_request(req, st.body_limit).await?;
-    let mut form = create_run_form(&fields, &caller)?;
-    if form.request.webhook_url.is_none() {
-        form.request.webhook_url = st.webhooks.default_url.clone();
-    }
-    form.request.idempotency = idempotency(&headers, &caller, kind, &id, &form)?;
-    check_session_owner(&st, &caller, form.request.session_id.as_deref()).await?;
+/// `POST /{kind}/{id}/runs`: the four modes (see the crate's README).
+async fn create_run(State(st): State<AppState>, form: CreateRun) -> ApiResult<Response> {
     let engine = &st.engine;
+    let (kind, id) = (form.kind, form.component_id.as_str());
     match (form.background, form.stream) {
         (true, false) => {
-            let run = engine.start(kind, &id, form.request).await?;
+            let run = engine.start(kind, id, form.request).await?;
             Ok((
                 StatusCode::ACCEPTED,
                 // A replay (same Idempotency-Key and request) answers exactly as the first time.
@@ -66,7 +53,7 @@ async fn create_run(
                 .into_response())
         }
         (true, true) => {
-            let (_run, events) = engine.start_stream(kind, &id, form.request).await?;
+            let (_run, events) = engine.start_stream(kind, id, form.request).await?;
             Ok(SseBody::new(
                 event_frames(events),
                 st.keep_alive,
@@ -76,7 +63,7 @@ async fn create_run(
             .into_response())
         }
         (false, true) => {
-            let run = engine.run_stream(kind, &id, form.request).await?;
+            let run = engine.run_stream(kind, id, form.request).await?;
             // The stream of stored events (passed through as stored); `run` is held by the
             // body and cancels the run when the body is dropped before the end.
             let events = engine.subscribe(run.run_id(), None).await?;
@@ -89,7 +76,7 @@ async fn create_run(
             .into_response())
         }
         (false, false) => {
-            let run = engine.run(kind, &id, form.request).await?;
+            let run = engine.run(kind, id, form.request).await?;
             run_response(&st, &run).await
         }
     }

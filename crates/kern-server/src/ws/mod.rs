@@ -7,16 +7,25 @@
 //! |---|---|
 //! | `authenticate` `{token}` | `authenticated` or `auth_error` |
 //! | `ping` | `pong` |
-//! | `start-workflow` `{workflow_id, message, session_id?, user_id?}` | `queued` `{run_id, session_id, status}`, then the run's events (background + stream: the run goes on if the socket drops) |
+//! | `start-workflow` `{workflow_id, message?, idempotency_key?, session_id?, user_id?, session_state?, dependencies?, metadata?, additional_data?, webhook_url?}` | `queued` `{run_id, session_id, status}`, then the run's events (background + stream: the run goes on if the socket drops) |
 //! | `reconnect` `{run_id, workflow_id?, session_id?, last_event_index?}` | `catch_up` / `subscribed` / `replay` / `error` meta frames, then events |
 //! | anything else | `error` |
+//!
+//! `start-workflow` creates its run through the same path as `POST /workflows/{id}/runs`
+//! (`create_run.rs`): the run fields are read as a JSON body is, `idempotency_key` does what
+//! the `Idempotency-Key` header does (the same key and fields give the same run, whichever
+//! entry point sent them), and an error frame carries the code the HTTP route would answer.
+//! `message` defaults to `""` as in AgentOS. What each malformed message is answered with is
+//! in `message.rs`.
 //!
 //! With a security key, every action but `authenticate` and before it answers
 //! `auth_required`. Events are sent as stored (flat JSON, one per frame). One socket may follow
 //! up to 32 runs at once.
 
+mod message;
+
+use crate::create_run::{CreateRun, Entry};
 use crate::error::ApiError;
-use crate::form::{check_session_id, parse_index};
 use crate::stream::{event_frames, resume_frames, Frame};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -25,8 +34,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
-use kern_core::engine::RunRequest;
-use kern_core::store::{ComponentKind, RunId};
+use kern_core::store::{ComponentKind, RunId, RunRecord, RunStatus};
+use message::{Action, ClientMessage, MessageError, Reconnect, StartWorkflow};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
@@ -118,90 +127,85 @@ impl Conn {
     }
 
     async fn handle(&mut self, text: &str) {
-        let msg: Value = match serde_json::from_str(text) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return self.reply(error("Invalid message: expected a JSON object")),
-            Err(e) => return self.reply(error(format!("Invalid JSON: {e}"))),
-        };
-        let action = msg.get("action").and_then(Value::as_str).unwrap_or("");
-        if action == "authenticate" {
-            let token = msg.get("token").and_then(Value::as_str).unwrap_or("");
-            if token.is_empty() && self.st.auth.required() {
-                return self.reply(event("auth_error", json!({ "error": "Token is required" })));
-            }
-            match self.st.auth.verify_token(token) {
-                Ok(caller) => {
-                    self.authenticated = true;
-                    self.caller = caller;
-                    self.reply(event(
-                        "authenticated",
-                        json!({ "message": "Authentication successful. You can now send commands." }),
-                    ));
-                }
-                Err(_) => self.reply(event("auth_error", json!({ "error": "Invalid token" }))),
-            }
-            return;
-        }
-        if !self.authenticated {
+        let parsed = message::parse(text);
+        // Before authentication every action but `authenticate`, known or not, gets the same
+        // answer; a frame that is no message at all is still told so.
+        let readable = !matches!(
+            parsed,
+            Err(MessageError::NotJson(_) | MessageError::NotAnObject)
+        );
+        let authenticating = matches!(parsed, Ok(Action::Authenticate(_)));
+        if !self.authenticated && readable && !authenticating {
             return self.reply(event(
                 "auth_required",
                 json!({ "error": "Authentication required. Send authenticate action with valid bearer token." }),
             ));
         }
-        match action {
-            "ping" => self.reply(event("pong", json!({}))),
-            "start-workflow" => self.start(&msg).await,
-            "reconnect" => self.reconnect(&msg).await,
-            other => self.reply(error(format!("Unknown action: {other}"))),
+        let msg = match parsed.and_then(Action::into_message) {
+            Ok(m) => m,
+            Err(MessageError::Field(e)) => return self.reply(api_error(&e.into())),
+            Err(e) => return self.reply(error(e.to_string())),
+        };
+        match msg {
+            ClientMessage::Authenticate { token } => self.authenticate(&token),
+            ClientMessage::Ping => self.reply(event("pong", json!({}))),
+            ClientMessage::StartWorkflow(start) => self.start(start).await,
+            ClientMessage::Reconnect(r) => self.reconnect(r).await,
         }
     }
 
-    async fn start(&mut self, msg: &Value) {
-        let Some(workflow_id) = msg.get("workflow_id").and_then(Value::as_str) else {
-            return self.reply(error("workflow_id is required"));
-        };
+    fn authenticate(&mut self, token: &str) {
+        if token.is_empty() && self.st.auth.required() {
+            return self.reply(event("auth_error", json!({ "error": "Token is required" })));
+        }
+        match self.st.auth.verify_token(token) {
+            Ok(caller) => {
+                self.authenticated = true;
+                self.caller = caller;
+                self.reply(event(
+                    "authenticated",
+                    json!({ "message": "Authentication successful. You can now send commands." }),
+                ));
+            }
+            Err(_) => self.reply(event("auth_error", json!({ "error": "Invalid token" }))),
+        }
+    }
+
+    /// `start-workflow`: the run is created as `POST /workflows/{id}/runs` creates a
+    /// background, streamed one (see `create_run`), then followed on this socket.
+    async fn start(&mut self, msg: StartWorkflow) {
         if self.at_capacity(None) {
             return;
         }
-        let text = |k: &str| {
-            msg.get(k)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty() && *s != "null")
-                .map(str::to_owned)
+        let key = msg.idempotency_key.as_deref().map(str::as_bytes);
+        let run = CreateRun::decode(
+            &self.st,
+            &self.caller,
+            Entry::WebSocket,
+            ComponentKind::Workflow,
+            &msg.workflow_id,
+            &msg.fields,
+            key,
+        )
+        .await;
+        let run = match run {
+            Ok(r) => r,
+            Err(e) => return self.reply(api_error(&e.into())),
         };
-        let object = |k: &str| msg.get(k).filter(|v| v.is_object()).cloned();
-        let req = RunRequest {
-            input: msg.get("message").cloned().unwrap_or_else(|| json!("")),
-            session_id: text("session_id"),
-            user_id: self.caller.user_id.clone().or_else(|| text("user_id")),
-            session_state: object("session_state"),
-            metadata: object("metadata"),
-            additional_data: msg.get("additional_data").cloned(),
-            webhook_url: self.st.webhooks.default_url.clone(),
-            ..Default::default()
-        };
-        if let Some(Err(e)) = req.session_id.as_deref().map(check_session_id) {
-            return self.reply(api_error(&e));
-        }
-        if let Err(e) =
-            crate::access::check_session_owner(&self.st, &self.caller, req.session_id.as_deref())
-                .await
-        {
-            return self.reply(api_error(&e));
-        }
-        match self
+        let started = self
             .st
             .engine
-            .start_stream(ComponentKind::Workflow, workflow_id, req)
-            .await
-        {
+            .start_stream(run.kind, &run.component_id, run.request)
+            .await;
+        match started {
             Ok((run, events)) => {
+                // A replay (same idempotency key and fields) answers exactly as the first time.
                 self.reply(event(
                     "queued",
                     json!({
                         "run_id": run.run_id.to_string(),
                         "session_id": run.session_id,
-                        "status": crate::wire_status(run.status),
+                        "status": crate::wire_status(RunStatus::Pending),
                     }),
                 ));
                 self.attach(run.run_id, event_frames(events));
@@ -210,49 +214,25 @@ impl Conn {
         }
     }
 
-    async fn reconnect(&mut self, msg: &Value) {
-        let Some(run_id_text) = msg.get("run_id").and_then(Value::as_str) else {
-            return self.reply(error("run_id is required for subscription"));
+    /// `reconnect`: the run's events after `last_event_index`, then its live tail.
+    async fn reconnect(&mut self, msg: Reconnect) {
+        let not_found = || {
+            error(format!(
+                "Run {} not found in buffer or database",
+                msg.run_id
+            ))
         };
-        let last = match msg.get("last_event_index") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match parse_index(&n.to_string()) {
-                Ok(i) => i,
-                Err(e) => return self.reply(api_error(&e)),
-            },
-            Some(Value::String(s)) => match parse_index(s) {
-                Ok(i) => i,
-                Err(e) => return self.reply(api_error(&e)),
-            },
-            Some(other) => {
-                return self.reply(api_error(&ApiError::InvalidLastEventIndex(format!(
-                    "expected an integer, got {other}"
-                ))))
-            }
-        };
-        if let Some(Err(e)) = msg
-            .get("session_id")
-            .and_then(Value::as_str)
-            .map(check_session_id)
-        {
-            return self.reply(api_error(&e));
-        }
-        let not_found = || error(format!("Run {run_id_text} not found in buffer or database"));
-        let Ok(run_id) = RunId::parse_str(run_id_text.trim()) else {
+        let Ok(run_id) = RunId::parse_str(msg.run_id.trim()) else {
             return self.reply(not_found());
         };
         let run = match self.st.engine.get_run(run_id).await {
             Ok(r) => r,
             Err(e) => return self.reply(api_error(&ApiError::from(e))),
         };
-        let matches = |r: &kern_core::store::RunRecord| {
-            let wf = msg.get("workflow_id").and_then(Value::as_str);
-            let session = msg
-                .get("session_id")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty());
+        let matches = |r: &RunRecord| {
+            let wf = msg.workflow_id.as_deref();
             wf.is_none_or(|w| r.kind == ComponentKind::Workflow && r.component_id == w)
-                && session.is_none_or(|s| s == r.session_id)
+                && msg.session_id.as_deref().is_none_or(|s| s == r.session_id)
                 && self.caller.may_see(r.user_id.as_deref())
         };
         let Some(run) = run.filter(matches) else {
@@ -261,7 +241,7 @@ impl Conn {
         if self.at_capacity(Some(run_id)) {
             return;
         }
-        match resume_frames(&self.st.engine, &run, last).await {
+        match resume_frames(&self.st.engine, &run, msg.last_event_index).await {
             Ok(frames) => self.attach(run_id, frames),
             Err(e) => self.reply(api_error(&e)),
         }
