@@ -1,6 +1,6 @@
 """Type stubs of kern's Rust extension (private to the package: use kern.agent, kern.workflow, …)."""
 
-from typing import Any, Awaitable, Dict, List, Optional
+from typing import Any, Awaitable, Dict, List, Optional, TypedDict
 
 __version__: str
 
@@ -18,20 +18,26 @@ class QueueFullError(KernError):
     pending: Optional[int]
     limit: Optional[int]
 
+class EngineSettings(TypedDict, total=False):
+    executor: bool
+    max_concurrent_runs: Optional[int]
+    lease: Optional[float]
+    max_pending: Optional[int]
+    max_pending_per_component: Optional[int]
+
+class ServerOptions(TypedDict, total=False):
+    name: Optional[str]
+    description: Optional[str]
+    os_id: Optional[str]
+    security_key: Optional[str]
+    shutdown_grace: float
+
 def _set_user_loop(event_loop: Any) -> None: ...
 def _init_logging() -> None: ...
 
 class Engine:
     @staticmethod
-    def open(
-        url: str,
-        *,
-        executor: bool = True,
-        max_concurrent_runs: Optional[int] = None,
-        lease: Optional[float] = None,
-        max_pending: Optional[int] = None,
-        max_pending_per_component: Optional[int] = None,
-    ) -> Engine: ...
+    def open(url: str, settings: EngineSettings = ...) -> Engine: ...
     @property
     def url(self) -> str: ...
     def local_run_count(self) -> int: ...
@@ -81,12 +87,7 @@ class Server:
         components: List[Component],
         host: str,
         port: int,
-        *,
-        name: Optional[str] = None,
-        description: Optional[str] = None,
-        os_id: Optional[str] = None,
-        security_key: Optional[str] = None,
-        shutdown_grace: float = 10.0,
+        options: ServerOptions = ...,
     ) -> Server: ...
     @property
     def url(self) -> str: ...

@@ -82,7 +82,7 @@ def engine(url: str) -> _kern.Engine:
     with _lock:
         found = _engines.get(url)
         if found is None:
-            found = _kern.Engine.open(url, **_engine_settings())
+            found = _kern.Engine.open(url, _engine_settings())
             _engines[url] = found
         return found
 

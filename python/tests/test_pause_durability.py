@@ -117,7 +117,7 @@ class Server:
         """The run's status read from the database directly (no server is up)."""
         from kern import _kern
 
-        engine = _kern.Engine.open(self.db_url, executor=False)
+        engine = _kern.Engine.open(self.db_url, {"executor": False})
         try:
             return engine.get_run_sync(run_id)["status"]
         finally:
@@ -236,4 +236,4 @@ def test_engine_settings_from_the_environment_are_checked(monkeypatch, tmp_path)
     monkeypatch.setenv("KERN_MAX_CONCURRENT_RUNS", "8")
     assert _runtime._engine_settings() == {"lease": 2.5, "max_concurrent_runs": 8}
     with pytest.raises(ValueError, match="lease must be at least"):
-        _kern.Engine.open(str(tmp_path / "x.db"), lease=0.01)
+        _kern.Engine.open(str(tmp_path / "x.db"), {"lease": 0.01})

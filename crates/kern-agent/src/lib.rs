@@ -37,8 +37,6 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
-
 mod agent;
 mod hitl;
 mod output;

@@ -277,6 +277,15 @@ impl ConfigFile {
     }
 }
 
+/// The teams built so far while walking the membership graph (members before their team).
+struct TeamWalk {
+    built: HashMap<String, Arc<dyn Component>>,
+    order: Vec<(String, Arc<dyn Component>)>,
+    /// The teams being built, outermost first: a member found here closes a cycle.
+    visiting: Vec<String>,
+    teams: Vec<String>,
+}
+
 struct Built {
     /// Agents and teams, members before the teams that hold them.
     components: Vec<(String, Arc<dyn Component>)>,
@@ -355,18 +364,21 @@ impl<'a> Builder<'a> {
             order.push((a.id.clone(), c));
             agents.push(a.id.clone());
         }
-        let mut teams = Vec::new();
-        let mut visiting = Vec::new();
+        let mut walk = TeamWalk {
+            built,
+            order,
+            visiting: Vec::new(),
+            teams: Vec::new(),
+        };
         for t in &cfg.teams {
-            self.team(
-                t,
-                &members,
-                &mut built,
-                &mut order,
-                &mut visiting,
-                &mut teams,
-            )?;
+            self.team(t, &members, &mut walk)?;
         }
+        let TeamWalk {
+            built,
+            order,
+            teams,
+            ..
+        } = walk;
 
         let mut workflows = Vec::new();
         for w in &cfg.workflows {
@@ -419,22 +431,19 @@ impl<'a> Builder<'a> {
         Ok(agent.def().clone())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Builds team `t` after its member teams (depth first, refusing membership cycles).
     fn team(
         &mut self,
         t: &'a TeamConfig,
         members: &HashMap<&str, Member<'a>>,
-        built: &mut HashMap<String, Arc<dyn Component>>,
-        order: &mut Vec<(String, Arc<dyn Component>)>,
-        visiting: &mut Vec<String>,
-        teams: &mut Vec<String>,
+        walk: &mut TeamWalk,
     ) -> Result<()> {
-        if built.contains_key(&t.id) {
+        if walk.built.contains_key(&t.id) {
             return Ok(());
         }
         let what = format!("team {:?}", t.id);
-        if let Some(pos) = visiting.iter().position(|v| *v == t.id) {
-            let mut cycle = visiting[pos..].to_vec();
+        if let Some(pos) = walk.visiting.iter().position(|v| *v == t.id) {
+            let mut cycle = walk.visiting[pos..].to_vec();
             cycle.push(t.id.clone());
             bail!(
                 "{what}: field `members`: membership cycle {}",
@@ -444,7 +453,7 @@ impl<'a> Builder<'a> {
         if t.members.is_empty() {
             bail!("{what}: field `members` is empty (a team needs at least one agent or team)");
         }
-        visiting.push(t.id.clone());
+        walk.visiting.push(t.id.clone());
         let mut list = Vec::new();
         for m in &t.members {
             match members.get(m.as_str()) {
@@ -453,13 +462,13 @@ impl<'a> Builder<'a> {
                     known(members.keys().copied())
                 ),
                 Some(Member::Team(sub)) => {
-                    self.team(sub, members, built, order, visiting, teams)?;
+                    self.team(sub, members, walk)?;
                 }
                 Some(Member::Agent) => {}
             }
-            list.push(built[m.as_str()].clone());
+            list.push(walk.built[m.as_str()].clone());
         }
-        visiting.pop();
+        walk.visiting.pop();
         let model = self.model(&what, t.model.as_deref())?;
         let mode = match t.mode.as_deref().map(str::trim) {
             None | Some("coordinate") => TeamMode::Coordinate,
@@ -493,9 +502,9 @@ impl<'a> Builder<'a> {
         }
         let team = b.build().with_context(|| what.clone())?;
         let c: Arc<dyn Component> = team.def().clone();
-        built.insert(t.id.clone(), c.clone());
-        order.push((t.id.clone(), c));
-        teams.push(t.id.clone());
+        walk.built.insert(t.id.clone(), c.clone());
+        walk.order.push((t.id.clone(), c));
+        walk.teams.push(t.id.clone());
         Ok(())
     }
 

@@ -105,11 +105,10 @@ pub const RESET: &str = "\x1b[0m";
 /// The columns of the terminal on standard output.
 #[cfg(unix)]
 fn tty_columns() -> Option<usize> {
-    // SAFETY: `winsize` is plain data; TIOCGWINSZ only writes into the struct we pass, and
-    // fd 1 is this process's standard output (checked to be a terminal by the caller).
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+    // TIOCGWINSZ on standard output (checked to be a terminal by the caller), through
+    // rustix's safe wrapper: the workspace forbids unsafe code.
+    let size = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 #[cfg(not(unix))]

@@ -16,8 +16,6 @@
 //! This crate does **not** talk to databases directly (only through
 //! [`kern_store::Store`]), call model providers, or know HTTP.
 
-#![warn(missing_docs)]
-
 pub mod engine;
 mod error;
 pub mod event;

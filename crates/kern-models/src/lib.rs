@@ -97,8 +97,6 @@
 //! `openai:gpt-4o-mini`, `openai-responses:gpt-4.1`, `anthropic:claude-sonnet-4-5`,
 //! `gemini:gemini-2.5-flash`, `ollama:llama3.1`, `openai-compatible:http://host:8000/v1#model`.
 
-#![warn(missing_docs)]
-
 mod error;
 mod http;
 mod model;

@@ -43,6 +43,50 @@ fn optional_record(py: Python<'_>, record: Option<RunRecord>) -> PyResult<Py<PyA
     }
 }
 
+/// How [`Engine::open`] sets up the engine: a dict from the Python package
+/// (`kern._runtime._engine_settings`, from `KERN_*` variables), every key optional.
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Whether this process executes runs (false: it only starts and reads them).
+    executor: bool,
+    /// At most this many runs executing at once in this process.
+    max_concurrent_runs: Option<usize>,
+    /// How long (seconds) a run stays claimed by this process after its last heartbeat: after
+    /// a crash, another process (or this one restarted) resumes it once the lease runs out.
+    lease: Option<f64>,
+    /// A background start beyond this many pending runs raises `QueueFullError` (with
+    /// `retry_after`) instead of queueing.
+    max_pending: Option<usize>,
+    /// The same bound per agent, team or workflow.
+    max_pending_per_component: Option<usize>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            executor: true,
+            max_concurrent_runs: None,
+            lease: None,
+            max_pending: None,
+            max_pending_per_component: None,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// Reads the dict (none: every default); an unknown key or a value of the wrong type is a
+    /// `ValueError` that names it (the Python package builds the dict, so this is its bug).
+    fn from_py(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let Some(obj) = obj else {
+            return Ok(Self::default());
+        };
+        let json = crate::convert::to_json(obj, "settings")?;
+        serde_json::from_value(json)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("EngineSettings: {e}")))
+    }
+}
+
 /// A database and the executor that runs its runs in this process.
 #[pyclass(module = "kern._kern", frozen)]
 pub struct Engine {
@@ -53,27 +97,19 @@ pub struct Engine {
 #[pymethods]
 impl Engine {
     /// Opens (creating if needed) the database at `url` (a SQLite path or a `postgres://`
-    /// URL) and starts an executor for it in this process. `lease` (seconds) is how long a
-    /// run stays claimed by this process after its last heartbeat: after a crash, another
-    /// process (or this one restarted) resumes it once the lease runs out.
+    /// URL) and starts an executor for it in this process, as `settings` say (see
+    /// [`EngineSettings`]: a dict whose keys are all optional).
     #[staticmethod]
-    ///
-    /// `max_pending` and `max_pending_per_component` bound the queue: a background start
-    /// beyond them raises `QueueFullError` (with `retry_after`) instead of queueing.
-    #[pyo3(signature = (
-        url, *, executor = true, max_concurrent_runs = None, lease = None, max_pending = None,
-        max_pending_per_component = None
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn open(
-        py: Python<'_>,
-        url: String,
-        executor: bool,
-        max_concurrent_runs: Option<usize>,
-        lease: Option<f64>,
-        max_pending: Option<usize>,
-        max_pending_per_component: Option<usize>,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (url, settings = None))]
+    fn open(py: Python<'_>, url: String, settings: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let settings = EngineSettings::from_py(settings.as_ref())?;
+        let EngineSettings {
+            executor,
+            max_concurrent_runs,
+            lease,
+            max_pending,
+            max_pending_per_component,
+        } = settings;
         let lease = match lease {
             None => None,
             Some(s) if s.is_finite() && s >= 0.3 => Some(std::time::Duration::from_secs_f64(s)),

@@ -16,6 +16,48 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// How [`Server::start`] configures the server: a dict from `kern.os.AgentOS`, every key
+/// optional.
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerOptions {
+    /// The OS's name in `/config`.
+    name: Option<String>,
+    /// The OS's description in `/config`.
+    description: Option<String>,
+    /// The OS's id in `/config`.
+    os_id: Option<String>,
+    /// The bearer token every route but `/health` requires (none or empty: open).
+    security_key: Option<String>,
+    /// Seconds running runs get to finish when the server stops; the rest are handed back.
+    shutdown_grace: f64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            name: None,
+            description: None,
+            os_id: None,
+            security_key: None,
+            shutdown_grace: 10.0,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Reads the dict (none: every default); an unknown key or a value of the wrong type is a
+    /// `ValueError` that names it (the Python package builds the dict, so this is its bug).
+    fn from_py(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let Some(obj) = obj else {
+            return Ok(Self::default());
+        };
+        let json = crate::convert::to_json(obj, "options")?;
+        serde_json::from_value(json)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("ServerOptions: {e}")))
+    }
+}
+
 /// A running AgentOS server.
 #[pyclass(module = "kern._kern", frozen)]
 pub struct Server {
@@ -27,22 +69,25 @@ pub struct Server {
 #[pymethods]
 impl Server {
     /// Registers `components` on `engine` and starts serving them on `host:port` (0: any free
-    /// port). Returns once the socket is bound.
+    /// port), as `options` say ([`ServerOptions`]). Returns once the socket is bound.
     #[staticmethod]
-    #[pyo3(signature = (engine, components, host, port, *, name = None, description = None, os_id = None, security_key = None, shutdown_grace = 10.0))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (engine, components, host, port, options = None))]
     fn start(
         py: Python<'_>,
         engine: PyRef<'_, Engine>,
         components: Vec<PyRef<'_, Component>>,
         host: String,
         port: u16,
-        name: Option<String>,
-        description: Option<String>,
-        os_id: Option<String>,
-        security_key: Option<String>,
-        shutdown_grace: f64,
+        options: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let options = ServerOptions::from_py(options.as_ref())?;
+        let ServerOptions {
+            name,
+            description,
+            os_id,
+            security_key,
+            shutdown_grace,
+        } = options;
         let core = engine.core().clone();
         for c in &components {
             core.register_replacing(c.inner().clone());

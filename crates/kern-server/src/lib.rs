@@ -50,8 +50,6 @@
 //! exactly as stored, each SSE frame with `id: <event_index>` so a browser's `EventSource`
 //! reconnects by itself with `Last-Event-ID`.
 
-#![warn(missing_docs)]
-
 mod access;
 mod access_log;
 mod auth;

@@ -18,8 +18,6 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
-
 mod batch;
 mod error;
 pub mod model;

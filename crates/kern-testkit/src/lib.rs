@@ -6,8 +6,6 @@
 //! vacuously, unless `KERN_REQUIRE_PG=1` (set by `scripts/test` and CI), which makes a missing
 //! server a failure.
 
-#![warn(missing_docs)]
-
 mod events;
 pub use events::{assert_joined_content, kept_events};
 

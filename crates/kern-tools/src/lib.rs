@@ -60,8 +60,6 @@
 //! With the `testing` feature, [`testing::FakeToolServer`] serves the toolkits' APIs on
 //! 127.0.0.1, so tests and examples run without the network.
 
-#![warn(missing_docs)]
-
 mod error;
 mod function;
 mod html;

@@ -30,8 +30,6 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
-
 pub use kern_core::{engine, event, transcript, workflow, EngineError, EngineResult};
 pub use kern_store as store;
 

@@ -93,11 +93,13 @@ class AgentOS:
             components,
             host,
             int(port),
-            name=self.name,
-            description=self.description,
-            os_id=self.os_id,
-            security_key=self.security_key,
-            shutdown_grace=self.shutdown_grace,
+            {
+                "name": self.name,
+                "description": self.description,
+                "os_id": self.os_id,
+                "security_key": self.security_key,
+                "shutdown_grace": self.shutdown_grace,
+            },
         )
         return self._server.url
 

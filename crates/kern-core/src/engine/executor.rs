@@ -5,7 +5,7 @@
 //! engine that is dropped stops its loops.
 
 use super::context::RunContext;
-use super::log::{Extras, Mirror, RunLog};
+use super::log::{Extras, Mirror, RunLog, RunLogParts};
 use super::restart::{self, Restart, VOIDED_KEY};
 use super::{Component, ComponentOutput, Engine, EngineInner};
 use crate::event::{to_payload, EventKind, EventSource};
@@ -156,23 +156,23 @@ fn make_log(
             token.cancel();
         })
     };
-    Arc::new(RunLog::new(
-        engine.inner.store.clone(),
-        engine.inner.bus.clone(),
-        record.run_id,
-        record.attempt,
-        record.session_id.clone(),
-        EventSource {
+    Arc::new(RunLog::new(RunLogParts {
+        store: engine.inner.store.clone(),
+        bus: engine.inner.bus.clone(),
+        run_id: record.run_id,
+        attempt: record.attempt,
+        session_id: record.session_id.clone(),
+        source: EventSource {
             kind: component.kind(),
             id: component.id().to_owned(),
             name: component.name().to_owned(),
         },
-        record.event_count,
-        engine.inner.config.lease / 2,
+        next_index: record.event_count,
+        write_retry_budget: engine.inner.config.lease / 2,
         on_lost,
         mirror,
-        engine.inner.metrics.clone(),
-    ))
+        metrics: engine.inner.metrics.clone(),
+    }))
 }
 
 /// Registers the run as local and spawns its driver.

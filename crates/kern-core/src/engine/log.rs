@@ -81,21 +81,39 @@ pub(crate) struct Extras {
     pub finish: Option<RunFinish>,
 }
 
+/// What a run's log writer is made of: where it writes, whose events, and what it does when
+/// writing fails (one named field per part rather than a long positional list).
+pub(crate) struct RunLogParts {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<Bus>,
+    pub run_id: RunId,
+    pub attempt: u32,
+    pub session_id: String,
+    pub source: EventSource,
+    /// The index the next event gets (the run's stored event count).
+    pub next_index: u64,
+    /// How long a failing write is retried before the run counts as lost.
+    pub write_retry_budget: Duration,
+    pub on_lost: OnLost,
+    pub mirror: Option<Mirror>,
+    pub metrics: Arc<EngineMetrics>,
+}
+
 impl RunLog {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        store: Arc<dyn Store>,
-        bus: Arc<Bus>,
-        run_id: RunId,
-        attempt: u32,
-        session_id: String,
-        source: EventSource,
-        next_index: u64,
-        write_retry_budget: Duration,
-        on_lost: OnLost,
-        mirror: Option<Mirror>,
-        metrics: Arc<EngineMetrics>,
-    ) -> Self {
+    pub(crate) fn new(parts: RunLogParts) -> Self {
+        let RunLogParts {
+            store,
+            bus,
+            run_id,
+            attempt,
+            session_id,
+            source,
+            next_index,
+            write_retry_budget,
+            on_lost,
+            mirror,
+            metrics,
+        } = parts;
         Self {
             store,
             bus,
