@@ -197,6 +197,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self, filter: &SessionFilter)
         -> StoreResult<(Vec<SessionRecord>, u64)>;
 
+    /// For each of `session_ids` that has a top-level run (no `parent_run_id`), the `input`
+    /// member of the input document of its first one (oldest `created_at`, then `run_id`):
+    /// what a session without a name is shown by. One read for the whole list, whatever its
+    /// length (a page of sessions, not one query per session). Ids that are unknown or have
+    /// only child runs are absent from the map; an id given twice is answered once; an input
+    /// document without an `input` member counts as absent.
+    async fn first_inputs(
+        &self,
+        session_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Value>>;
+
     /// Sets a session's display name (any string, stored as given) and bumps its
     /// `updated_at`; returns the updated session.
     /// [`StoreError::SessionNotFound`](crate::StoreError::SessionNotFound) if absent.

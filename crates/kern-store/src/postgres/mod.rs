@@ -427,6 +427,16 @@ impl Store for PostgresStore {
         read!(self, db => read::list_sessions(&db, filter))
     }
 
+    async fn first_inputs(
+        &self,
+        session_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Value>> {
+        if session_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        read!(self, db => read::first_inputs(&db, session_ids))
+    }
+
     async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord> {
         let op = WriteOp::RenameSession {
             session_id: session_id.to_owned(),

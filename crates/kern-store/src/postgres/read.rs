@@ -329,6 +329,31 @@ pub(crate) async fn list_sessions(
     Ok((sessions, total as u64))
 }
 
+/// See [`Store::first_inputs`](crate::Store::first_inputs): one statement over the array
+/// of ids; each session's first top-level run is found on `kern_runs_session`.
+pub(crate) async fn first_inputs(
+    db: &impl Db,
+    session_ids: &[String],
+) -> StoreResult<std::collections::HashMap<String, Value>> {
+    let stmt = db
+        .prep(
+            "SELECT s.id,
+                    (SELECT r.input -> 'input' FROM kern_runs r
+                     WHERE r.session_id = s.id AND r.parent_run_id IS NULL
+                     ORDER BY r.created_at, r.run_id LIMIT 1)
+             FROM (SELECT DISTINCT unnest($1::text[]) AS id) s",
+        )
+        .await?;
+    let rows = db.client().query(&stmt, &[&session_ids]).await?;
+    let mut out = std::collections::HashMap::new();
+    for r in &rows {
+        if let Some(input) = r.try_get::<_, Option<Value>>(1)? {
+            out.insert(r.try_get(0)?, input);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) async fn list_webhooks(
     db: &impl Db,
     run_id: RunId,

@@ -482,6 +482,17 @@ impl Store for SqliteStore {
         self.read(move |c| ops::list_sessions(c, &filter)).await
     }
 
+    async fn first_inputs(
+        &self,
+        session_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Value>> {
+        if session_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids = Value::from(session_ids.to_vec()).to_string();
+        self.read(move |c| ops::first_inputs(c, &ids)).await
+    }
+
     async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord> {
         let op = WriteOp::RenameSession {
             session_id: session_id.to_owned(),

@@ -925,6 +925,36 @@ pub(crate) fn list_sessions(
     Ok((sessions, total as u64))
 }
 
+/// See [`Store::first_inputs`](crate::Store::first_inputs); `ids_json` is a JSON array of the
+/// ids, so that one statement (and one bound parameter) serves a list of any length. Each
+/// session's first top-level run is found on `kern_runs_session` (session, created_at).
+pub(crate) fn first_inputs(
+    conn: &Connection,
+    ids_json: &str,
+) -> StoreResult<std::collections::HashMap<String, Value>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.value,
+                (SELECT r.input -> '$.input' FROM kern_runs r
+                 WHERE r.session_id = s.value AND r.parent_run_id IS NULL
+                 ORDER BY r.created_at, r.run_id LIMIT 1)
+         FROM (SELECT DISTINCT value FROM json_each(?1)) s",
+    )?;
+    let rows = stmt.query_map([ids_json], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = std::collections::HashMap::new();
+    for row in rows {
+        if let (id, Some(input)) = row? {
+            out.insert(
+                id,
+                serde_json::from_str(&input)
+                    .map_err(|e| StoreError::Corrupt(format!("run input: {e}")))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn list_webhooks(conn: &Connection, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {WEBHOOK_COLUMNS} FROM kern_webhooks WHERE run_id = ?1 ORDER BY id"
