@@ -31,14 +31,17 @@ mod executor;
 mod handle;
 mod log;
 pub mod metrics;
+mod reads;
 mod restart;
 mod run_handle;
+mod sessions;
 
 pub use bus::EventStream;
 pub use context::{RunContext, FINAL_SCOPE};
 pub use handle::ComponentHandle;
 pub use metrics::{EngineMetrics, MetricsSnapshot};
 pub use run_handle::RunHandle;
+pub use sessions::SessionPage;
 
 use crate::error::{EngineError, EngineResult};
 use crate::event::{Event, EventKind};
