@@ -74,7 +74,6 @@ pub(crate) async fn visible_session(
 ) -> ApiResult<SessionRecord> {
     check_session_id(session_id)?;
     st.engine
-        .store()
         .get_session(session_id)
         .await?
         .filter(|s| caller.may_see(s.user_id.as_deref()))

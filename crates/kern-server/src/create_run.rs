@@ -271,13 +271,7 @@ async fn check_session_owner(
     let (Some(_), Some(sid)) = (&caller.user_id, session_id) else {
         return Ok(());
     };
-    match st
-        .engine
-        .store()
-        .get_session(sid)
-        .await
-        .map_err(EngineError::from)?
-    {
+    match st.engine.get_session(sid).await? {
         Some(s) if !caller.may_see(s.user_id.as_deref()) => Err(CreateRunRejection::ForeignSession),
         _ => Ok(()),
     }

@@ -335,6 +335,7 @@ impl AgentOs {
     /// merge into another axum application.
     pub fn router(&self) -> Router {
         routes::router(self.shared.clone())
+            .merge(ws::router(self.shared.clone()))
             .merge(ui::api_router(self.shared.clone()))
             .layer(from_fn_with_state(self.shared.clone(), auth::middleware))
             // The dashboard's page and assets, and `/`, need no credentials (see `ui`).

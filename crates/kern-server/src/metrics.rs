@@ -99,7 +99,7 @@ impl ServerMetrics {
                 return Some(stats.clone());
             }
         }
-        match st.engine.store().queue_stats().await {
+        match st.engine.queue_stats().await {
             Ok(stats) => {
                 *cached = Some((Instant::now(), stats.clone()));
                 Some(stats)
@@ -191,7 +191,7 @@ pub(crate) fn render(st: &AppState, queue: Option<&QueueStats>) -> String {
         out,
         "kern_build_info{{version=\"{}\",backend=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION"),
-        st.engine.store().backend()
+        st.engine.backend()
     );
 
     header(

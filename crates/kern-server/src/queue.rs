@@ -56,7 +56,7 @@ fn operator(caller: &Caller) -> ApiResult<()> {
 /// pending run, on the store's clock.
 pub(crate) async fn stats(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     operator(&caller)?;
-    let stats = st.engine.store().queue_stats().await?;
+    let stats = st.engine.queue_stats().await?;
     let counts: Map<String, Value> = STATUSES
         .iter()
         .map(|s| (s.as_str().to_owned(), json!(stats.count(*s))))
@@ -204,7 +204,7 @@ pub(crate) async fn jobs_page(
             "meta": { "page": q.page, "limit": q.limit, "total_pages": 0, "total_count": 0 },
         }));
     }
-    let mut filter = RunFilter {
+    let filter = RunFilter {
         statuses: q.statuses,
         session_id: q.session_id,
         user_id: only_user.or(q.user_id),
@@ -216,11 +216,8 @@ pub(crate) async fn jobs_page(
         offset: Some((q.page - 1).saturating_mul(q.limit)),
         ..Default::default()
     };
-    let store = st.engine.store();
-    let runs = store.list_runs(&filter).await?;
-    filter.limit = None;
-    filter.offset = None;
-    let total = store.count_runs(&filter).await?;
+    let runs = st.engine.list_runs(&filter).await?;
+    let total = st.engine.count_runs(&filter).await?;
     // A listing: each job capped like the other run listings (`listing`).
     let data: Vec<Value> = runs
         .iter()

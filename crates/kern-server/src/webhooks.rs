@@ -92,27 +92,6 @@ pub(crate) fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> Str
     )
 }
 
-/// A delivery as shown on a run record (`webhook_deliveries`).
-pub(crate) fn delivery_json(d: &WebhookDelivery) -> Value {
-    json!({
-        "id": d.id,
-        "url": d.url,
-        "status": d.status.as_str(),
-        "attempts": d.attempts,
-        "last_status_code": d.last_status_code,
-        "last_error": d.last_error,
-        "next_attempt_at": d.next_attempt_at.div_euclid(1000),
-        "created_at": d.created_at.div_euclid(1000),
-        "delivered_at": d.delivered_at.map(|t| t.div_euclid(1000)),
-        "history": d.history.iter().map(|a| json!({
-            "at": a.at.div_euclid(1000),
-            "status_code": a.status_code,
-            "error": a.error,
-            "duration_ms": a.duration_ms,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// The Standard Webhooks message type of an outcome.
 fn message_type(outcome: RunStatus) -> &'static str {
     match outcome {
@@ -139,12 +118,11 @@ pub(crate) async fn dispatcher(engine: Engine, settings: WebhookSettings, stop: 
             return;
         }
     };
-    let store = engine.store().clone();
-    let mut wakeups = store.webhook_wakeups();
+    let mut wakeups = engine.webhook_wakeups();
     const BATCH: usize = 16;
     let lease_ms = (settings.timeout.as_millis() as i64) * 2 + 5_000;
     loop {
-        let claimed = match store.claim_webhooks(BATCH, lease_ms).await {
+        let claimed = match engine.claim_webhooks(BATCH, lease_ms).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "webhooks: claim failed; retrying");
@@ -181,10 +159,9 @@ async fn deliver(
     settings: &WebhookSettings,
     d: WebhookDelivery,
 ) {
-    let store = engine.store();
     let started = kern_core::store::now_millis();
     let t0 = std::time::Instant::now();
-    let run = match store.get_run(d.run_id).await {
+    let run = match engine.get_run(d.run_id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             // The run was purged; nothing to report.
@@ -194,7 +171,7 @@ async fn deliver(
                 error: Some("the run no longer exists".into()),
                 duration_ms: 0,
             };
-            let _ = store
+            let _ = engine
                 .record_webhook_attempt(d.id, attempt, WebhookOutcome::GiveUp)
                 .await;
             return;
@@ -221,7 +198,7 @@ async fn deliver(
     // Receivers deduplicate by webhook-id, so each outcome of a run that reached more than
     // one (it paused, or an operator requeued it) is a message of its own; the first keeps the
     // plain id.
-    let nth = match store.list_webhooks(run.run_id).await {
+    let nth = match engine.webhook_deliveries(run.run_id).await {
         Ok(all) => all.iter().position(|w| w.id == d.id).unwrap_or(0) + 1,
         Err(e) => {
             tracing::warn!(error = %e, "webhooks: reading the run's deliveries failed; the lease will retry");
@@ -268,7 +245,7 @@ async fn deliver(
         error,
         duration_ms: t0.elapsed().as_millis() as u64,
     };
-    if let Err(e) = store.record_webhook_attempt(d.id, attempt, outcome).await {
+    if let Err(e) = engine.record_webhook_attempt(d.id, attempt, outcome).await {
         tracing::warn!(error = %e, id = d.id, "webhooks: recording an attempt failed");
     }
 }

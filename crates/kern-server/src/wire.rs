@@ -7,7 +7,10 @@
 //!   stored as served; nothing is re-serialised).
 
 use kern_core::engine::{Component, Engine};
-use kern_core::store::{ComponentKind, RunId, RunRecord, RunStatus, SessionRecord, StoredEvent};
+use kern_core::store::{
+    ComponentKind, RunId, RunRecord, RunStatus, SessionRecord, StoredEvent, WebhookDelivery,
+};
+use kern_core::EngineError;
 use serde_json::{json, Map, Value};
 
 /// The AgentOS name of a status.
@@ -198,14 +201,11 @@ fn workflow_metrics(metrics: Value) -> Value {
 pub(crate) async fn read_all_events(
     engine: &Engine,
     run_id: RunId,
-) -> Result<Vec<StoredEvent>, kern_core::store::StoreError> {
+) -> Result<Vec<StoredEvent>, EngineError> {
     const BATCH: usize = 1000;
     let mut out = Vec::new();
     loop {
-        let batch = engine
-            .store()
-            .read_events(run_id, out.len() as u64, BATCH)
-            .await?;
+        let batch = engine.read_events(run_id, out.len() as u64, BATCH).await?;
         let n = batch.len();
         out.extend(batch);
         if n < BATCH {
@@ -220,10 +220,7 @@ pub(crate) async fn read_all_events(
 /// component's or, when it is not registered here, the one stamped on the run's own events:
 /// a client of the database such as `kern runs get --json` registers nothing and prints the
 /// same document as the server.
-pub async fn run_document(
-    engine: &Engine,
-    run: &RunRecord,
-) -> Result<String, kern_core::store::StoreError> {
+pub async fn run_document(engine: &Engine, run: &RunRecord) -> Result<String, EngineError> {
     let events = read_all_events(engine, run.run_id).await?;
     let name = component_name(engine, run).or_else(|| stamped_name(run, &events));
     let hooks = webhook_deliveries(engine, run).await?;
@@ -234,14 +231,33 @@ pub async fn run_document(
 pub(crate) async fn webhook_deliveries(
     engine: &Engine,
     run: &RunRecord,
-) -> Result<Option<Vec<Value>>, kern_core::store::StoreError> {
+) -> Result<Option<Vec<Value>>, EngineError> {
     if run.webhook_url.is_none() {
         return Ok(None);
     }
-    let list = engine.store().list_webhooks(run.run_id).await?;
-    Ok(Some(
-        list.iter().map(crate::webhooks::delivery_json).collect(),
-    ))
+    let list = engine.webhook_deliveries(run.run_id).await?;
+    Ok(Some(list.iter().map(delivery_json).collect()))
+}
+
+/// A delivery as shown on a run record (`webhook_deliveries`).
+pub(crate) fn delivery_json(d: &WebhookDelivery) -> Value {
+    json!({
+        "id": d.id,
+        "url": d.url,
+        "status": d.status.as_str(),
+        "attempts": d.attempts,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "next_attempt_at": d.next_attempt_at.div_euclid(1000),
+        "created_at": d.created_at.div_euclid(1000),
+        "delivered_at": d.delivered_at.map(|t| t.div_euclid(1000)),
+        "history": d.history.iter().map(|a| json!({
+            "at": a.at.div_euclid(1000),
+            "status_code": a.status_code,
+            "error": a.error,
+            "duration_ms": a.duration_ms,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// The component name stamped on the run's first own event (`workflow_name`, …), if any.

@@ -31,7 +31,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kern_store::RunStatus;
+use kern_core::store::RunStatus;
 use serde_json::{json, Value};
 
 /// The handler of `POST /{kind}/{id}/runs/{run_id}/continue`.

@@ -15,15 +15,15 @@ mod sessions;
 mod system;
 
 use crate::error::ApiError;
-use crate::{queue, ws, AppState};
+use crate::{queue, AppState};
 use axum::routing::{get, post};
 use axum::Router;
 
-/// Every route of the server (without the authentication and panic layers).
+/// Every HTTP route of the server but the WebSocket's and the dashboard's (without the
+/// authentication and panic layers; `AgentOs::router` merges and wraps them all).
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(crate::metrics::handler))
-        .route("/workflows/ws", get(ws::handler))
         .route("/queue/stats", get(queue::stats))
         .route("/queue/jobs", get(queue::list_jobs))
         .route("/queue/jobs/{run_id}", get(queue::get_job))

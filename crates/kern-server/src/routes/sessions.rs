@@ -105,19 +105,22 @@ async fn list_sessions(
         filter.limit = Some(SESSION_SCAN_LIMIT);
         filter.offset = None;
     }
-    let (sessions, total) = st.engine.store().list_sessions(&filter).await?;
-    let mut shown = Vec::new();
-    for s in &sessions {
-        let first = first_input(&st, &s.session_id, s.session_name.is_none()).await?;
-        let cname = st
-            .engine
-            .component(s.kind, &s.component_id)
-            .ok()
-            .map(|c| c.name().to_owned());
-        shown.push(wire::session_object(s, first.as_ref(), cname.as_deref()));
-    }
+    let listed = st.engine.list_sessions(&filter).await?;
+    // A nameless session is shown by its first input: read for the whole page at once.
+    let nameless: Vec<String> = listed
+        .sessions
+        .iter()
+        .filter(|s| s.session_name.is_none())
+        .map(|s| s.session_id.clone())
+        .collect();
+    let firsts = st.engine.first_inputs(&nameless).await?;
+    let shown: Vec<Value> = listed
+        .sessions
+        .iter()
+        .map(|s| session_json(&st, s, firsts.get(&s.session_id)))
+        .collect();
     let (data, total) = match &name {
-        None => (shown, total as usize),
+        None => (shown, listed.total as usize),
         Some(n) => {
             let hits: Vec<Value> = shown
                 .into_iter()
@@ -148,23 +151,15 @@ async fn list_sessions(
     })))
 }
 
-/// The input of a session's first top-level run (a nameless session is shown by it).
-async fn first_input(st: &AppState, session_id: &str, needed: bool) -> ApiResult<Option<Value>> {
-    if !needed {
-        return Ok(None);
-    }
-    let runs = st
+/// A session as the routes show it: with its component's name when registered here, and
+/// `first` (the input of its first top-level run) naming it when it has no name.
+fn session_json(st: &AppState, s: &SessionRecord, first: Option<&Value>) -> Value {
+    let name = st
         .engine
-        .list_runs(&RunFilter {
-            session_id: Some(session_id.to_owned()),
-            limit: Some(5),
-            ..Default::default()
-        })
-        .await?;
-    Ok(runs
-        .iter()
-        .find(|r| r.parent_run_id.is_none())
-        .and_then(|r| r.input.get("input").cloned()))
+        .component(s.kind, &s.component_id)
+        .ok()
+        .map(|c| c.name().to_owned());
+    wire::session_object(s, first, name.as_deref())
 }
 
 async fn session_and_runs(
@@ -197,12 +192,7 @@ async fn get_session(
         .iter()
         .find(|r| r.parent_run_id.is_none())
         .and_then(|r| r.input.get("input"));
-    let name = st
-        .engine
-        .component(session.kind, &session.component_id)
-        .ok()
-        .map(|c| c.name().to_owned());
-    Ok(Json(wire::session_object(&session, first, name.as_deref())))
+    Ok(Json(session_json(&st, &session, first)))
 }
 
 async fn session_runs(
@@ -265,13 +255,8 @@ async fn rename_session(
         return Err(ApiError::MissingField("session_name"));
     };
     visible_session(&st, &caller, &session_id).await?;
-    let session = st.engine.store().rename_session(&session_id, &name).await?;
-    let cname = st
-        .engine
-        .component(session.kind, &session.component_id)
-        .ok()
-        .map(|c| c.name().to_owned());
-    Ok(Json(wire::session_object(&session, None, cname.as_deref())))
+    let session = st.engine.rename_session(&session_id, &name).await?;
+    Ok(Json(session_json(&st, &session, None)))
 }
 
 async fn delete_session(
@@ -280,6 +265,6 @@ async fn delete_session(
     ApiPath(session_id): ApiPath<String>,
 ) -> ApiResult<Response> {
     visible_session(&st, &caller, &session_id).await?;
-    st.engine.store().delete_session(&session_id).await?;
+    st.engine.delete_session(&session_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -29,7 +29,7 @@ async fn health(State(st): State<AppState>) -> Json<Value> {
 }
 
 fn db_id(st: &AppState) -> &'static str {
-    st.engine.store().backend()
+    st.engine.backend()
 }
 
 fn summaries(st: &AppState, kind: ComponentKind) -> Vec<Value> {
@@ -64,12 +64,12 @@ async fn config(State(st): State<AppState>) -> Json<Value> {
         "workflows": summaries(&st, ComponentKind::Workflow),
         "interfaces": [],
         "company": null,
-        "queue": { "durable": st.engine.store().is_durable(), "queue_per_session": false },
+        "queue": { "durable": st.engine.is_durable(), "queue_per_session": false },
         "auth_mode": st.auth.mode(),
         "kern": {
             "version": env!("CARGO_PKG_VERSION"),
             "backend": db,
-            "durable": st.engine.store().is_durable(),
+            "durable": st.engine.is_durable(),
         },
     }))
 }

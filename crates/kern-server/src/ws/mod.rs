@@ -32,6 +32,8 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use kern_core::store::{ComponentKind, RunId, RunRecord, RunStatus};
@@ -46,8 +48,16 @@ const MAX_RUNS_PER_SOCKET: usize = 32;
 /// Frames buffered per socket for its run pumps before they wait for the client.
 const PUMP_BUFFER: usize = 256;
 
+/// `GET /workflows/ws` (behind the authentication layer, which lets it through: the socket
+/// authenticates in its own protocol).
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/workflows/ws", get(handler))
+        .with_state(state)
+}
+
 /// The upgrade handler.
-pub(crate) async fn handler(
+async fn handler(
     State(st): State<AppState>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
