@@ -1,11 +1,16 @@
-//! JSON answers written from text: one run's document, and run listings. Shared by the
+//! Answers written from text: one run's document, run listings, event streams. Shared by the
 //! handler modules (see `routes/mod.rs`).
 
 use crate::error::ApiResult;
+use crate::stream::{Frame, SseBody};
 use crate::{wire, AppState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kern_core::store::RunRecord;
+use axum::Json;
+use futures::stream::BoxStream;
+use kern_core::engine::RunStream;
+use kern_core::store::{RunRecord, RunStatus};
+use serde_json::{json, Value};
 
 /// A response with a JSON body already written as text.
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
@@ -15,6 +20,34 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// `{run_id, session_id, status: "PENDING"}`: a run queued in the background, as the HTTP
+/// routes (202) and the WebSocket (`queued`) announce it. Always `PENDING`, whatever the
+/// run's status by now, so that a replay (the same idempotency key and request) answers
+/// exactly as the first time.
+pub(crate) fn queued(run: &RunRecord) -> Value {
+    json!({
+        "run_id": run.run_id.to_string(),
+        "session_id": run.session_id,
+        "status": wire::wire_status(RunStatus::Pending),
+    })
+}
+
+/// `202 Accepted` with [`queued`]'s body.
+pub(crate) fn accepted(run: &RunRecord) -> Response {
+    (StatusCode::ACCEPTED, Json(queued(run))).into_response()
+}
+
+/// An event stream (SSE) over `frames`, with the server's keep-alive comments, ended when the
+/// server stops streams; `guard` (a foreground run's stream) is dropped with the body, which
+/// cancels that run when the client goes away before its end.
+pub(crate) fn sse_response(
+    st: &AppState,
+    frames: BoxStream<'static, Frame>,
+    guard: Option<RunStream>,
+) -> Response {
+    SseBody::new(frames, st.keep_alive, &st.streams_closed, guard).into_response()
 }
 
 /// One run as its `GET` answers it (see [`wire::run_document`]).

@@ -178,6 +178,12 @@ async fn start_to_completion(backend: Backend) {
     s.shutdown().await;
 }
 
+/// `GET path`'s JSON body.
+async fn get_json(s: &TestServer, path: &str) -> Value {
+    let resp = s.client.get(s.url(path)).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 /// The frames of a run started on the socket, up to its `WorkflowCompleted`.
 async fn until_completed(ws: &mut Ws) -> Vec<Value> {
     let mut events = vec![];
@@ -247,15 +253,7 @@ async fn start_is_idempotent(backend: Backend) {
         e["error"].as_str().unwrap().contains("Idempotency-Key"),
         "{e}"
     );
-    let runs: Value = s
-        .client
-        .get(s.url("/workflows/echo/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get_json(&s, "/workflows/echo/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "one run only: {runs}");
     s.shutdown().await;
 }
@@ -281,15 +279,7 @@ async fn start_keeps_dependencies(backend: Backend) {
     assert_eq!(queued["event"], "queued", "{queued}");
     until_completed(&mut ws).await;
     let run_id = queued["run_id"].as_str().unwrap();
-    let run: Value = s
-        .client
-        .get(s.url(&format!("/workflows/echo/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = get_json(&s, &format!("/workflows/echo/runs/{run_id}")).await;
     assert_eq!(run["dependencies"], json!({"db": "main"}));
     assert_eq!(run["metadata"], json!({"m": "x"}));
     assert_eq!(run["session_state"], json!({"k": 1}));
@@ -310,15 +300,7 @@ async fn start_keeps_dependencies(backend: Backend) {
         assert_eq!(e["code"], code, "{field}: {e}");
         assert!(e["error"].as_str().unwrap().contains(field), "{field}: {e}");
     }
-    let runs: Value = s
-        .client
-        .get(s.url("/workflows/echo/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get_json(&s, "/workflows/echo/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     s.shutdown().await;
 }

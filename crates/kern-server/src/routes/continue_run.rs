@@ -23,15 +23,11 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::form::Fields;
-use crate::respond::run_response;
-use crate::stream::{event_frames, SseBody};
-use crate::wire::wire_status;
+use crate::respond::{accepted, run_response, sse_response};
+use crate::stream::event_frames;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use kern_core::store::RunStatus;
+use axum::response::Response;
 use serde_json::{json, Value};
 
 /// The handler of `POST /{kind}/{id}/runs/{run_id}/continue`.
@@ -77,25 +73,11 @@ pub(crate) async fn continue_run(
     let from = run.event_count;
     let queued = st.engine.continue_run(run.run_id, decisions).await?;
     match (background, stream) {
-        (true, false) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({
-                "run_id": queued.run_id.to_string(),
-                "session_id": queued.session_id,
-                "status": wire_status(RunStatus::Pending),
-            })),
-        )
-            .into_response()),
+        (true, false) => Ok(accepted(&queued)),
         (_, true) => {
             // From the RunContinued event (at the paused log's length) to the next end.
             let events = st.engine.subscribe(run.run_id, from.checked_sub(1)).await?;
-            Ok(SseBody::new(
-                event_frames(events),
-                st.keep_alive,
-                &st.streams_closed,
-                None,
-            )
-            .into_response())
+            Ok(sse_response(&st, event_frames(events), None))
         }
         (false, false) => {
             let settled = st.engine.wait(run.run_id).await?;

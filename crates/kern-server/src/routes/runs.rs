@@ -7,18 +7,17 @@ use crate::create_run::CreateRun;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_status, query_flag, ApiPath, ApiQuery, ListRunsQuery};
 use crate::form::{check_session_id, parse_index, Fields};
-use crate::respond::{run_response, runs_response};
-use crate::stream::{event_frames, resume_frames, Frame, SseBody};
+use crate::respond::{accepted, run_response, runs_response, sse_response};
+use crate::stream::{event_frames, resume_frames, Frame};
 use crate::wire::wire_status;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use kern_core::engine::CancelOutcome;
-use kern_core::store::{RunFilter, RunStatus};
+use kern_core::store::RunFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -41,39 +40,18 @@ async fn create_run(State(st): State<AppState>, form: CreateRun) -> ApiResult<Re
     match (form.background, form.stream) {
         (true, false) => {
             let run = engine.start(kind, id, form.request).await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                // A replay (same Idempotency-Key and request) answers exactly as the first time.
-                Json(json!({
-                    "run_id": run.run_id.to_string(),
-                    "session_id": run.session_id,
-                    "status": wire_status(RunStatus::Pending),
-                })),
-            )
-                .into_response())
+            Ok(accepted(&run))
         }
         (true, true) => {
             let (_run, events) = engine.start_stream(kind, id, form.request).await?;
-            Ok(SseBody::new(
-                event_frames(events),
-                st.keep_alive,
-                &st.streams_closed,
-                None,
-            )
-            .into_response())
+            Ok(sse_response(&st, event_frames(events), None))
         }
         (false, true) => {
             let run = engine.run_stream(kind, id, form.request).await?;
             // The stream of stored events (passed through as stored); `run` is held by the
             // body and cancels the run when the body is dropped before the end.
             let events = engine.subscribe(run.run_id(), None).await?;
-            Ok(SseBody::new(
-                event_frames(events),
-                st.keep_alive,
-                &st.streams_closed,
-                Some(run),
-            )
-            .into_response())
+            Ok(sse_response(&st, event_frames(events), Some(run)))
         }
         (false, false) => {
             let run = engine.run(kind, id, form.request).await?;
@@ -87,6 +65,8 @@ struct GetRunQuery {
     session_id: Option<String>,
 }
 
+/// `GET /{kind}/{id}/runs/{run_id}[?session_id]`: the run document (404 for another
+/// component's, session's or user's run).
 async fn get_run(
     State(st): State<AppState>,
     caller: Caller,
@@ -104,6 +84,7 @@ async fn get_run(
     run_response(&st, &run).await
 }
 
+/// `GET /{kind}/{id}/runs`: the component's runs, oldest first, capped as listings are.
 async fn list_runs(
     State(st): State<AppState>,
     caller: Caller,
@@ -132,6 +113,8 @@ async fn list_runs(
     runs_response(&st, &runs, include_events).await
 }
 
+/// `POST /{kind}/{id}/runs/{run_id}/cancel`: cancelled before it started, cancel requested,
+/// or already finished (a no-op that says so).
 async fn cancel_run(
     State(st): State<AppState>,
     caller: Caller,
@@ -219,5 +202,5 @@ async fn resume_run(
         .boxed(),
         Some(run) => resume_frames(&st.engine, &run, last).await?,
     };
-    Ok(SseBody::new(frames, st.keep_alive, &st.streams_closed, None).into_response())
+    Ok(sse_response(&st, frames, None))
 }

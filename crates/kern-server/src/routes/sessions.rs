@@ -49,6 +49,8 @@ struct ListSessionsQuery {
 /// How many sessions a name search scans, and how many runs a session's routes read.
 const SESSION_SCAN_LIMIT: usize = 10_000;
 
+/// `GET /sessions`: a page of sessions (filters, sort, paging; `session_name` searches a
+/// substring of the shown name among the first [`SESSION_SCAN_LIMIT`]).
 async fn list_sessions(
     State(st): State<AppState>,
     caller: Caller,
@@ -162,6 +164,7 @@ fn session_json(st: &AppState, s: &SessionRecord, first: Option<&Value>) -> Valu
     wire::session_object(s, first, name.as_deref())
 }
 
+/// A session the caller may see, with its runs the caller may see (oldest first).
 async fn session_and_runs(
     st: &AppState,
     caller: &Caller,
@@ -182,6 +185,7 @@ async fn session_and_runs(
     Ok((session, runs))
 }
 
+/// `GET /sessions/{session_id}`.
 async fn get_session(
     State(st): State<AppState>,
     caller: Caller,
@@ -195,6 +199,7 @@ async fn get_session(
     Ok(Json(session_json(&st, &session, first)))
 }
 
+/// `GET /sessions/{session_id}/runs`: its top-level runs, oldest first.
 async fn session_runs(
     State(st): State<AppState>,
     caller: Caller,
@@ -228,6 +233,7 @@ async fn session_runs(
     runs_response(&st, &runs, include_events).await
 }
 
+/// `GET /sessions/{session_id}/runs/{run_id}`.
 async fn session_run(
     State(st): State<AppState>,
     caller: Caller,
@@ -244,6 +250,7 @@ async fn session_run(
     run_response(&st, &run).await
 }
 
+/// `POST /sessions/{session_id}/rename` `{session_name}`.
 async fn rename_session(
     State(st): State<AppState>,
     caller: Caller,
@@ -259,6 +266,7 @@ async fn rename_session(
     Ok(Json(session_json(&st, &session, None)))
 }
 
+/// `DELETE /sessions/{session_id}`: 204, or 409 while one of its runs is going.
 async fn delete_session(
     State(st): State<AppState>,
     caller: Caller,

@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/{kind}/{id}", get(get_component))
 }
 
+/// `GET /health`.
 async fn health(State(st): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "ok",
@@ -28,10 +29,12 @@ async fn health(State(st): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// The database's id in `/config` and component documents (the backend's name).
 fn db_id(st: &AppState) -> &'static str {
     st.engine.backend()
 }
 
+/// The registered components of a kind, as `/config` and `GET /{kind}` list them.
 fn summaries(st: &AppState, kind: ComponentKind) -> Vec<Value> {
     st.engine
         .components(kind)
@@ -40,6 +43,7 @@ fn summaries(st: &AppState, kind: ComponentKind) -> Vec<Value> {
         .collect()
 }
 
+/// `GET /config`: the OS, its models, databases and components.
 async fn config(State(st): State<AppState>) -> Json<Value> {
     let db = db_id(&st);
     let mut models: Vec<Value> = Vec::new();
@@ -74,10 +78,12 @@ async fn config(State(st): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// `GET /openapi.json`.
 async fn openapi_doc() -> Json<Value> {
     Json(openapi::document())
 }
 
+/// `GET /{kind}`.
 async fn list_components(
     State(st): State<AppState>,
     ApiPath(seg): ApiPath<String>,
@@ -86,6 +92,7 @@ async fn list_components(
     Ok(Json(summaries(&st, kind)))
 }
 
+/// `GET /{kind}/{id}`.
 async fn get_component(
     State(st): State<AppState>,
     ApiPath((seg, id)): ApiPath<(String, String)>,

@@ -26,6 +26,7 @@ mod message;
 
 use crate::create_run::{CreateRun, Entry};
 use crate::error::ApiError;
+use crate::respond;
 use crate::stream::{event_frames, resume_frames, Frame};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -36,7 +37,7 @@ use axum::routing::get;
 use axum::Router;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
-use kern_core::store::{ComponentKind, RunId, RunRecord, RunStatus};
+use kern_core::store::{ComponentKind, RunId, RunRecord};
 use message::{Action, ClientMessage, MessageError, Reconnect, StartWorkflow};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -71,6 +72,7 @@ async fn handler(
     }
 }
 
+/// A frame `{"event": name, …fields}`.
 fn event(name: &str, fields: Value) -> String {
     let mut v = json!({ "event": name });
     if let (Value::Object(m), Value::Object(f)) = (&mut v, fields) {
@@ -79,10 +81,12 @@ fn event(name: &str, fields: Value) -> String {
     v.to_string()
 }
 
+/// An `error` frame.
 fn error(message: impl Into<String>) -> String {
     event("error", json!({ "error": message.into() }))
 }
 
+/// An `error` frame with the code the HTTP routes would answer.
 fn api_error(e: &ApiError) -> String {
     event("error", json!({ "error": e.to_string(), "code": e.code() }))
 }
@@ -105,6 +109,7 @@ impl Conn {
         let _ = self.replies.send(text);
     }
 
+    /// Follows a run on this socket (replacing an earlier pump of the same run).
     fn attach(&mut self, run_id: RunId, frames: BoxStream<'static, Frame>) {
         if let Some(old) = self.pumps.remove(&run_id) {
             old.abort();
@@ -121,6 +126,8 @@ impl Conn {
         self.pumps.insert(run_id, task);
     }
 
+    /// Whether the socket already follows as many runs as it may (then says so); a run it
+    /// already follows does not count against it.
     fn at_capacity(&mut self, run_id: Option<RunId>) -> bool {
         self.pumps.retain(|_, h| !h.is_finished());
         if run_id.is_some_and(|id| self.pumps.contains_key(&id)) {
@@ -136,6 +143,7 @@ impl Conn {
         false
     }
 
+    /// Answers one text frame.
     async fn handle(&mut self, text: &str) {
         let parsed = message::parse(text);
         // Before authentication every action but `authenticate`, known or not, gets the same
@@ -164,6 +172,7 @@ impl Conn {
         }
     }
 
+    /// `authenticate`: the token is the security key or a JWT.
     fn authenticate(&mut self, token: &str) {
         if token.is_empty() && self.st.auth.required() {
             return self.reply(event("auth_error", json!({ "error": "Token is required" })));
@@ -209,15 +218,7 @@ impl Conn {
             .await;
         match started {
             Ok((run, events)) => {
-                // A replay (same idempotency key and fields) answers exactly as the first time.
-                self.reply(event(
-                    "queued",
-                    json!({
-                        "run_id": run.run_id.to_string(),
-                        "session_id": run.session_id,
-                        "status": crate::wire_status(RunStatus::Pending),
-                    }),
-                ));
+                self.reply(event("queued", respond::queued(&run)));
                 self.attach(run.run_id, event_frames(events));
             }
             Err(e) => self.reply(api_error(&ApiError::from(e))),
@@ -258,6 +259,8 @@ impl Conn {
     }
 }
 
+/// One socket, from `connected` to close: replies to actions first, then followed runs'
+/// frames; the server's stop closes it.
 async fn connection(st: AppState, socket: WebSocket) {
     let _open = crate::metrics::ServerMetrics::ws_client(&st);
     let (mut sink, mut incoming) = socket.split();
