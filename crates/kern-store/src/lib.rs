@@ -23,6 +23,8 @@ mod error;
 pub mod model;
 mod store;
 mod util;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod write;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -270,7 +270,9 @@ pub(crate) async fn start(
     out: Outputs,
     own_pids: Vec<Arc<AtomicI32>>,
 ) -> StoreResult<Listener> {
-    let first = listen(&config, &channel).await?;
+    let first = listen(&config, &channel)
+        .await
+        .map_err(super::ops::driver)?;
     let (stop, stop_rx) = oneshot::channel();
     let task = tokio::spawn(run(first, config, channel, out, own_pids, stop_rx));
     Ok(Listener { stop, task })

@@ -1,9 +1,10 @@
 //! The PostgreSQL store: for several Kern replicas sharing the work.
 //!
-//! - **Writes** go through one writer task per store that owns a dedicated connection and
-//!   commits queued ops in batches (group commit: `batch.rs` and `writer.rs`).
-//!   Timestamps come from the database clock, so replicas with skewed clocks agree on when a
-//!   lease expires.
+//! - **Writes** go through writer tasks that each own a dedicated connection and commit
+//!   queued ops in batches: the shared write path (`write/`, group commit in `batch.rs`) over
+//!   this backend's statements (`write.rs`) and transactions (`writer.rs`). Urgent ops
+//!   (creates, cancels) have a writer of their own. Timestamps come from the database clock,
+//!   so replicas with skewed clocks agree on when a lease expires.
 //! - **Reads** run on a small `deadpool-postgres` pool with cached prepared statements.
 //! - **The queue**: `claim` takes runs with `FOR UPDATE SKIP LOCKED`, so claimers in
 //!   different processes never get the same run and never wait for each other.
@@ -35,19 +36,20 @@ mod listen;
 mod ops;
 mod read;
 mod schema;
+mod write;
 mod writer;
 
-use crate::batch::{expect_out, Request, WriteOp, WriteOut};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 use crate::store::Store;
+use crate::write::Writes;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde_json::Value;
 use std::sync::atomic::AtomicI32;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
@@ -141,16 +143,11 @@ struct Inner {
     pool: Pool,
     /// The writers' queues: ordinary ops, and urgent ones (creates, cancels) on a connection
     /// of their own so that starting a run never waits for a batch of event writes.
-    writer: RwLock<Option<Queues>>,
+    writes: Writes,
     writer_tasks: Mutex<Vec<JoinHandle<()>>>,
     listener: Mutex<Option<listen::Listener>>,
     notifications: broadcast::Sender<Notification>,
     webhooks: broadcast::Sender<()>,
-}
-
-struct Queues {
-    ordinary: mpsc::UnboundedSender<Request>,
-    urgent: mpsc::UnboundedSender<Request>,
 }
 
 impl PostgresStore {
@@ -169,21 +166,14 @@ impl PostgresStore {
 
         let pid = Arc::new(AtomicI32::new(0));
         let (webhooks, _) = broadcast::channel(16);
-        let writer = writer::Writer::new(
-            config.clone(),
-            client,
-            channel.clone(),
-            pid.clone(),
-            webhooks.clone(),
-        )
-        .await?;
+        let writer =
+            writer::Writer::new(config.clone(), client, channel.clone(), pid.clone()).await?;
         let urgent_pid = Arc::new(AtomicI32::new(0));
         let urgent_writer = writer::Writer::new(
             config.clone(),
             writer::open(&config).await?,
             channel.clone(),
             urgent_pid.clone(),
-            webhooks.clone(),
         )
         .await?;
         let (notifications, _) = broadcast::channel(options.notification_capacity.max(1));
@@ -212,17 +202,18 @@ impl PostgresStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let (urgent_tx, urgent_rx) = mpsc::unbounded_channel();
         let writer_tasks = vec![
-            tokio::spawn(writer.run(rx)),
-            tokio::spawn(urgent_writer.run(urgent_rx)),
+            tokio::spawn(crate::write::serve(writer, rx, webhooks.clone())),
+            tokio::spawn(crate::write::serve(
+                urgent_writer,
+                urgent_rx,
+                webhooks.clone(),
+            )),
         ];
         Ok(Self {
             inner: Arc::new(Inner {
                 schema,
                 pool,
-                writer: RwLock::new(Some(Queues {
-                    ordinary: tx,
-                    urgent: urgent_tx,
-                })),
+                writes: Writes::new(tx, Some(urgent_tx)),
                 writer_tasks: Mutex::new(writer_tasks),
                 listener: Mutex::new(Some(listener)),
                 notifications,
@@ -236,25 +227,10 @@ impl PostgresStore {
         &self.inner.schema
     }
 
-    async fn submit(&self, op: WriteOp) -> StoreResult<WriteOut> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let guard = self.inner.writer.read().unwrap_or_else(|e| e.into_inner());
-            let queues = guard.as_ref().ok_or(StoreError::Closed)?;
-            let sender = if op.is_urgent() {
-                &queues.urgent
-            } else {
-                &queues.ordinary
-            };
-            sender.send((op, tx)).map_err(|_| StoreError::Closed)?;
-        }
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-
     async fn reader(&self) -> StoreResult<deadpool_postgres::Object> {
         self.inner.pool.get().await.map_err(|e| match e {
             PoolError::Closed => StoreError::Closed,
-            PoolError::Backend(e) => StoreError::Postgres(e),
+            PoolError::Backend(e) => ops::driver(e),
             other => StoreError::Pool(other.to_string()),
         })
     }
@@ -304,7 +280,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Create(run)).await, Run)
+        self.inner.writes.create_run(run).await
     }
 
     async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>> {
@@ -336,7 +312,7 @@ impl Store for PostgresStore {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
-        expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Runs)
+        self.inner.writes.claim(req).await
     }
 
     async fn heartbeat(
@@ -345,15 +321,7 @@ impl Store for PostgresStore {
         runs: &[(RunId, u32)],
         lease_ms: i64,
     ) -> StoreResult<Heartbeat> {
-        if runs.is_empty() {
-            return Ok(Heartbeat::default());
-        }
-        let op = WriteOp::Heartbeat {
-            owner: owner.to_owned(),
-            runs: runs.to_vec(),
-            lease_ms,
-        };
-        expect_out!(self.submit(op).await, Heartbeat)
+        self.inner.writes.heartbeat(owner, runs, lease_ms).await
     }
 
     async fn cancel_requests(&self, owner: &str) -> StoreResult<Vec<RunId>> {
@@ -361,14 +329,11 @@ impl Store for PostgresStore {
     }
 
     async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()> {
-        expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
+        self.inner.writes.write(write).await
     }
 
     async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()> {
-        expect_out!(
-            self.submit(WriteOp::Release { run_id, attempt }).await,
-            Done
-        )
+        self.inner.writes.release(run_id, attempt).await
     }
 
     async fn cancel_pending(
@@ -378,25 +343,22 @@ impl Store for PostgresStore {
         event: NewEvent,
         reason: Option<String>,
     ) -> StoreResult<()> {
-        let op = WriteOp::CancelPending {
-            run_id,
-            event_count,
-            event,
-            reason,
-        };
-        expect_out!(self.submit(op).await, Written).map(|_| ())
+        self.inner
+            .writes
+            .cancel_pending(run_id, event_count, event, reason)
+            .await
     }
 
     async fn request_cancel(&self, run_id: RunId) -> StoreResult<CancelRequest> {
-        expect_out!(self.submit(WriteOp::RequestCancel(run_id)).await, Cancel)
+        self.inner.writes.request_cancel(run_id).await
     }
 
     async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Continue(req)).await, Run)
+        self.inner.writes.continue_run(req).await
     }
 
     async fn requeue(&self, req: RequeueRequest) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Requeue(req)).await, Run)
+        self.inner.writes.requeue(req).await
     }
 
     async fn read_events(
@@ -438,20 +400,15 @@ impl Store for PostgresStore {
     }
 
     async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord> {
-        let op = WriteOp::RenameSession {
-            session_id: session_id.to_owned(),
-            name: name.to_owned(),
-        };
-        expect_out!(self.submit(op).await, Session)
+        self.inner.writes.rename_session(session_id, name).await
     }
 
     async fn delete_session(&self, session_id: &str) -> StoreResult<u64> {
-        let op = WriteOp::DeleteSession(session_id.to_owned());
-        expect_out!(self.submit(op).await, Count)
+        self.inner.writes.delete_session(session_id).await
     }
 
     async fn purge_finished(&self, finished_before: Millis) -> StoreResult<u64> {
-        expect_out!(self.submit(WriteOp::Purge(finished_before)).await, Count)
+        self.inner.writes.purge_finished(finished_before).await
     }
 
     async fn claim_webhooks(
@@ -459,11 +416,7 @@ impl Store for PostgresStore {
         limit: usize,
         lease_ms: i64,
     ) -> StoreResult<Vec<WebhookDelivery>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let op = WriteOp::ClaimWebhooks { limit, lease_ms };
-        expect_out!(self.submit(op).await, Webhooks)
+        self.inner.writes.claim_webhooks(limit, lease_ms).await
     }
 
     async fn record_webhook_attempt(
@@ -472,12 +425,10 @@ impl Store for PostgresStore {
         attempt: WebhookAttempt,
         outcome: WebhookOutcome,
     ) -> StoreResult<()> {
-        let op = WriteOp::RecordWebhookAttempt {
-            id,
-            attempt,
-            outcome,
-        };
-        expect_out!(self.submit(op).await, Done)
+        self.inner
+            .writes
+            .record_webhook_attempt(id, attempt, outcome)
+            .await
     }
 
     async fn list_webhooks(&self, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>> {
@@ -496,13 +447,7 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
-        let sender = self
-            .inner
-            .writer
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        drop(sender);
+        self.inner.writes.close();
         let writers = std::mem::take(
             &mut *self
                 .inner

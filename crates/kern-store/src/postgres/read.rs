@@ -1,7 +1,7 @@
 //! The SQL of every PostgreSQL read, on a pooled connection. Same semantics as the SQLite
 //! backend's reads; nothing here writes.
 
-use super::ops::{corrupt, row_to_run, row_to_session, row_to_webhook, run_by_id, Db};
+use super::ops::{corrupt, get, row_to_run, row_to_session, row_to_webhook, run_by_id, Db};
 use crate::error::StoreResult;
 use crate::model::*;
 use serde_json::Value;
@@ -68,21 +68,14 @@ pub(crate) async fn list_runs(db: &impl Db, f: &RunFilter) -> StoreResult<Vec<Ru
         l = args.len() - 1,
         o = args.len()
     );
-    let stmt = db.prep(&sql).await?;
-    let rows = db.client().query(&stmt, &params(&args)).await?;
+    let rows = db.query(&sql, &params(&args)).await?;
     rows.iter().map(row_to_run).collect()
 }
 
 pub(crate) async fn count_runs(db: &impl Db, f: &RunFilter) -> StoreResult<u64> {
     let (conds, args) = run_conditions(f);
-    let stmt = db
-        .prep(&format!("SELECT count(*) FROM kern_runs WHERE {conds}"))
-        .await?;
-    let n: i64 = db
-        .client()
-        .query_one(&stmt, &params(&args))
-        .await?
-        .try_get(0)?;
+    let sql = format!("SELECT count(*) FROM kern_runs WHERE {conds}");
+    let n: i64 = get(&db.query_one(&sql, &params(&args)).await?, 0)?;
     Ok(n as u64)
 }
 
@@ -93,22 +86,13 @@ pub(crate) async fn count_pending(
 ) -> StoreResult<u64> {
     let n: i64 = match component {
         None => {
-            let stmt = db
-                .prep("SELECT count(*) FROM kern_runs WHERE status = 'pending'")
-                .await?;
-            db.client().query_one(&stmt, &[]).await?.try_get(0)?
+            let sql = "SELECT count(*) FROM kern_runs WHERE status = 'pending'";
+            get(&db.query_one(sql, &[]).await?, 0)?
         }
         Some((kind, id)) => {
-            let stmt = db
-                .prep(
-                    "SELECT count(*) FROM kern_runs
-                     WHERE status = 'pending' AND kind = $1 AND component_id = $2",
-                )
-                .await?;
-            db.client()
-                .query_one(&stmt, &[&kind.as_str(), &id])
-                .await?
-                .try_get(0)?
+            let sql = "SELECT count(*) FROM kern_runs
+                       WHERE status = 'pending' AND kind = $1 AND component_id = $2";
+            get(&db.query_one(sql, &[&kind.as_str(), &id]).await?, 0)?
         }
     };
     Ok(n as u64)
@@ -124,60 +108,41 @@ pub(crate) async fn count_finished_since(
         Some((k, id)) => (Some(k.as_str()), Some(id)),
         None => (None, None),
     };
-    let stmt = db
-        .prep(
-            "SELECT count(*) FROM kern_runs
-             WHERE finished_at >= $1 AND background AND parent_run_id IS NULL
-             AND ($2::text IS NULL OR (kind = $2 AND component_id = $3::text))",
-        )
-        .await?;
-    let n: i64 = db
-        .client()
-        .query_one(&stmt, &[&since, &kind, &id])
-        .await?
-        .try_get(0)?;
+    let sql = "SELECT count(*) FROM kern_runs
+               WHERE finished_at >= $1 AND background AND parent_run_id IS NULL
+               AND ($2::text IS NULL OR (kind = $2 AND component_id = $3::text))";
+    let n: i64 = get(&db.query_one(sql, &[&since, &kind, &id]).await?, 0)?;
     Ok(n as u64)
 }
 
 /// One statement: the counts, the oldest pending run and the database clock.
 pub(crate) async fn queue_stats(db: &impl Db) -> StoreResult<QueueStats> {
-    let stmt = db
-        .prep(
-            "SELECT c.status, c.n,
-                 (SELECT min(created_at) FROM kern_runs WHERE status = 'pending'),
-                 (extract(epoch from clock_timestamp()) * 1000)::bigint
-             FROM (SELECT NULL::text AS status, 0::bigint AS n
-                   UNION ALL
-                   SELECT status, count(*) FROM kern_runs WHERE parent_run_id IS NULL
-                   GROUP BY status) c",
-        )
-        .await?;
-    let rows = db.client().query(&stmt, &[]).await?;
+    let sql = "SELECT c.status, c.n,
+                   (SELECT min(created_at) FROM kern_runs WHERE status = 'pending'),
+                   (extract(epoch from clock_timestamp()) * 1000)::bigint
+               FROM (SELECT NULL::text AS status, 0::bigint AS n
+                     UNION ALL
+                     SELECT status, count(*) FROM kern_runs WHERE parent_run_id IS NULL
+                     GROUP BY status) c";
+    let rows = db.query(sql, &[]).await?;
     let mut stats = QueueStats::default();
     for r in &rows {
-        stats.oldest_pending_at = r.try_get(2)?;
-        stats.now = r.try_get(3)?;
-        if let Some(status) = r.try_get::<_, Option<&str>>(0)? {
+        stats.oldest_pending_at = get(r, 2)?;
+        stats.now = get(r, 3)?;
+        if let Some(status) = get::<Option<&str>>(r, 0)? {
             let status: RunStatus = status.parse().map_err(|e| corrupt("status", e))?;
-            stats.counts.insert(status, r.try_get::<_, i64>(1)? as u64);
+            stats.counts.insert(status, get::<i64>(r, 1)? as u64);
         }
     }
     Ok(stats)
 }
 
 pub(crate) async fn cancel_requests(db: &impl Db, owner: &str) -> StoreResult<Vec<RunId>> {
-    let stmt = db
-        .prep(
-            "SELECT run_id FROM kern_runs
-             WHERE lease_owner = $1 AND status = 'running' AND cancel_requested
-             ORDER BY run_id",
-        )
-        .await?;
-    let rows = db.client().query(&stmt, &[&owner]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?)
+    let sql = "SELECT run_id FROM kern_runs
+               WHERE lease_owner = $1 AND status = 'running' AND cancel_requested
+               ORDER BY run_id";
+    let rows = db.query(sql, &[&owner]).await?;
+    rows.iter().map(|r| get(r, 0)).collect()
 }
 
 pub(crate) async fn read_events(
@@ -186,24 +151,20 @@ pub(crate) async fn read_events(
     from: u64,
     limit: usize,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let stmt = db
-        .prep(
-            "SELECT event_index, event_type, payload, created_at FROM kern_events
-             WHERE run_id = $1 AND event_index >= $2 ORDER BY event_index LIMIT $3",
-        )
-        .await?;
+    let sql = "SELECT event_index, event_type, payload, created_at FROM kern_events
+               WHERE run_id = $1 AND event_index >= $2 ORDER BY event_index LIMIT $3";
     // An index past i64::MAX matches nothing; so does a limit of zero.
     let from = i64::try_from(from).unwrap_or(i64::MAX);
     let limit = limit.min(i64::MAX as usize) as i64;
-    let rows = db.client().query(&stmt, &[&run_id, &from, &limit]).await?;
+    let rows = db.query(sql, &[&run_id, &from, &limit]).await?;
     rows.iter()
         .map(|r| {
             Ok(StoredEvent {
-                event_index: u64::try_from(r.try_get::<_, i64>(0)?)
+                event_index: u64::try_from(get::<i64>(r, 0)?)
                     .map_err(|e| corrupt("event_index", e))?,
-                event_type: r.try_get(1)?,
-                payload: r.try_get::<_, &str>(2)?.into(),
-                created_at: r.try_get(3)?,
+                event_type: get(r, 1)?,
+                payload: get::<&str>(r, 2)?.into(),
+                created_at: get(r, 3)?,
             })
         })
         .collect()
@@ -214,30 +175,20 @@ pub(crate) async fn load_checkpoints(
     run_id: RunId,
 ) -> StoreResult<Vec<(String, Value)>> {
     // `COLLATE "C"`: byte order, as SQLite sorts, whatever the database's collation.
-    let stmt = db
-        .prep(
-            "SELECT key, value FROM kern_checkpoints WHERE run_id = $1 ORDER BY key COLLATE \"C\"",
-        )
-        .await?;
-    let rows = db.client().query(&stmt, &[&run_id]).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    let sql =
+        "SELECT key, value FROM kern_checkpoints WHERE run_id = $1 ORDER BY key COLLATE \"C\"";
+    let rows = db.query(sql, &[&run_id]).await?;
+    rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect()
 }
 
 pub(crate) async fn load_scopes(db: &impl Db, run_id: RunId) -> StoreResult<Vec<(u64, String)>> {
-    let stmt = db
-        .prep(
-            "SELECT event_index, scope FROM kern_events
-             WHERE run_id = $1 AND scope IS NOT NULL ORDER BY event_index",
-        )
-        .await?;
-    let rows = db.client().query(&stmt, &[&run_id]).await?;
+    let sql = "SELECT event_index, scope FROM kern_events
+               WHERE run_id = $1 AND scope IS NOT NULL ORDER BY event_index";
+    let rows = db.query(sql, &[&run_id]).await?;
     rows.iter()
         .map(|r| {
-            let index =
-                u64::try_from(r.try_get::<_, i64>(0)?).map_err(|e| corrupt("event_index", e))?;
-            Ok((index, r.try_get(1)?))
+            let index = u64::try_from(get::<i64>(r, 0)?).map_err(|e| corrupt("event_index", e))?;
+            Ok((index, get(r, 1)?))
         })
         .collect()
 }
@@ -246,15 +197,12 @@ pub(crate) async fn get_session(
     db: &impl Db,
     session_id: &str,
 ) -> StoreResult<Option<SessionRecord>> {
-    let stmt = db
-        .prep(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM kern_sessions WHERE session_id = $1"
-        ))
-        .await?;
-    db.client()
-        .query_opt(&stmt, &[&session_id])
+    let sql = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM kern_sessions WHERE session_id = $1"
+    );
+    db.query_opt(sql, &[&session_id])
         .await?
         .as_ref()
         .map(row_to_session)
@@ -308,18 +256,12 @@ pub(crate) async fn list_sessions(
         .iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let stmt = db.prep(&sql).await?;
-    let rows = db.client().query(&stmt, &params).await?;
-    let total = match rows.first() {
-        Some(r) => r.try_get::<_, i64>(8)?,
+    let rows = db.query(&sql, &params).await?;
+    let total: i64 = match rows.first() {
+        Some(r) => get(r, 8)?,
         None => {
-            let stmt = db
-                .prep(&format!("SELECT count(*) FROM kern_sessions WHERE {conds}"))
-                .await?;
-            db.client()
-                .query_one(&stmt, &params[..filters])
-                .await?
-                .try_get(0)?
+            let sql = format!("SELECT count(*) FROM kern_sessions WHERE {conds}");
+            get(&db.query_one(&sql, &params[..filters]).await?, 0)?
         }
     };
     let sessions = rows
@@ -335,20 +277,16 @@ pub(crate) async fn first_inputs(
     db: &impl Db,
     session_ids: &[String],
 ) -> StoreResult<std::collections::HashMap<String, Value>> {
-    let stmt = db
-        .prep(
-            "SELECT s.id,
-                    (SELECT r.input -> 'input' FROM kern_runs r
-                     WHERE r.session_id = s.id AND r.parent_run_id IS NULL
-                     ORDER BY r.created_at, r.run_id LIMIT 1)
-             FROM (SELECT DISTINCT unnest($1::text[]) AS id) s",
-        )
-        .await?;
-    let rows = db.client().query(&stmt, &[&session_ids]).await?;
+    let sql = "SELECT s.id,
+                   (SELECT r.input -> 'input' FROM kern_runs r
+                    WHERE r.session_id = s.id AND r.parent_run_id IS NULL
+                    ORDER BY r.created_at, r.run_id LIMIT 1)
+               FROM (SELECT DISTINCT unnest($1::text[]) AS id) s";
+    let rows = db.query(sql, &[&session_ids]).await?;
     let mut out = std::collections::HashMap::new();
     for r in &rows {
-        if let Some(input) = r.try_get::<_, Option<Value>>(1)? {
-            out.insert(r.try_get(0)?, input);
+        if let Some(input) = get::<Option<Value>>(r, 1)? {
+            out.insert(get(r, 0)?, input);
         }
     }
     Ok(out)
@@ -358,13 +296,11 @@ pub(crate) async fn list_webhooks(
     db: &impl Db,
     run_id: RunId,
 ) -> StoreResult<Vec<WebhookDelivery>> {
-    let stmt = db
-        .prep(concat!(
-            "SELECT ",
-            webhook_columns!(),
-            " FROM kern_webhooks WHERE run_id = $1 ORDER BY id"
-        ))
-        .await?;
-    let rows = db.client().query(&stmt, &[&run_id]).await?;
+    let sql = concat!(
+        "SELECT ",
+        webhook_columns!(),
+        " FROM kern_webhooks WHERE run_id = $1 ORDER BY id"
+    );
+    let rows = db.query(sql, &[&run_id]).await?;
     rows.iter().map(row_to_webhook).collect()
 }

@@ -1,29 +1,26 @@
-//! The PostgreSQL writer: group commit over one dedicated connection.
+//! How the PostgreSQL writer executes a batch ([`Transact`]), over one dedicated connection.
 //!
-//! One task owns the connection. It drains whatever ops are queued (up to
-//! [`MAX_BATCH`](crate::batch::MAX_BATCH)), applies them in one transaction whose `now` is read
-//! from the database clock, sends one coalesced `NOTIFY` with what the batch changed, commits,
-//! and only then answers each caller. A hard error rolls the batch back and the ops are
-//! re-applied one by one in transactions of their own; a single op that loses a deadlock or a
-//! serialization conflict against another replica, or finds the connection broken before it
-//! committed, is retried a few times. A connection that breaks *during* `COMMIT` leaves the
-//! outcome unknown: those ops fail and are not retried.
+//! A task per writer runs the shared writer loop (`write::serve`) with a [`Writer`]. Each
+//! batch is one transaction whose `now` is read from the database clock; independent ops are
+//! pipelined; one coalesced `NOTIFY` says what the batch changed; then it commits. After a
+//! failed batch, a single op that loses a deadlock or a serialization conflict against another
+//! replica, or finds the connection broken before it committed, is retried a few times. A
+//! connection that breaks *during* `COMMIT` leaves the outcome unknown: those ops fail and
+//! are not retried.
 //!
-//! The connection is re-opened when it breaks, at the next batch.
-//!
-//! After a commit that queued a webhook delivery, the writer also wakes this store's own
-//! webhook dispatchers (other stores hear the batch's `NOTIFY`).
+//! The connection is re-opened when it breaks, at the next batch. Other stores hear about this
+//! store's webhook deliveries from the batch's `NOTIFY`.
 
 use super::listen;
-use super::ops::{self, Conn};
-use crate::batch::{self, BatchSignals, Request, WriteOp, WriteOut};
+use super::ops::{self, driver, Conn};
+use crate::batch::{self, BatchSignals, WriteOp, WriteOut};
 use crate::error::{StoreError, StoreResult};
 use crate::model::Millis;
+use crate::write::{self, Failed, Transact};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
@@ -32,8 +29,8 @@ use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 const RETRIES: u32 = 5;
 
 /// Opens a connection, spawning the task that drives it.
-pub(crate) async fn open(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
+pub(crate) async fn open(config: &Config) -> StoreResult<Client> {
+    let (client, connection) = config.connect(NoTls).await.map_err(driver)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "postgres connection closed");
@@ -42,31 +39,13 @@ pub(crate) async fn open(config: &Config) -> Result<Client, tokio_postgres::Erro
     Ok(client)
 }
 
-/// The writer task's state.
+/// A writer task's state.
 pub(crate) struct Writer {
     config: Config,
     conn: Option<Conn>,
     channel: String,
     /// The writer connection's backend pid, so the listener can ignore its own notifications.
     pid: Arc<AtomicI32>,
-    /// This store's webhook wake-ups.
-    webhooks: broadcast::Sender<()>,
-}
-
-/// Why a transaction failed, and whether it may have committed.
-struct Failed {
-    error: StoreError,
-    /// The error came from `COMMIT` itself: the transaction may or may not have landed.
-    unknown: bool,
-}
-
-impl Failed {
-    fn before(error: impl Into<StoreError>) -> Self {
-        Self {
-            error: error.into(),
-            unknown: false,
-        }
-    }
 }
 
 impl Writer {
@@ -76,7 +55,6 @@ impl Writer {
         client: Client,
         channel: String,
         pid: Arc<AtomicI32>,
-        webhooks: broadcast::Sender<()>,
     ) -> StoreResult<Self> {
         let conn = Some(adopt(client, &pid).await?);
         Ok(Self {
@@ -84,7 +62,6 @@ impl Writer {
             conn,
             channel,
             pid,
-            webhooks,
         })
     }
 
@@ -104,79 +81,24 @@ impl Writer {
         }
         Ok(conn.as_ref().expect("connection just set"))
     }
+}
 
-    /// Serves queued ops until every sender is gone, then returns (closing the connection).
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
-        let mut batch: Vec<Request> = Vec::with_capacity(batch::MAX_BATCH);
-        let mut backlog = batch::Backlog::default();
-        loop {
-            if backlog.is_empty() {
-                match rx.recv().await {
-                    Some(first) => backlog.push(first),
-                    None => return,
-                }
-            }
-            backlog.pull(|| rx.try_recv().ok());
-            backlog.next_batch(&mut batch);
-            self.commit(&mut batch).await;
-        }
-    }
+impl Transact for Writer {
+    const BACKEND: &'static str = "postgres";
 
-    /// Applies a batch in one transaction and answers every caller; falls back to one
-    /// transaction per op when the batch hits a hard error.
-    async fn commit(&mut self, batch: &mut Vec<Request>) {
-        let result = match Self::connection(&mut self.conn, &self.config, &self.pid).await {
-            Ok(conn) => {
-                let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
-                apply_all(conn, &ops, &self.channel).await
-            }
+    async fn transact(&mut self, ops: &[&WriteOp]) -> Result<Vec<StoreResult<WriteOut>>, Failed> {
+        match Self::connection(&mut self.conn, &self.config, &self.pid).await {
+            Ok(conn) => apply_all(conn, ops, &self.channel).await,
             Err(e) => Err(Failed::before(e)),
-        };
-        let mut webhooks = false;
-        match result {
-            Ok(outs) => {
-                for ((_, reply), out) in batch.drain(..).zip(outs) {
-                    webhooks |= batch::queued_webhook(&out);
-                    let _ = reply.send(out);
-                }
-            }
-            Err(f) if f.unknown => {
-                tracing::error!(error = %f.error, ops = batch.len(), "postgres commit failed; outcome unknown");
-                let msg = format!(
-                    "the connection to PostgreSQL broke during COMMIT, so the write may or may not have landed: {}",
-                    f.error
-                );
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Pool(msg.clone())));
-                }
-            }
-            Err(f) => {
-                if batch.len() > 1 {
-                    tracing::warn!(error = %f.error, ops = batch.len(), "postgres batch failed; retrying ops one by one");
-                }
-                for (op, reply) in batch.drain(..) {
-                    let out = self.apply_one(&op).await;
-                    webhooks |= batch::queued_webhook(&out);
-                    let _ = reply.send(out);
-                }
-            }
-        }
-        if webhooks {
-            // No receiver is fine: no dispatcher yet.
-            let _ = self.webhooks.send(());
         }
     }
 
-    /// One op in a transaction of its own, retried on deadlocks, serialization failures and
-    /// connections that broke before it committed.
-    async fn apply_one(&mut self, op: &WriteOp) -> StoreResult<WriteOut> {
+    /// Retried on deadlocks, serialization failures and connections that broke before it
+    /// committed.
+    async fn transact_one(&mut self, op: &WriteOp) -> StoreResult<WriteOut> {
         let mut attempt = 0;
         loop {
-            let result = match Self::connection(&mut self.conn, &self.config, &self.pid).await {
-                Ok(conn) => apply_all(conn, &[op], &self.channel).await,
-                Err(e) => Err(Failed::before(e)),
-            };
-            let f = match result {
+            let f = match self.transact(&[op]).await {
                 Ok(mut outs) => return outs.pop().expect("one op, one result"),
                 Err(f) => f,
             };
@@ -203,7 +125,8 @@ impl Writer {
 async fn adopt(client: Client, pid: &AtomicI32) -> StoreResult<Conn> {
     let backend: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
-        .await?
+        .await
+        .map_err(driver)?
         .get(0);
     pid.store(backend, Ordering::Relaxed);
     Ok(Conn::new(client))
@@ -213,12 +136,11 @@ async fn adopt(client: Client, pid: &AtomicI32) -> StoreResult<Conn> {
 /// broke before the op committed: re-running the op is safe and likely to succeed.
 fn retryable(e: &StoreError) -> bool {
     ops::connection_lost(e)
-        || matches!(
-            e,
-            StoreError::Postgres(e) if e.code().is_some_and(|c| {
+        || ops::postgres_error(e)
+            .and_then(|e| e.code())
+            .is_some_and(|c| {
                 *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
             })
-        )
 }
 
 /// Exponential backoff with jitter: 2, 4, 8, … ms plus up to as much again.
@@ -236,7 +158,8 @@ async fn begin(conn: &Conn) -> StoreResult<Millis> {
     let messages = conn
         .client
         .simple_query("BEGIN; SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
-        .await?;
+        .await
+        .map_err(driver)?;
     messages
         .iter()
         .find_map(|m| match m {
@@ -267,11 +190,11 @@ async fn apply_all(
     // A batch with an op whose statements depend on another op's (idempotent creates,
     // session deletes, purges) goes one op at a time.
     let results = if ops.iter().all(|op| op.is_pipelinable()) {
-        futures::future::join_all(ops.iter().map(|op| ops::apply(conn, op, now))).await
+        futures::future::join_all(ops.iter().map(|op| write::apply(conn, op, now))).await
     } else {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
-            let r = ops::apply(conn, op, now).await;
+            let r = write::apply(conn, op, now).await;
             let hard = matches!(&r, Err(e) if batch::is_hard(e));
             results.push(r);
             if hard {
@@ -303,7 +226,7 @@ async fn apply_all(
         // transaction landed. The connection is not used again.
         conn.poison();
         return Err(Failed {
-            error: e.into(),
+            error: driver(e),
             unknown: true,
         });
     }
@@ -317,8 +240,8 @@ async fn notify(conn: &Conn, channel: &str, signals: &BatchSignals) -> StoreResu
     if payloads.is_empty() {
         return Ok(());
     }
-    let stmt = ops::Db::prep(conn, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p").await?;
-    conn.client.execute(&stmt, &[&channel, &payloads]).await?;
+    let sql = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
+    ops::Db::execute(conn, sql, &[&channel, &payloads]).await?;
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! The SQLite store: Kern's embedded default.
 //!
 //! One database file in WAL mode. All writes go through a single writer thread that owns the
-//! write connection and commits them in batches (group commit, see `batch.rs`); reads run
-//! on a small pool of read connections, which WAL lets proceed while the writer commits.
-//! Several processes may share the file: SQLite's file lock serialises their writers.
+//! write connection and commits them in batches: the shared write path (`write/`, group
+//! commit in `batch.rs`) over this backend's statements and transactions (`write.rs`). Reads
+//! (`ops.rs`) run on a small pool of read connections, which WAL lets proceed while the
+//! writer commits. Several processes may share the file: SQLite's file lock serialises their
+//! writers.
 //!
 //! There are no cross-process notifications: other processes poll. Webhook dispatchers of
 //! *this* store are woken after each commit that queued a delivery
@@ -19,18 +21,19 @@
 mod checkpoint;
 mod ops;
 mod schema;
+mod write;
 
-use crate::batch::{self, expect_out, Request, WriteOp, WriteOut};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 use crate::store::Store;
+use crate::write::Writes;
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 /// How hard SQLite works to make a commit survive a power cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -86,7 +89,7 @@ pub struct SqliteStore {
 struct Inner {
     options: SqliteOptions,
     durable: bool,
-    writer: RwLock<Option<mpsc::UnboundedSender<Request>>>,
+    writes: Writes,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     /// One permit per read connection (see `read`).
@@ -151,17 +154,19 @@ impl SqliteStore {
                 }
             }
             let mut conn = open_connection(&opts)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
             let sync = match opts.synchronous {
                 Synchronous::Full => "FULL",
                 Synchronous::Normal => "NORMAL",
                 Synchronous::Off => "OFF",
             };
-            conn.pragma_update(None, "synchronous", sync)?;
-            // The writer never checkpoints: a checkpoint inside a commit would stall every
-            // write queued behind it for its whole duration. A thread of its own does it
-            // (`checkpoint.rs`), and keeps the WAL bounded.
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            sql(|| {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", sync)?;
+                // The writer never checkpoints: a checkpoint inside a commit would stall every
+                // write queued behind it for its whole duration. A thread of its own does it
+                // (`checkpoint.rs`), and keeps the WAL bounded.
+                conn.pragma_update(None, "wal_autocheckpoint", 0)
+            })?;
             schema::migrate(&mut conn)?;
             Ok(conn)
         })
@@ -170,9 +175,14 @@ impl SqliteStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let (webhooks, _) = broadcast::channel(16);
         let wake = webhooks.clone();
+        // The shared writer loop, on a thread of its own: every statement blocks it (see
+        // `write.rs`).
         let thread = std::thread::Builder::new()
             .name("kern-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, wake))?;
+            .spawn(move || {
+                let writer = write::Writer { conn };
+                futures::executor::block_on(crate::write::serve(writer, rx, wake));
+            })?;
         let (stop_checkpoints, stop) = std::sync::mpsc::channel::<()>();
         let ckpt_opts = options.clone();
         std::thread::Builder::new()
@@ -183,7 +193,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 options,
                 durable,
-                writer: RwLock::new(Some(tx)),
+                writes: Writes::new(tx, None),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 read_permits,
@@ -199,20 +209,10 @@ impl SqliteStore {
         &self.inner.options.path
     }
 
-    async fn submit(&self, op: WriteOp) -> StoreResult<WriteOut> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let guard = self.inner.writer.read().unwrap_or_else(|e| e.into_inner());
-            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
-            sender.send((op, tx)).map_err(|_| StoreError::Closed)?;
-        }
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         // At most `read_connections` reads at once: the rest wait here, instead of each
         // taking a blocking thread and opening a connection of its own (a thousand streams
@@ -236,7 +236,7 @@ impl SqliteStore {
                 Some(c) => c,
                 None => open_connection(&inner.options)?,
             };
-            let out = f(&conn);
+            let out = sql(|| f(&conn));
             let mut pool = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < inner.options.read_connections {
                 pool.push(conn);
@@ -256,78 +256,20 @@ fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
     if opts.create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let conn = Connection::open_with_flags(&opts.path, flags)?;
-    conn.busy_timeout(opts.busy_timeout)?;
-    // Whichever connection commits first after the WAL rewinds truncates it to this size.
-    conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
+    sql(|| {
+        let conn = Connection::open_with_flags(&opts.path, flags)?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        // Whichever connection commits first after the WAL rewinds truncates it to this size.
+        conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    })
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Request>,
-    webhooks: broadcast::Sender<()>,
-) {
-    let mut batch: Vec<Request> = Vec::with_capacity(batch::MAX_BATCH);
-    let mut backlog = batch::Backlog::default();
-    loop {
-        if backlog.is_empty() {
-            match rx.blocking_recv() {
-                Some(first) => backlog.push(first),
-                None => return,
-            }
-        }
-        backlog.pull(|| rx.try_recv().ok());
-        backlog.next_batch(&mut batch);
-        if commit(&mut conn, &mut batch) {
-            // No receiver is fine: no dispatcher yet.
-            let _ = webhooks.send(());
-        }
-    }
-}
-
-/// Applies a batch in one transaction and answers every caller; falls back to one
-/// transaction per op when the batch hits a hard error. Returns whether a committed op
-/// queued a webhook delivery.
-fn commit(conn: &mut Connection, batch: &mut Vec<Request>) -> bool {
-    let mut webhooks = false;
-    let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
-    match apply_all(conn, &ops) {
-        Ok(outs) => {
-            for ((_, reply), out) in batch.drain(..).zip(outs) {
-                webhooks |= batch::queued_webhook(&out);
-                let _ = reply.send(out);
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, ops = batch.len(), "sqlite batch failed; retrying ops one by one");
-            for (op, reply) in batch.drain(..) {
-                let out = match apply_all(conn, &[&op]) {
-                    Ok(mut outs) => outs.pop().expect("one op, one result"),
-                    Err(e) => Err(e),
-                };
-                webhooks |= batch::queued_webhook(&out);
-                let _ = reply.send(out);
-            }
-        }
-    }
-    webhooks
-}
-
-fn apply_all(conn: &mut Connection, ops: &[&WriteOp]) -> StoreResult<Vec<StoreResult<WriteOut>>> {
-    let now = now_millis();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outs = Vec::with_capacity(ops.len());
-    for op in ops {
-        match ops::apply(&tx, op, now) {
-            // Returning drops `tx`, which rolls the batch back.
-            Err(e) if batch::is_hard(&e) => return Err(e),
-            out => outs.push(out),
-        }
-    }
-    tx.commit()?;
-    Ok(outs)
+/// Runs SQLite calls, reporting their error as a [`StoreError::Sqlite`]: the one place the
+/// backend converts the driver's errors.
+fn sql<T>(f: impl FnOnce() -> rusqlite::Result<T>) -> StoreResult<T> {
+    f().map_err(StoreError::Sqlite)
 }
 
 #[async_trait]
@@ -341,7 +283,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Create(run)).await, Run)
+        self.inner.writes.create_run(run).await
     }
 
     async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>> {
@@ -387,7 +329,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
-        expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Runs)
+        self.inner.writes.claim(req).await
     }
 
     async fn heartbeat(
@@ -396,15 +338,7 @@ impl Store for SqliteStore {
         runs: &[(RunId, u32)],
         lease_ms: i64,
     ) -> StoreResult<Heartbeat> {
-        if runs.is_empty() {
-            return Ok(Heartbeat::default());
-        }
-        let op = WriteOp::Heartbeat {
-            owner: owner.to_owned(),
-            runs: runs.to_vec(),
-            lease_ms,
-        };
-        expect_out!(self.submit(op).await, Heartbeat)
+        self.inner.writes.heartbeat(owner, runs, lease_ms).await
     }
 
     async fn cancel_requests(&self, owner: &str) -> StoreResult<Vec<RunId>> {
@@ -413,14 +347,11 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()> {
-        expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
+        self.inner.writes.write(write).await
     }
 
     async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()> {
-        expect_out!(
-            self.submit(WriteOp::Release { run_id, attempt }).await,
-            Done
-        )
+        self.inner.writes.release(run_id, attempt).await
     }
 
     async fn cancel_pending(
@@ -430,25 +361,22 @@ impl Store for SqliteStore {
         event: NewEvent,
         reason: Option<String>,
     ) -> StoreResult<()> {
-        let op = WriteOp::CancelPending {
-            run_id,
-            event_count,
-            event,
-            reason,
-        };
-        expect_out!(self.submit(op).await, Written).map(|_| ())
+        self.inner
+            .writes
+            .cancel_pending(run_id, event_count, event, reason)
+            .await
     }
 
     async fn request_cancel(&self, run_id: RunId) -> StoreResult<CancelRequest> {
-        expect_out!(self.submit(WriteOp::RequestCancel(run_id)).await, Cancel)
+        self.inner.writes.request_cancel(run_id).await
     }
 
     async fn continue_run(&self, req: ContinueRequest) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Continue(req)).await, Run)
+        self.inner.writes.continue_run(req).await
     }
 
     async fn requeue(&self, req: RequeueRequest) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Requeue(req)).await, Run)
+        self.inner.writes.requeue(req).await
     }
 
     async fn read_events(
@@ -494,20 +422,15 @@ impl Store for SqliteStore {
     }
 
     async fn rename_session(&self, session_id: &str, name: &str) -> StoreResult<SessionRecord> {
-        let op = WriteOp::RenameSession {
-            session_id: session_id.to_owned(),
-            name: name.to_owned(),
-        };
-        expect_out!(self.submit(op).await, Session)
+        self.inner.writes.rename_session(session_id, name).await
     }
 
     async fn delete_session(&self, session_id: &str) -> StoreResult<u64> {
-        let op = WriteOp::DeleteSession(session_id.to_owned());
-        expect_out!(self.submit(op).await, Count)
+        self.inner.writes.delete_session(session_id).await
     }
 
     async fn purge_finished(&self, finished_before: Millis) -> StoreResult<u64> {
-        expect_out!(self.submit(WriteOp::Purge(finished_before)).await, Count)
+        self.inner.writes.purge_finished(finished_before).await
     }
 
     async fn claim_webhooks(
@@ -515,11 +438,7 @@ impl Store for SqliteStore {
         limit: usize,
         lease_ms: i64,
     ) -> StoreResult<Vec<WebhookDelivery>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let op = WriteOp::ClaimWebhooks { limit, lease_ms };
-        expect_out!(self.submit(op).await, Webhooks)
+        self.inner.writes.claim_webhooks(limit, lease_ms).await
     }
 
     async fn record_webhook_attempt(
@@ -528,12 +447,10 @@ impl Store for SqliteStore {
         attempt: WebhookAttempt,
         outcome: WebhookOutcome,
     ) -> StoreResult<()> {
-        let op = WriteOp::RecordWebhookAttempt {
-            id,
-            attempt,
-            outcome,
-        };
-        expect_out!(self.submit(op).await, Done)
+        self.inner
+            .writes
+            .record_webhook_attempt(id, attempt, outcome)
+            .await
     }
 
     async fn list_webhooks(&self, run_id: RunId) -> StoreResult<Vec<WebhookDelivery>> {
@@ -547,13 +464,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        let sender = self
-            .inner
-            .writer
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        drop(sender);
+        self.inner.writes.close();
         let thread = self
             .inner
             .writer_thread
