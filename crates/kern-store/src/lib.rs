@@ -20,6 +20,8 @@
 
 mod batch;
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
 pub mod model;
 mod store;
 mod util;

@@ -20,8 +20,10 @@
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
+use super::ops::driver;
 use crate::error::{StoreError, StoreResult};
-use tokio_postgres::Client;
+use crate::migrate::SchemaTx;
+use tokio_postgres::{Client, Transaction};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit a
 /// released migration: append a new one.
@@ -150,9 +152,6 @@ CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at, run_id)
 "#,
 ];
 
-/// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
-
 /// The first key of the advisory lock that serialises migrations ("Kern" in ASCII); the
 /// second is a hash of the schema's name, so starters in different schemas do not wait on
 /// each other.
@@ -168,56 +167,61 @@ pub(crate) async fn migrate(
     client: &mut Client,
     create_schema: Option<&str>,
 ) -> StoreResult<String> {
-    let tx = client.transaction().await?;
+    let mut tx = client.transaction().await.map_err(driver)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2::text, current_schema(), '')))",
         &[&LOCK_CLASS, &create_schema],
     )
-    .await?;
+    .await
+    .map_err(driver)?;
     if let Some(schema) = create_schema {
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await?;
+            .await
+            .map_err(driver)?;
     }
     let schema: Option<String> = tx
         .query_one("SELECT current_schema()::text", &[])
-        .await?
+        .await
+        .map_err(driver)?
         .get(0);
     let Some(schema) = schema else {
         return Err(StoreError::Config(
             "postgres: the connection's search_path names no existing schema to keep Kern's tables in".into(),
         ));
     };
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
-    )
-    .await?;
-    let found: i64 = tx
-        .query_opt("SELECT version FROM kern_schema WHERE id = 1", &[])
-        .await?
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    if found > LATEST {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            known: LATEST,
-        });
-    }
-    if found == LATEST {
-        tx.commit().await?;
-        return Ok(schema);
-    }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tx.batch_execute(sql).await?;
-        tracing::debug!(schema = %schema, version = version + 1, "postgres schema migrated");
-    }
-    tx.execute(
-        "INSERT INTO kern_schema (id, version) VALUES (1, $1)
-         ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-        &[&LATEST],
-    )
-    .await?;
-    tx.commit().await?;
+    crate::migrate::migrate(&mut tx, MIGRATIONS, "postgres").await?;
+    tx.commit().await.map_err(driver)?;
     Ok(schema)
+}
+
+impl SchemaTx for Transaction<'_> {
+    async fn version(&mut self) -> StoreResult<i64> {
+        self.batch_execute(
+            "CREATE TABLE IF NOT EXISTS kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(driver)?;
+        let row = self
+            .query_opt("SELECT version FROM kern_schema WHERE id = 1", &[])
+            .await
+            .map_err(driver)?;
+        Ok(row.map(|r| r.get(0)).unwrap_or(0))
+    }
+
+    async fn run_migration(&mut self, migration: &str) -> StoreResult<()> {
+        self.batch_execute(migration).await.map_err(driver)
+    }
+
+    async fn set_version(&mut self, version: i64) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO kern_schema (id, version) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            &[&version],
+        )
+        .await
+        .map_err(driver)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -253,7 +257,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, LATEST), (6, 6));
+        assert_eq!((version, MIGRATIONS.len()), (6, 6));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,

@@ -16,8 +16,10 @@
 //!   (`paused`, `completed`, `failed` or `cancelled`), so that a delivery describes that
 //!   outcome even when it is sent after the run moved on. `NULL` in rows written before v5.
 
-use crate::error::{StoreError, StoreResult};
-use rusqlite::Connection;
+use super::sql;
+use crate::error::StoreResult;
+use crate::migrate::SchemaTx;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit a
 /// released migration: append a new one.
@@ -146,42 +148,44 @@ CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at, run_id,
 "#,
 ];
 
-/// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
-
-/// Brings the database to the newest schema, one transaction per migration. Safe to run from
-/// several processes at once: `BEGIN IMMEDIATE` serialises them and each re-reads the version.
+/// Brings the database to the newest schema, in one transaction. Safe to run from several
+/// processes at once: `BEGIN IMMEDIATE` serialises them, and each reads the version once it
+/// holds the lock.
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
-    )?;
-    loop {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx
-            .query_row("SELECT version FROM kern_schema WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(0),
-                e => Err(e),
-            })?;
-        if version > LATEST {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                known: LATEST,
-            });
-        }
-        if version == LATEST {
-            return Ok(());
-        }
-        tx.execute_batch(MIGRATIONS[version as usize])?;
-        tx.execute(
-            "INSERT INTO kern_schema (id, version) VALUES (1, ?1)
-             ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-            [version + 1],
-        )?;
-        tx.commit()?;
-        tracing::debug!(version = version + 1, "sqlite schema migrated");
+    let mut tx = sql(|| conn.transaction_with_behavior(TransactionBehavior::Immediate))?;
+    // Every statement runs synchronously: the runner's futures are ready when polled.
+    futures::executor::block_on(crate::migrate::migrate(&mut tx, MIGRATIONS, "sqlite"))?;
+    sql(|| tx.commit())
+}
+
+impl SchemaTx for Transaction<'_> {
+    async fn version(&mut self) -> StoreResult<i64> {
+        sql(|| {
+            self.execute_batch(
+                "CREATE TABLE IF NOT EXISTS kern_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+            )?;
+            let version = self
+                .query_row("SELECT version FROM kern_schema WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(version.unwrap_or(0))
+        })
+    }
+
+    async fn run_migration(&mut self, migration: &str) -> StoreResult<()> {
+        sql(|| self.execute_batch(migration))
+    }
+
+    async fn set_version(&mut self, version: i64) -> StoreResult<()> {
+        sql(|| {
+            self.execute(
+                "INSERT INTO kern_schema (id, version) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                [version],
+            )?;
+            Ok(())
+        })
     }
 }
 
@@ -209,8 +213,7 @@ mod tests {
         let version: i64 = conn
             .query_row("SELECT version FROM kern_schema", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, LATEST);
-        assert_eq!(LATEST, 6);
+        assert_eq!((version, MIGRATIONS.len()), (6, 6));
         let scope: Option<String> = conn
             .query_row("SELECT scope FROM kern_events", [], |r| r.get(0))
             .unwrap();
