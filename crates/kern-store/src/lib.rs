@@ -33,7 +33,7 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use error::{StoreError, StoreResult};
+pub use error::{DriverError, StoreError, StoreResult};
 pub use model::*;
 pub use store::Store;
 

@@ -1,9 +1,10 @@
 //! What the PostgreSQL reads (`read.rs`) and writes (`write.rs`) share: connections with
 //! statement caches, statements whose errors are [`StoreError`]s, row decoding.
 //!
-//! This is the one place the backend converts the driver's errors ([`driver`]).
+//! This is the one place the backend converts the driver's errors ([`driver`]), so that no
+//! `tokio-postgres` type leaks into the store's API.
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::{DriverError, StoreError, StoreResult};
 use crate::model::*;
 use std::collections::HashMap;
 use std::future::Future;
@@ -103,7 +104,7 @@ pub(crate) trait Db: Sync {
 
 /// A driver's error as a [`StoreError::Postgres`].
 pub(crate) fn driver(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Postgres(e)
+    StoreError::Postgres(DriverError::new(e))
 }
 
 /// Column `i` of `row`.
@@ -189,7 +190,7 @@ pub(crate) fn connection_lost(e: &StoreError) -> bool {
 /// The driver's error behind a [`StoreError::Postgres`].
 pub(crate) fn postgres_error(e: &StoreError) -> Option<&tokio_postgres::Error> {
     match e {
-        StoreError::Postgres(e) => Some(e),
+        StoreError::Postgres(d) => d.downcast_ref(),
         _ => None,
     }
 }

@@ -23,7 +23,7 @@ mod ops;
 mod schema;
 mod write;
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::{DriverError, StoreError, StoreResult};
 use crate::model::*;
 use crate::store::Store;
 use crate::write::Writes;
@@ -267,9 +267,9 @@ fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
 }
 
 /// Runs SQLite calls, reporting their error as a [`StoreError::Sqlite`]: the one place the
-/// backend converts the driver's errors.
+/// backend converts the driver's errors, so no driver type leaks into the store's API.
 fn sql<T>(f: impl FnOnce() -> rusqlite::Result<T>) -> StoreResult<T> {
-    f().map_err(StoreError::Sqlite)
+    f().map_err(|e| StoreError::Sqlite(DriverError::new(e)))
 }
 
 #[async_trait]
