@@ -43,11 +43,15 @@
 //!
 //! # Behaviour common to all providers
 //!
+//! - **Settings**: every provider is a [`Provider`] of its wire protocol, so they share one
+//!   set of settings and builder methods (`base_url`, `api_key`, `options` with
+//!   [`ClientOptions`]); a provider adds its own only where its API has more (Anthropic's
+//!   `default_max_tokens`, Ollama's `host`).
 //! - **Keys** come from the usual environment variables (`from_env` constructors,
 //!   [`model_from_spec`]) or are given explicitly (`new`); a missing key is
 //!   [`ModelError::MissingApiKey`] when the model is built, before any request. Base URLs are
 //!   configurable (builder methods, and `OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`,
-//!   `GEMINI_BASE_URL`, `OLLAMA_HOST`).
+//!   `GEMINI_BASE_URL`, `OLLAMA_HOST`). A model's `Debug` leaves its key out.
 //! - **Retries** ([`RetryPolicy`]): 408, 429 and 5xx responses and connection failures are
 //!   retried with exponential backoff and jitter, honouring `Retry-After` (seconds or an HTTP
 //!   date; OpenAI's `retry-after-ms` too), up to `max_attempts`; then the error is returned
@@ -114,6 +118,7 @@ pub use providers::gemini::Gemini;
 pub use providers::ollama::Ollama;
 pub use providers::openai_chat::{OpenAiChat, OpenAiCompatible};
 pub use providers::openai_responses::OpenAiResponses;
+pub use providers::Provider;
 pub use spec::{model_from_spec, model_from_spec_with};
 pub use types::{
     ChatRequest, ChatResponse, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolSpec,

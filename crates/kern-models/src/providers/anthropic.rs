@@ -13,17 +13,14 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{arguments_object, first_env, non_empty, process_env, Env};
+use super::provider::{EnvVars, Protocol, Provider};
+use super::{arguments_object, non_empty, process_env, Env};
 use crate::error::ModelError;
-use crate::http::{
-    header_value, join_url, parse_json, ClientOptions, Decoder, Frame, Framing, HttpClient,
-};
-use crate::model::{Model, ModelStream};
+use crate::http::{header_value, parse_json, Decoder, Frame, Framing};
 use crate::types::{ChatRequest, ChatResponse, Role, StreamEvent, ToolCall, Usage};
 
 /// The default Anthropic base URL.
@@ -32,25 +29,20 @@ pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// A model behind the Anthropic Messages API.
-#[derive(Debug, Clone)]
-pub struct Anthropic {
-    model: String,
-    base_url: String,
-    api_key: String,
+pub type Anthropic = Provider<AnthropicApi>;
+
+/// Anthropic's Messages protocol (see [`Anthropic`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AnthropicApi {
+    /// The `max_tokens` sent when the request has none (the API requires one).
     default_max_tokens: u32,
-    http: HttpClient,
 }
 
 impl Anthropic {
     /// `model` (e.g. `claude-sonnet-4-5`) with this API key.
     pub fn new(model: impl Into<String>, api_key: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            base_url: ANTHROPIC_BASE_URL.to_string(),
-            api_key: api_key.into(),
-            default_max_tokens: 4096,
-            http: HttpClient::new(ClientOptions::default()),
-        }
+        let key = Some(api_key.into());
+        Provider::with_protocol(AnthropicApi::default(), model, ANTHROPIC_BASE_URL, key)
     }
 
     /// `model`, the key from `ANTHROPIC_API_KEY` and the base URL from `ANTHROPIC_BASE_URL`
@@ -60,38 +52,57 @@ impl Anthropic {
     }
 
     pub(crate) fn from_env_with(model: String, env: Env<'_>) -> Result<Self, ModelError> {
-        let key =
-            first_env(env, &["ANTHROPIC_API_KEY"]).ok_or_else(|| ModelError::MissingApiKey {
-                provider: "anthropic".into(),
-                env_var: "ANTHROPIC_API_KEY".into(),
-            })?;
-        let mut model = Self::new(model, key);
-        if let Some(base) = first_env(env, &["ANTHROPIC_BASE_URL"]) {
-            model.base_url = base;
-        }
-        Ok(model)
-    }
-
-    /// Sets the base URL (the part before `/v1/messages`).
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
+        let vars = EnvVars {
+            provider: "anthropic",
+            api_key: &["ANTHROPIC_API_KEY"],
+            base_url: "ANTHROPIC_BASE_URL",
+        };
+        let api = AnthropicApi::default();
+        Provider::from_env_vars(api, model, ANTHROPIC_BASE_URL, &vars, env)
     }
 
     /// Sets the `max_tokens` sent when the request has none (the API requires one). Default
     /// 4096.
     pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
-        self.default_max_tokens = max_tokens;
+        self.protocol.default_max_tokens = max_tokens;
         self
     }
+}
 
-    /// Sets timeouts, retries and extra headers (e.g. `anthropic-beta`).
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.http = HttpClient::new(options);
-        self
+impl Default for AnthropicApi {
+    fn default() -> Self {
+        Self {
+            default_max_tokens: 4096,
+        }
+    }
+}
+
+impl Protocol for AnthropicApi {
+    type Decoder = AnthropicDecoder;
+    const FRAMING: Framing = Framing::Sse;
+    const NAME: &'static str = "anthropic";
+
+    fn path(&self, _model: &str) -> String {
+        "v1/messages".into()
     }
 
-    fn body(&self, req: &ChatRequest) -> Result<Value, ModelError> {
+    /// `x-api-key`, and the `anthropic-version` the protocol is written for.
+    fn credentials(
+        &self,
+        api_key: Option<&str>,
+        headers: &mut HeaderMap,
+    ) -> Result<(), ModelError> {
+        if let Some(key) = api_key {
+            headers.insert("x-api-key", header_value(key)?);
+        }
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+        Ok(())
+    }
+
+    fn body(&self, model: &str, req: &ChatRequest) -> Result<Value, ModelError> {
         let mut system = Vec::new();
         // (role, content blocks), consecutive same-role turns merged.
         let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
@@ -150,7 +161,7 @@ impl Anthropic {
             .map(|(role, content)| json!({"role": role, "content": content}))
             .collect();
         let mut body = json!({
-            "model": self.model,
+            "model": model,
             "max_tokens": req.max_tokens.unwrap_or(self.default_max_tokens),
             "messages": messages,
             "stream": true,
@@ -169,37 +180,6 @@ impl Anthropic {
             body["temperature"] = json!(t);
         }
         Ok(body)
-    }
-}
-
-#[async_trait]
-impl Model for Anthropic {
-    fn id(&self) -> &str {
-        &self.model
-    }
-
-    fn provider(&self) -> &str {
-        "anthropic"
-    }
-
-    async fn stream(&self, req: ChatRequest) -> Result<ModelStream, ModelError> {
-        let body = self.body(&req)?;
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", header_value(&self.api_key)?);
-        headers.insert(
-            "anthropic-version",
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
-        let url = join_url(&self.base_url, "v1/messages");
-        self.http
-            .post_stream(
-                &url,
-                headers,
-                &body,
-                Framing::Sse,
-                AnthropicDecoder::default(),
-            )
-            .await
     }
 }
 
@@ -266,7 +246,7 @@ struct PartialCall {
 
 /// Assembles a Messages stream.
 #[derive(Default)]
-struct AnthropicDecoder {
+pub(crate) struct AnthropicDecoder {
     text: String,
     reasoning: String,
     /// tool_use blocks by content-block index.

@@ -11,43 +11,32 @@
 //! Gemini gives no call ids: they are generated (`call_0`, `call_1`, …) unless the response
 //! carries some.
 
-use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::provider::{EnvVars, Protocol, Provider};
 use super::{
-    arguments_object, first_env, generated_call_id, non_empty, process_env, tool_names,
-    tool_result_name, Env,
+    arguments_object, generated_call_id, non_empty, process_env, tool_names, tool_result_name, Env,
 };
 use crate::error::ModelError;
-use crate::http::{
-    header_value, join_url, parse_json, ClientOptions, Decoder, Frame, Framing, HttpClient,
-};
-use crate::model::{Model, ModelStream};
+use crate::http::{header_value, parse_json, Decoder, Frame, Framing};
 use crate::types::{ChatRequest, ChatResponse, Role, StreamEvent, ToolCall, Usage};
 
 /// The default Gemini API base URL (with its version).
 pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 
 /// A model behind the Gemini API.
-#[derive(Debug, Clone)]
-pub struct Gemini {
-    model: String,
-    base_url: String,
-    api_key: String,
-    http: HttpClient,
-}
+pub type Gemini = Provider<GeminiApi>;
+
+/// Gemini's `streamGenerateContent` protocol (see [`Gemini`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GeminiApi;
 
 impl Gemini {
     /// `model` (e.g. `gemini-2.5-flash`) with this API key.
     pub fn new(model: impl Into<String>, api_key: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            base_url: GEMINI_BASE_URL.to_string(),
-            api_key: api_key.into(),
-            http: HttpClient::new(ClientOptions::default()),
-        }
+        Provider::with_protocol(GeminiApi, model, GEMINI_BASE_URL, Some(api_key.into()))
     }
 
     /// `model`, the key from `GOOGLE_API_KEY` or else `GEMINI_API_KEY`, the base URL from
@@ -57,32 +46,37 @@ impl Gemini {
     }
 
     pub(crate) fn from_env_with(model: String, env: Env<'_>) -> Result<Self, ModelError> {
-        let key = first_env(env, &["GOOGLE_API_KEY", "GEMINI_API_KEY"]).ok_or_else(|| {
-            ModelError::MissingApiKey {
-                provider: "gemini".into(),
-                env_var: "GOOGLE_API_KEY or GEMINI_API_KEY".into(),
-            }
-        })?;
-        let mut model = Self::new(model, key);
-        if let Some(base) = first_env(env, &["GEMINI_BASE_URL"]) {
-            model.base_url = base;
+        let vars = EnvVars {
+            provider: "gemini",
+            api_key: &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+            base_url: "GEMINI_BASE_URL",
+        };
+        Provider::from_env_vars(GeminiApi, model, GEMINI_BASE_URL, &vars, env)
+    }
+}
+
+impl Protocol for GeminiApi {
+    type Decoder = GeminiDecoder;
+    const FRAMING: Framing = Framing::Sse;
+    const NAME: &'static str = "gemini";
+
+    fn path(&self, model: &str) -> String {
+        let model = model.trim_start_matches("models/");
+        format!("models/{model}:streamGenerateContent?alt=sse")
+    }
+
+    fn credentials(
+        &self,
+        api_key: Option<&str>,
+        headers: &mut HeaderMap,
+    ) -> Result<(), ModelError> {
+        if let Some(key) = api_key {
+            headers.insert("x-goog-api-key", header_value(key)?);
         }
-        Ok(model)
+        Ok(())
     }
 
-    /// Sets the base URL (the part before `/models/…`, version included).
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    /// Sets timeouts, retries and extra headers.
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.http = HttpClient::new(options);
-        self
-    }
-
-    fn body(&self, req: &ChatRequest) -> Result<Value, ModelError> {
+    fn body(&self, _model: &str, req: &ChatRequest) -> Result<Value, ModelError> {
         let names = tool_names(&req.messages);
         let mut system = Vec::new();
         let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
@@ -165,31 +159,6 @@ impl Gemini {
     }
 }
 
-#[async_trait]
-impl Model for Gemini {
-    fn id(&self) -> &str {
-        &self.model
-    }
-
-    fn provider(&self) -> &str {
-        "gemini"
-    }
-
-    async fn stream(&self, req: ChatRequest) -> Result<ModelStream, ModelError> {
-        let body = self.body(&req)?;
-        let mut headers = HeaderMap::new();
-        headers.insert("x-goog-api-key", header_value(&self.api_key)?);
-        let model = self.model.trim_start_matches("models/");
-        let url = join_url(
-            &self.base_url,
-            &format!("models/{model}:streamGenerateContent?alt=sse"),
-        );
-        self.http
-            .post_stream(&url, headers, &body, Framing::Sse, GeminiDecoder::default())
-            .await
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Chunk {
@@ -250,7 +219,7 @@ struct PromptFeedback {
 
 /// Assembles a Gemini stream.
 #[derive(Default)]
-struct GeminiDecoder {
+pub(crate) struct GeminiDecoder {
     text: String,
     reasoning: String,
     calls: Vec<ToolCall>,

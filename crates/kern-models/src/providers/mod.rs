@@ -5,6 +5,9 @@ pub mod gemini;
 pub mod ollama;
 pub mod openai_chat;
 pub mod openai_responses;
+mod provider;
+
+pub use provider::Provider;
 
 use std::collections::HashMap;
 

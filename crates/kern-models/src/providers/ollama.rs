@@ -6,43 +6,34 @@
 //! are `tool` messages with `tool_name`. Call ids are generated (`call_0`, …) when Ollama
 //! gives none.
 
-use async_trait::async_trait;
-use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::provider::{Protocol, Provider};
 use super::{
     arguments_object, first_env, generated_call_id, non_empty, process_env, tool_names,
     tool_result_name, Env,
 };
 use crate::error::ModelError;
-use crate::http::{
-    header_value, join_url, parse_json, ClientOptions, Decoder, Frame, Framing, HttpClient,
-};
-use crate::model::{Model, ModelStream};
+use crate::http::{parse_json, Decoder, Frame, Framing};
 use crate::types::{ChatRequest, ChatResponse, Role, StreamEvent, ToolCall, Usage};
 
 /// Ollama's default address.
 pub const OLLAMA_HOST: &str = "http://localhost:11434";
 
 /// A model served by Ollama.
-#[derive(Debug, Clone)]
-pub struct Ollama {
-    model: String,
-    host: String,
-    api_key: Option<String>,
-    http: HttpClient,
-}
+pub type Ollama = Provider<OllamaApi>;
+
+/// Ollama's native chat protocol (see [`Ollama`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OllamaApi;
 
 impl Ollama {
-    /// `model` (e.g. `llama3.1`, `qwen3:8b`) at [`OLLAMA_HOST`].
+    /// `model` (e.g. `llama3.1`, `qwen3:8b`) at [`OLLAMA_HOST`]. Sends no key unless one is
+    /// set with [`Ollama::api_key`] (a bearer token, for an Ollama behind an authenticating
+    /// proxy).
     pub fn new(model: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            host: OLLAMA_HOST.to_string(),
-            api_key: None,
-            http: HttpClient::new(ClientOptions::default()),
-        }
+        Provider::with_protocol(OllamaApi, model, OLLAMA_HOST, None)
     }
 
     /// `model` at `OLLAMA_HOST` when set (`host:port` or a URL), else [`OLLAMA_HOST`].
@@ -60,29 +51,26 @@ impl Ollama {
 
     /// Sets the server address: a URL (`http://gpu-box:11434`) or `host:port` (`http://` is
     /// assumed).
-    pub fn host(mut self, host: impl Into<String>) -> Self {
+    pub fn host(self, host: impl Into<String>) -> Self {
         let host = host.into();
-        self.host = if host.contains("://") {
-            host
+        if host.contains("://") {
+            self.base_url(host)
         } else {
-            format!("http://{host}")
-        };
-        self
+            self.base_url(format!("http://{host}"))
+        }
+    }
+}
+
+impl Protocol for OllamaApi {
+    type Decoder = OllamaDecoder;
+    const FRAMING: Framing = Framing::Ndjson;
+    const NAME: &'static str = "ollama";
+
+    fn path(&self, _model: &str) -> String {
+        "api/chat".into()
     }
 
-    /// Sets a bearer token, for an Ollama behind an authenticating proxy.
-    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key = Some(api_key.into());
-        self
-    }
-
-    /// Sets timeouts, retries and extra headers.
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.http = HttpClient::new(options);
-        self
-    }
-
-    fn body(&self, req: &ChatRequest) -> Result<Value, ModelError> {
+    fn body(&self, model: &str, req: &ChatRequest) -> Result<Value, ModelError> {
         let names = tool_names(&req.messages);
         let mut messages = Vec::new();
         for m in &req.messages {
@@ -105,7 +93,7 @@ impl Ollama {
             messages.push(Value::Object(msg));
         }
         let mut body = json!({
-            "model": self.model,
+            "model": model,
             "messages": messages,
             "stream": true,
         });
@@ -135,35 +123,6 @@ impl Ollama {
             body["options"] = Value::Object(options);
         }
         Ok(body)
-    }
-}
-
-#[async_trait]
-impl Model for Ollama {
-    fn id(&self) -> &str {
-        &self.model
-    }
-
-    fn provider(&self) -> &str {
-        "ollama"
-    }
-
-    async fn stream(&self, req: ChatRequest) -> Result<ModelStream, ModelError> {
-        let body = self.body(&req)?;
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &self.api_key {
-            headers.insert(AUTHORIZATION, header_value(&format!("Bearer {key}"))?);
-        }
-        let url = join_url(&self.host, "api/chat");
-        self.http
-            .post_stream(
-                &url,
-                headers,
-                &body,
-                Framing::Ndjson,
-                OllamaDecoder::default(),
-            )
-            .await
     }
 }
 
@@ -199,7 +158,7 @@ struct WireFunction {
 
 /// Assembles an Ollama stream.
 #[derive(Default)]
-struct OllamaDecoder {
+pub(crate) struct OllamaDecoder {
     text: String,
     reasoning: String,
     calls: Vec<ToolCall>,

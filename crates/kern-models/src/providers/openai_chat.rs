@@ -8,45 +8,36 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
-use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{first_env, generated_call_id, non_empty, process_env, Env};
+use super::provider::{EnvVars, Protocol, Provider};
+use super::{generated_call_id, non_empty, process_env, Env};
 use crate::error::ModelError;
-use crate::http::{
-    header_value, join_url, parse_json, ClientOptions, Decoder, Frame, Framing, HttpClient,
-};
-use crate::model::{Model, ModelStream};
+use crate::http::{parse_json, Decoder, Frame, Framing};
 use crate::types::{ChatRequest, ChatResponse, Role, StreamEvent, ToolCall, Usage};
 
 /// The default OpenAI base URL.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
+/// Where OpenAI's settings are in the environment (the Responses API reads the same).
+pub(crate) const OPENAI_ENV: EnvVars = EnvVars {
+    provider: "openai",
+    api_key: &["OPENAI_API_KEY"],
+    base_url: "OPENAI_BASE_URL",
+};
+
 /// A model behind the OpenAI Chat Completions API.
-#[derive(Debug, Clone)]
-pub struct OpenAiChat {
-    model: String,
-    base_url: String,
-    api_key: Option<String>,
-    provider: &'static str,
-    /// `max_completion_tokens` for OpenAI itself, `max_tokens` for compatible servers.
-    max_tokens_field: &'static str,
-    http: HttpClient,
-}
+pub type OpenAiChat = Provider<OpenAiChatApi>;
+
+/// OpenAI's Chat Completions protocol (see [`OpenAiChat`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OpenAiChatApi;
 
 impl OpenAiChat {
     /// `model` at OpenAI with this API key (base URL [`OPENAI_BASE_URL`]).
     pub fn new(model: impl Into<String>, api_key: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            base_url: OPENAI_BASE_URL.to_string(),
-            api_key: Some(api_key.into()),
-            provider: "openai",
-            max_tokens_field: "max_completion_tokens",
-            http: HttpClient::new(ClientOptions::default()),
-        }
+        Provider::with_protocol(OpenAiChatApi, model, OPENAI_BASE_URL, Some(api_key.into()))
     }
 
     /// `model` at OpenAI, the key from `OPENAI_API_KEY` and the base URL from
@@ -56,145 +47,21 @@ impl OpenAiChat {
     }
 
     pub(crate) fn from_env_with(model: String, env: Env<'_>) -> Result<Self, ModelError> {
-        let key = first_env(env, &["OPENAI_API_KEY"]).ok_or_else(|| ModelError::MissingApiKey {
-            provider: "openai".into(),
-            env_var: "OPENAI_API_KEY".into(),
-        })?;
-        let mut model = Self::new(model, key);
-        if let Some(base) = first_env(env, &["OPENAI_BASE_URL"]) {
-            model.base_url = base;
-        }
-        Ok(model)
-    }
-
-    /// Sets the base URL (the part before `/chat/completions`, e.g. `https://api.openai.com/v1`).
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    /// Sets the API key (sent as `Authorization: Bearer …`).
-    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key = Some(api_key.into());
-        self
-    }
-
-    /// Sets timeouts, retries and extra headers.
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.http = HttpClient::new(options);
-        self
-    }
-
-    /// The request body for `req` (public to the crate for tests and the compatible wrapper).
-    pub(crate) fn body(&self, req: &ChatRequest) -> Value {
-        let messages: Vec<Value> = req
-            .messages
-            .iter()
-            .map(|m| {
-                let mut msg = Map::new();
-                msg.insert("role".into(), json!(m.role.as_str()));
-                match m.role {
-                    Role::Tool => {
-                        msg.insert(
-                            "tool_call_id".into(),
-                            json!(m.tool_call_id.clone().unwrap_or_default()),
-                        );
-                        msg.insert(
-                            "content".into(),
-                            json!(m.content.clone().unwrap_or_default()),
-                        );
-                    }
-                    Role::Assistant => {
-                        msg.insert("content".into(), json!(m.content));
-                        if !m.tool_calls.is_empty() {
-                            let calls: Vec<Value> = m
-                                .tool_calls
-                                .iter()
-                                .map(|c| {
-                                    json!({
-                                        "id": c.id,
-                                        "type": "function",
-                                        "function": {"name": c.name, "arguments": c.arguments},
-                                    })
-                                })
-                                .collect();
-                            msg.insert("tool_calls".into(), Value::Array(calls));
-                        }
-                    }
-                    Role::System | Role::User => {
-                        msg.insert(
-                            "content".into(),
-                            json!(m.content.clone().unwrap_or_default()),
-                        );
-                    }
-                }
-                if m.role != Role::Tool {
-                    if let Some(name) = &m.name {
-                        msg.insert("name".into(), json!(name));
-                    }
-                }
-                Value::Object(msg)
-            })
-            .collect();
-        let mut body = json!({
-            "model": self.model,
-            "messages": messages,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-        });
-        if !req.tools.is_empty() {
-            body["tools"] = req
-                .tools
-                .iter()
-                .map(|t| {
-                    json!({
-                        "type": "function",
-                        "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                    })
-                })
-                .collect();
-        }
-        if let Some(format) = &req.response_format {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": {"name": format.name, "schema": format.schema, "strict": format.strict},
-            });
-        }
-        if let Some(t) = req.temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(n) = req.max_tokens {
-            body[self.max_tokens_field] = json!(n);
-        }
-        body
+        Provider::from_env_vars(OpenAiChatApi, model, OPENAI_BASE_URL, &OPENAI_ENV, env)
     }
 }
 
-#[async_trait]
-impl Model for OpenAiChat {
-    fn id(&self) -> &str {
-        &self.model
+impl Protocol for OpenAiChatApi {
+    type Decoder = ChatDecoder;
+    const FRAMING: Framing = Framing::Sse;
+    const NAME: &'static str = "openai";
+
+    fn path(&self, _model: &str) -> String {
+        "chat/completions".into()
     }
 
-    fn provider(&self) -> &str {
-        self.provider
-    }
-
-    async fn stream(&self, req: ChatRequest) -> Result<ModelStream, ModelError> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &self.api_key {
-            headers.insert(AUTHORIZATION, header_value(&format!("Bearer {key}"))?);
-        }
-        let url = join_url(&self.base_url, "chat/completions");
-        self.http
-            .post_stream(
-                &url,
-                headers,
-                &self.body(&req),
-                Framing::Sse,
-                ChatDecoder::default(),
-            )
-            .await
+    fn body(&self, model: &str, req: &ChatRequest) -> Result<Value, ModelError> {
+        Ok(chat_body(model, "max_completion_tokens", req))
     }
 }
 
@@ -206,45 +73,118 @@ impl Model for OpenAiChat {
 ///     .api_key("token-abc");
 /// assert_eq!(model.provider(), "openai-compatible");
 /// ```
-#[derive(Debug, Clone)]
-pub struct OpenAiCompatible(OpenAiChat);
+pub type OpenAiCompatible = Provider<OpenAiCompatibleApi>;
+
+/// OpenAI's Chat Completions protocol as other servers speak it (see [`OpenAiCompatible`]):
+/// `max_tokens` rather than OpenAI's newer `max_completion_tokens`.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenAiCompatibleApi;
 
 impl OpenAiCompatible {
     /// `model` at the server whose Chat Completions endpoint is `{base_url}/chat/completions`.
     /// Sends no API key unless one is set with [`OpenAiCompatible::api_key`].
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
-        let mut inner = OpenAiChat::new(model, String::new());
-        inner.api_key = None;
-        inner.base_url = base_url.into();
-        inner.provider = "openai-compatible";
-        inner.max_tokens_field = "max_tokens";
-        Self(inner)
-    }
-
-    /// Sets the API key (sent as `Authorization: Bearer …`).
-    pub fn api_key(self, api_key: impl Into<String>) -> Self {
-        Self(self.0.api_key(api_key))
-    }
-
-    /// Sets timeouts, retries and extra headers.
-    pub fn options(self, options: ClientOptions) -> Self {
-        Self(self.0.options(options))
+        Provider::with_protocol(OpenAiCompatibleApi, model, base_url, None)
     }
 }
 
-#[async_trait]
-impl Model for OpenAiCompatible {
-    fn id(&self) -> &str {
-        self.0.id()
+impl Protocol for OpenAiCompatibleApi {
+    type Decoder = ChatDecoder;
+    const FRAMING: Framing = Framing::Sse;
+    const NAME: &'static str = "openai-compatible";
+
+    fn path(&self, _model: &str) -> String {
+        "chat/completions".into()
     }
 
-    fn provider(&self) -> &str {
-        self.0.provider()
+    fn body(&self, model: &str, req: &ChatRequest) -> Result<Value, ModelError> {
+        Ok(chat_body(model, "max_tokens", req))
     }
+}
 
-    async fn stream(&self, req: ChatRequest) -> Result<ModelStream, ModelError> {
-        self.0.stream(req).await
+/// The request body for `req`: `max_tokens_field` is `max_completion_tokens` for OpenAI
+/// itself, `max_tokens` for compatible servers.
+fn chat_body(model: &str, max_tokens_field: &str, req: &ChatRequest) -> Value {
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| {
+            let mut msg = Map::new();
+            msg.insert("role".into(), json!(m.role.as_str()));
+            match m.role {
+                Role::Tool => {
+                    msg.insert(
+                        "tool_call_id".into(),
+                        json!(m.tool_call_id.clone().unwrap_or_default()),
+                    );
+                    msg.insert(
+                        "content".into(),
+                        json!(m.content.clone().unwrap_or_default()),
+                    );
+                }
+                Role::Assistant => {
+                    msg.insert("content".into(), json!(m.content));
+                    if !m.tool_calls.is_empty() {
+                        let calls: Vec<Value> = m
+                            .tool_calls
+                            .iter()
+                            .map(|c| {
+                                json!({
+                                    "id": c.id,
+                                    "type": "function",
+                                    "function": {"name": c.name, "arguments": c.arguments},
+                                })
+                            })
+                            .collect();
+                        msg.insert("tool_calls".into(), Value::Array(calls));
+                    }
+                }
+                Role::System | Role::User => {
+                    msg.insert(
+                        "content".into(),
+                        json!(m.content.clone().unwrap_or_default()),
+                    );
+                }
+            }
+            if m.role != Role::Tool {
+                if let Some(name) = &m.name {
+                    msg.insert("name".into(), json!(name));
+                }
+            }
+            Value::Object(msg)
+        })
+        .collect();
+    let mut body = json!({
+        "model": model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if !req.tools.is_empty() {
+        body["tools"] = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                })
+            })
+            .collect();
     }
+    if let Some(format) = &req.response_format {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {"name": format.name, "schema": format.schema, "strict": format.strict},
+        });
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(n) = req.max_tokens {
+        body[max_tokens_field] = json!(n);
+    }
+    body
 }
 
 #[derive(Deserialize)]

@@ -10,38 +10,28 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
-use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::openai_chat::OPENAI_BASE_URL;
-use super::{first_env, generated_call_id, non_empty, process_env, Env};
+use super::openai_chat::{OPENAI_BASE_URL, OPENAI_ENV};
+use super::provider::{Protocol, Provider};
+use super::{generated_call_id, non_empty, process_env, Env};
 use crate::error::ModelError;
-use crate::http::{
-    header_value, join_url, parse_json, ClientOptions, Decoder, Frame, Framing, HttpClient,
-};
-use crate::model::{Model, ModelStream};
+use crate::http::{parse_json, Decoder, Frame, Framing};
 use crate::types::{ChatRequest, ChatResponse, Role, StreamEvent, ToolCall, Usage};
 
 /// A model behind the OpenAI Responses API.
-#[derive(Debug, Clone)]
-pub struct OpenAiResponses {
-    model: String,
-    base_url: String,
-    api_key: Option<String>,
-    http: HttpClient,
-}
+pub type OpenAiResponses = Provider<OpenAiResponsesApi>;
+
+/// OpenAI's Responses protocol (see [`OpenAiResponses`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OpenAiResponsesApi;
 
 impl OpenAiResponses {
     /// `model` at OpenAI with this API key.
     pub fn new(model: impl Into<String>, api_key: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            base_url: OPENAI_BASE_URL.to_string(),
-            api_key: Some(api_key.into()),
-            http: HttpClient::new(ClientOptions::default()),
-        }
+        let key = Some(api_key.into());
+        Provider::with_protocol(OpenAiResponsesApi, model, OPENAI_BASE_URL, key)
     }
 
     /// `model` at OpenAI, the key from `OPENAI_API_KEY` and the base URL from
@@ -51,36 +41,20 @@ impl OpenAiResponses {
     }
 
     pub(crate) fn from_env_with(model: String, env: Env<'_>) -> Result<Self, ModelError> {
-        let key = first_env(env, &["OPENAI_API_KEY"]).ok_or_else(|| ModelError::MissingApiKey {
-            provider: "openai".into(),
-            env_var: "OPENAI_API_KEY".into(),
-        })?;
-        let mut model = Self::new(model, key);
-        if let Some(base) = first_env(env, &["OPENAI_BASE_URL"]) {
-            model.base_url = base;
-        }
-        Ok(model)
+        Provider::from_env_vars(OpenAiResponsesApi, model, OPENAI_BASE_URL, &OPENAI_ENV, env)
+    }
+}
+
+impl Protocol for OpenAiResponsesApi {
+    type Decoder = ResponsesDecoder;
+    const FRAMING: Framing = Framing::Sse;
+    const NAME: &'static str = "openai-responses";
+
+    fn path(&self, _model: &str) -> String {
+        "responses".into()
     }
 
-    /// Sets the base URL (the part before `/responses`).
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    /// Sets the API key.
-    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key = Some(api_key.into());
-        self
-    }
-
-    /// Sets timeouts, retries and extra headers.
-    pub fn options(mut self, options: ClientOptions) -> Self {
-        self.http = HttpClient::new(options);
-        self
-    }
-
-    fn body(&self, req: &ChatRequest) -> Value {
+    fn body(&self, model: &str, req: &ChatRequest) -> Result<Value, ModelError> {
         let mut input = Vec::new();
         for m in &req.messages {
             match m.role {
@@ -109,7 +83,7 @@ impl OpenAiResponses {
             }
         }
         let mut body = json!({
-            "model": self.model,
+            "model": model,
             "input": input,
             "stream": true,
             "store": false,
@@ -145,35 +119,7 @@ impl OpenAiResponses {
         if let Some(n) = req.max_tokens {
             body["max_output_tokens"] = json!(n);
         }
-        body
-    }
-}
-
-#[async_trait]
-impl Model for OpenAiResponses {
-    fn id(&self) -> &str {
-        &self.model
-    }
-
-    fn provider(&self) -> &str {
-        "openai-responses"
-    }
-
-    async fn stream(&self, req: ChatRequest) -> Result<ModelStream, ModelError> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &self.api_key {
-            headers.insert(AUTHORIZATION, header_value(&format!("Bearer {key}"))?);
-        }
-        let url = join_url(&self.base_url, "responses");
-        self.http
-            .post_stream(
-                &url,
-                headers,
-                &self.body(&req),
-                Framing::Sse,
-                ResponsesDecoder::default(),
-            )
-            .await
+        Ok(body)
     }
 }
 
@@ -220,7 +166,7 @@ struct PartialCall {
 
 /// Assembles a Responses API stream.
 #[derive(Default)]
-struct ResponsesDecoder {
+pub(crate) struct ResponsesDecoder {
     text: String,
     reasoning: String,
     /// By output index.
