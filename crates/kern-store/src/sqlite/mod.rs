@@ -266,10 +266,18 @@ fn open_connection(opts: &SqliteOptions) -> StoreResult<Connection> {
     })
 }
 
-/// Runs SQLite calls, reporting their error as a [`StoreError::Sqlite`]: the one place the
-/// backend converts the driver's errors, so no driver type leaks into the store's API.
+/// Runs SQLite calls, reporting their error as a [`StoreError::Sqlite`], or
+/// [`StoreError::Corrupt`] for a stored value that does not decode: the one place the backend
+/// converts the driver's errors, so no driver type leaks into the store's API.
 fn sql<T>(f: impl FnOnce() -> rusqlite::Result<T>) -> StoreResult<T> {
-    f().map_err(|e| StoreError::Sqlite(DriverError::new(e)))
+    f().map_err(|e| match e {
+        rusqlite::Error::FromSqlConversionFailure(_, _, cause)
+            if cause.is::<ops::CorruptValue>() =>
+        {
+            StoreError::Corrupt(cause.to_string())
+        }
+        e => StoreError::Sqlite(DriverError::new(e)),
+    })
 }
 
 #[async_trait]
@@ -474,5 +482,32 @@ impl Store for SqliteStore {
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_undecodable_row_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kern.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let run = NewRun::new(ComponentKind::Workflow, "wf", "s", serde_json::json!({}));
+        let run = store.create_run(run).await.unwrap();
+        // Edited by hand, behind the store's back.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE kern_runs SET input = 'not json'", [])
+            .unwrap();
+        match store.get_run(run.run_id).await {
+            Err(StoreError::Corrupt(m)) => assert!(m.starts_with("json: "), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // Other driver failures stay SQLite's.
+        conn.execute("DROP TABLE kern_events", []).unwrap();
+        let err = store.read_events(run.run_id, 0, 10).await.unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+        store.close().await;
     }
 }

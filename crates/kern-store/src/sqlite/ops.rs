@@ -16,11 +16,26 @@ pub(super) const SESSION_COLUMNS: &str =
 /// The columns of `kern_webhooks` in the order [`row_to_webhook`] reads them.
 pub(super) const WEBHOOK_COLUMNS: &str = "id, run_id, url, status, attempts, next_attempt_at, last_status_code, last_error, history, created_at, delivered_at, outcome";
 
+/// A stored value that does not decode (a corrupt or hand-edited row). Raised inside
+/// rusqlite's row mapping as a conversion failure, it reaches callers as
+/// [`StoreError::Corrupt`](crate::StoreError::Corrupt), as PostgreSQL reports it (see
+/// `sqlite::sql`).
+#[derive(Debug)]
+pub(super) struct CorruptValue(String);
+
+impl std::fmt::Display for CorruptValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CorruptValue {}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
-        format!("{what}: {e}").into(),
+        Box::new(CorruptValue(format!("{what}: {e}"))),
     )
 }
 
