@@ -1,15 +1,15 @@
 //! Cancellation: running (async, blocking, parallel), pending, finished, unknown, and from
 //! another process's engine.
 
-mod common;
-
-use common::*;
 use futures::StreamExt;
 use kern_core::engine::{CancelOutcome, Engine};
 use kern_core::store::{RunId, RunStatus};
 use kern_core::workflow::*;
 use kern_core::EngineError;
-use kern_testkit::{both_backends, wait_until, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, collect, engine, finished, json, names, stored, wait_until,
+    Backend, TestDb,
+};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,12 +1,12 @@
 //! Child runs: a component run inside another run (nested workflow here; agents and teams use
 //! the same path), with its own record and log, mirrored events, and cancellation.
 
-mod common;
-
-use common::*;
 use kern_core::store::{RunFilter, RunStatus};
 use kern_core::workflow::*;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, collect, engine, finished, json, stored, wait_for, Backend,
+    TestDb,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,30 +112,31 @@ async fn cancelling_the_parent_cancels_the_child(backend: Backend) {
     let inner = inner_workflow(Arc::new(AtomicBool::new(true)), dropped.clone());
     let wf = outer(&engine, &inner);
     let run = wf.run_background("x").await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let child = loop {
-        let kids = engine
-            .list_runs(&RunFilter {
-                parent_run_id: Some(run.run_id),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        if let Some(c) = kids.first() {
-            if stored(&engine, c.run_id)
+    let child = wait_for(
+        Duration::from_secs(10),
+        "the child to reach its hanging step",
+        || async {
+            let kids = engine
+                .list_runs(&RunFilter {
+                    parent_run_id: Some(run.run_id),
+                    ..Default::default()
+                })
                 .await
-                .iter()
-                .any(|e| e.payload.contains("maybe_hang"))
-            {
-                break c.clone();
+                .unwrap();
+            match kids.first() {
+                Some(c)
+                    if stored(&engine, c.run_id)
+                        .await
+                        .iter()
+                        .any(|e| e.payload.contains("maybe_hang")) =>
+                {
+                    Ok(c.clone())
+                }
+                _ => Err(format!("{} child runs", kids.len())),
             }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the child never reached its hanging step"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+        },
+    )
+    .await;
     engine.cancel_run(run.run_id).await.unwrap();
     assert_eq!(
         finished(&engine, run.run_id).await.status,

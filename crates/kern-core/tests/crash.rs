@@ -5,17 +5,15 @@
 //! The child is this same test binary, re-run with `KERN_CRASH_CHILD_URL` set, executing only
 //! the `crash_child` test.
 
-mod common;
-
-use common::*;
 use kern_core::engine::Engine;
 use kern_core::store::{RunId, RunStatus};
 use kern_core::workflow::*;
-use kern_testkit::{both_backends, Backend, TestDb};
-use std::io::{BufRead, BufReader, Write};
+use kern_testkit::crash::{self, CrashChild};
+use kern_testkit::{
+    assert_gapless, both_backends, finished, json, names, stored, wait_until, Backend, TestDb,
+};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CHILD_URL: &str = "KERN_CRASH_CHILD_URL";
 const MARKS: &str = "KERN_CRASH_MARKS";
@@ -23,21 +21,14 @@ const MARKS: &str = "KERN_CRASH_MARKS";
 const AT_MOST_ONCE: &str = "KERN_CRASH_AT_MOST_ONCE";
 const RUNS: usize = 4;
 
-/// Appends one line to `<dir>/<run>.<step>`: a side effect that counts executions.
+/// Counts an execution of `step` in `run` (a file in `dir`: it survives the kill).
 fn mark(dir: &Path, run: RunId, step: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{run}.{step}")))
-        .unwrap();
-    writeln!(f, "ran").unwrap();
-    f.sync_all().unwrap();
+    crash::mark(dir, &format!("{run}.{step}"));
 }
 
+/// How many times `step` ran in `run`, across processes.
 fn marks(dir: &Path, run: RunId, step: &str) -> usize {
-    std::fs::read_to_string(dir.join(format!("{run}.{step}")))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+    crash::marks(dir, &format!("{run}.{step}"))
 }
 
 /// Three steps; in the child, step two never finishes (it is where the kill lands).
@@ -89,69 +80,44 @@ async fn crash_child() {
     let mut ids = Vec::new();
     for i in 0..RUNS {
         let run = wf.run_background(format!("job {i}")).await.unwrap();
-        println!("RUN {}", run.run_id);
+        crash::report_run(run.run_id);
         ids.push(run.run_id);
     }
     // Every run is inside step two, its outputs durable: the kill will land mid-step.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut ready = false;
-    while !ready {
-        ready = true;
-        for id in &ids {
-            let outputs = stored(&engine, *id)
-                .await
-                .iter()
-                .filter(|e| e.event_type == "StepOutput" && json(e)["content"] == "two:3")
-                .count();
-            ready &= marks(&dir, *id, "two") == 1 && outputs == 1;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "child runs never reached step two"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    println!("READY");
-    std::io::stdout().flush().unwrap();
-    std::future::pending::<()>().await;
-}
-
-/// Kills the child if the test fails before it does.
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "every child run to reach step two",
+        || async {
+            let mut ready = true;
+            for id in &ids {
+                let outputs = stored(&engine, *id)
+                    .await
+                    .iter()
+                    .filter(|e| e.event_type == "StepOutput" && json(e)["content"] == "two:3")
+                    .count();
+                ready &= marks(&dir, *id, "two") == 1 && outputs == 1;
+            }
+            ready
+        },
+    )
+    .await;
+    crash::report_ready_and_wait().await
 }
 
 /// Starts the child, waits until its runs are inside step two, kills it with SIGKILL; the
 /// runs' ids.
 fn crash_child_mid_step(db: &TestDb, dir: &Path, at_most_once: bool) -> Vec<RunId> {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_URL, &db.url)
-        .env(MARKS, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    let mut cmd = crash::child_test("crash_child");
+    cmd.env(CHILD_URL, &db.url).env(MARKS, dir);
     if at_most_once {
         cmd.env(AT_MOST_ONCE, "1");
+    } else {
+        cmd.env_remove(AT_MOST_ONCE);
     }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut child = KillOnDrop(child);
-    let mut ids: Vec<RunId> = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("child output");
-        if let Some((_, id)) = line.split_once("RUN ") {
-            ids.push(id.trim().parse().unwrap());
-        } else if line.ends_with("READY") {
-            break;
-        }
-    }
+    let mut child = CrashChild::spawn(cmd);
+    let ids = child.wait_ready();
     assert_eq!(ids.len(), RUNS);
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    child.kill();
     ids
 }
 
@@ -190,41 +156,7 @@ async fn sigkill_mid_step_loses_nothing(backend: Backend) {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_URL, &db.url)
-        .env_remove(AT_MOST_ONCE)
-        .env(MARKS, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut child = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut ids: Vec<RunId> = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("child reports READY");
-        // The test harness may print "test crash_child ... " on the same line.
-        if let Some((_, id)) = line.split_once("RUN ") {
-            ids.push(id.trim().parse().unwrap());
-        } else if line.ends_with("READY") {
-            break;
-        }
-    }
-    assert_eq!(ids.len(), RUNS);
-    child.0.kill().unwrap(); // SIGKILL: no destructor, no release, no final write.
-    child.0.wait().unwrap();
+    let ids = crash_child_mid_step(&db, dir.path(), false);
     for id in &ids {
         let r = db.store.get_run(*id).await.unwrap().unwrap();
         assert_eq!(

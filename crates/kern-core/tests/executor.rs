@@ -1,13 +1,12 @@
 //! The executor: concurrency limit, several executors on one database, recovery after an
 //! executor dies, the recovery limit, graceful hand-over on shutdown.
 
-mod common;
-
-use common::*;
 use kern_core::engine::{Engine, RunRequest};
 use kern_core::store::{RunId, RunStatus};
 use kern_core::workflow::*;
-use kern_testkit::{both_backends, wait_until, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, finished, names, stored, wait_until, Backend, TestDb,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

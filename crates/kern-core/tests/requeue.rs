@@ -3,9 +3,6 @@
 //! never changes"); streams go past its old terminal event; only failed and cancelled
 //! top-level runs are requeued. Both databases.
 
-mod common;
-
-use common::*;
 use futures::StreamExt;
 use kern_core::engine::Engine;
 use kern_core::event::{Event, EventKind};
@@ -13,7 +10,9 @@ use kern_core::store::{RunFilter, RunStatus};
 use kern_core::transcript::Transcript;
 use kern_core::workflow::*;
 use kern_core::EngineError;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, collect, engine, finished, json, names, stored, Backend, TestDb,
+};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

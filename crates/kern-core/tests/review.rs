@@ -2,13 +2,12 @@
 //! step, holding nothing; continued, it goes on under the same run id from its checkpoints
 //! (earlier steps do not run again); a rejection skips the step or cancels the run.
 
-mod common;
-
-use common::*;
 use kern_core::engine::Engine;
 use kern_core::store::RunStatus;
 use kern_core::workflow::*;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, finished, names, stored, Backend, TestDb,
+};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 

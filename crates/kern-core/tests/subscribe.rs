@@ -1,14 +1,13 @@
 //! Resumable subscriptions: from every index, while the run writes, from another process.
 
-mod common;
-
-use common::*;
 use futures::StreamExt;
 use kern_core::engine::Engine;
 use kern_core::store::RunStatus;
 use kern_core::workflow::*;
 use kern_core::EngineError;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, collect, engine, finished, json, stored, Backend, TestDb,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;

@@ -1,16 +1,15 @@
 //! The four execution modes, polling, and the no-database rules.
 
-mod common;
-
 use kern_core::event::EventKind;
 
-use common::*;
 use futures::StreamExt;
 use kern_core::engine::RunRequest;
 use kern_core::store::RunStatus;
 use kern_core::workflow::{Step, StepOutput, Workflow};
 use kern_core::EngineError;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, finished, json, names, stored, wait_for, Backend, TestDb,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -128,22 +127,19 @@ async fn background_returns_pending_at_once_and_polls_to_completion(backend: Bac
     })
     .await;
     gate.notify_one();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let done = loop {
+    let done = wait_for(Duration::from_secs(10), "the run to complete", || async {
         let r = wf
             .get_run(started.run_id)
             .await
             .unwrap()
             .expect("run exists");
         if r.has_completed() {
-            break r;
+            Ok(r)
+        } else {
+            Err(r.status)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "run never completed"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    })
+    .await;
     assert_eq!(done.status, RunStatus::Completed);
     assert_eq!(done.content().unwrap(), "released");
     let listed = wf

@@ -1,12 +1,11 @@
 //! Each step kind, retries, skip-on-failure, failures, panics, early stop and session state.
 
-mod common;
-
-use common::*;
 use kern_core::engine::RunRequest;
 use kern_core::store::RunStatus;
 use kern_core::workflow::*;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, finished, json, names, stored, Backend, TestDb,
+};
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,13 @@
-//! Test support: a fresh, isolated store per test on each backend.
+//! Test support shared by the workspace's tests: a fresh, isolated store per test on each
+//! backend ([`TestDb`], [`both_backends!`]), waiting on a condition with a deadline
+//! ([`wait_until`], [`wait_for`] and their blocking twins), an engine for tests and what they
+//! read back from it ([`engine`], [`stored`], [`finished`], [`assert_gapless`]), checks on a
+//! run's log ([`assert_joined_content`]), and the plumbing of crash tests ([`crash`]).
+//!
+//! It does not start servers or the `kern` binary, and knows no HTTP or SSE: those helpers
+//! belong to `kern-server` and `kern-cli`, whose tests keep them in their own `tests/common`
+//! (this crate depends on `kern-store` and `kern-core` only, the layers every crate's tests
+//! share).
 //!
 //! PostgreSQL tests use the server named by `KERN_TEST_PG_URL` (the repo's `scripts/test`
 //! starts one and sets it). Each test gets its own schema, so tests run in parallel without
@@ -6,8 +15,16 @@
 //! vacuously, unless `KERN_REQUIRE_PG=1` (set by `scripts/test` and CI), which makes a missing
 //! server a failure.
 
+pub mod crash;
 mod events;
+mod runs;
+mod wait;
 pub use events::{assert_joined_content, kept_events};
+pub use runs::{
+    assert_gapless, assert_gapless_payloads, collect, engine, finished, json, names, stored,
+    RUN_TIMEOUT,
+};
+pub use wait::{wait_for, wait_for_blocking, wait_until, wait_until_blocking};
 
 use kern_store::postgres::{PostgresOptions, PostgresStore};
 use kern_store::sqlite::SqliteStore;
@@ -124,23 +141,4 @@ macro_rules! both_backends {
             )*
         }
     };
-}
-
-/// Waits until `cond` holds, checking every few milliseconds, or panics after `timeout` with
-/// `what`. The way tests wait: on a condition with a deadline, never a bare sleep.
-pub async fn wait_until<F, Fut>(timeout: std::time::Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if cond().await {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }
