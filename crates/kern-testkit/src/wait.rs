@@ -25,7 +25,7 @@ where
             if check.await {
                 Ok(())
             } else {
-                Err("not yet")
+                Err("")
             }
         }
     })
@@ -47,9 +47,7 @@ where
     loop {
         match probe().await {
             Ok(value) => return value,
-            Err(seen) if tokio::time::Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {seen}")
-            }
+            Err(seen) if tokio::time::Instant::now() >= deadline => timed_out(timeout, what, seen),
             Err(_) => tokio::time::sleep(POLL).await,
         }
     }
@@ -57,11 +55,7 @@ where
 
 /// [`wait_until`] for a thread outside any async runtime: sleeps the thread between checks.
 pub fn wait_until_blocking(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    wait_for_blocking(
-        timeout,
-        what,
-        || if cond() { Ok(()) } else { Err("not yet") },
-    )
+    wait_for_blocking(timeout, what, || if cond() { Ok(()) } else { Err("") })
 }
 
 /// [`wait_for`] for a thread outside any async runtime: sleeps the thread between checks.
@@ -74,12 +68,20 @@ pub fn wait_for_blocking<T, S: Display>(
     loop {
         match probe() {
             Ok(value) => return value,
-            Err(seen) if std::time::Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {seen}")
-            }
+            Err(seen) if std::time::Instant::now() >= deadline => timed_out(timeout, what, seen),
             Err(_) => std::thread::sleep(POLL),
         }
     }
+}
+
+/// The panic of a wait that ran out of time; `seen` is left out when empty (a boolean
+/// condition has nothing to show).
+fn timed_out(timeout: Duration, what: &str, seen: impl Display) -> ! {
+    let seen = seen.to_string();
+    if seen.is_empty() {
+        panic!("timed out after {timeout:?} waiting for {what}")
+    }
+    panic!("timed out after {timeout:?} waiting for {what}; last seen: {seen}")
 }
 
 #[cfg(test)]
