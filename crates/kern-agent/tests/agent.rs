@@ -1,15 +1,14 @@
 //! Agents against a fake OpenAI-compatible server speaking the real SSE wire format.
 
-mod common;
-
-use common::*;
 use futures::StreamExt;
 use kern_agent::Agent;
 use kern_core::engine::RunRequest;
 use kern_models::testing::Reply;
 use kern_models::testing::{FakeOpenAi, Scripted};
 use kern_store::RunStatus;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, finished, json, names, stored, Backend, TestDb,
+};
 use kern_tools::{tool_fn, ToolContext, ToolError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -86,7 +85,7 @@ async fn streams_tokens_and_records_metrics(backend: Backend) {
     assert_eq!(metrics["output_tokens"], 5);
     assert!(metrics["time_to_first_token"].as_f64().unwrap() > 0.0);
     let events = stored(&engine, run.run_id).await;
-    assert_gapless(&events);
+    assert_gapless(&events, 0);
     let started = json(&events[0]);
     assert_eq!(started["model"], "gpt-fake");
     assert_eq!(started["agent_id"], "writer");
@@ -141,7 +140,7 @@ async fn tool_rounds_feed_results_back(backend: Backend) {
         .unwrap()
         .contains("no such city"));
     let events = stored(&engine, run.run_id).await;
-    assert_gapless(&events);
+    assert_gapless(&events, 0);
     let n = names(&events);
     assert_eq!(n.iter().filter(|e| *e == "ToolCallStarted").count(), 2);
     assert_eq!(n.iter().filter(|e| *e == "ToolCallCompleted").count(), 2);
@@ -313,7 +312,7 @@ async fn cancel_during_a_streaming_model_call(backend: Backend) {
     assert_eq!(done.status, RunStatus::Cancelled);
     assert!(t.elapsed() < Duration::from_secs(5));
     let log = stored(&engine, run.run_id).await;
-    assert_gapless(&log);
+    assert_gapless(&log, 0);
     assert_eq!(log.last().unwrap().event_type, "RunCancelled");
     assert!(names(&log).iter().filter(|n| *n == "RunContent").count() < 1000);
 }

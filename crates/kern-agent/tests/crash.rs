@@ -4,18 +4,16 @@
 //!
 //! The child is this test binary, re-run with `KERN_AGENT_CRASH_URL` set.
 
-mod common;
-
-use common::*;
 use kern_agent::Agent;
 use kern_core::engine::Engine;
 use kern_models::testing::{FakeOpenAi, Scripted};
-use kern_store::{RunId, RunStatus};
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_store::RunStatus;
+use kern_testkit::crash::{self, mark, marks, CrashChild};
+use kern_testkit::{
+    assert_gapless, both_backends, finished, names, stored, wait_until, Backend, TestDb,
+};
 use kern_tools::{tool_fn, NoArgs, ToolContext, ToolError};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,22 +22,6 @@ const MARKS: &str = "KERN_AGENT_CRASH_MARKS";
 /// Set for the child: the slow tool is at-most-once (the parent marks it with a file in the
 /// marks directory, so that tests running at once do not share the setting).
 const AT_MOST_ONCE: &str = "KERN_AGENT_CRASH_AT_MOST_ONCE";
-
-fn mark(dir: &Path, name: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(name))
-        .unwrap();
-    writeln!(f, "ran").unwrap();
-    f.sync_all().unwrap();
-}
-
-fn marks(dir: &Path, name: &str) -> usize {
-    std::fs::read_to_string(dir.join(name))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
 
 /// An agent with a fast tool and a slow one (which hangs in the child).
 fn agent(engine: &Engine, model: Arc<dyn kern_models::Model>, dir: PathBuf, hang: bool) -> Agent {
@@ -95,34 +77,21 @@ async fn agent_crash_child() {
     let engine = Engine::builder(store).lease(Duration::from_secs(1)).build();
     let a = agent(&engine, Arc::new(fake.model("m")), dir.clone(), true);
     let run = a.run_background("use both tools").await.unwrap();
-    println!("RUN {}", run.run_id);
+    crash::report_run(run.run_id);
     // Ready once the fast tool's completion is durable and the slow one is running.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = stored(&engine, run.run_id)
-            .await
-            .iter()
-            .any(|e| e.event_type == "ToolCallCompleted");
-        if done && marks(&dir, "slow") == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "child never reached the tool round"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    println!("READY");
-    std::io::stdout().flush().unwrap();
-    std::future::pending::<()>().await;
-}
-
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "the child's tool round",
+        || async {
+            let done = stored(&engine, run.run_id)
+                .await
+                .iter()
+                .any(|e| e.event_type == "ToolCallCompleted");
+            done && marks(&dir, "slow") == 1
+        },
+    )
+    .await;
+    crash::report_ready_and_wait().await
 }
 
 async fn sigkill_during_a_tool_round(backend: Backend) {
@@ -142,43 +111,14 @@ async fn sigkill_during_a_tool_round_with(backend: Backend, at_most_once: bool) 
     if at_most_once {
         std::fs::write(dir.path().join("at-most-once"), "").unwrap();
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "agent_crash_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_URL, &db.url)
-        .env(MARKS, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut child = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut run_id: Option<RunId> = None;
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("child reports READY");
-        if let Some((_, id)) = line.split_once("RUN ") {
-            run_id = Some(id.trim().parse().unwrap());
-        } else if line.ends_with("READY") {
-            break;
-        }
-    }
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    let run_id = run_id.unwrap();
+    let mut cmd = crash::child_test("agent_crash_child");
+    cmd.env(CHILD_URL, &db.url).env(MARKS, dir.path());
+    let mut child = CrashChild::spawn(cmd);
+    let ids = child.wait_ready();
+    child.kill();
+    let [run_id] = ids[..] else {
+        panic!("the child reports one run, not {ids:?}")
+    };
 
     // The survivor's model answers the next turn; the conversation resumes at the tool round.
     let fake = FakeOpenAi::start([Scripted::text("both tools done").into()]).await;
@@ -233,7 +173,7 @@ async fn sigkill_during_a_tool_round_with(backend: Backend, at_most_once: bool) 
         .collect();
     assert_eq!(tool_results, ["fast result", "slow result"]);
     let log = stored(&engine, run_id).await;
-    assert_gapless(&log);
+    assert_gapless(&log, 0);
     let n = names(&log);
     assert_eq!(n.iter().filter(|e| *e == "RunStarted").count(), 1);
     assert_eq!(n.last().unwrap(), "RunCompleted");

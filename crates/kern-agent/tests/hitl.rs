@@ -4,15 +4,15 @@
 //! continue is refused; a paused run can be cancelled; a pause can expire. A team leader's own
 //! tool pauses its team the same way.
 
-mod common;
-
-use common::*;
 use kern_agent::Agent;
 use kern_core::engine::Engine;
 use kern_core::EngineError;
 use kern_models::testing::{FakeOpenAi, Reply, Scripted};
 use kern_store::RunStatus;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, engine_on, finished, names, stored, wait_for,
+    wait_until, Backend, TestDb,
+};
 use kern_tools::{tool_fn, ToolContext, ToolError, UserInputField};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -97,7 +97,7 @@ async fn confirmation_pauses_then_continues_elsewhere(backend: Backend) {
         "nothing runs before the person says so"
     );
     // A paused run holds no executor slot (its driver lets go right after the write).
-    kern_testkit::wait_until(Duration::from_secs(10), "the driver to let go", || {
+    wait_until(Duration::from_secs(10), "the driver to let go", || {
         let first = first.clone();
         async move { first.local_run_count() == 0 }
     })
@@ -129,7 +129,7 @@ async fn confirmation_pauses_then_continues_elsewhere(backend: Backend) {
     assert_eq!(done.content().unwrap(), "done: sent to model@x.com");
     assert_eq!(*sent.lock().unwrap(), ["model@x.com"]);
     let log = stored(&second, run.run_id).await;
-    assert_gapless(&log);
+    assert_gapless(&log, 0);
     let names = names(&log);
     let paused_at = names.iter().position(|n| n == "RunPaused").unwrap();
     assert_eq!(names[paused_at + 1], "RunContinued");
@@ -277,17 +277,15 @@ async fn paused_runs_can_be_cancelled_and_expire(backend: Backend) {
     let run = expiring.run_background("email them").await.unwrap();
     let paused = run.wait().await.unwrap();
     assert_eq!(paused.status, RunStatus::Paused);
-    let expired = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let r = e.get_run(run.run_id).await.unwrap().unwrap();
-            if r.status.is_terminal() {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let expired = wait_for(Duration::from_secs(30), "the pause to expire", || async {
+        let r = e.get_run(run.run_id).await.unwrap().unwrap();
+        if r.status.is_terminal() {
+            Ok(r)
+        } else {
+            Err(r.status)
         }
     })
-    .await
-    .expect("the pause expires");
+    .await;
     assert_eq!(expired.status, RunStatus::Failed);
     assert!(expired
         .error
@@ -341,7 +339,7 @@ async fn a_team_leaders_tool_pauses_the_team(backend: Backend) {
     assert_eq!(done.content().unwrap(), "done: sent to model@x.com");
     assert_eq!(*sent.lock().unwrap(), ["model@x.com"]);
     let log = stored(&e, run.run_id).await;
-    assert_gapless(&log);
+    assert_gapless(&log, 0);
     assert_eq!(names(&log).last().unwrap(), "TeamRunCompleted");
 
     // A tool named like the delegation tool is refused when the team is built.
@@ -355,13 +353,6 @@ async fn a_team_leaders_tool_pauses_the_team(backend: Backend) {
         ))
         .build();
     assert!(matches!(clash, Err(EngineError::InvalidDefinition(m)) if m.contains("delegation")));
-}
-
-fn engine_on(store: Arc<dyn kern_store::Store>) -> Engine {
-    Engine::builder(store)
-        .lease(Duration::from_secs(2))
-        .poll_interval(Duration::from_millis(50))
-        .build()
 }
 
 both_backends!(

@@ -5,15 +5,14 @@
 //! stop interrupted is voided in the log (a client joining the streamed answers gets the final
 //! ones, never doubled ones).
 
-mod common;
-
-use common::*;
 use kern_agent::{Agent, Team, TeamMode};
 use kern_core::engine::Engine;
 use kern_core::workflow::Workflow;
 use kern_models::testing::{FakeOpenAi, Scripted};
 use kern_store::{RunId, RunStatus};
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine_on, finished, json, stored, Backend, TestDb,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,13 +43,6 @@ fn content_workflow(engine: &Engine, model: Arc<dyn kern_models::Model>) -> Work
         .db(engine)
         .build()
         .unwrap()
-}
-
-fn engine_on(store: Arc<dyn kern_store::Store>) -> Engine {
-    Engine::builder(store)
-        .lease(Duration::from_secs(2))
-        .poll_interval(Duration::from_millis(50))
-        .build()
 }
 
 async fn shutdown_at_random_moments(backend: Backend) {
@@ -104,7 +96,7 @@ async fn shutdown_at_random_moments(backend: Backend) {
             done.error
         );
         let events = stored(&engine, *id).await;
-        assert_gapless(&events);
+        assert_gapless(&events, 0);
         // A restart is visible in the log, and a client joining the streamed answers gets
         // the final ones: the writer's deltas equal the workflow's content.
         let log: Vec<_> = events.iter().map(json).collect();

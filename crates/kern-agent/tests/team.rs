@@ -1,13 +1,13 @@
 //! Teams in their three modes, member runs as child runs, agents and teams as workflow steps.
 
-mod common;
-
-use common::*;
 use kern_agent::{Agent, Team, TeamMode};
 use kern_core::workflow::{Step, StepOutput, Workflow};
 use kern_models::testing::{FakeOpenAi, Scripted};
 use kern_store::{RunFilter, RunStatus};
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{
+    assert_gapless, both_backends, engine, finished, json, names, stored, wait_until, Backend,
+    TestDb,
+};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +98,7 @@ async fn coordinate_delegates_in_parallel_and_composes(backend: Backend) {
     assert_eq!(children.len(), 2);
     assert!(children.iter().all(|c| c.status == RunStatus::Completed));
     let log = stored(&engine, run.run_id).await;
-    assert_gapless(&log);
+    assert_gapless(&log, 0);
     let n = names(&log);
     assert_eq!(n.first().unwrap(), "TeamRunStarted");
     assert_eq!(n.last().unwrap(), "TeamRunCompleted");
@@ -203,21 +203,13 @@ async fn cancelling_a_team_cancels_its_members(backend: Backend) {
         .build()
         .unwrap();
     let run = team.run_background("go").await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if stored(&engine, run.run_id)
+    wait_until(Duration::from_secs(10), "the member to stream", || async {
+        stored(&engine, run.run_id)
             .await
             .iter()
             .any(|e| e.event_type == "RunContent")
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "member never streamed"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    })
+    .await;
     engine.cancel_run(run.run_id).await.unwrap();
     assert_eq!(
         finished(&engine, run.run_id).await.status,
@@ -288,7 +280,7 @@ async fn agents_and_teams_are_workflow_steps(backend: Backend) {
     assert_eq!(results[0]["executor_type"], "team");
     assert_eq!(results[1]["executor_type"], "agent");
     let log = stored(&engine, run.run_id).await;
-    assert_gapless(&log);
+    assert_gapless(&log, 0);
     let n = names(&log);
     assert!(n.contains(&"TeamRunCompleted".to_string()) && n.contains(&"RunCompleted".to_string()));
     assert_eq!(n.last().unwrap(), "WorkflowCompleted");

@@ -11,7 +11,8 @@ use kern_core::transcript::Transcript;
 use kern_core::workflow::*;
 use kern_core::EngineError;
 use kern_testkit::{
-    assert_gapless, both_backends, collect, engine, finished, json, names, stored, Backend, TestDb,
+    assert_gapless, both_backends, collect, engine, engine_on, finished, json, names, stored,
+    Backend, TestDb,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -424,13 +425,6 @@ async fn an_interrupted_at_most_once_step_runs_again_once_requeued(backend: Back
     assert_eq!(done.status, RunStatus::Completed, "{:?}", done.error);
     assert_eq!(ran.load(Ordering::SeqCst), 2, "run again once requeued");
     assert_gapless(&stored(&second, run.run_id).await, 0);
-}
-
-fn engine_on(store: std::sync::Arc<dyn kern_core::store::Store>) -> Engine {
-    Engine::builder(store)
-        .lease(Duration::from_secs(2))
-        .poll_interval(Duration::from_millis(50))
-        .build()
 }
 
 both_backends!(

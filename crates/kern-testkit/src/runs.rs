@@ -4,20 +4,27 @@
 
 use futures::StreamExt;
 use kern_core::engine::{Engine, EventStream};
-use kern_store::{RunId, RunRecord, StoredEvent};
+use kern_store::{RunId, RunRecord, Store, StoredEvent};
 use serde_json::Value;
 use std::borrow::Borrow;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long [`finished`] and [`collect`] wait: long enough for a slow CI machine running
 /// suites in parallel, short enough that a stuck run fails the test rather than hanging it.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An executing engine on `db`'s store with a short lease (2 s, so that recovery tests do not
-/// wait long for an expiry) and fast polling (50 ms, so that runs started by another engine or
-/// process are claimed quickly).
+/// An executing engine on `db`'s store; see [`engine_on`].
 pub fn engine(db: &crate::TestDb) -> Engine {
-    Engine::builder(db.store.clone())
+    engine_on(db.store.clone())
+}
+
+/// An executing engine on `store` (for instance [`crate::TestDb::reopen`]'s, as another
+/// process would open it) with a short lease (2 s, so that recovery tests do not wait long for
+/// an expiry) and fast polling (50 ms, so that runs started by another engine or process are
+/// claimed quickly).
+pub fn engine_on(store: Arc<dyn Store>) -> Engine {
+    Engine::builder(store)
         .lease(Duration::from_secs(2))
         .poll_interval(Duration::from_millis(50))
         .build()
