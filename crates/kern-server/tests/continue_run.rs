@@ -7,29 +7,8 @@ mod common;
 
 use common::*;
 use kern_core::store::RunStatus;
-use kern_core::workflow::{OnReject, Step, StepOutput, Workflow};
 use kern_testkit::{both_backends, Backend};
 use serde_json::{json, Value};
-
-fn register_review(s: &TestServer) {
-    Workflow::builder("review")
-        .name("Review")
-        .step(Step::new("draft", |input| async move {
-            Ok(StepOutput::text(format!("draft of {}", input.input_str())))
-        }))
-        .step(
-            Step::new("publish", |input| async move {
-                Ok(StepOutput::text(format!(
-                    "published {}",
-                    input.previous_content_str()
-                )))
-            })
-            .requires_confirmation(Some("Publish it?".into()), OnReject::Cancel),
-        )
-        .db(&s.engine)
-        .build()
-        .unwrap();
-}
 
 async fn continue_form(s: &TestServer, run_id: &str, form: &[(&str, &str)]) -> reqwest::Response {
     s.client

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use kern_core::store::RunStatus;
 use kern_server::JwtConfig;
@@ -116,34 +116,16 @@ fn run_ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn ws_as(s: &TestServer, token: &str) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/workflows/ws", s.addr))
-        .await
-        .unwrap();
-    assert_eq!(recv(&mut ws).await["requires_auth"], true);
+    let mut ws = ws_connect(s).await;
+    assert_eq!(ws_recv(&mut ws).await["requires_auth"], true);
     ws.send(Message::text(
         json!({"action": "authenticate", "token": token}).to_string(),
     ))
     .await
     .unwrap();
-    assert_eq!(recv(&mut ws).await["event"], "authenticated");
+    assert_eq!(ws_recv(&mut ws).await["event"], "authenticated");
     ws
-}
-
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("socket open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
 }
 
 async fn users_see_only_their_own(backend: Backend) {
@@ -318,14 +300,14 @@ async fn users_see_only_their_own(backend: Backend) {
     ))
     .await
     .unwrap();
-    let v = recv(&mut ws).await;
+    let v = ws_recv(&mut ws).await;
     assert_eq!(v["event"], "error", "{v}");
     ws.send(Message::text(
         json!({"action": "start-workflow", "workflow_id": "echo", "message": "ws", "user_id": "alice"}).to_string(),
     ))
     .await
     .unwrap();
-    let queued = recv(&mut ws).await;
+    let queued = ws_recv(&mut ws).await;
     assert_eq!(queued["event"], "queued", "{queued}");
     let ws_run: kern_core::store::RunId = queued["run_id"].as_str().unwrap().parse().unwrap();
     let rec = s.wait_status(ws_run, |st| st.is_terminal()).await;
@@ -337,7 +319,7 @@ async fn users_see_only_their_own(backend: Backend) {
     ))
     .await
     .unwrap();
-    assert_eq!(recv(&mut ws).await["event"], "catch_up");
+    assert_eq!(ws_recv(&mut ws).await["event"], "catch_up");
     drop(ws);
 
     // The security key is the operator: it sees both users' runs.
@@ -444,16 +426,14 @@ async fn bad_tokens_are_401(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // The WebSocket refuses a bad token too.
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/workflows/ws", s.addr))
-        .await
-        .unwrap();
-    recv(&mut ws).await;
+    let mut ws = ws_connect(&s).await;
+    ws_recv(&mut ws).await;
     ws.send(Message::text(
         json!({"action": "authenticate", "token": hs256(good("u"), b"nope")}).to_string(),
     ))
     .await
     .unwrap();
-    assert_eq!(recv(&mut ws).await["event"], "auth_error");
+    assert_eq!(ws_recv(&mut ws).await["event"], "auth_error");
     let config = ok.json("/config").await;
     assert_eq!(config["auth_mode"], "jwt");
     s.shutdown().await;

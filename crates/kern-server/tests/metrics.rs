@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use futures::StreamExt;
 use kern_server::AgentOs;
-use kern_testkit::{both_backends, Backend};
+use kern_testkit::{both_backends, wait_for, Backend};
 use prometheus_parse::{Sample, Scrape, Value as PromValue};
 use std::collections::HashMap;
 
@@ -63,22 +63,23 @@ fn histogram_count(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> u64 
 
 /// Scrapes until `ok` holds (the counters are updated right after each status write).
 async fn scrape_until(s: &TestServer, ok: impl Fn(&Scrape) -> bool) -> Scrape {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let m = scrape(s).await;
-        if ok(&m) {
-            return m;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/metrics never reached the expected figures: {:?}",
-            m.samples
+    wait_for(
+        TIMEOUT,
+        "/metrics to reach the expected figures",
+        || async {
+            let m = scrape(s).await;
+            if ok(&m) {
+                return Ok(m);
+            }
+            let samples: Vec<_> = m
+                .samples
                 .iter()
                 .map(|s| (&s.metric, &s.labels, &s.value))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+                .collect();
+            Err(format!("{samples:?}"))
+        },
+    )
+    .await
 }
 
 async fn counts_match_a_known_workload(backend: Backend) {

@@ -11,7 +11,7 @@ use kern_core::engine::Engine;
 use kern_core::store::{RunId, RunStatus};
 use kern_core::workflow::{Step, StepError, StepOutput, Workflow};
 use kern_server::JwtConfig;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{assert_gapless_payloads, both_backends, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -294,9 +294,7 @@ async fn a_requeued_run_resumes_from_its_checkpoints(backend: Backend) {
     // The run's log: gapless, the old terminal event voided by RunRequeued right after it.
     let (_, run) = get(&s, &format!("/workflows/flaky/runs/{run_id}")).await;
     let events = run["events"].as_array().unwrap();
-    for (i, e) in events.iter().enumerate() {
-        assert_eq!(e["event_index"], i as u64, "gapless");
-    }
+    assert_gapless_payloads(events, 0);
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use kern_core::store::RunStatus;
-use kern_testkit::{both_backends, Backend};
+use kern_testkit::{both_backends, wait_for, Backend};
 use serde_json::{json, Value};
 
 /// background=false, stream=false: 200 with the finished run as AgentOS shapes it.
@@ -107,8 +107,7 @@ async fn background_returns_pending_then_completes(backend: Backend) {
     assert_eq!(v["session_id"], "sess-1");
     let run_id = v["run_id"].as_str().unwrap();
     let url = s.url(&format!("/workflows/echo/runs/{run_id}"));
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let done = loop {
+    let done = wait_for(TIMEOUT, "the background run to complete", || async {
         let v: Value = s
             .client
             .get(&url)
@@ -119,12 +118,12 @@ async fn background_returns_pending_then_completes(backend: Backend) {
             .await
             .unwrap();
         if v["status"] == "COMPLETED" {
-            break v;
+            return Ok(v);
         }
         assert!(["PENDING", "RUNNING"].contains(&v["status"].as_str().unwrap()));
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+        Err(v)
+    })
+    .await;
     assert_eq!(done["content"], "bg");
     assert_eq!(done["user_id"], "u1");
     assert_eq!(done["session_state"], json!({"k": 1}));

@@ -12,8 +12,7 @@ use base64::Engine as _;
 use common::*;
 use hmac::{Hmac, KeyInit, Mac};
 use kern_core::engine::Engine;
-use kern_core::workflow::{OnReject, Step, StepOutput, Workflow};
-use kern_testkit::{both_backends, Backend};
+use kern_testkit::{both_backends, wait_for, Backend};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -115,15 +114,15 @@ async fn run_record(s: &TestServer, workflow: &str, run_id: &str) -> Value {
 }
 
 async fn wait_delivery(s: &TestServer, workflow: &str, run_id: &str, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    wait_for(TIMEOUT, &format!("a {status} delivery"), || async {
         let v = run_record(s, workflow, run_id).await;
         if v["webhook_deliveries"][0]["status"] == status {
-            return v;
+            Ok(v)
+        } else {
+            Err(v)
         }
-        assert!(tokio::time::Instant::now() < deadline, "delivery: {v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 fn opts() -> Opts {
@@ -271,27 +270,6 @@ async fn delivered_after_restart(backend: Backend) {
     s.shutdown().await;
 }
 
-/// A workflow that pauses before its second step for a confirmation.
-fn register_review(s: &TestServer) {
-    Workflow::builder("review")
-        .name("Review")
-        .step(Step::new("draft", |input| async move {
-            Ok(StepOutput::text(format!("draft of {}", input.input_str())))
-        }))
-        .step(
-            Step::new("publish", |input| async move {
-                Ok(StepOutput::text(format!(
-                    "published {}",
-                    input.previous_content_str()
-                )))
-            })
-            .requires_confirmation(Some("Publish it?".into()), OnReject::Cancel),
-        )
-        .db(&s.engine)
-        .build()
-        .unwrap();
-}
-
 /// Starts a `review` run reporting to `url` and returns its id once it paused.
 async fn paused_review(s: &TestServer, url: &str) -> String {
     let resp = s
@@ -402,8 +380,7 @@ async fn a_late_delivery_reports_the_outcome_it_was_queued_for(backend: Backend)
     assert_eq!(done["type"], "run.completed", "{done}");
     assert_eq!(done["data"]["status"], "COMPLETED");
 
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    let rec = wait_for(TIMEOUT, "both deliveries to be delivered", || async {
         let rec = run_record(&s, "review", &run_id).await;
         let statuses: Vec<&str> = rec["webhook_deliveries"]
             .as_array()
@@ -412,12 +389,13 @@ async fn a_late_delivery_reports_the_outcome_it_was_queued_for(backend: Backend)
             .map(|d| d["status"].as_str().unwrap())
             .collect();
         if statuses == ["delivered", "delivered"] {
-            assert_eq!(rec["webhook_deliveries"][0]["attempts"], 2, "{rec}");
-            break;
+            Ok(rec)
+        } else {
+            Err(rec)
         }
-        assert!(tokio::time::Instant::now() < deadline, "deliveries: {rec}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    assert_eq!(rec["webhook_deliveries"][0]["attempts"], 2, "{rec}");
     s.shutdown().await;
 }
 

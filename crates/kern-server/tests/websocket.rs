@@ -4,73 +4,40 @@
 mod common;
 
 use common::*;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use kern_core::store::RunStatus;
-use kern_testkit::{both_backends, Backend};
+use kern_testkit::{assert_gapless_payloads, both_backends, Backend};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(s: &TestServer) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/workflows/ws", s.addr))
-        .await
-        .unwrap();
-    ws
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("socket open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
-
-fn assert_events(frames: &[Value], from: u64) {
-    for (i, f) in frames.iter().enumerate() {
-        assert_eq!(f["event_index"], from + i as u64, "{frames:?}");
-    }
-}
 
 async fn start_drop_reconnect(backend: Backend) {
     let Some(s) = TestServer::start(backend, Opts::default()).await else {
         return;
     };
-    let mut ws = connect(&s).await;
-    let hello = recv(&mut ws).await;
+    let mut ws = ws_connect(&s).await;
+    let hello = ws_recv(&mut ws).await;
     assert_eq!(hello["event"], "connected");
     assert_eq!(hello["requires_auth"], false);
-    send(&mut ws, json!({"action": "ping"})).await;
-    assert_eq!(recv(&mut ws).await["event"], "pong");
+    ws_send(&mut ws, json!({"action": "ping"})).await;
+    assert_eq!(ws_recv(&mut ws).await["event"], "pong");
 
     let key = gate_key();
-    send(
+    ws_send(
         &mut ws,
         json!({"action": "start-workflow", "workflow_id": "gated", "message": key, "session_id": "ws-s"}),
     )
     .await;
-    let queued = recv(&mut ws).await;
+    let queued = ws_recv(&mut ws).await;
     assert_eq!(queued["event"], "queued");
     assert_eq!(queued["session_id"], "ws-s");
     assert_eq!(queued["status"], "PENDING");
     let run_id: kern_core::store::RunId = queued["run_id"].as_str().unwrap().parse().unwrap();
     let first = vec![
-        recv(&mut ws).await,
-        recv(&mut ws).await,
-        recv(&mut ws).await,
+        ws_recv(&mut ws).await,
+        ws_recv(&mut ws).await,
+        ws_recv(&mut ws).await,
     ];
-    assert_events(&first, 0);
+    assert_gapless_payloads(&first, 0);
     assert_eq!(first[0]["event"], "WorkflowStarted");
     assert_eq!(first[2]["event"], "StepOutput");
     // Events are sent as stored.
@@ -78,72 +45,72 @@ async fn start_drop_reconnect(backend: Backend) {
     assert_eq!(serde_json::from_str::<Value>(&stored[2]).unwrap(), first[2]);
     drop(ws); // the run goes on
 
-    let mut ws = connect(&s).await;
-    recv(&mut ws).await; // connected
-    send(
+    let mut ws = ws_connect(&s).await;
+    ws_recv(&mut ws).await; // connected
+    ws_send(
         &mut ws,
         json!({"action": "reconnect", "run_id": run_id.to_string(), "workflow_id": "gated", "session_id": "ws-s", "last_event_index": 0}),
     )
     .await;
-    let catch_up = recv(&mut ws).await;
+    let catch_up = ws_recv(&mut ws).await;
     assert_eq!(catch_up["event"], "catch_up");
     assert_eq!(catch_up["missed_events"], 2);
-    let missed = vec![recv(&mut ws).await, recv(&mut ws).await];
-    assert_events(&missed, 1);
-    assert_eq!(recv(&mut ws).await["event"], "subscribed");
+    let missed = vec![ws_recv(&mut ws).await, ws_recv(&mut ws).await];
+    assert_gapless_payloads(&missed, 1);
+    assert_eq!(ws_recv(&mut ws).await["event"], "subscribed");
     gate(&key).add_permits(1);
-    let live = vec![recv(&mut ws).await, recv(&mut ws).await];
-    assert_events(&live, 3);
+    let live = vec![ws_recv(&mut ws).await, ws_recv(&mut ws).await];
+    assert_gapless_payloads(&live, 3);
     assert_eq!(live[1]["event"], "WorkflowCompleted");
     s.wait_status(run_id, RunStatus::is_terminal).await;
 
     // After the end: replay from an index (given as a string, as some clients do).
-    send(
+    ws_send(
         &mut ws,
         json!({"action": "reconnect", "run_id": run_id.to_string(), "last_event_index": "2"}),
     )
     .await;
-    let replay = recv(&mut ws).await;
+    let replay = ws_recv(&mut ws).await;
     assert_eq!(replay["event"], "replay");
     assert_eq!(replay["status"], "COMPLETED");
     assert_eq!(replay["total_events"], 2);
-    let rest = vec![recv(&mut ws).await, recv(&mut ws).await];
-    assert_events(&rest, 3);
+    let rest = vec![ws_recv(&mut ws).await, ws_recv(&mut ws).await];
+    assert_gapless_payloads(&rest, 3);
 
     // Errors.
-    send(
+    ws_send(
         &mut ws,
         json!({"action": "reconnect", "run_id": uuid::Uuid::now_v7().to_string()}),
     )
     .await;
-    let e = recv(&mut ws).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["event"], "error");
     assert!(e["error"].as_str().unwrap().contains("not found"));
-    send(&mut ws, json!({"action": "reconnect"})).await;
-    assert_eq!(recv(&mut ws).await["event"], "error");
-    send(
+    ws_send(&mut ws, json!({"action": "reconnect"})).await;
+    assert_eq!(ws_recv(&mut ws).await["event"], "error");
+    ws_send(
         &mut ws,
         json!({"action": "reconnect", "run_id": run_id.to_string(), "last_event_index": -7}),
     )
     .await;
-    let e = recv(&mut ws).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["code"], "invalid_last_event_index");
-    send(
+    ws_send(
         &mut ws,
         json!({"action": "start-workflow", "workflow_id": "nope", "message": "m"}),
     )
     .await;
-    let e = recv(&mut ws).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["event"], "error");
     assert_eq!(e["code"], "workflow_not_found");
-    send(&mut ws, json!({"action": "start-workflow", "message": "m"})).await;
-    assert_eq!(recv(&mut ws).await["error"], "workflow_id is required");
-    send(&mut ws, json!({"action": "dance"})).await;
-    let e = recv(&mut ws).await;
+    ws_send(&mut ws, json!({"action": "start-workflow", "message": "m"})).await;
+    assert_eq!(ws_recv(&mut ws).await["error"], "workflow_id is required");
+    ws_send(&mut ws, json!({"action": "dance"})).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["event"], "error");
     assert_eq!(e["error"], "Unknown action: dance");
     ws.send(Message::text("{nope")).await.unwrap();
-    assert_eq!(recv(&mut ws).await["event"], "error");
+    assert_eq!(ws_recv(&mut ws).await["event"], "error");
     ws.close(None).await.unwrap();
     s.shutdown().await;
 }
@@ -153,24 +120,24 @@ async fn start_to_completion(backend: Backend) {
     let Some(s) = TestServer::start(backend, Opts::default()).await else {
         return;
     };
-    let mut ws = connect(&s).await;
-    recv(&mut ws).await;
-    send(
+    let mut ws = ws_connect(&s).await;
+    ws_recv(&mut ws).await;
+    ws_send(
         &mut ws,
         json!({"action": "start-workflow", "workflow_id": "count", "message": "5 1"}),
     )
     .await;
-    assert_eq!(recv(&mut ws).await["event"], "queued");
+    assert_eq!(ws_recv(&mut ws).await["event"], "queued");
     let mut events = vec![];
     loop {
-        let v = recv(&mut ws).await;
+        let v = ws_recv(&mut ws).await;
         let end = v["event"] == "WorkflowCompleted";
         events.push(v);
         if end {
             break;
         }
     }
-    assert_events(&events, 0);
+    assert_gapless_payloads(&events, 0);
     assert_eq!(
         events.iter().filter(|e| e["event"] == "StepOutput").count(),
         5
@@ -323,30 +290,30 @@ async fn websocket_authentication() {
     )
     .await
     .unwrap();
-    let mut ws = connect(&s).await;
-    let hello = recv(&mut ws).await;
+    let mut ws = ws_connect(&s).await;
+    let hello = ws_recv(&mut ws).await;
     assert_eq!(hello["requires_auth"], true);
-    send(&mut ws, json!({"action": "ping"})).await;
-    assert_eq!(recv(&mut ws).await["event"], "auth_required");
-    send(
+    ws_send(&mut ws, json!({"action": "ping"})).await;
+    assert_eq!(ws_recv(&mut ws).await["event"], "auth_required");
+    ws_send(
         &mut ws,
         json!({"action": "start-workflow", "workflow_id": "echo", "message": "m"}),
     )
     .await;
-    assert_eq!(recv(&mut ws).await["event"], "auth_required");
-    send(&mut ws, json!({"action": "authenticate"})).await;
-    assert_eq!(recv(&mut ws).await["event"], "auth_error");
-    send(&mut ws, json!({"action": "authenticate", "token": "wrong"})).await;
-    let e = recv(&mut ws).await;
+    assert_eq!(ws_recv(&mut ws).await["event"], "auth_required");
+    ws_send(&mut ws, json!({"action": "authenticate"})).await;
+    assert_eq!(ws_recv(&mut ws).await["event"], "auth_error");
+    ws_send(&mut ws, json!({"action": "authenticate", "token": "wrong"})).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["event"], "auth_error");
     assert_eq!(e["error"], "Invalid token");
-    send(
+    ws_send(
         &mut ws,
         json!({"action": "authenticate", "token": "sekrit"}),
     )
     .await;
-    assert_eq!(recv(&mut ws).await["event"], "authenticated");
-    send(&mut ws, json!({"action": "ping"})).await;
-    assert_eq!(recv(&mut ws).await["event"], "pong");
+    assert_eq!(ws_recv(&mut ws).await["event"], "authenticated");
+    ws_send(&mut ws, json!({"action": "ping"})).await;
+    assert_eq!(ws_recv(&mut ws).await["event"], "pong");
     s.shutdown().await;
 }

@@ -4,15 +4,16 @@
 use futures::StreamExt;
 use kern_core::engine::Engine;
 use kern_core::store::{RunId, RunRecord, RunStatus};
-use kern_core::workflow::{Step, StepOutput, Workflow};
+use kern_core::workflow::{OnReject, Step, StepOutput, Workflow};
 use kern_server::AgentOs;
-use kern_testkit::{Backend, TestDb};
+use kern_testkit::{wait_for, Backend, TestDb};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -193,38 +194,30 @@ impl TestServer {
         v["run_id"].as_str().unwrap().parse().unwrap()
     }
 
-    /// Waits until the run has a status satisfying `f`.
+    /// Waits (up to [`TIMEOUT`]) until the run has a status satisfying `f`.
     pub async fn wait_status(&self, run_id: RunId, f: impl Fn(RunStatus) -> bool) -> RunRecord {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
+        wait_for(TIMEOUT, &format!("a status of run {run_id}"), || async {
             let r = self.engine.get_run(run_id).await.unwrap().unwrap();
             if f(r.status) {
-                return r;
+                Ok(r)
+            } else {
+                Err(r.status)
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "run {run_id} stuck at {}",
-                r.status
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 
-    /// Waits until the run's log has at least `n` events.
+    /// Waits (up to [`TIMEOUT`]) until the run's log has at least `n` events.
     pub async fn wait_events(&self, run_id: RunId, n: u64) {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
+        wait_for(TIMEOUT, &format!("{n} events of run {run_id}"), || async {
             let r = self.engine.get_run(run_id).await.unwrap().unwrap();
             if r.event_count >= n {
-                return;
+                Ok(())
+            } else {
+                Err(format!("{} events", r.event_count))
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "run {run_id} has only {} events",
-                r.event_count
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -321,19 +314,14 @@ impl SseReader {
     }
 }
 
-/// Checks that `frames` are a run's events with indices `from, from+1, …` and the SSE `id:`
-/// equal to the payload's `event_index`.
+/// Checks that `frames` are a run's events with indices `from, from+1, …`, each frame's SSE
+/// `id:` equal to its payload's `event_index` and its `event:` to the payload's `event`.
 pub fn assert_gapless(frames: &[SseFrame], from: u64) {
-    for (i, f) in frames.iter().enumerate() {
+    kern_testkit::assert_gapless_payloads(frames.iter().map(SseFrame::json), from);
+    for f in frames {
         let v = f.json();
-        let idx = v["event_index"].as_u64().unwrap();
-        assert_eq!(
-            idx,
-            from + i as u64,
-            "gap or duplicate at frame {i}: {frames:?}"
-        );
-        assert_eq!(f.id, Some(idx));
-        assert_eq!(f.name(), v["event"].as_str().unwrap());
+        assert_eq!(f.id, v["event_index"].as_u64(), "SSE id of {v}");
+        assert_eq!(f.name(), v["event"].as_str().unwrap(), "SSE event of {v}");
     }
 }
 
@@ -360,4 +348,59 @@ pub async fn stored_payloads(engine: &Engine, run_id: RunId) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A WebSocket client connection to the test server.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the WebSocket route (`/workflows/ws`).
+pub async fn ws_connect(s: &TestServer) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/workflows/ws", s.addr))
+        .await
+        .unwrap();
+    ws
+}
+
+/// Sends one JSON message.
+pub async fn ws_send(ws: &mut Ws, v: Value) {
+    use futures::SinkExt;
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// The next text message, parsed (other frames, such as pings, are skipped), within
+/// [`TIMEOUT`].
+pub async fn ws_recv(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("socket open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// Registers `review`: `draft`, then `publish`, which pauses the run for a confirmation
+/// ("Publish it?"; a rejection cancels the run).
+pub fn register_review(s: &TestServer) {
+    Workflow::builder("review")
+        .name("Review")
+        .step(Step::new("draft", |input| async move {
+            Ok(StepOutput::text(format!("draft of {}", input.input_str())))
+        }))
+        .step(
+            Step::new("publish", |input| async move {
+                Ok(StepOutput::text(format!(
+                    "published {}",
+                    input.previous_content_str()
+                )))
+            })
+            .requires_confirmation(Some("Publish it?".into()), OnReject::Cancel),
+        )
+        .db(&s.engine)
+        .build()
+        .unwrap();
 }
