@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::TIMEOUT;
+use common::{listening_url, terminate, TIMEOUT};
+use kern_testkit::wait_for;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// `kern serve --demo --port 0` on `db` with stderr into `log`.
 fn spawn(db: &str, log: &Path, args: &[&str]) -> Child {
@@ -32,45 +32,6 @@ fn spawn(db: &str, log: &Path, args: &[&str]) -> Child {
         .expect("spawn kern serve")
 }
 
-/// Waits until the log names the address the server listens on.
-fn wait_url(log: &Path) -> String {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(rest) = text.split("listening on ").nth(1) {
-            let url: String = rest
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '"')
-                .collect();
-            return url;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kern serve did not start: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// SIGTERM, then a clean exit.
-fn terminate(mut child: Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "kern serve exited with {status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "kern serve did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// One background `echo` run (polled to its end, by id) and one foreground `fail` run.
 async fn workload(url: &str) -> (String, String) {
     let c = reqwest::Client::new();
@@ -88,8 +49,7 @@ async fn workload(url: &str) -> (String, String) {
         .await
         .unwrap();
     let echo = v["run_id"].as_str().unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    wait_for(TIMEOUT, "the echo run to complete", || async {
         let r: Value = c
             .get(format!("{url}/workflows/echo/runs/{echo}"))
             .send()
@@ -99,11 +59,12 @@ async fn workload(url: &str) -> (String, String) {
             .await
             .unwrap();
         if r["status"] == "COMPLETED" {
-            break;
+            Ok(())
+        } else {
+            Err(r)
         }
-        assert!(tokio::time::Instant::now() < deadline, "echo run stuck");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     let v: Value = c
         .post(format!("{url}/workflows/fail/runs"))
         .form(&[("message", "boom"), ("stream", "false")])
@@ -127,10 +88,10 @@ fn assert_no_ansi(text: &str) {
 async fn json_logs(db: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
-    let child = spawn(db, &log, &["--log-format", "json"]);
-    let url = wait_url(&log);
+    let mut child = spawn(db, &log, &["--log-format", "json"]);
+    let url = listening_url(&log);
     let (echo, fail) = workload(&url).await;
-    terminate(child);
+    terminate(&mut child);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_no_ansi(&text);
     let lines: Vec<Value> = text
@@ -182,10 +143,10 @@ async fn json_logs(db: &str) {
 async fn text_logs(db: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
-    let child = spawn(db, &log, &[]);
-    let url = wait_url(&log);
+    let mut child = spawn(db, &log, &[]);
+    let url = listening_url(&log);
     let (echo, _fail) = workload(&url).await;
-    terminate(child);
+    terminate(&mut child);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_no_ansi(&text);
     let finished = text

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::TIMEOUT;
+use common::{listening_url, terminate};
 use kern_models::testing::{FakeOpenAi, Reply, Scripted};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
 // A minimal OTLP/HTTP receiver.
@@ -259,18 +259,7 @@ async fn a_run_is_exported_as_a_trace() {
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + TIMEOUT;
-    let url = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(rest) = text.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kern serve did not start: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let url = listening_url(&log);
     let run: Value = reqwest::Client::new()
         .post(format!("{url}/workflows/flow/runs"))
         .form(&[("message", "top story?"), ("stream", "false")])
@@ -283,13 +272,7 @@ async fn a_run_is_exported_as_a_trace() {
     assert_eq!(run["status"], "COMPLETED", "{run}");
     let run_id = run["run_id"].as_str().unwrap().to_owned();
     // A graceful stop flushes what the batch has not sent yet.
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    terminate(&mut child);
 
     let got = received.lock().unwrap().clone();
     assert!(

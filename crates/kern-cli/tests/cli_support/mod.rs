@@ -6,7 +6,6 @@
 
 use kern::engine::Engine;
 use kern::workflow::{OnReject, Step, StepError, StepOutput, Workflow};
-use kern_testkit::TestDb;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,12 +43,7 @@ pub fn kern(db: &str, args: &[&str]) -> (i32, String, String) {
 }
 
 /// An executing engine on the test database, with short leases and fast polling.
-pub fn engine(db: &TestDb) -> Engine {
-    Engine::builder(db.store.clone())
-        .lease(Duration::from_secs(2))
-        .poll_interval(Duration::from_millis(50))
-        .build()
-}
+pub use kern_testkit::engine;
 
 /// The test workflows, registered on `engine`.
 pub struct Flows {

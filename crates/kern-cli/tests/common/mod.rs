@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use futures::StreamExt;
+use kern_testkit::{assert_gapless_payloads, wait_for, wait_for_blocking};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -81,24 +83,7 @@ impl Serve {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn terminate(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "kern serve exited with {status}");
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "kern serve did not stop"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut self.child);
     }
 
     /// SIGKILL.
@@ -149,21 +134,16 @@ impl Serve {
         timeout: Duration,
         f: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let v = self
-                .get(&format!("/workflows/{workflow}/runs/{run_id}"))
-                .await;
+        let path = format!("/workflows/{workflow}/runs/{run_id}");
+        wait_for(timeout, &format!("run {run_id}"), || async {
+            let v = self.get(&path).await;
             if f(&v) {
-                return v;
+                Ok(v)
+            } else {
+                Err(format!("status {}", v["status"]))
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "run {run_id} stuck: {}",
-                v["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -180,9 +160,42 @@ pub fn is_final(v: &Value) -> bool {
 
 /// Asserts a run's stored events (as served in its record) have indices 0, 1, 2, ….
 pub fn assert_log_gapless(run: &Value) {
-    for (i, e) in run["events"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(e["event_index"], i as u64, "{}", run["events"]);
-    }
+    assert_gapless_payloads(run["events"].as_array().unwrap(), 0);
+}
+
+/// Sends SIGTERM to a `kern serve` process and waits (up to [`TIMEOUT`]) for a clean exit.
+pub fn terminate(child: &mut Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM");
+    let status = wait_for_blocking(TIMEOUT, "kern serve to stop", || {
+        child.try_wait().unwrap().ok_or("running")
+    });
+    assert!(status.success(), "kern serve exited with {status}");
+}
+
+/// Waits (up to [`TIMEOUT`]) until the log of a `kern serve` (its stderr, in a file) names
+/// the address it listens on, and returns it (`http://127.0.0.1:<port>`), in the text and the
+/// JSON log formats.
+pub fn listening_url(log: &Path) -> String {
+    wait_for_blocking(TIMEOUT, "kern serve to listen", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // Only a whole line: the server may be writing it.
+        match text
+            .split("listening on ")
+            .nth(1)
+            .filter(|rest| rest.contains('\n'))
+        {
+            Some(rest) => Ok(rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"')
+                .collect()),
+            None => Err(text),
+        }
+    })
 }
 
 /// Non-comment SSE frames of a response: (event name, data JSON).
