@@ -1,7 +1,7 @@
 //! The store contract, run against every backend.
 
 use kern_store::*;
-use kern_testkit::{both_backends, Backend, TestDb};
+use kern_testkit::{both_backends, wait_for, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -237,14 +237,11 @@ async fn expired_lease_is_reclaimed_and_old_owner_fenced(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let new = loop {
-        if let Some(r) = s.claim(&claim_req("b", 1, 10_000)).await.unwrap().pop() {
-            break r;
-        }
-        assert!(std::time::Instant::now() < deadline, "lease never expired");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let new = wait_for(Duration::from_secs(5), "the lease to expire", || async {
+        let claimed = s.claim(&claim_req("b", 1, 10_000)).await.unwrap().pop();
+        claimed.ok_or("nothing claimable")
+    })
+    .await;
     assert_eq!(new.run_id, old.run_id);
     assert_eq!(new.attempt, 2);
     assert_eq!(new.event_count, 2);

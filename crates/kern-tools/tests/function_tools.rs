@@ -358,14 +358,12 @@ async fn a_cancelled_blocking_tool_returns_at_once_and_sees_the_flag() {
     assert!(matches!(err, ToolError::Cancelled));
     assert!(started.elapsed() < Duration::from_secs(1));
     // The thread notices the flag soon after.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !saw_cancel.load(Ordering::SeqCst) {
-        assert!(
-            Instant::now() < deadline,
-            "the blocking function never saw the flag"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    kern_testkit::wait_until(
+        Duration::from_secs(5),
+        "the blocking function to see the flag",
+        || async { saw_cancel.load(Ordering::SeqCst) },
+    )
+    .await;
 }
 
 #[tokio::test]
