@@ -155,7 +155,7 @@ async fn get_json(s: &TestServer, path: &str) -> Value {
 async fn until_completed(ws: &mut Ws) -> Vec<Value> {
     let mut events = vec![];
     loop {
-        let v = recv(ws).await;
+        let v = ws_recv(ws).await;
         let end = v["event"] == "WorkflowCompleted";
         events.push(v);
         if end {
@@ -171,23 +171,23 @@ async fn start_is_idempotent(backend: Backend) {
     let Some(s) = TestServer::start(backend, Opts::default()).await else {
         return;
     };
-    let mut ws = connect(&s).await;
-    recv(&mut ws).await; // connected
+    let mut ws = ws_connect(&s).await;
+    ws_recv(&mut ws).await; // connected
     let start = json!({
         "action": "start-workflow", "workflow_id": "echo", "message": "once",
         "idempotency_key": "ws-k1", "dependencies": {"d": 2},
     });
-    send(&mut ws, start.clone()).await;
-    let queued = recv(&mut ws).await;
+    ws_send(&mut ws, start.clone()).await;
+    let queued = ws_recv(&mut ws).await;
     assert_eq!(queued["event"], "queued");
     let run_id = queued["run_id"].as_str().unwrap().to_owned();
     let first = until_completed(&mut ws).await;
-    assert_events(&first, 0);
+    assert_gapless_payloads(&first, 0);
     assert_eq!(first.last().unwrap()["content"], "once");
 
     // The same message again: the same run, answered alike, its events from the first.
-    send(&mut ws, start.clone()).await;
-    assert_eq!(recv(&mut ws).await, queued);
+    ws_send(&mut ws, start.clone()).await;
+    assert_eq!(ws_recv(&mut ws).await, queued);
     assert_eq!(until_completed(&mut ws).await, first);
 
     // The same request through the HTTP route (background and streamed, as the socket's
@@ -207,14 +207,14 @@ async fn start_is_idempotent(backend: Backend) {
     // The key with other fields: refused, nothing started.
     let mut other = start.clone();
     other["dependencies"] = json!({"d": 3});
-    send(&mut ws, other).await;
-    let e = recv(&mut ws).await;
+    ws_send(&mut ws, other).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["event"], "error");
     assert_eq!(e["code"], "idempotency_conflict");
     let mut long = start.clone();
     long["idempotency_key"] = json!("k".repeat(300));
-    send(&mut ws, long).await;
-    let e = recv(&mut ws).await;
+    ws_send(&mut ws, long).await;
+    let e = ws_recv(&mut ws).await;
     assert_eq!(e["code"], "invalid_field");
     assert!(
         e["error"].as_str().unwrap().contains("Idempotency-Key"),
@@ -231,9 +231,9 @@ async fn start_keeps_dependencies(backend: Backend) {
     let Some(s) = TestServer::start(backend, Opts::default()).await else {
         return;
     };
-    let mut ws = connect(&s).await;
-    recv(&mut ws).await; // connected
-    send(
+    let mut ws = ws_connect(&s).await;
+    ws_recv(&mut ws).await; // connected
+    ws_send(
         &mut ws,
         json!({
             "action": "start-workflow", "workflow_id": "echo", "message": "deps",
@@ -242,7 +242,7 @@ async fn start_keeps_dependencies(backend: Backend) {
         }),
     )
     .await;
-    let queued = recv(&mut ws).await;
+    let queued = ws_recv(&mut ws).await;
     assert_eq!(queued["event"], "queued", "{queued}");
     until_completed(&mut ws).await;
     let run_id = queued["run_id"].as_str().unwrap();
@@ -261,8 +261,8 @@ async fn start_keeps_dependencies(backend: Backend) {
     ] {
         let mut msg = json!({"action": "start-workflow", "workflow_id": "echo", "message": "bad"});
         msg[field] = value;
-        send(&mut ws, msg).await;
-        let e = recv(&mut ws).await;
+        ws_send(&mut ws, msg).await;
+        let e = ws_recv(&mut ws).await;
         assert_eq!(e["event"], "error", "{field}: {e}");
         assert_eq!(e["code"], code, "{field}: {e}");
         assert!(e["error"].as_str().unwrap().contains(field), "{field}: {e}");
