@@ -16,7 +16,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
 // A minimal OTLP/HTTP receiver.
