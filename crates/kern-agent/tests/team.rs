@@ -3,10 +3,10 @@
 use kern_agent::{Agent, Team, TeamMode};
 use kern_core::workflow::{Step, StepOutput, Workflow};
 use kern_models::testing::{FakeOpenAi, Scripted};
-use kern_store::{RunFilter, RunStatus};
+use kern_store::RunStatus;
 use kern_testkit::{
-    assert_gapless, both_backends, engine, finished, json, names, stored, wait_until, Backend,
-    TestDb,
+    assert_gapless, both_backends, children, engine, finished, json, names, stored, wait_until,
+    Backend, TestDb,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -88,13 +88,7 @@ async fn coordinate_delegates_in_parallel_and_composes(backend: Backend) {
     let second = leader.requests()[1].to_string();
     assert!(second.contains("HN says: Rust is trending") && second.contains("NVDA is up 3%"));
     // Members ran as child runs, their events are in the team's stream.
-    let children = engine
-        .list_runs(&RunFilter {
-            parent_run_id: Some(run.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let children = children(&engine, run.run_id).await;
     assert_eq!(children.len(), 2);
     assert!(children.iter().all(|c| c.status == RunStatus::Completed));
     let log = stored(&engine, run.run_id).await;
@@ -215,13 +209,7 @@ async fn cancelling_a_team_cancels_its_members(backend: Backend) {
         finished(&engine, run.run_id).await.status,
         RunStatus::Cancelled
     );
-    let children = engine
-        .list_runs(&RunFilter {
-            parent_run_id: Some(run.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let children = children(&engine, run.run_id).await;
     assert_eq!(children.len(), 1);
     assert_eq!(
         finished(&engine, children[0].run_id).await.status,

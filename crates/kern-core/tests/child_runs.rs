@@ -1,11 +1,11 @@
 //! Child runs: a component run inside another run (nested workflow here; agents and teams use
 //! the same path), with its own record and log, mirrored events, and cancellation.
 
-use kern_core::store::{RunFilter, RunStatus};
+use kern_core::store::RunStatus;
 use kern_core::workflow::*;
 use kern_testkit::{
-    assert_gapless, both_backends, collect, engine, finished, json, stored, wait_for, Backend,
-    TestDb,
+    assert_gapless, both_backends, children, collect, engine, finished, json, stored, wait_for,
+    Backend, TestDb,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -64,13 +64,7 @@ async fn child_runs_have_their_own_record_and_mirror_their_events(backend: Backe
     let done = finished(&engine, run.run_id).await;
     assert_eq!(done.status, RunStatus::Completed, "{:?}", done.error);
     assert_eq!(done.content().unwrap(), "[ABAB]");
-    let children = engine
-        .list_runs(&RunFilter {
-            parent_run_id: Some(run.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let children = children(&engine, run.run_id).await;
     assert_eq!(children.len(), 1);
     let child = &children[0];
     assert_eq!(child.status, RunStatus::Completed);
@@ -116,13 +110,7 @@ async fn cancelling_the_parent_cancels_the_child(backend: Backend) {
         Duration::from_secs(10),
         "the child to reach its hanging step",
         || async {
-            let kids = engine
-                .list_runs(&RunFilter {
-                    parent_run_id: Some(run.run_id),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let kids = children(&engine, run.run_id).await;
             match kids.first() {
                 Some(c)
                     if stored(&engine, c.run_id)

@@ -6,13 +6,13 @@
 use futures::StreamExt;
 use kern_core::engine::Engine;
 use kern_core::event::{Event, EventKind};
-use kern_core::store::{RunFilter, RunStatus};
+use kern_core::store::RunStatus;
 use kern_core::transcript::Transcript;
 use kern_core::workflow::*;
 use kern_core::EngineError;
 use kern_testkit::{
-    assert_gapless, both_backends, collect, engine, engine_on, finished, json, names, stored,
-    Backend, TestDb,
+    assert_gapless, both_backends, children, collect, engine, engine_on, finished, json, names,
+    stored, Backend, TestDb,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -258,16 +258,10 @@ async fn a_child_run_is_requeued_with_its_parent(backend: Backend) {
         finished(&engine, run.run_id).await.status,
         RunStatus::Failed
     );
-    let children = engine
-        .list_runs(&RunFilter {
-            parent_run_id: Some(run.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(children.len(), 1);
-    assert_eq!(children[0].status, RunStatus::Failed);
-    let err = engine.requeue(children[0].run_id).await.unwrap_err();
+    let first = children(&engine, run.run_id).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].status, RunStatus::Failed);
+    let err = engine.requeue(first[0].run_id).await.unwrap_err();
     assert!(
         matches!(err, EngineError::NotRequeueable { child: true, .. }),
         "{err}"
@@ -286,14 +280,11 @@ async fn a_child_run_is_requeued_with_its_parent(backend: Backend) {
         ),
         (1, 2, 2)
     );
-    let children = engine
-        .list_runs(&RunFilter {
-            parent_run_id: Some(run.run_id),
-            ..Default::default()
-        })
+    let statuses: Vec<RunStatus> = children(&engine, run.run_id)
         .await
-        .unwrap();
-    let statuses: Vec<RunStatus> = children.iter().map(|c| c.status).collect();
+        .iter()
+        .map(|c| c.status)
+        .collect();
     assert_eq!(statuses, [RunStatus::Failed, RunStatus::Completed]);
 }
 

@@ -21,8 +21,8 @@ mod runs;
 mod wait;
 pub use events::{assert_joined_content, kept_events};
 pub use runs::{
-    assert_gapless, assert_gapless_payloads, collect, engine, engine_on, finished, json, names,
-    stored, RUN_TIMEOUT,
+    assert_gapless, assert_gapless_payloads, children, collect, engine, engine_on, finished, json,
+    names, stored, RUN_TIMEOUT,
 };
 pub use wait::{wait_for, wait_for_blocking, wait_until, wait_until_blocking};
 

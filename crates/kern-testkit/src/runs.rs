@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 use kern_core::engine::{Engine, EventStream};
-use kern_store::{RunId, RunRecord, Store, StoredEvent};
+use kern_store::{RunFilter, RunId, RunRecord, Store, StoredEvent};
 use serde_json::Value;
 use std::borrow::Borrow;
 use std::sync::Arc;
@@ -37,6 +37,18 @@ pub async fn stored(engine: &Engine, run_id: RunId) -> Vec<StoredEvent> {
         .read_events(run_id, 0, 100_000)
         .await
         .expect("read the run's events")
+}
+
+/// The child runs of a run (a team's members, a workflow's nested components), as the
+/// engine lists them.
+pub async fn children(engine: &Engine, run_id: RunId) -> Vec<RunRecord> {
+    engine
+        .list_runs(&RunFilter {
+            parent_run_id: Some(run_id),
+            ..Default::default()
+        })
+        .await
+        .expect("list the child runs")
 }
 
 /// The `event` names of stored events, in order.
