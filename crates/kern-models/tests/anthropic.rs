@@ -1,66 +1,16 @@
 //! Anthropic Messages against a fake server speaking its SSE wire format.
+//! The checks every provider passes (streaming with usage, error statuses, dropped and
+//! malformed streams) are rows of `providers.rs`.
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use kern_models::testing::{Reply, ScriptedServer};
-use kern_models::{Anthropic, ChatRequest, Message, Model, ModelError, ResponseFormat, ToolCall};
+use kern_models::{ChatRequest, Message, Model, ModelError, ResponseFormat, ToolCall};
 use serde_json::json;
-use support::{anthropic_events, anthropic_reply, drain, fast, weather_tool};
-
-fn model(server: &ScriptedServer) -> Anthropic {
-    Anthropic::new("claude-test", "sk-ant-test")
-        .base_url(server.url())
-        .options(fast())
-}
-
-#[tokio::test]
-async fn streams_text_and_parallel_tool_use_with_usage() {
-    let server = ScriptedServer::start([anthropic_reply(anthropic_events(
-        &["Let me ", "check."],
-        &[
-            ("toolu_1", "get_weather", r#"{"city": "Paris"}"#),
-            ("toolu_2", "get_weather", r#"{"city": "Rome"}"#),
-        ],
-    ))
-    .delay(Duration::from_millis(2))])
-    .await;
-    let m = model(&server);
-    assert_eq!((m.id(), m.provider()), ("claude-test", "anthropic"));
-    let out = drain(
-        Instant::now(),
-        m.stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(out.deltas(), ["Let me ", "check."]);
-    let response = out.completed();
-    assert_eq!(response.content.as_deref(), Some("Let me check."));
-    assert_eq!(
-        response.tool_calls,
-        vec![
-            ToolCall {
-                id: "toolu_1".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city": "Paris"}"#.into()
-            },
-            ToolCall {
-                id: "toolu_2".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city": "Rome"}"#.into()
-            },
-        ]
-    );
-    assert_eq!(response.finish_reason.as_deref(), Some("tool_use"));
-    // input 25 + 5 read from the cache; output from message_delta.
-    assert_eq!(response.usage.input_tokens, 30);
-    assert_eq!(response.usage.cached_input_tokens, 5);
-    assert_eq!(response.usage.output_tokens, 42);
-    assert_eq!(response.usage.total_tokens, 72);
-}
+use support::{
+    anthropic as model, anthropic_events, anthropic_reply, complete_hi, hi, stream, weather_call,
+    weather_tool,
+};
 
 #[tokio::test]
 async fn a_tool_use_without_input_deltas_has_empty_object_arguments() {
@@ -100,16 +50,8 @@ async fn request_uses_top_level_system_tool_use_and_tool_result_blocks() {
         Message::assistant_tool_calls(
             Some("Checking.".into()),
             vec![
-                ToolCall {
-                    id: "toolu_1".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Paris"}"#.into(),
-                },
-                ToolCall {
-                    id: "toolu_2".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Rome"}"#.into(),
-                },
+                weather_call("toolu_1", r#"{"city":"Paris"}"#),
+                weather_call("toolu_2", r#"{"city":"Rome"}"#),
             ],
         ),
         Message::tool("toolu_1", "get_weather", "18C"),
@@ -188,37 +130,13 @@ async fn invalid_tool_arguments_are_rejected_before_sending() {
 }
 
 #[tokio::test]
-async fn unauthorized_carries_anthropic_error_message() {
-    let server = ScriptedServer::start([Reply::json(
-        401,
-        json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
-    )])
-    .await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        ModelError::Unauthorized {
-            status: 401,
-            message: "invalid x-api-key".into()
-        }
-    );
-    assert_eq!(server.request_count(), 1);
-}
-
-#[tokio::test]
 async fn overloaded_529_is_retried() {
     let server = ScriptedServer::start([
         Reply::json(529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
         anthropic_reply(anthropic_events(&["back"], &[])),
     ])
     .await;
-    let response = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap();
+    let response = complete_hi(&model(&server)).await.unwrap();
     assert_eq!(response.content.as_deref(), Some("back"));
     assert_eq!(server.request_count(), 2);
 }
@@ -232,14 +150,7 @@ async fn an_error_event_mid_stream_fails_the_stream() {
         json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
     ));
     let server = ScriptedServer::start([anthropic_reply(events)]).await;
-    let out = drain(
-        Instant::now(),
-        model(&server)
-            .stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let out = stream(&model(&server), hi()).await;
     assert_eq!(out.deltas(), ["par"]);
     assert_eq!(
         out.error,
@@ -248,34 +159,4 @@ async fn an_error_event_mid_stream_fails_the_stream() {
             message: "Overloaded".into()
         })
     );
-}
-
-#[tokio::test]
-async fn dropped_before_message_stop_is_stream_dropped() {
-    let events = anthropic_events(&["a", "b", "c"], &[]);
-    let server = ScriptedServer::start([anthropic_reply(events).abort_after(5)]).await;
-    let out = drain(
-        Instant::now(),
-        model(&server)
-            .stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(out.deltas(), ["a", "b"]);
-    assert_eq!(out.error, Some(ModelError::StreamDropped));
-}
-
-#[tokio::test]
-async fn a_malformed_event_is_malformed_stream() {
-    let server = ScriptedServer::start([Reply::sse_events([(
-        "message_start",
-        "{\"type\": \"message_start\", \"message\": {",
-    )])])
-    .await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ModelError::MalformedStream(_)), "{err:?}");
 }

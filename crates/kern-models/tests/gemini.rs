@@ -1,69 +1,15 @@
 //! Google Gemini against a fake server speaking `streamGenerateContent?alt=sse`.
+//! The checks every provider passes (streaming with usage, error statuses, dropped and
+//! malformed streams) are rows of `providers.rs`.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use kern_models::testing::{Reply, ScriptedServer};
-use kern_models::{
-    ChatRequest, Gemini, Message, Model, ModelError, ResponseFormat, StreamEvent, ToolCall,
-};
+use kern_models::{ChatRequest, Message, Model, ResponseFormat, StreamEvent};
 use serde_json::json;
-use support::{drain, fast, gemini_chunks, weather_tool};
-
-fn model(server: &ScriptedServer) -> Gemini {
-    Gemini::new("gemini-test", "g-key")
-        .base_url(format!("{}/v1beta", server.url()))
-        .options(fast())
-}
-
-#[tokio::test]
-async fn streams_text_and_parallel_function_calls_with_usage() {
-    let chunks = gemini_chunks(
-        &["Checking ", "both."],
-        &[
-            ("get_weather", json!({"city": "Paris"})),
-            ("get_weather", json!({"city": "Rome"})),
-        ],
-    );
-    let server =
-        ScriptedServer::start([Reply::sse_data(chunks).delay(Duration::from_millis(2))]).await;
-    let m = model(&server);
-    assert_eq!((m.id(), m.provider()), ("gemini-test", "gemini"));
-    let out = drain(
-        Instant::now(),
-        m.stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(out.deltas(), ["Checking ", "both."]);
-    let response = out.completed();
-    assert_eq!(response.content.as_deref(), Some("Checking both."));
-    assert_eq!(
-        response.tool_calls,
-        vec![
-            ToolCall {
-                id: "call_0".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city":"Paris"}"#.into()
-            },
-            ToolCall {
-                id: "call_1".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city":"Rome"}"#.into()
-            },
-        ]
-    );
-    assert_eq!(response.finish_reason.as_deref(), Some("STOP"));
-    let u = response.usage;
-    assert_eq!(
-        (u.input_tokens, u.output_tokens, u.total_tokens),
-        (20, 15, 35)
-    );
-    assert_eq!((u.cached_input_tokens, u.reasoning_tokens), (3, 6));
-}
+use support::{complete_hi, gemini as model, gemini_chunks, stream, weather_call, weather_tool};
 
 #[tokio::test]
 async fn thought_parts_are_reasoning_deltas() {
@@ -72,14 +18,7 @@ async fn thought_parts_are_reasoning_deltas() {
         json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "4"}]}, "finishReason": "STOP"}]}),
     ])])
     .await;
-    let out = drain(
-        Instant::now(),
-        model(&server)
-            .stream(ChatRequest::new([Message::user("2+2")]))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let out = stream(&model(&server), ChatRequest::new([Message::user("2+2")])).await;
     assert_eq!(out.events[0].1, StreamEvent::ReasoningDelta("hmm".into()));
     assert_eq!(out.completed().content.as_deref(), Some("4"));
     assert_eq!(out.completed().reasoning.as_deref(), Some("hmm"));
@@ -94,16 +33,8 @@ async fn request_uses_contents_system_instruction_and_function_parts() {
         Message::assistant_tool_calls(
             None,
             vec![
-                ToolCall {
-                    id: "call_0".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Paris"}"#.into(),
-                },
-                ToolCall {
-                    id: "call_1".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Rome"}"#.into(),
-                },
+                weather_call("call_0", r#"{"city":"Paris"}"#),
+                weather_call("call_1", r#"{"city":"Rome"}"#),
             ],
         ),
         // The name is recovered from the call when the tool message has none.
@@ -160,61 +91,6 @@ async fn request_uses_contents_system_instruction_and_function_parts() {
 }
 
 #[tokio::test]
-async fn a_body_ending_without_finish_reason_is_stream_dropped() {
-    let mut chunks = gemini_chunks(&["a", "b"], &[]);
-    chunks.pop(); // the final chunk with finishReason
-    let server = ScriptedServer::start([Reply::sse_data(chunks)]).await;
-    let out = drain(
-        Instant::now(),
-        model(&server)
-            .stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(out.deltas(), ["a", "b"]);
-    assert_eq!(out.error, Some(ModelError::StreamDropped));
-}
-
-#[tokio::test]
-async fn a_broken_connection_is_stream_dropped() {
-    let server =
-        ScriptedServer::start([Reply::sse_data(gemini_chunks(&["a", "b"], &[])).abort_after(1)])
-            .await;
-    let out = drain(
-        Instant::now(),
-        model(&server)
-            .stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(out.deltas(), ["a"]);
-    assert_eq!(out.error, Some(ModelError::StreamDropped));
-}
-
-#[tokio::test]
-async fn forbidden_carries_gemini_error_message() {
-    let server = ScriptedServer::start([Reply::json(
-        403,
-        json!({"error": {"code": 403, "message": "API key not valid. Please pass a valid API key.", "status": "PERMISSION_DENIED"}}),
-    )])
-    .await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        ModelError::Unauthorized {
-            status: 403,
-            message: "API key not valid. Please pass a valid API key.".into()
-        }
-    );
-    assert_eq!(server.request_count(), 1);
-}
-
-#[tokio::test]
 async fn rate_limited_then_success() {
     let server = ScriptedServer::start([
         Reply::json(429, json!({"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}))
@@ -223,21 +99,8 @@ async fn rate_limited_then_success() {
     ])
     .await;
     let start = Instant::now();
-    let response = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap();
+    let response = complete_hi(&model(&server)).await.unwrap();
     assert_eq!(response.content.as_deref(), Some("ok"));
     assert!(start.elapsed() >= Duration::from_secs(1));
     assert_eq!(server.request_count(), 2);
-}
-
-#[tokio::test]
-async fn a_malformed_chunk_is_malformed_stream() {
-    let server = ScriptedServer::start([Reply::sse_data(["{\"candidates\": [}"])]).await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ModelError::MalformedStream(_)), "{err:?}");
 }

@@ -11,7 +11,7 @@ use kern_models::{
     ResponseFormat, RetryPolicy, StreamEvent, ToolCall,
 };
 use serde_json::json;
-use support::{drain, fast, weather_tool};
+use support::{drain, fast, stream, weather_call, weather_tool};
 
 fn hello() -> ChatRequest {
     ChatRequest::new([Message::user("hello")])
@@ -72,11 +72,7 @@ async fn assembles_parallel_tool_calls_split_across_chunks() {
     assert_eq!(
         response.tool_calls,
         vec![
-            ToolCall {
-                id: "call_a".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city": "Paris", "unit": "celsius"}"#.into()
-            },
+            weather_call("call_a", r#"{"city": "Paris", "unit": "celsius"}"#),
             ToolCall {
                 id: "call_b".into(),
                 name: "get_time".into(),
@@ -128,16 +124,8 @@ async fn request_body_carries_messages_tools_and_format_in_openai_format() {
         Message::assistant_tool_calls(
             None,
             vec![
-                ToolCall {
-                    id: "call_1".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Paris"}"#.into(),
-                },
-                ToolCall {
-                    id: "call_2".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Rome"}"#.into(),
-                },
+                weather_call("call_1", r#"{"city":"Paris"}"#),
+                weather_call("call_2", r#"{"city":"Rome"}"#),
             ],
         ),
         Message::tool("call_1", "get_weather", "18C"),
@@ -372,11 +360,7 @@ async fn a_malformed_chunk_ends_the_stream_with_an_error() {
         .chunk("data: {\"choices\": [{\"delta\": \n\n")
         .chunk(format!("data: {}\n\n", good[2]))])
     .await;
-    let out = drain(
-        Instant::now(),
-        fake.model("m").stream(hello()).await.unwrap(),
-    )
-    .await;
+    let out = stream(&fake.model("m"), hello()).await;
     assert_eq!(out.deltas(), ["fine"]);
     assert!(
         matches!(out.error, Some(ModelError::MalformedStream(_))),
@@ -392,11 +376,7 @@ async fn a_connection_dropped_mid_stream_is_stream_dropped_and_not_retried() {
         Reply::from(Scripted::new().chunks(["a", "b", "c", "d"])).abort_after(3)
     ])
     .await;
-    let out = drain(
-        Instant::now(),
-        fake.model("m").stream(hello()).await.unwrap(),
-    )
-    .await;
+    let out = stream(&fake.model("m"), hello()).await;
     assert_eq!(out.deltas(), ["a", "b"]);
     assert_eq!(out.error, Some(ModelError::StreamDropped));
     assert_eq!(
@@ -477,11 +457,7 @@ async fn reasoning_deltas_of_compatible_servers_are_surfaced() {
         "[DONE]".to_string(),
     ])])
     .await;
-    let out = drain(
-        Instant::now(),
-        fake.model("m").stream(hello()).await.unwrap(),
-    )
-    .await;
+    let out = stream(&fake.model("m"), hello()).await;
     assert_eq!(
         out.events[0].1,
         StreamEvent::ReasoningDelta("thinking…".into())

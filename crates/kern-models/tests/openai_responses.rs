@@ -1,69 +1,15 @@
 //! The OpenAI Responses API against a fake server speaking its typed SSE events.
+//! The checks every provider passes (streaming with usage, error statuses, dropped and
+//! malformed streams) are rows of `providers.rs`.
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use kern_models::testing::{Reply, ScriptedServer};
-use kern_models::{
-    ChatRequest, Message, Model, ModelError, OpenAiResponses, ResponseFormat, ToolCall,
-};
+use kern_models::{ChatRequest, Message, Model, ModelError, ResponseFormat};
 use serde_json::json;
-use support::{drain, fast, responses_events, weather_tool};
-
-fn model(server: &ScriptedServer) -> OpenAiResponses {
-    OpenAiResponses::new("gpt-test", "sk-test")
-        .base_url(format!("{}/v1", server.url()))
-        .options(fast())
-}
-
-#[tokio::test]
-async fn streams_text_and_parallel_function_calls_with_usage() {
-    let events = responses_events(
-        &["On ", "it."],
-        &[
-            ("call_a", "get_weather", r#"{"city":"Paris"}"#),
-            ("call_b", "get_weather", r#"{"city":"Rome"}"#),
-        ],
-    );
-    let server =
-        ScriptedServer::start([Reply::sse_events(events).delay(Duration::from_millis(2))]).await;
-    let m = model(&server);
-    assert_eq!((m.id(), m.provider()), ("gpt-test", "openai-responses"));
-    let out = drain(
-        Instant::now(),
-        m.stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(out.deltas(), ["On ", "it."]);
-    let response = out.completed();
-    assert_eq!(response.content.as_deref(), Some("On it."));
-    assert_eq!(
-        response.tool_calls,
-        vec![
-            ToolCall {
-                id: "call_a".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city":"Paris"}"#.into()
-            },
-            ToolCall {
-                id: "call_b".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city":"Rome"}"#.into()
-            },
-        ]
-    );
-    let u = response.usage;
-    assert_eq!(
-        (u.input_tokens, u.output_tokens, u.total_tokens),
-        (30, 12, 42)
-    );
-    assert_eq!((u.cached_input_tokens, u.reasoning_tokens), (8, 4));
-    assert_eq!(response.finish_reason.as_deref(), Some("completed"));
-}
+use support::{
+    complete_hi, openai_responses as model, responses_events, weather_call, weather_tool,
+};
 
 #[tokio::test]
 async fn function_calls_assemble_from_deltas_alone() {
@@ -76,10 +22,7 @@ async fn function_calls_assemble_from_deltas_alone() {
         name != "response.function_call_arguments.done" && name != "response.output_item.done"
     });
     let server = ScriptedServer::start([Reply::sse_events(events)]).await;
-    let response = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap();
+    let response = complete_hi(&model(&server)).await.unwrap();
     assert_eq!(response.tool_calls.len(), 1);
     assert_eq!(response.tool_calls[0].id, "call_x");
     assert_eq!(response.tool_calls[0].arguments, r#"{"a": [1, 2, 3]}"#);
@@ -91,14 +34,7 @@ async fn request_uses_input_items_function_tools_and_text_format() {
     let request = ChatRequest::new([
         Message::system("Be brief."),
         Message::user("Weather?"),
-        Message::assistant_tool_calls(
-            None,
-            vec![ToolCall {
-                id: "call_1".into(),
-                name: "get_weather".into(),
-                arguments: r#"{"city":"Paris"}"#.into(),
-            }],
-        ),
+        Message::assistant_tool_calls(None, vec![weather_call("call_1", r#"{"city":"Paris"}"#)]),
         Message::tool("call_1", "get_weather", "18C"),
     ])
     .tools([weather_tool()])
@@ -151,10 +87,7 @@ async fn response_failed_is_a_provider_error() {
         ),
     ])])
     .await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
+    let err = complete_hi(&model(&server)).await.unwrap_err();
     assert_eq!(err, ModelError::Provider("The model failed".into()));
 }
 
@@ -167,62 +100,7 @@ async fn incomplete_responses_complete_with_the_reason() {
     events[last].1["response"]["status"] = json!("incomplete");
     events[last].1["response"]["incomplete_details"] = json!({"reason": "max_output_tokens"});
     let server = ScriptedServer::start([Reply::sse_events(events)]).await;
-    let response = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap();
+    let response = complete_hi(&model(&server)).await.unwrap();
     assert_eq!(response.finish_reason.as_deref(), Some("max_output_tokens"));
     assert_eq!(response.content.as_deref(), Some("trunc"));
-}
-
-#[tokio::test]
-async fn unauthorized_carries_the_message() {
-    let server = ScriptedServer::start([Reply::json(
-        401,
-        json!({"error": {"message": "Invalid key", "code": "invalid_api_key"}}),
-    )])
-    .await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        ModelError::Unauthorized {
-            status: 401,
-            message: "Invalid key".into()
-        }
-    );
-    assert_eq!(server.request_count(), 1);
-}
-
-#[tokio::test]
-async fn dropped_before_response_completed_is_stream_dropped() {
-    let events = responses_events(&["a", "b", "c"], &[]);
-    let n = events.len();
-    let server = ScriptedServer::start([Reply::sse_events(events).truncate(n - 1)]).await;
-    let out = drain(
-        Instant::now(),
-        model(&server)
-            .stream(ChatRequest::new([Message::user("hi")]))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(out.deltas(), ["a", "b", "c"]);
-    assert_eq!(out.error, Some(ModelError::StreamDropped));
-}
-
-#[tokio::test]
-async fn a_malformed_event_is_malformed_stream() {
-    let server = ScriptedServer::start([Reply::sse_events([(
-        "response.output_text.delta",
-        "{\"type\": 3}",
-    )])])
-    .await;
-    let err = model(&server)
-        .complete(ChatRequest::new([Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ModelError::MalformedStream(_)), "{err:?}");
 }

@@ -6,8 +6,11 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kern_models::testing::Reply;
-use kern_models::{ClientOptions, ModelError, ModelStream, RetryPolicy, StreamEvent};
+use kern_models::testing::{Reply, ScriptedServer};
+use kern_models::{
+    Anthropic, ChatRequest, ChatResponse, ClientOptions, Gemini, Message, Model, ModelError,
+    ModelStream, Ollama, OpenAiResponses, RetryPolicy, StreamEvent, ToolCall,
+};
 use serde_json::{json, Value};
 
 /// What a stream yielded: its events with their arrival time (since the call), and the
@@ -73,6 +76,55 @@ pub async fn drain(start: Instant, mut stream: ModelStream) -> Drained {
         "a stream ended with neither Completed nor an error"
     );
     Drained { events, error }
+}
+
+/// Streams `request` from `model` (which must accept it) and drains the stream.
+pub async fn stream(model: &(impl Model + ?Sized), request: ChatRequest) -> Drained {
+    let start = Instant::now();
+    drain(start, model.stream(request).await.unwrap()).await
+}
+
+/// The one-message request most tests send.
+pub fn hi() -> ChatRequest {
+    ChatRequest::new([Message::user("hi")])
+}
+
+/// `model.complete(hi())`.
+pub async fn complete_hi(model: &(impl Model + ?Sized)) -> Result<ChatResponse, ModelError> {
+    model.complete(hi()).await
+}
+
+/// A tool call of `get_weather` with the given id and (JSON text) arguments.
+pub fn weather_call(id: &str, arguments: &str) -> ToolCall {
+    ToolCall {
+        id: id.into(),
+        name: "get_weather".into(),
+        arguments: arguments.into(),
+    }
+}
+
+// ---- The providers, built against a fake server ----------------------------------------
+
+pub fn anthropic(server: &ScriptedServer) -> Anthropic {
+    Anthropic::new("claude-test", "sk-ant-test")
+        .base_url(server.url())
+        .options(fast())
+}
+
+pub fn gemini(server: &ScriptedServer) -> Gemini {
+    Gemini::new("gemini-test", "g-key")
+        .base_url(format!("{}/v1beta", server.url()))
+        .options(fast())
+}
+
+pub fn ollama(server: &ScriptedServer) -> Ollama {
+    Ollama::new("llama-test").host(server.url()).options(fast())
+}
+
+pub fn openai_responses(server: &ScriptedServer) -> OpenAiResponses {
+    OpenAiResponses::new("gpt-test", "sk-test")
+        .base_url(format!("{}/v1", server.url()))
+        .options(fast())
 }
 
 /// Quick retries (10 ms backoff, 3 attempts) and a short idle timeout.
