@@ -1,30 +1,19 @@
 //! DuckDuckGoTools end to end against the local fake DuckDuckGo.
+//! Error statuses, timeouts and cancellation, the same for every toolkit, are rows of
+//! `toolkits.rs`.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use common::{assert_invalid_at, call, tool, tool_names};
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::toolkits::duckduckgo::TimeLimit;
-use kern_tools::{DuckDuckGoTools, Tool, ToolContext, ToolError, Toolkit};
+use kern_tools::{DuckDuckGoTools, Tool, ToolError, Toolkit};
 use serde_json::{json, Value};
-
-fn tool(tools: &[Arc<dyn Tool>], name: &str) -> Arc<dyn Tool> {
-    tools
-        .iter()
-        .find(|t| t.name() == name)
-        .unwrap_or_else(|| panic!("no tool {name}"))
-        .clone()
-}
-
-async fn call(tool: &Arc<dyn Tool>, args: Value) -> Result<Value, ToolError> {
-    let out = tool.call(args, ToolContext::default()).await?;
-    Ok(serde_json::from_str(out.as_str()).expect("the output is JSON"))
-}
 
 #[tokio::test]
 async fn tools_and_schemas() {
     let tools = DuckDuckGoTools::new().tools();
-    let names: Vec<_> = tools.iter().map(|t| t.name().to_owned()).collect();
+    let names: Vec<_> = tool_names(&tools);
     assert_eq!(names, ["duckduckgo_search", "duckduckgo_news"]);
     let search = tool(&tools, "duckduckgo_search").parameters();
     assert_eq!(search["required"], json!(["query"]));
@@ -162,10 +151,7 @@ async fn invalid_arguments() {
     let tools = server.duckduckgo_tools().tools();
     let search = tool(&tools, "duckduckgo_search");
     let err = call(&search, json!({"query": "  "})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "query"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "query");
     let err = call(&search, json!({"query": "x", "max_results": 0}))
         .await
         .unwrap_err();
@@ -173,34 +159,4 @@ async fn invalid_arguments() {
     let err = call(&search, json!({})).await.unwrap_err();
     assert!(err.to_string().contains("missing field `query`"), "{err}");
     assert!(server.requests().is_empty());
-}
-
-#[tokio::test]
-async fn server_errors_and_timeouts() {
-    let server = FakeToolServer::start().await;
-    let tools = server
-        .duckduckgo_tools()
-        .timeout(Duration::from_millis(100))
-        .tools();
-    let search = tool(&tools, "duckduckgo_search");
-    let news = tool(&tools, "duckduckgo_news");
-
-    server.fail_with(503);
-    for tool in [&search, &news] {
-        let err = call(tool, json!({"query": "x"})).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ToolError::Http {
-                    status: Some(503),
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-    }
-    server.reset();
-    server.delay(Duration::from_secs(3));
-    let err = call(&search, json!({"query": "x"})).await.unwrap_err();
-    assert!(matches!(err, ToolError::Timeout { .. }), "{err:?}");
 }

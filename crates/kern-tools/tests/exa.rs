@@ -1,33 +1,20 @@
 //! ExaTools end to end against the local fake Exa API.
+//! Error statuses, timeouts and cancellation, the same for every toolkit, are rows of
+//! `toolkits.rs`.
+
+mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::{assert_invalid_at, call, tool, tool_names};
 use kern_tools::schema::is_object_schema;
 use kern_tools::testing::{fixtures, FakeToolServer, RecordedRequest};
 use kern_tools::toolkits::exa::Category;
-use kern_tools::{ExaTools, Tool, ToolContext, ToolError, Toolkit};
+use kern_tools::{ExaTools, Tool, ToolError, Toolkit};
 use serde_json::{json, Value};
 
-fn tool(tools: &[Arc<dyn Tool>], name: &str) -> Arc<dyn Tool> {
-    tools
-        .iter()
-        .find(|t| t.name() == name)
-        .unwrap_or_else(|| panic!("no tool {name}"))
-        .clone()
-}
-
 fn names(toolkit: &ExaTools) -> Vec<String> {
-    toolkit
-        .tools()
-        .iter()
-        .map(|t| t.name().to_owned())
-        .collect()
-}
-
-async fn call(tool: &Arc<dyn Tool>, args: Value) -> Result<Value, ToolError> {
-    let out = tool.call(args, ToolContext::default()).await?;
-    Ok(serde_json::from_str(out.as_str()).expect("the output is JSON"))
+    tool_names(&toolkit.tools())
 }
 
 /// The fake's text of page `i`, as the toolkit should give it: the first `limit` characters.
@@ -236,10 +223,7 @@ async fn num_results_bounds_and_search_options() {
         let err = call(&search, json!({"query": "kern", "num_results": num}))
             .await
             .unwrap_err();
-        assert!(
-            matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "num_results"),
-            "{err:?}"
-        );
+        assert_invalid_at(&err, "num_results");
         assert!(err.to_string().contains("between 1 and 25"), "{err}");
     }
     let err = call(&search, json!({"query": "kern", "category": "blogs"}))
@@ -249,10 +233,7 @@ async fn num_results_bounds_and_search_options() {
     assert!(text.contains("at `category`"), "{text}");
     assert!(text.contains("unknown variant `blogs`"), "{text}");
     let err = call(&search, json!({"query": " "})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "query"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "query");
     assert_eq!(server.requests().len(), before);
 
     // The builder's choices win over the model's.
@@ -400,10 +381,7 @@ async fn get_contents_reads_pages_and_reports_unreadable_ones() {
 
     let before = server.requests().len();
     let err = call(&contents, json!({"urls": []})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "urls"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "urls");
     let eleven: Vec<String> = (0..11).map(|i| format!("https://e.com/{i}")).collect();
     let err = call(&contents, json!({"urls": eleven})).await.unwrap_err();
     assert!(
@@ -416,10 +394,7 @@ async fn get_contents_reads_pages_and_reports_unreadable_ones() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "urls[1]"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "urls[1]");
     assert!(
         err.to_string()
             .contains("`example.org/page` is not an http(s) URL"),
@@ -468,10 +443,7 @@ async fn find_similar_sends_the_url_and_bounds() {
 
     let before = server.requests().len();
     let err = call(&similar, json!({"url": "kern.rs"})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "url"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "url");
     let err = call(
         &similar,
         json!({"url": "https://kern.rs", "num_results": 26}),
@@ -545,55 +517,6 @@ async fn api_errors_carry_exas_tag_and_message() {
     assert!(sent
         .iter()
         .all(|r| r.header("x-api-key") == Some("wrong-exa-key-5678")));
-}
-
-#[tokio::test]
-async fn http_errors_and_timeouts() {
-    let server = FakeToolServer::start().await;
-    let search = tool(
-        &server
-            .exa_tools()
-            .timeout(Duration::from_millis(100))
-            .tools(),
-        "search_exa",
-    );
-
-    server.fail_with(429);
-    let err = call(&search, json!({"query": "kern"})).await.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            ToolError::Http { status: Some(429), body, .. }
-                if body == "429 Too Many Requests: fake failure for tests"
-        ),
-        "{err:?}"
-    );
-    assert!(err.is_transient());
-    assert!(err.to_string().contains("rate limited"), "{err}");
-
-    server.fail_with(500);
-    let err = call(&search, json!({"query": "kern"})).await.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            ToolError::Http {
-                status: Some(500),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("server error"), "{err}");
-
-    server.reset();
-    server.delay(Duration::from_secs(3));
-    let err = call(&search, json!({"query": "kern"})).await.unwrap_err();
-    assert!(matches!(err, ToolError::Timeout { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains(&format!("request to {}/search timed out", server.exa_url())),
-        "{err}"
-    );
 }
 
 #[tokio::test]

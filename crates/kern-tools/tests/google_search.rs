@@ -1,25 +1,16 @@
 //! GoogleSearchTools end to end against the local fake Programmable Search JSON API.
+//! Error statuses, timeouts and cancellation, the same for every toolkit, are rows of
+//! `toolkits.rs`.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use common::{assert_invalid_at, call, tool, tool_names};
 use kern_tools::schema::is_object_schema;
 use kern_tools::testing::{fixtures, FakeToolServer};
-use kern_tools::{GoogleSearchTools, Tool, ToolContext, ToolError, Toolkit};
-use serde_json::{json, Value};
-
-fn tool(tools: &[Arc<dyn Tool>], name: &str) -> Arc<dyn Tool> {
-    tools
-        .iter()
-        .find(|t| t.name() == name)
-        .unwrap_or_else(|| panic!("no tool {name}"))
-        .clone()
-}
-
-async fn call(tool: &Arc<dyn Tool>, args: Value) -> Result<Value, ToolError> {
-    let out = tool.call(args, ToolContext::default()).await?;
-    Ok(serde_json::from_str(out.as_str()).expect("the output is JSON"))
-}
+use kern_tools::{GoogleSearchTools, Tool, ToolError, Toolkit};
+use serde_json::json;
 
 fn search(tools: &GoogleSearchTools) -> Arc<dyn Tool> {
     tool(&tools.tools(), "google_search")
@@ -31,7 +22,7 @@ async fn tool_and_schema() {
     let toolkit = GoogleSearchTools::new().env(|_| None);
     assert_eq!(toolkit.name(), "google_search");
     let tools = toolkit.tools();
-    let names: Vec<_> = tools.iter().map(|t| t.name().to_owned()).collect();
+    let names: Vec<_> = tool_names(&tools);
     assert_eq!(names, ["google_search"]);
 
     let schema = tools[0].parameters();
@@ -142,10 +133,7 @@ async fn max_results_and_language() {
         let err = call(&search, json!({"query": "kern", "max_results": max}))
             .await
             .unwrap_err();
-        assert!(
-            matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "max_results"),
-            "{err:?}"
-        );
+        assert_invalid_at(&err, "max_results");
         assert!(err.to_string().contains("between 1 and 10"), "{err}");
     }
     let err = call(&search, json!({"query": "kern", "max_results": -1}))
@@ -155,15 +143,9 @@ async fn max_results_and_language() {
     let err = call(&search, json!({"query": "kern", "language": "en&num=50"}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "language"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "language");
     let err = call(&search, json!({"query": "   "})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "query"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "query");
     let err = call(&search, json!({})).await.unwrap_err();
     assert!(err.to_string().contains("missing field `query`"), "{err}");
     assert_eq!(server.requests().len(), before);
@@ -251,35 +233,6 @@ async fn api_errors_carry_googles_message_and_never_the_key() {
     );
     assert!(err.is_transient());
     assert!(err.to_string().contains("rate limited"), "{err}");
-}
-
-#[tokio::test]
-async fn http_errors_and_timeouts() {
-    let server = FakeToolServer::start().await;
-    let search = search(
-        &server
-            .google_search_tools()
-            .timeout(Duration::from_millis(100)),
-    );
-
-    server.fail_with(503);
-    let err = call(&search, json!({"query": "kern"})).await.unwrap_err();
-    match &err {
-        ToolError::Http { status, body, .. } => {
-            assert_eq!(*status, Some(503));
-            // Not JSON: the start of the body as is.
-            assert_eq!(body, "503 Service Unavailable: fake failure for tests");
-        }
-        other => panic!("expected Http, got {other:?}"),
-    }
-    assert!(err.is_transient());
-
-    server.reset();
-    server.delay(Duration::from_secs(3));
-    let err = call(&search, json!({"query": "kern"})).await.unwrap_err();
-    assert!(matches!(err, ToolError::Timeout { .. }), "{err:?}");
-    assert!(err.to_string().contains("timed out after 100ms"), "{err}");
-    assert!(!err.to_string().contains(fixtures::GOOGLE_API_KEY), "{err}");
 }
 
 #[tokio::test]

@@ -1,25 +1,15 @@
 //! HackerNewsTools end to end against the local fake API.
+//! Error statuses, timeouts and cancellation, the same for every toolkit, are rows of
+//! `toolkits.rs`.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{assert_invalid_at, call, tool};
 use kern_tools::testing::{fixtures, FakeToolServer};
-use kern_tools::{HackerNewsTools, Tool, ToolContext, ToolError, Toolkit};
-use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-
-fn tool(tools: &[Arc<dyn Tool>], name: &str) -> Arc<dyn Tool> {
-    tools
-        .iter()
-        .find(|t| t.name() == name)
-        .unwrap_or_else(|| panic!("no tool {name}"))
-        .clone()
-}
-
-async fn call(tool: &Arc<dyn Tool>, args: Value) -> Result<Value, ToolError> {
-    let out = tool.call(args, ToolContext::default()).await?;
-    Ok(serde_json::from_str(out.as_str()).expect("the output is JSON"))
-}
+use kern_tools::{HackerNewsTools, Tool, ToolError, Toolkit};
+use serde_json::json;
 
 #[tokio::test]
 async fn tools_and_schemas_match_agno() {
@@ -136,10 +126,7 @@ async fn a_story_with_its_comments() {
     assert_eq!(out["comments"], json!([]));
 
     let err = call(&story, json!({"story_id": 12345})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "story_id"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "story_id");
     assert!(err
         .to_string()
         .contains("no Hacker News item with id 12345"));
@@ -180,56 +167,12 @@ async fn arguments_out_of_range_are_invalid() {
     let top = tool(&tools, "get_top_hackernews_stories");
     for n in [0, 101] {
         let err = call(&top, json!({"num_stories": n})).await.unwrap_err();
-        assert!(
-            matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "num_stories"),
-            "{err:?}"
-        );
+        assert_invalid_at(&err, "num_stories");
         assert!(err.to_string().contains("between 1 and 100"), "{err}");
     }
     let err = call(&top, json!({"num_stories": "ten"})).await.unwrap_err();
     assert!(err.to_string().contains("at `num_stories`"), "{err}");
     assert!(server.requests().is_empty());
-}
-
-#[tokio::test]
-async fn server_errors_become_http_errors() {
-    let server = FakeToolServer::start().await;
-    let tools = server.hacker_news_tools().tools();
-    let top = tool(&tools, "get_top_hackernews_stories");
-    server.fail_with(500);
-    let err = call(&top, json!({})).await.unwrap_err();
-    match &err {
-        ToolError::Http { url, status, body } => {
-            assert_eq!(*status, Some(500));
-            assert!(url.ends_with("/hn/v0/topstories.json"), "{url}");
-            assert!(body.contains("fake failure"), "{body}");
-        }
-        other => panic!("expected Http, got {other:?}"),
-    }
-    assert!(err.is_transient());
-    assert!(err.to_string().contains("failed with status 500"), "{err}");
-
-    server.reset();
-    assert!(call(&top, json!({"num_stories": 1})).await.is_ok());
-}
-
-#[tokio::test]
-async fn slow_servers_time_out() {
-    let server = FakeToolServer::start().await;
-    let tools = server
-        .hacker_news_tools()
-        .timeout(Duration::from_millis(100))
-        .tools();
-    let top = tool(&tools, "get_top_hackernews_stories");
-    server.delay(Duration::from_secs(5));
-    let started = Instant::now();
-    let err = call(&top, json!({})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::Timeout { after, .. } if *after == Duration::from_millis(100)),
-        "{err:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(err.to_string().contains("timed out after 100ms"), "{err}");
 }
 
 #[tokio::test]
@@ -249,21 +192,4 @@ async fn unreachable_servers_are_http_errors_without_status() {
         "{err:?}"
     );
     assert!(err.to_string().contains("could not connect"), "{err}");
-}
-
-#[tokio::test]
-async fn cancelling_the_run_stops_a_slow_call() {
-    let server = FakeToolServer::start().await;
-    let tools = server.hacker_news_tools().tools();
-    let top = tool(&tools, "get_top_hackernews_stories");
-    server.delay(Duration::from_secs(10));
-    let cancel = CancellationToken::new();
-    let ctx = ToolContext::new("run", "session").with_cancel(cancel.clone());
-    let call = tokio::spawn(async move { top.call(json!({}), ctx).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
-    cancel.cancel();
-    let err = call.await.unwrap().unwrap_err();
-    assert!(matches!(err, ToolError::Cancelled), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(1));
 }

@@ -1,33 +1,18 @@
 //! YFinanceTools end to end against the local fake Yahoo Finance.
+//! Error statuses, timeouts and cancellation, the same for every toolkit, are rows of
+//! `toolkits.rs`.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use common::{assert_invalid_at, call, call_text, tool, tool_names};
 use kern_tools::testing::{fixtures, FakeToolServer};
-use kern_tools::{Tool, ToolContext, ToolError, Toolkit, YFinanceTools};
+use kern_tools::{Tool, ToolError, Toolkit, YFinanceTools};
 use serde_json::{json, Value};
-
-fn tool(tools: &[Arc<dyn Tool>], name: &str) -> Arc<dyn Tool> {
-    tools
-        .iter()
-        .find(|t| t.name() == name)
-        .unwrap_or_else(|| panic!("no tool {name}"))
-        .clone()
-}
-
-async fn call_text(tool: &Arc<dyn Tool>, args: Value) -> Result<String, ToolError> {
-    Ok(tool.call(args, ToolContext::default()).await?.into_string())
-}
-
-async fn call(tool: &Arc<dyn Tool>, args: Value) -> Result<Value, ToolError> {
-    let text = call_text(tool, args).await?;
-    Ok(serde_json::from_str(&text).expect("the output is JSON"))
-}
 
 #[tokio::test]
 async fn tools_and_schemas() {
     let tools = YFinanceTools::new().tools();
-    let names: Vec<_> = tools.iter().map(|t| t.name().to_owned()).collect();
+    let names: Vec<_> = tool_names(&tools);
     assert_eq!(
         names,
         [
@@ -85,10 +70,7 @@ async fn current_stock_price() {
     let err = call_text(&price, json!({"symbol": "  "}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, ToolError::InvalidArguments { path: Some(p), .. } if p == "symbol"),
-        "{err:?}"
-    );
+    assert_invalid_at(&err, "symbol");
 }
 
 #[tokio::test]
@@ -229,40 +211,6 @@ async fn company_info_without_a_cookie_explains_why() {
         err.to_string().contains("did not grant a session cookie"),
         "{err}"
     );
-}
-
-#[tokio::test]
-async fn rate_limits_and_timeouts() {
-    let server = FakeToolServer::start().await;
-    let tools = server
-        .yfinance_tools()
-        .timeout(Duration::from_millis(100))
-        .tools();
-    let price = tool(&tools, "get_current_stock_price");
-
-    server.fail_with(429);
-    let err = call_text(&price, json!({"symbol": "AAPL"}))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ToolError::Http {
-                status: Some(429),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(err.is_transient());
-    assert!(err.to_string().contains("rate limited"), "{err}");
-
-    server.reset();
-    server.delay(Duration::from_secs(3));
-    let err = call_text(&price, json!({"symbol": "AAPL"}))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ToolError::Timeout { .. }), "{err:?}");
 }
 
 #[tokio::test]
