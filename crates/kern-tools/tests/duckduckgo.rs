@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_invalid_at, call, tool, tool_names};
+use common::{assert_invalid_at, call, call_list, tool, tool_names};
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::toolkits::duckduckgo::TimeLimit;
 use kern_tools::{DuckDuckGoTools, Tool, ToolError, Toolkit};
@@ -27,10 +27,7 @@ async fn web_search_parses_results() {
     let tools = server.duckduckgo_tools().tools();
     let search = tool(&tools, "duckduckgo_search");
 
-    let results = call(&search, json!({"query": "rust & tokio"}))
-        .await
-        .unwrap();
-    let results = results.as_array().unwrap();
+    let results = call_list(&search, json!({"query": "rust & tokio"})).await;
     // Default max_results: 5; the ad is skipped.
     assert_eq!(results.len(), 5);
     assert_eq!(
@@ -46,10 +43,12 @@ async fn web_search_parses_results() {
     assert_eq!(results[1]["href"], "https://example.com/2?q=rust+%26+tokio");
     assert!(server.requests()[0].starts_with("GET /ddg-html/html/?q=rust+%26+tokio"));
 
-    let results = call(&search, json!({"query": "rust", "max_results": 50}))
-        .await
-        .unwrap();
-    assert_eq!(results.as_array().unwrap().len(), fixtures::SEARCH_RESULTS);
+    assert_eq!(
+        call_list(&search, json!({"query": "rust", "max_results": 50}))
+            .await
+            .len(),
+        fixtures::SEARCH_RESULTS
+    );
 }
 
 #[tokio::test]
@@ -109,10 +108,7 @@ async fn news_search_uses_the_vqd_token() {
     let server = FakeToolServer::start().await;
     let tools = server.duckduckgo_tools().tools();
     let news = tool(&tools, "duckduckgo_news");
-    let results = call(&news, json!({"query": "ai agents", "max_results": 3}))
-        .await
-        .unwrap();
-    let results = results.as_array().unwrap();
+    let results = call_list(&news, json!({"query": "ai agents", "max_results": 3})).await;
     assert_eq!(results.len(), 3);
     assert_eq!(
         results[1],
@@ -137,12 +133,13 @@ async fn news_search_uses_the_vqd_token() {
     );
     assert!(requests[1].contains("&vqd=4-"), "{requests:?}");
 
-    let all = call(&news, json!({"query": "ai"})).await.unwrap();
-    assert_eq!(all.as_array().unwrap().len(), 5);
-    let all = call(&news, json!({"query": "ai", "max_results": 50}))
-        .await
-        .unwrap();
-    assert_eq!(all.as_array().unwrap().len(), fixtures::NEWS_RESULTS);
+    assert_eq!(call_list(&news, json!({"query": "ai"})).await.len(), 5);
+    assert_eq!(
+        call_list(&news, json!({"query": "ai", "max_results": 50}))
+            .await
+            .len(),
+        fixtures::NEWS_RESULTS
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_invalid_at, call, tool, tool_names};
+use common::{assert_invalid_at, assert_refused, call, call_list, tool, tool_names};
 use kern_tools::schema::is_object_schema;
 use kern_tools::testing::{fixtures, FakeToolServer, RecordedRequest};
 use kern_tools::toolkits::exa::Category;
@@ -147,10 +147,7 @@ async fn tools_enable_flags_and_schemas() {
 async fn search_sends_key_and_body_and_maps_results() {
     let server = FakeToolServer::start().await;
     let search = tool(&server.exa_tools().tools(), "search_exa");
-    let results = call(&search, json!({"query": "durable agents"}))
-        .await
-        .unwrap();
-    let results = results.as_array().unwrap();
+    let results = call_list(&search, json!({"query": "durable agents"})).await;
     // Default num_results: 5.
     assert_eq!(results.len(), 5);
     assert_eq!(
@@ -207,24 +204,30 @@ async fn num_results_bounds_and_search_options() {
     let body = last_request(&server).json();
     assert_eq!(body["numResults"], 25);
     assert_eq!(body["category"], "research paper");
-    let results = call(&search, json!({"query": "kern", "num_results": 1}))
-        .await
-        .unwrap();
-    assert_eq!(results.as_array().unwrap().len(), 1);
+    assert_eq!(
+        call_list(&search, json!({"query": "kern", "num_results": 1}))
+            .await
+            .len(),
+        1
+    );
     assert!(last_request(&server).json().get("category").is_none());
-    let results = call(&search, json!({"query": "kern", "category": null}))
-        .await
-        .unwrap();
-    assert_eq!(results.as_array().unwrap().len(), 5);
+    assert_eq!(
+        call_list(&search, json!({"query": "kern", "category": null}))
+            .await
+            .len(),
+        5
+    );
 
     // Refused before any request.
     let before = server.requests().len();
     for num in [0, 26, 1000] {
-        let err = call(&search, json!({"query": "kern", "num_results": num}))
-            .await
-            .unwrap_err();
-        assert_invalid_at(&err, "num_results");
-        assert!(err.to_string().contains("between 1 and 25"), "{err}");
+        assert_refused(
+            &search,
+            json!({"query": "kern", "num_results": num}),
+            "num_results",
+            "between 1 and 25",
+        )
+        .await;
     }
     let err = call(&search, json!({"query": "kern", "category": "blogs"}))
         .await
@@ -436,10 +439,12 @@ async fn find_similar_sends_the_url_and_bounds() {
         })
     );
 
-    let results = call(&similar, json!({"url": "https://kern.rs"}))
-        .await
-        .unwrap();
-    assert_eq!(results.as_array().unwrap().len(), 5);
+    assert_eq!(
+        call_list(&similar, json!({"url": "https://kern.rs"}))
+            .await
+            .len(),
+        5
+    );
 
     let before = server.requests().len();
     let err = call(&similar, json!({"url": "kern.rs"})).await.unwrap_err();

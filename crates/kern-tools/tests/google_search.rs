@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{assert_invalid_at, call, tool, tool_names};
+use common::{assert_invalid_at, assert_refused, call, call_list, tool, tool_names};
 use kern_tools::schema::is_object_schema;
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::{GoogleSearchTools, Tool, ToolError, Toolkit};
@@ -59,10 +59,7 @@ async fn tool_and_schema() {
 async fn results_are_mapped_and_the_request_carries_key_cx_num_and_language() {
     let server = FakeToolServer::start().await;
     let search = search(&server.google_search_tools());
-    let results = call(&search, json!({"query": "rust & tokio"}))
-        .await
-        .unwrap();
-    let results = results.as_array().unwrap();
+    let results = call_list(&search, json!({"query": "rust & tokio"})).await;
     // Default max_results: 5.
     assert_eq!(results.len(), 5);
     assert_eq!(
@@ -122,19 +119,23 @@ async fn max_results_and_language() {
     assert_eq!(request.query("num").as_deref(), Some("10"));
     assert_eq!(request.query("hl").as_deref(), Some("fr"));
 
-    let results = call(&search, json!({"query": "kern", "max_results": 1}))
-        .await
-        .unwrap();
-    assert_eq!(results.as_array().unwrap().len(), 1);
+    assert_eq!(
+        call_list(&search, json!({"query": "kern", "max_results": 1}))
+            .await
+            .len(),
+        1
+    );
 
     // Out of bounds: refused before any request.
     let before = server.requests().len();
     for max in [0, 11, 100] {
-        let err = call(&search, json!({"query": "kern", "max_results": max}))
-            .await
-            .unwrap_err();
-        assert_invalid_at(&err, "max_results");
-        assert!(err.to_string().contains("between 1 and 10"), "{err}");
+        assert_refused(
+            &search,
+            json!({"query": "kern", "max_results": max}),
+            "max_results",
+            "between 1 and 10",
+        )
+        .await;
     }
     let err = call(&search, json!({"query": "kern", "max_results": -1}))
         .await
@@ -282,8 +283,7 @@ async fn missing_key_or_engine_id_is_a_call_error_naming_the_variable() {
         "GOOGLE_CSE_ID".into(),
         format!(" {} ", fixtures::GOOGLE_CSE_ID),
     ));
-    let results = call(&search, json!({"query": "kern"})).await.unwrap();
-    assert_eq!(results.as_array().unwrap().len(), 5);
+    assert_eq!(call_list(&search, json!({"query": "kern"})).await.len(), 5);
     let request = server.recorded_requests().pop().unwrap();
     assert_eq!(
         request.query("key").as_deref(),

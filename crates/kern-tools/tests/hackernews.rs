@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_invalid_at, call, tool};
+use common::{assert_invalid_at, assert_refused, call, call_list, tool};
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::{HackerNewsTools, Tool, ToolError, Toolkit};
 use serde_json::json;
@@ -37,8 +37,7 @@ async fn top_stories_are_fetched_in_order_and_null_items_skipped() {
     let tools = server.hacker_news_tools().tools();
     let top = tool(&tools, "get_top_hackernews_stories");
 
-    let stories = call(&top, json!({"num_stories": 3})).await.unwrap();
-    let stories = stories.as_array().unwrap();
+    let stories = call_list(&top, json!({"num_stories": 3})).await;
     // The first three ids, one of which the API answers `null` for.
     assert_eq!(stories.len(), 2);
     assert_eq!(stories[0]["id"], fixtures::TOP_STORY_IDS[0]);
@@ -79,8 +78,7 @@ async fn item_requests_are_concurrent_but_bounded() {
     let top = tool(&tools, "get_top_hackernews_stories");
     // Slow answers, so that requests overlap whenever the toolkit lets them.
     server.delay(Duration::from_millis(100));
-    let stories = call(&top, json!({"num_stories": 12})).await.unwrap();
-    assert_eq!(stories.as_array().unwrap().len(), 11);
+    assert_eq!(call_list(&top, json!({"num_stories": 12})).await.len(), 11);
     // Concurrent (more than one at a time), but never more than 3.
     assert_eq!(server.max_in_flight(), 3);
     let item_requests = server
@@ -166,9 +164,13 @@ async fn arguments_out_of_range_are_invalid() {
     let tools = server.hacker_news_tools().tools();
     let top = tool(&tools, "get_top_hackernews_stories");
     for n in [0, 101] {
-        let err = call(&top, json!({"num_stories": n})).await.unwrap_err();
-        assert_invalid_at(&err, "num_stories");
-        assert!(err.to_string().contains("between 1 and 100"), "{err}");
+        assert_refused(
+            &top,
+            json!({"num_stories": n}),
+            "num_stories",
+            "between 1 and 100",
+        )
+        .await;
     }
     let err = call(&top, json!({"num_stories": "ten"})).await.unwrap_err();
     assert!(err.to_string().contains("at `num_stories`"), "{err}");

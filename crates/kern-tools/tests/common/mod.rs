@@ -41,3 +41,19 @@ pub fn assert_invalid_at(err: &ToolError, path: &str) {
         "expected invalid arguments at `{path}`: {err:?}"
     );
 }
+
+/// Calls `tool`, which must succeed with a JSON array; its items.
+pub async fn call_list(tool: &Arc<dyn Tool>, args: Value) -> Vec<Value> {
+    match call(tool, args).await {
+        Ok(Value::Array(items)) => items,
+        other => panic!("expected a JSON array, got {other:?}"),
+    }
+}
+
+/// Asserts that calling `tool` with `args` is refused as invalid at `path`, with a message
+/// that contains `says`.
+pub async fn assert_refused(tool: &Arc<dyn Tool>, args: Value, path: &str, says: &str) {
+    let err = call(tool, args).await.unwrap_err();
+    assert_invalid_at(&err, path);
+    assert!(err.to_string().contains(says), "{err}");
+}
