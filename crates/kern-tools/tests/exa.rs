@@ -30,6 +30,19 @@ fn last_request(server: &FakeToolServer) -> RecordedRequest {
     server.recorded_requests().pop().expect("a request")
 }
 
+/// Asserts that `request` is a JSON `POST` to the fake Exa's `endpoint` (e.g. `/search`)
+/// with the test key and `body`.
+#[track_caller]
+fn assert_exa_post(request: &RecordedRequest, endpoint: &str, body: Value) {
+    assert_eq!(
+        (request.method.as_str(), request.uri.as_str()),
+        ("POST", format!("/exa{endpoint}").as_str())
+    );
+    assert_eq!(request.header("x-api-key"), Some(fixtures::EXA_API_KEY));
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.json(), body);
+}
+
 fn assert_valid_parameters(tool: &Arc<dyn Tool>) {
     let schema = tool.parameters();
     let name = tool.name();
@@ -172,20 +185,14 @@ async fn search_sends_key_and_body_and_maps_results() {
 
     let requests = server.recorded_requests();
     assert_eq!(requests.len(), 1);
-    let request = &requests[0];
-    assert_eq!(
-        (request.method.as_str(), request.uri.as_str()),
-        ("POST", "/exa/search")
-    );
-    assert_eq!(request.header("x-api-key"), Some(fixtures::EXA_API_KEY));
-    assert_eq!(request.header("content-type"), Some("application/json"));
-    assert_eq!(
-        request.json(),
+    assert_exa_post(
+        &requests[0],
+        "/search",
         json!({
             "query": "durable agents",
             "numResults": 5,
             "contents": {"text": {"maxCharacters": 1000}}
-        })
+        }),
     );
 }
 
@@ -369,17 +376,13 @@ async fn get_contents_reads_pages_and_reports_unreadable_ones() {
         ])
     );
     let request = last_request(&server);
-    assert_eq!(
-        (request.method.as_str(), request.uri.as_str()),
-        ("POST", "/exa/contents")
-    );
-    assert_eq!(request.header("x-api-key"), Some(fixtures::EXA_API_KEY));
-    assert_eq!(
-        request.json(),
+    assert_exa_post(
+        &request,
+        "/contents",
         json!({
             "urls": ["https://example.org/one", unreadable, "http://example.org/three"],
             "text": {"maxCharacters": 1000}
-        })
+        }),
     );
 
     let before = server.requests().len();
@@ -425,18 +428,14 @@ async fn find_similar_sends_the_url_and_bounds() {
     assert_eq!(results[2]["url"], "https://similar.example.com/3");
     assert_eq!(results[2]["text"], json!(page_text(3, 1000)));
     let request = last_request(&server);
-    assert_eq!(
-        (request.method.as_str(), request.uri.as_str()),
-        ("POST", "/exa/findSimilar")
-    );
-    assert_eq!(request.header("x-api-key"), Some(fixtures::EXA_API_KEY));
-    assert_eq!(
-        request.json(),
+    assert_exa_post(
+        &request,
+        "/findSimilar",
         json!({
             "url": "https://kern.rs/blog/durable",
             "numResults": 3,
             "contents": {"text": {"maxCharacters": 1000}}
-        })
+        }),
     );
 
     assert_eq!(
@@ -481,14 +480,10 @@ async fn exa_answer_gives_the_answer_and_citations() {
         })
     );
     let request = last_request(&server);
-    assert_eq!(
-        (request.method.as_str(), request.uri.as_str()),
-        ("POST", "/exa/answer")
-    );
-    assert_eq!(request.header("x-api-key"), Some(fixtures::EXA_API_KEY));
-    assert_eq!(
-        request.json(),
-        json!({"query": "What is Kern?", "text": false})
+    assert_exa_post(
+        &request,
+        "/answer",
+        json!({"query": "What is Kern?", "text": false}),
     );
 }
 
