@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{assert_invalid_at, call, call_list, tool, tool_names};
+use common::{assert_invalid_at, call, call_list, http_error, tool, tool_names};
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::toolkits::duckduckgo::TimeLimit;
-use kern_tools::{DuckDuckGoTools, Tool, ToolError, Toolkit};
+use kern_tools::{DuckDuckGoTools, Tool, Toolkit};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -89,16 +89,7 @@ async fn no_results_and_throttling() {
     let err = call(&search, json!({"query": fixtures::QUERY_THROTTLED}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            ToolError::Http {
-                status: Some(429),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    http_error(&err, 429);
     assert!(err.is_transient());
     assert!(err.to_string().contains("rate-limiting"), "{err}");
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_invalid_at, assert_refused, call, call_list, tool, tool_names};
+use common::{assert_invalid_at, assert_refused, call, call_list, http_error, tool, tool_names};
 use kern_tools::schema::is_object_schema;
 use kern_tools::testing::{fixtures, FakeToolServer, RecordedRequest};
 use kern_tools::toolkits::exa::Category;
@@ -417,13 +417,11 @@ async fn get_contents_reads_pages_and_reports_unreadable_ones() {
 async fn find_similar_sends_the_url_and_bounds() {
     let server = FakeToolServer::start().await;
     let similar = tool(&server.exa_tools().tools(), "find_similar");
-    let results = call(
+    let results = call_list(
         &similar,
         json!({"url": "https://kern.rs/blog/durable", "num_results": 3}),
     )
-    .await
-    .unwrap();
-    let results = results.as_array().unwrap();
+    .await;
     assert_eq!(results.len(), 3);
     assert_eq!(results[2]["url"], "https://similar.example.com/3");
     assert_eq!(results[2]["text"], json!(page_text(3, 1000)));
@@ -502,13 +500,8 @@ async fn api_errors_carry_exas_tag_and_message() {
         ("exa_answer", json!({"query": "kern"})),
     ] {
         let err = call(&tool(&tools, name), args).await.unwrap_err();
-        match &err {
-            ToolError::Http { status, body, .. } => {
-                assert_eq!(*status, Some(401), "{name}");
-                assert_eq!(body, "INVALID_API_KEY: Invalid API key", "{name}");
-            }
-            other => panic!("{name}: expected Http, got {other:?}"),
-        }
+        let (_, body) = http_error(&err, 401);
+        assert_eq!(body, "INVALID_API_KEY: Invalid API key", "{name}");
         assert!(!err.is_transient());
         assert!(!err.to_string().contains("wrong-exa-key"), "{err}");
     }

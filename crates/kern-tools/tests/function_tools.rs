@@ -182,15 +182,6 @@ async fn a_panicking_tool_fails_instead_of_unwinding() {
             Ok::<_, ToolError>("never")
         },
     );
-    let err = in_future
-        .call(json!({}), ToolContext::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ToolError::Failed(m) if m == "tool panicked: boom at run time"),
-        "{err:?}"
-    );
-
     let before_future = tool_fn(
         "boom2",
         "Panics before returning its future",
@@ -198,28 +189,27 @@ async fn a_panicking_tool_fails_instead_of_unwinding() {
             panic!("boom {}", 2)
         },
     );
-    let err = before_future
-        .call(json!({}), ToolContext::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ToolError::Failed(m) if m == "tool panicked: boom 2"),
-        "{err:?}"
-    );
 
     let blocking = blocking_tool_fn(
         "boom3",
         "Panics on a blocking thread",
         |_: NoArgs, _ctx: ToolContext| -> Result<String, ToolError> { panic!("blocking boom") },
     );
-    let err = blocking
-        .call(json!({}), ToolContext::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ToolError::Failed(m) if m == "tool panicked: blocking boom"),
-        "{err:?}"
-    );
+    for (tool, message) in [
+        (in_future, "tool panicked: boom at run time"),
+        (before_future, "tool panicked: boom 2"),
+        (blocking, "tool panicked: blocking boom"),
+    ] {
+        let err = tool
+            .call(json!({}), ToolContext::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ToolError::Failed(m) if m == message),
+            "{}: {err:?}",
+            tool.name()
+        );
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{assert_invalid_at, assert_refused, call, call_list, tool, tool_names};
+use common::{assert_invalid_at, assert_refused, call, call_list, http_error, tool, tool_names};
 use kern_tools::schema::is_object_schema;
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::{GoogleSearchTools, Tool, ToolError, Toolkit};
@@ -195,20 +195,15 @@ async fn api_errors_carry_googles_message_and_never_the_key() {
     let server = FakeToolServer::start().await;
     let bad_key = search_with(&server, |t| t.api_key("wrong-key-1234"));
     let err = call(&bad_key, json!({"query": "kern"})).await.unwrap_err();
-    match &err {
-        ToolError::Http { status, body, url } => {
-            assert_eq!(*status, Some(400));
-            assert_eq!(
-                body,
-                "INVALID_ARGUMENT: API key not valid. Please pass a valid API key."
-            );
-            assert_eq!(
-                url,
-                &format!("{}/customsearch/v1", server.google_search_url())
-            );
-        }
-        other => panic!("expected Http, got {other:?}"),
-    }
+    let (url, body) = http_error(&err, 400);
+    assert_eq!(
+        body,
+        "INVALID_ARGUMENT: API key not valid. Please pass a valid API key."
+    );
+    assert_eq!(
+        url,
+        format!("{}/customsearch/v1", server.google_search_url())
+    );
     assert!(!err.is_transient());
     assert!(!err.to_string().contains("wrong-key-1234"), "{err}");
 
@@ -224,12 +219,9 @@ async fn api_errors_carry_googles_message_and_never_the_key() {
     let err = call(&search, json!({"query": fixtures::QUERY_OVER_QUOTA}))
         .await
         .unwrap_err();
+    let (_, body) = http_error(&err, 429);
     assert!(
-        matches!(
-            &err,
-            ToolError::Http { status: Some(429), body, .. }
-                if body.starts_with("RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Queries'")
-        ),
+        body.starts_with("RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Queries'"),
         "{err:?}"
     );
     assert!(err.is_transient());

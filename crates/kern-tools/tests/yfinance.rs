@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_invalid_at, call, call_text, tool, tool_names};
+use common::{assert_invalid_at, call, call_text, http_error, tool, tool_names};
 use kern_tools::testing::{fixtures, FakeToolServer};
 use kern_tools::{Tool, ToolError, Toolkit, YFinanceTools};
 use serde_json::{json, Value};
@@ -58,13 +58,8 @@ async fn current_stock_price() {
     let err = call_text(&price, json!({"symbol": "NOPE"}))
         .await
         .unwrap_err();
-    match &err {
-        ToolError::Http { status, body, .. } => {
-            assert_eq!(*status, Some(404));
-            assert_eq!(body, "Not Found: No data found, symbol may be delisted");
-        }
-        other => panic!("expected Http, got {other:?}"),
-    }
+    let (_, body) = http_error(&err, 404);
+    assert_eq!(body, "Not Found: No data found, symbol may be delisted");
     assert!(!err.is_transient());
 
     let err = call_text(&price, json!({"symbol": "  "}))
@@ -189,10 +184,8 @@ async fn company_info_with_cookie_and_crumb() {
     assert!(requests[7].contains("crumb=fAkEcRuMb1"));
 
     let err = call(&info, json!({"symbol": "NOPE"})).await.unwrap_err();
-    assert!(
-        matches!(&err, ToolError::Http { status: Some(404), body, .. } if body == "Not Found: Quote not found for symbol: NOPE"),
-        "{err:?}"
-    );
+    let (_, body) = http_error(&err, 404);
+    assert_eq!(body, "Not Found: Quote not found for symbol: NOPE");
 }
 
 #[tokio::test]

@@ -57,3 +57,16 @@ pub async fn assert_refused(tool: &Arc<dyn Tool>, args: Value, path: &str, says:
     assert_invalid_at(&err, path);
     assert!(err.to_string().contains(says), "{err}");
 }
+
+/// The URL and body of `err`, which must be an `Http` error with `status`.
+#[track_caller]
+pub fn http_error(err: &ToolError, status: u16) -> (&str, &str) {
+    match err {
+        ToolError::Http {
+            url,
+            status: Some(got),
+            body,
+        } if *got == status => (url, body),
+        other => panic!("expected an Http error with status {status}, got {other:?}"),
+    }
+}
