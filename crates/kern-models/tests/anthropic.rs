@@ -2,15 +2,15 @@
 //! The checks every provider passes (streaming with usage, error statuses, dropped and
 //! malformed streams) are rows of `providers.rs`.
 
-mod support;
+mod common;
 
-use kern_models::testing::{Reply, ScriptedServer};
-use kern_models::{ChatRequest, Message, Model, ModelError, ResponseFormat, ToolCall};
-use serde_json::json;
-use support::{
+use common::{
     anthropic as model, anthropic_events, anthropic_reply, complete_hi, hi, stream, weather_call,
     weather_tool,
 };
+use kern_models::testing::{Reply, ScriptedServer};
+use kern_models::{ChatRequest, Message, Model, ModelError, ResponseFormat, ToolCall};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_tool_use_without_input_deltas_has_empty_object_arguments() {

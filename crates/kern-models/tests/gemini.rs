@@ -2,14 +2,14 @@
 //! The checks every provider passes (streaming with usage, error statuses, dropped and
 //! malformed streams) are rows of `providers.rs`.
 
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::{complete_hi, gemini as model, gemini_chunks, stream, weather_call, weather_tool};
 use kern_models::testing::{Reply, ScriptedServer};
 use kern_models::{ChatRequest, Message, Model, ResponseFormat, StreamEvent};
 use serde_json::json;
-use support::{complete_hi, gemini as model, gemini_chunks, stream, weather_call, weather_tool};
 
 #[tokio::test]
 async fn thought_parts_are_reasoning_deltas() {

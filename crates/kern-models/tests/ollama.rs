@@ -2,12 +2,12 @@
 //! The checks every provider passes (streaming with usage, error statuses, dropped and
 //! malformed streams) are rows of `providers.rs`.
 
-mod support;
+mod common;
 
+use common::{hi, ollama as model, ollama_lines, stream, weather_call, weather_tool};
 use kern_models::testing::{Reply, ScriptedServer};
 use kern_models::{ChatRequest, Message, Model, ModelError, Ollama, ResponseFormat};
 use serde_json::json;
-use support::{hi, ollama as model, ollama_lines, stream, weather_call, weather_tool};
 
 #[tokio::test]
 async fn request_has_tool_calls_as_objects_and_tool_names() {

@@ -1,17 +1,17 @@
 //! OpenAI Chat Completions against the in-process fake server, and the shared HTTP behaviour
 //! (retries, Retry-After, timeouts, malformed and dropped streams) that every provider uses.
 
-mod support;
+mod common;
 
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{drain, fast, stream, weather_call, weather_tool};
 use kern_models::testing::{FakeOpenAi, Reply, Scripted, ScriptedServer};
 use kern_models::{
     ChatRequest, ClientOptions, Message, Model, ModelError, OpenAiChat, OpenAiCompatible,
     ResponseFormat, RetryPolicy, StreamEvent, ToolCall,
 };
 use serde_json::json;
-use support::{drain, fast, stream, weather_call, weather_tool};
 
 fn hello() -> ChatRequest {
     ChatRequest::new([Message::user("hello")])

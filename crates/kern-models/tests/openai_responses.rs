@@ -2,14 +2,14 @@
 //! The checks every provider passes (streaming with usage, error statuses, dropped and
 //! malformed streams) are rows of `providers.rs`.
 
-mod support;
+mod common;
 
+use common::{
+    complete_hi, openai_responses as model, responses_events, weather_call, weather_tool,
+};
 use kern_models::testing::{Reply, ScriptedServer};
 use kern_models::{ChatRequest, Message, Model, ModelError, ResponseFormat};
 use serde_json::json;
-use support::{
-    complete_hi, openai_responses as model, responses_events, weather_call, weather_tool,
-};
 
 #[tokio::test]
 async fn function_calls_assemble_from_deltas_alone() {

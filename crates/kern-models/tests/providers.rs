@@ -3,17 +3,17 @@
 //! provider's message, dropped and malformed streams. What only one provider does is in
 //! that provider's file.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use kern_models::testing::{Reply, ScriptedServer};
-use kern_models::{Model, ModelError, ToolCall};
-use serde_json::json;
-use support::{
+use common::{
     anthropic, anthropic_events, anthropic_reply, complete_hi, gemini, gemini_chunks, hi, ollama,
     ollama_lines, openai_responses, responses_events, stream, weather_call,
 };
+use kern_models::testing::{Reply, ScriptedServer};
+use kern_models::{Model, ModelError, ToolCall};
+use serde_json::json;
 
 /// Builds a provider's model against the fake server.
 type Build = fn(&ScriptedServer) -> Box<dyn Model>;

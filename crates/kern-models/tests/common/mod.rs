@@ -1,5 +1,6 @@
-//! Shared test support: draining streams, quick client options, and scripted responses in
-//! each provider's wire format (served by `kern_models::testing::ScriptedServer`).
+//! What the provider tests share: draining streams, quick client options, each provider built
+//! against a fake server, and scripted responses in each provider's wire format (served by
+//! `kern_models::testing::ScriptedServer`).
 
 #![allow(dead_code)] // each test binary uses a part of it
 
