@@ -16,6 +16,9 @@ use crate::error::ToolError;
 /// How much of an error response's body goes into [`ToolError::Http`].
 const BODY_EXCERPT_CHARS: usize = 300;
 
+/// The user agent of the toolkits whose API does not want a browser's.
+pub(crate) const KERN_USER_AGENT: &str = concat!("kern-tools/", env!("CARGO_PKG_VERSION"));
+
 /// A browser-like user agent: Yahoo Finance and DuckDuckGo turn away unknown clients.
 pub(crate) const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 \
      (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";

@@ -78,7 +78,10 @@ pub use function::{blocking_tool_fn, tool_fn, FunctionTool, NoArgs};
 pub use tool::{
     HumanInLoop, Tool, ToolContext, ToolOutput, ToolSet, ToolSpec, Toolkit, UserInputField,
 };
-pub use toolkits::{DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, YFinanceTools};
+pub use toolkits::{
+    DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, HttpSettings, HttpToolkit,
+    YFinanceTools,
+};
 
 /// The `schemars` this crate builds schemas with. Argument types derive its `JsonSchema`;
 /// without a direct `schemars` dependency, add `#[schemars(crate = "kern_tools::schemars")]`

@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::ToolError;
-use crate::function::tool_fn;
 use crate::html::{decode_entities, Token, Tokenizer};
 use crate::http::{display_url, HttpClient, BROWSER_USER_AGENT};
 use crate::time::format_rfc3339_utc;
-use crate::tool::{Tool, ToolContext, ToolOutput, Toolkit};
+use crate::tool::{Tool, ToolOutput, Toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit};
 
 /// DuckDuckGo's JavaScript-free search page.
 pub const DUCKDUCKGO_HTML_URL: &str = "https://html.duckduckgo.com/html/";
@@ -71,16 +71,17 @@ impl TimeLimit {
 /// if you need those names.) See the [module docs](self) for how results are obtained.
 #[derive(Debug, Clone)]
 pub struct DuckDuckGoTools {
-    html_url: String,
-    url: String,
-    http: HttpClient,
-    modifier: Option<String>,
-    fixed_max_results: Option<u32>,
-    region: Option<String>,
-    time_limit: Option<TimeLimit>,
+    api: Api,
     search: bool,
     news: bool,
 }
+
+http_toolkit!(
+    DuckDuckGoTools,
+    api.url,
+    api.http,
+    "Another URL for the main site, used by news search (a fake server in tests)."
+);
 
 impl Default for DuckDuckGoTools {
     fn default() -> Self {
@@ -92,13 +93,15 @@ impl DuckDuckGoTools {
     /// Both tools, against DuckDuckGo, with a 10 s timeout per request (Agno's).
     pub fn new() -> Self {
         DuckDuckGoTools {
-            html_url: DUCKDUCKGO_HTML_URL.to_owned(),
-            url: DUCKDUCKGO_URL.to_owned(),
-            http: HttpClient::new(BROWSER_USER_AGENT, Duration::from_secs(10)),
-            modifier: None,
-            fixed_max_results: None,
-            region: None,
-            time_limit: None,
+            api: Api {
+                html_url: DUCKDUCKGO_HTML_URL.to_owned(),
+                url: DUCKDUCKGO_URL.to_owned(),
+                http: HttpClient::new(BROWSER_USER_AGENT, Duration::from_secs(10)),
+                modifier: None,
+                fixed_max_results: None,
+                region: None,
+                time_limit: None,
+            },
             search: true,
             news: true,
         }
@@ -106,43 +109,31 @@ impl DuckDuckGoTools {
 
     /// Another URL for the HTML search page (a fake server in tests).
     pub fn html_url(mut self, html_url: impl Into<String>) -> Self {
-        self.html_url = html_url.into();
-        self
-    }
-
-    /// Another URL for the main site, used by news search (a fake server in tests).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.url = url.into();
-        self
-    }
-
-    /// The time limit of each HTTP request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.set_timeout(timeout);
+        self.api.html_url = html_url.into();
         self
     }
 
     /// Text put before every web query, e.g. `site:docs.rs`.
     pub fn modifier(mut self, modifier: impl Into<String>) -> Self {
-        self.modifier = Some(modifier.into());
+        self.api.modifier = Some(modifier.into());
         self
     }
 
     /// Always return at most this many results, whatever the model asks for.
     pub fn fixed_max_results(mut self, max: u32) -> Self {
-        self.fixed_max_results = Some(max.clamp(1, MAX_RESULTS));
+        self.api.fixed_max_results = Some(max.clamp(1, MAX_RESULTS));
         self
     }
 
     /// The region of results, e.g. `us-en`, `uk-en`, `de-de`.
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        self.api.region = Some(region.into());
         self
     }
 
     /// Only results from the last day, week, month or year.
     pub fn time_limit(mut self, time_limit: TimeLimit) -> Self {
-        self.time_limit = Some(time_limit);
+        self.api.time_limit = Some(time_limit);
         self
     }
 
@@ -211,7 +202,8 @@ struct RawNews {
     source: Option<String>,
 }
 
-#[derive(Debug)]
+/// The toolkit's settings, which its tools share (each call of `tools` copies them).
+#[derive(Debug, Clone)]
 struct Api {
     html_url: String,
     url: String,
@@ -514,38 +506,25 @@ impl Toolkit for DuckDuckGoTools {
     }
 
     fn tools(&self) -> Vec<Arc<dyn Tool>> {
-        let api = Arc::new(Api {
-            html_url: self.html_url.clone(),
-            url: self.url.clone(),
-            http: self.http.clone(),
-            modifier: self.modifier.clone(),
-            fixed_max_results: self.fixed_max_results,
-            region: self.region.clone(),
-            time_limit: self.time_limit,
-        });
+        let api = Arc::new(self.api.clone());
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if self.search {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "duckduckgo_search",
                 "Use this function to search DuckDuckGo for a query. Returns a JSON array of \
                  results with title, href (the link) and body (a snippet).",
-                move |args: SearchArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.search(args).await }
-                },
-            )));
+                |api, args: SearchArgs| async move { api.search(args).await },
+            ));
         }
         if self.news {
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "duckduckgo_news",
                 "Use this function to get the latest news from DuckDuckGo. Returns a JSON array \
                  of news with date, title, body, url, image and source.",
-                move |args: SearchArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.news(args).await }
-                },
-            )));
+                |api, args: SearchArgs| async move { api.news(args).await },
+            ));
         }
         tools
     }

@@ -30,10 +30,10 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::error::ToolError;
-use crate::function::tool_fn;
-use crate::http::{endpoint, HttpClient};
+use crate::http::{endpoint, HttpClient, KERN_USER_AGENT};
 use crate::secret::{Credential, Env};
-use crate::tool::{Tool, ToolContext, ToolOutput, Toolkit};
+use crate::tool::{Tool, ToolOutput, Toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit};
 
 /// Exa's API.
 pub const EXA_API: &str = "https://api.exa.ai";
@@ -133,21 +133,20 @@ impl Category {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ExaTools {
-    base_url: String,
-    http: HttpClient,
-    api_key: Credential,
-    env: Env,
-    text: bool,
-    text_length_limit: usize,
-    num_results: Option<u32>,
-    category: Option<Category>,
-    include_domains: Vec<String>,
-    exclude_domains: Vec<String>,
+    api: Api,
     search: bool,
     get_contents: bool,
     find_similar: bool,
     answer: bool,
 }
+
+http_toolkit!(
+    ExaTools,
+    api.base_url,
+    api.http,
+    "Another API root instead of [`EXA_API`] (a proxy, or a fake server in tests), e.g. \
+     `http://127.0.0.1:8080`."
+);
 
 impl Default for ExaTools {
     fn default() -> Self {
@@ -161,19 +160,18 @@ impl ExaTools {
     /// characters, the key read from `EXA_API_KEY` at each call.
     pub fn new() -> Self {
         ExaTools {
-            base_url: EXA_API.to_owned(),
-            http: HttpClient::new(
-                concat!("kern-tools/", env!("CARGO_PKG_VERSION")),
-                Duration::from_secs(30),
-            ),
-            api_key: Credential::new(EXA_API_KEY_ENV, "ExaTools::api_key"),
-            env: Env::default(),
-            text: true,
-            text_length_limit: 1000,
-            num_results: None,
-            category: None,
-            include_domains: Vec::new(),
-            exclude_domains: Vec::new(),
+            api: Api {
+                base_url: EXA_API.to_owned(),
+                http: HttpClient::new(KERN_USER_AGENT, Duration::from_secs(30)),
+                api_key: Credential::new(EXA_API_KEY_ENV, "ExaTools::api_key"),
+                env: Env::default(),
+                text: true,
+                text_length_limit: 1000,
+                num_results: None,
+                category: None,
+                include_domains: Vec::new(),
+                exclude_domains: Vec::new(),
+            },
             search: true,
             get_contents: true,
             find_similar: true,
@@ -181,22 +179,9 @@ impl ExaTools {
         }
     }
 
-    /// Another API root instead of [`EXA_API`] (a proxy, or a fake server in tests), e.g.
-    /// `http://127.0.0.1:8080`.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    /// The time limit of each HTTP request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.set_timeout(timeout);
-        self
-    }
-
     /// The API key, instead of `EXA_API_KEY` (a blank key is ignored).
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key.set(api_key);
+        self.api.api_key.set(api_key);
         self
     }
 
@@ -204,32 +189,32 @@ impl ExaTools {
     /// process environment, read at each call), for tests or configuration that keeps secrets
     /// elsewhere.
     pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        self.env = Env::custom(lookup);
+        self.api.env = Env::custom(lookup);
         self
     }
 
     /// Whether results include the pages' text (default: yes).
     pub fn text(mut self, text: bool) -> Self {
-        self.text = text;
+        self.api.text = text;
         self
     }
 
     /// The most characters of text per result (default: 1000; 0: no limit).
     pub fn text_length_limit(mut self, limit: usize) -> Self {
-        self.text_length_limit = limit;
+        self.api.text_length_limit = limit;
         self
     }
 
     /// Always ask for this many results (1 to 25), whatever the model asks for (Agno's
     /// `num_results`).
     pub fn num_results(mut self, num_results: u32) -> Self {
-        self.num_results = Some(num_results.clamp(1, MAX_RESULTS));
+        self.api.num_results = Some(num_results.clamp(1, MAX_RESULTS));
         self
     }
 
     /// Always restrict searches to this category, whatever the model asks for.
     pub fn category(mut self, category: Category) -> Self {
-        self.category = Some(category);
+        self.api.category = Some(category);
         self
     }
 
@@ -238,7 +223,7 @@ impl ExaTools {
         mut self,
         domains: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.include_domains = domains.into_iter().map(Into::into).collect();
+        self.api.include_domains = domains.into_iter().map(Into::into).collect();
         self
     }
 
@@ -247,7 +232,7 @@ impl ExaTools {
         mut self,
         domains: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.exclude_domains = domains.into_iter().map(Into::into).collect();
+        self.api.exclude_domains = domains.into_iter().map(Into::into).collect();
         self
     }
 
@@ -402,7 +387,8 @@ struct AnswerResponse {
     citations: Vec<RawResult>,
 }
 
-#[derive(Debug)]
+/// The toolkit's settings, which its tools share (each call of `tools` copies them).
+#[derive(Debug, Clone)]
 struct Api {
     base_url: String,
     http: HttpClient,
@@ -653,67 +639,45 @@ impl Toolkit for ExaTools {
     }
 
     fn tools(&self) -> Vec<Arc<dyn Tool>> {
-        let api = Arc::new(Api {
-            base_url: self.base_url.clone(),
-            http: self.http.clone(),
-            api_key: self.api_key.clone(),
-            env: self.env.clone(),
-            text: self.text,
-            text_length_limit: self.text_length_limit,
-            num_results: self.num_results,
-            category: self.category,
-            include_domains: self.include_domains.clone(),
-            exclude_domains: self.exclude_domains.clone(),
-        });
+        let api = Arc::new(self.api.clone());
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if self.search {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "search_exa",
                 "Use this function to search Exa (a web search engine) for a query. Returns a \
                  JSON array of results: title, url, author, published_date, text (the start of \
                  the page).",
-                move |args: SearchArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.search(args).await }
-                },
-            )));
+                |api, args: SearchArgs| async move { api.search(args).await },
+            ));
         }
         if self.get_contents {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_contents",
                 "Use this function to read web pages with Exa. Returns a JSON array with, for \
                  each URL: title, url, author, published_date, text; or url and error when the \
                  page could not be read.",
-                move |args: ContentsArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.contents(args).await }
-                },
-            )));
+                |api, args: ContentsArgs| async move { api.contents(args).await },
+            ));
         }
         if self.find_similar {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "find_similar",
                 "Use this function to find web pages similar to a given URL with Exa. Returns a \
                  JSON array of results: title, url, author, published_date, text.",
-                move |args: SimilarArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.similar(args).await }
-                },
-            )));
+                |api, args: SimilarArgs| async move { api.similar(args).await },
+            ));
         }
         if self.answer {
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "exa_answer",
                 "Use this function to get an answer to a question, written from Exa search \
                  results. Returns JSON: {\"answer\", \"citations\": [{\"title\", \"url\"}]}.",
-                move |args: AnswerArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.answer(args).await }
-                },
-            )));
+                |api, args: AnswerArgs| async move { api.answer(args).await },
+            ));
         }
         tools
     }

@@ -29,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ToolError;
-use crate::function::tool_fn;
-use crate::http::{endpoint, HttpClient};
+use crate::http::{endpoint, HttpClient, KERN_USER_AGENT};
 use crate::secret::{Credential, Env};
-use crate::tool::{Tool, ToolContext, ToolOutput, Toolkit};
+use crate::tool::{Tool, ToolOutput, Toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit};
 
 /// The root of Google's APIs; searches go to `{root}/customsearch/v1`.
 pub const GOOGLE_SEARCH_API: &str = "https://www.googleapis.com";
@@ -64,15 +64,17 @@ const TOOL: &str = "google_search";
 /// ```
 #[derive(Debug, Clone)]
 pub struct GoogleSearchTools {
-    base_url: String,
-    http: HttpClient,
-    api_key: Credential,
-    cse_id: Credential,
-    env: Env,
-    fixed_max_results: Option<u32>,
-    fixed_language: Option<String>,
+    api: Api,
     search: bool,
 }
+
+http_toolkit!(
+    GoogleSearchTools,
+    api.base_url,
+    api.http,
+    "Another API root instead of [`GOOGLE_SEARCH_API`] (a proxy, or a fake server in tests); \
+     searches go to `{base_url}/customsearch/v1`."
+);
 
 impl Default for GoogleSearchTools {
     fn default() -> Self {
@@ -85,43 +87,29 @@ impl GoogleSearchTools {
     /// key and engine id read from `GOOGLE_API_KEY` and `GOOGLE_CSE_ID` at each call.
     pub fn new() -> Self {
         GoogleSearchTools {
-            base_url: GOOGLE_SEARCH_API.to_owned(),
-            http: HttpClient::new(
-                concat!("kern-tools/", env!("CARGO_PKG_VERSION")),
-                Duration::from_secs(10),
-            ),
-            api_key: Credential::new(GOOGLE_API_KEY_ENV, "GoogleSearchTools::api_key"),
-            cse_id: Credential::new(GOOGLE_CSE_ID_ENV, "GoogleSearchTools::cse_id"),
-            env: Env::default(),
-            fixed_max_results: None,
-            fixed_language: None,
+            api: Api {
+                base_url: GOOGLE_SEARCH_API.to_owned(),
+                http: HttpClient::new(KERN_USER_AGENT, Duration::from_secs(10)),
+                api_key: Credential::new(GOOGLE_API_KEY_ENV, "GoogleSearchTools::api_key"),
+                cse_id: Credential::new(GOOGLE_CSE_ID_ENV, "GoogleSearchTools::cse_id"),
+                env: Env::default(),
+                fixed_max_results: None,
+                fixed_language: None,
+            },
             search: true,
         }
     }
 
-    /// Another API root instead of [`GOOGLE_SEARCH_API`] (a proxy, or a fake server in
-    /// tests); searches go to `{base_url}/customsearch/v1`.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    /// The time limit of each HTTP request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.set_timeout(timeout);
-        self
-    }
-
     /// The API key, instead of `GOOGLE_API_KEY` (a blank key is ignored).
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key.set(api_key);
+        self.api.api_key.set(api_key);
         self
     }
 
     /// The Programmable Search Engine id (`cx`), instead of `GOOGLE_CSE_ID` (a blank id is
     /// ignored).
     pub fn cse_id(mut self, cse_id: impl Into<String>) -> Self {
-        self.cse_id.set(cse_id);
+        self.api.cse_id.set(cse_id);
         self
     }
 
@@ -129,19 +117,19 @@ impl GoogleSearchTools {
     /// (default: the process environment, read at each call), for tests or configuration that
     /// keeps secrets elsewhere.
     pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        self.env = Env::custom(lookup);
+        self.api.env = Env::custom(lookup);
         self
     }
 
     /// Always return at most this many results (1 to 10), whatever the model asks for.
     pub fn fixed_max_results(mut self, max: u32) -> Self {
-        self.fixed_max_results = Some(max.clamp(1, MAX_RESULTS));
+        self.api.fixed_max_results = Some(max.clamp(1, MAX_RESULTS));
         self
     }
 
     /// Always use this language (e.g. `fr`), whatever the model asks for.
     pub fn fixed_language(mut self, language: impl Into<String>) -> Self {
-        self.fixed_language = Some(language.into());
+        self.api.fixed_language = Some(language.into());
         self
     }
 
@@ -199,7 +187,8 @@ struct Item {
     snippet: Option<String>,
 }
 
-#[derive(Debug)]
+/// The toolkit's settings, which its tools share (each call of `tools` copies them).
+#[derive(Debug, Clone)]
 struct Api {
     base_url: String,
     http: HttpClient,
@@ -314,24 +303,14 @@ impl Toolkit for GoogleSearchTools {
     fn tools(&self) -> Vec<Arc<dyn Tool>> {
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if self.search {
-            let api = Arc::new(Api {
-                base_url: self.base_url.clone(),
-                http: self.http.clone(),
-                api_key: self.api_key.clone(),
-                cse_id: self.cse_id.clone(),
-                env: self.env.clone(),
-                fixed_max_results: self.fixed_max_results,
-                fixed_language: self.fixed_language.clone(),
-            });
-            tools.push(Arc::new(tool_fn(
+            let api = Arc::new(self.api.clone());
+            tools.push(api_tool(
+                &api,
                 TOOL,
                 "Use this function to search Google for a query. Returns a JSON array of \
                  results: title, url, description.",
-                move |args: SearchArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.search(args).await }
-                },
-            )));
+                |api, args: SearchArgs| async move { api.search(args).await },
+            ));
         }
         tools
     }

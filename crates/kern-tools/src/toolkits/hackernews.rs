@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::ToolError;
-use crate::function::tool_fn;
 use crate::html;
-use crate::http::{endpoint, HttpClient};
-use crate::tool::{Tool, ToolContext, ToolOutput, Toolkit};
+use crate::http::{endpoint, HttpClient, KERN_USER_AGENT};
+use crate::tool::{Tool, ToolOutput, Toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit};
 
 /// The official Hacker News API.
 pub const HACKER_NEWS_API: &str = "https://hacker-news.firebaseio.com/v0";
@@ -44,13 +44,18 @@ const MAX_COMMENTS: u32 = 50;
 /// ```
 #[derive(Debug, Clone)]
 pub struct HackerNewsTools {
-    base_url: String,
-    http: HttpClient,
-    concurrency: usize,
+    api: Api,
     top_stories: bool,
     story_with_comments: bool,
     user_details: bool,
 }
+
+http_toolkit!(
+    HackerNewsTools,
+    api.base_url,
+    api.http,
+    "Another API root (a mirror, or a fake server in tests), e.g. `http://127.0.0.1:8080/v0`."
+);
 
 impl Default for HackerNewsTools {
     fn default() -> Self {
@@ -63,33 +68,20 @@ impl HackerNewsTools {
     /// and 8 concurrent requests.
     pub fn new() -> Self {
         HackerNewsTools {
-            base_url: HACKER_NEWS_API.to_owned(),
-            http: HttpClient::new(
-                concat!("kern-tools/", env!("CARGO_PKG_VERSION")),
-                Duration::from_secs(30),
-            ),
-            concurrency: 8,
+            api: Api {
+                base_url: HACKER_NEWS_API.to_owned(),
+                http: HttpClient::new(KERN_USER_AGENT, Duration::from_secs(30)),
+                concurrency: 8,
+            },
             top_stories: true,
             story_with_comments: true,
             user_details: true,
         }
     }
 
-    /// Another API root (a mirror, or a fake server in tests), e.g. `http://127.0.0.1:8080/v0`.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    /// The time limit of each HTTP request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.set_timeout(timeout);
-        self
-    }
-
     /// How many item requests run at once (at least 1).
     pub fn max_concurrent_requests(mut self, max: usize) -> Self {
-        self.concurrency = max.max(1);
+        self.api.concurrency = max.max(1);
         self
     }
 
@@ -141,7 +133,7 @@ fn ten() -> u32 {
 }
 
 /// What the tools share: the client and the configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Api {
     base_url: String,
     http: HttpClient,
@@ -287,47 +279,35 @@ impl Toolkit for HackerNewsTools {
     }
 
     fn tools(&self) -> Vec<Arc<dyn Tool>> {
-        let api = Arc::new(Api {
-            base_url: self.base_url.clone(),
-            http: self.http.clone(),
-            concurrency: self.concurrency,
-        });
+        let api = Arc::new(self.api.clone());
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if self.top_stories {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_top_hackernews_stories",
                 "Use this function to get top stories from Hacker News. Returns a JSON array of \
                  stories (id, title, url, score, by, time, descendants = number of comments).",
-                move |args: TopStoriesArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.top_stories(args).await }
-                },
-            )));
+                |api, args: TopStoriesArgs| async move { api.top_stories(args).await },
+            ));
         }
         if self.story_with_comments {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_story_with_comments",
                 "Use this function to get a Hacker News story and the text of its first \
                  top-level comments. Returns JSON: {\"story\": {...}, \"comments\": [{\"id\", \
                  \"by\", \"time\", \"text\"}]}.",
-                move |args: StoryArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.story_with_comments(args).await }
-                },
-            )));
+                |api, args: StoryArgs| async move { api.story_with_comments(args).await },
+            ));
         }
         if self.user_details {
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_user_details",
                 "Use this function to get the details of a Hacker News user using their \
                  username. Returns JSON: id, karma, about, total_items_submitted.",
-                move |args: UserArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.user_details(args).await }
-                },
-            )));
+                |api, args: UserArgs| async move { api.user_details(args).await },
+            ));
         }
         tools
     }

@@ -8,12 +8,14 @@
 //! key (Google, Exa) read it when a tool is called, so building one never fails; a missing key
 //! is a [`ToolError::Failed`](crate::ToolError::Failed) naming the environment variable.
 
+mod common;
 pub mod duckduckgo;
 pub mod exa;
 pub mod google_search;
 pub mod hackernews;
 pub mod yfinance;
 
+pub use common::{HttpSettings, HttpToolkit};
 pub use duckduckgo::DuckDuckGoTools;
 pub use exa::ExaTools;
 pub use google_search::GoogleSearchTools;

@@ -28,10 +28,10 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::error::ToolError;
-use crate::function::tool_fn;
 use crate::http::{endpoint, HttpClient, BROWSER_USER_AGENT};
 use crate::time::format_local;
-use crate::tool::{Tool, ToolContext, ToolOutput, Toolkit};
+use crate::tool::{Tool, ToolOutput, Toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit};
 
 /// Yahoo Finance's query host.
 pub const YAHOO_FINANCE_API: &str = "https://query1.finance.yahoo.com";
@@ -63,6 +63,13 @@ pub struct YFinanceTools {
     historical_prices: bool,
 }
 
+http_toolkit!(
+    YFinanceTools,
+    base_url,
+    http,
+    "Another API host (a fake server in tests), e.g. `http://127.0.0.1:8080`."
+);
+
 impl Default for YFinanceTools {
     fn default() -> Self {
         Self::new()
@@ -82,21 +89,9 @@ impl YFinanceTools {
         }
     }
 
-    /// Another API host (a fake server in tests), e.g. `http://127.0.0.1:8080`.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
     /// Another URL to get the session cookie from (see the [module docs](self)).
     pub fn cookie_url(mut self, cookie_url: impl Into<String>) -> Self {
         self.cookie_url = cookie_url.into();
-        self
-    }
-
-    /// The time limit of each HTTP request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.set_timeout(timeout);
         self
     }
 
@@ -698,39 +693,31 @@ impl Toolkit for YFinanceTools {
         });
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if self.stock_price {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_current_stock_price",
                 "Use this function to get the current stock price for a given symbol. Returns \
                  the price in the stock's currency.",
-                move |args: SymbolArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.current_price(args).await }
-                },
-            )));
+                |api, args: SymbolArgs| async move { api.current_price(args).await },
+            ));
         }
         if self.company_info {
-            let api = Arc::clone(&api);
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_company_info",
                 "Use this function to get company information and overview for a given stock \
                  symbol. Returns JSON containing the company profile and overview.",
-                move |args: SymbolArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.company_info(args).await }
-                },
-            )));
+                |api, args: SymbolArgs| async move { api.company_info(args).await },
+            ));
         }
         if self.historical_prices {
-            tools.push(Arc::new(tool_fn(
+            tools.push(api_tool(
+                &api,
                 "get_historical_stock_prices",
                 "Use this function to get the historical stock price for a given symbol. \
                  Returns JSON mapping each date to Open, High, Low, Close and Volume.",
-                move |args: HistoryArgs, _ctx: ToolContext| {
-                    let api = Arc::clone(&api);
-                    async move { api.history(args).await }
-                },
-            )));
+                |api, args: HistoryArgs| async move { api.history(args).await },
+            ));
         }
         tools
     }
