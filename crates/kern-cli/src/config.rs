@@ -33,7 +33,8 @@ use kern::agent::{Agent, Team, TeamMode};
 use kern::engine::{Component, Engine};
 use kern::models::{model_from_spec_with, Model};
 use kern::tools::{
-    DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, Toolkit, YFinanceTools,
+    DuckDuckGoTools, ExaTools, GoogleSearchTools, HackerNewsTools, HttpSettings, HttpToolkit,
+    Toolkit, YFinanceTools,
 };
 use kern::workflow::{Parallel, Step, Workflow, WorkflowStep};
 use serde::Deserialize;
@@ -648,82 +649,57 @@ fn toolkit(t: &ToolConfig) -> Result<Box<dyn Toolkit>> {
         },
         ToolConfig::Table(t) => t.clone(),
     };
-    let timeout = table.timeout_secs.map(Duration::from_secs);
     let only = |key: &str, v: &Option<String>, kit: &str| -> Result<()> {
         if v.is_some() {
             bail!("`{key}` is not an option of the {kit} toolkit");
         }
         Ok(())
     };
+    let settings = HttpSettings {
+        base_url: table.base_url,
+        timeout: table.timeout_secs.map(Duration::from_secs),
+    };
     Ok(match table.name.trim().to_ascii_lowercase().as_str() {
         "hackernews" | "hacker_news" | "hn" => {
             only("html_url", &table.html_url, "hackernews")?;
             only("cookie_url", &table.cookie_url, "hackernews")?;
-            let mut k = HackerNewsTools::new();
-            if let Some(u) = table.base_url {
-                k = k.base_url(u);
-            }
-            if let Some(t) = timeout {
-                k = k.timeout(t);
-            }
-            Box::new(k)
+            with_settings(HackerNewsTools::new(), settings)
         }
         "yfinance" | "yahoo_finance" => {
             only("html_url", &table.html_url, "yfinance")?;
             let mut k = YFinanceTools::new();
-            if let Some(u) = table.base_url {
-                k = k.base_url(u);
-            }
             if let Some(u) = table.cookie_url {
                 k = k.cookie_url(u);
             }
-            if let Some(t) = timeout {
-                k = k.timeout(t);
-            }
-            Box::new(k)
+            with_settings(k, settings)
         }
         "duckduckgo" | "ddg" => {
             only("cookie_url", &table.cookie_url, "duckduckgo")?;
             let mut k = DuckDuckGoTools::new();
-            if let Some(u) = table.base_url {
-                k = k.base_url(u);
-            }
             if let Some(u) = table.html_url {
                 k = k.html_url(u);
             }
-            if let Some(t) = timeout {
-                k = k.timeout(t);
-            }
-            Box::new(k)
+            with_settings(k, settings)
         }
         "google_search" | "google" => {
             only("html_url", &table.html_url, "google_search")?;
             only("cookie_url", &table.cookie_url, "google_search")?;
-            let mut k = GoogleSearchTools::new();
-            if let Some(u) = table.base_url {
-                k = k.base_url(u);
-            }
-            if let Some(t) = timeout {
-                k = k.timeout(t);
-            }
-            Box::new(k)
+            with_settings(GoogleSearchTools::new(), settings)
         }
         "exa" => {
             only("html_url", &table.html_url, "exa")?;
             only("cookie_url", &table.cookie_url, "exa")?;
-            let mut k = ExaTools::new();
-            if let Some(u) = table.base_url {
-                k = k.base_url(u);
-            }
-            if let Some(t) = timeout {
-                k = k.timeout(t);
-            }
-            Box::new(k)
+            with_settings(ExaTools::new(), settings)
         }
         other => {
             bail!("unknown toolkit {other:?} (built-in toolkits: hackernews, yfinance, duckduckgo, google_search, exa)")
         }
     })
+}
+
+/// `kit` with the settings every HTTP toolkit takes (`base_url`, `timeout_secs`).
+fn with_settings<K: HttpToolkit + 'static>(kit: K, settings: HttpSettings) -> Box<dyn Toolkit> {
+    Box::new(kit.http_settings(settings))
 }
 
 /// A TOML value as JSON (a JSON schema written as an inline table). Only tables are schemas.

@@ -21,8 +21,8 @@ use kern_models::{
     OpenAiCompatible, OpenAiResponses,
 };
 use kern_tools::{
-    DuckDuckGoTools, ExaTools, FunctionTool, GoogleSearchTools, HackerNewsTools, HumanInLoop,
-    ToolError, Toolkit, UserInputField, YFinanceTools,
+    DuckDuckGoTools, ExaTools, FunctionTool, GoogleSearchTools, HackerNewsTools, HttpSettings,
+    HttpToolkit, HumanInLoop, ToolError, Toolkit, UserInputField, YFinanceTools,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -598,20 +598,17 @@ fn opt_bool(options: &Value, key: &str) -> Option<bool> {
 
 /// A built-in toolkit by name, configured from the Python toolkit's options.
 fn toolkit(name: &str, o: &Value) -> PyResult<Box<dyn Toolkit>> {
-    let timeout = o
-        .get("timeout")
-        .and_then(Value::as_f64)
-        .filter(|t| *t > 0.0)
-        .map(Duration::from_secs_f64);
+    let settings = HttpSettings {
+        base_url: opt_str(o, "base_url").map(str::to_owned),
+        timeout: o
+            .get("timeout")
+            .and_then(Value::as_f64)
+            .filter(|t| *t > 0.0)
+            .map(Duration::from_secs_f64),
+    };
     Ok(match name {
         "hackernews" => {
-            let mut t = HackerNewsTools::new();
-            if let Some(url) = opt_str(o, "base_url") {
-                t = t.base_url(url);
-            }
-            if let Some(d) = timeout {
-                t = t.timeout(d);
-            }
+            let mut t = HackerNewsTools::new().http_settings(settings);
             if let Some(b) = opt_bool(o, "enable_get_top_stories") {
                 t = t.enable_get_top_stories(b);
             }
@@ -621,13 +618,7 @@ fn toolkit(name: &str, o: &Value) -> PyResult<Box<dyn Toolkit>> {
             Box::new(t)
         }
         "yfinance" => {
-            let mut t = YFinanceTools::new();
-            if let Some(url) = opt_str(o, "base_url") {
-                t = t.base_url(url);
-            }
-            if let Some(d) = timeout {
-                t = t.timeout(d);
-            }
+            let mut t = YFinanceTools::new().http_settings(settings);
             if let Some(b) = opt_bool(o, "enable_stock_price") {
                 t = t.enable_stock_price(b);
             }
@@ -640,15 +631,9 @@ fn toolkit(name: &str, o: &Value) -> PyResult<Box<dyn Toolkit>> {
             Box::new(t)
         }
         "duckduckgo" => {
-            let mut t = DuckDuckGoTools::new();
-            if let Some(url) = opt_str(o, "base_url") {
-                t = t.base_url(url);
-            }
+            let mut t = DuckDuckGoTools::new().http_settings(settings);
             if let Some(url) = opt_str(o, "html_url") {
                 t = t.html_url(url);
-            }
-            if let Some(d) = timeout {
-                t = t.timeout(d);
             }
             if let Some(b) = opt_bool(o, "enable_search") {
                 t = t.enable_search(b);
@@ -659,31 +644,19 @@ fn toolkit(name: &str, o: &Value) -> PyResult<Box<dyn Toolkit>> {
             Box::new(t)
         }
         "google_search" => {
-            let mut t = GoogleSearchTools::new();
-            if let Some(url) = opt_str(o, "base_url") {
-                t = t.base_url(url);
-            }
+            let mut t = GoogleSearchTools::new().http_settings(settings);
             if let Some(key) = opt_str(o, "api_key") {
                 t = t.api_key(key);
             }
             if let Some(cx) = opt_str(o, "cse_id") {
                 t = t.cse_id(cx);
             }
-            if let Some(d) = timeout {
-                t = t.timeout(d);
-            }
             Box::new(t)
         }
         "exa" => {
-            let mut t = ExaTools::new();
-            if let Some(url) = opt_str(o, "base_url") {
-                t = t.base_url(url);
-            }
+            let mut t = ExaTools::new().http_settings(settings);
             if let Some(key) = opt_str(o, "api_key") {
                 t = t.api_key(key);
-            }
-            if let Some(d) = timeout {
-                t = t.timeout(d);
             }
             Box::new(t)
         }
