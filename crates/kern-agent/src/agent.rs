@@ -1,11 +1,12 @@
 //! [`Agent`]: a model, instructions and tools, answering one input per run.
 
+use crate::basics::{basic_setters, Basics};
 use crate::output;
 use crate::toolbox::Tools;
 use crate::turns::{self, Turns, TurnsEnd};
 use async_trait::async_trait;
 use kern_core::engine::{
-    Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, FINAL_SCOPE,
+    Component, ComponentHandle, ComponentOutput, RunContext, RunFailure, FINAL_SCOPE,
 };
 use kern_core::event::EventKind;
 use kern_core::workflow::Step;
@@ -282,82 +283,51 @@ fn excerpt(s: &str) -> String {
 
 /// Builds an [`Agent`].
 pub struct AgentBuilder {
-    id: String,
-    name: Option<String>,
+    basics: Basics,
     role: Option<String>,
-    description: Option<String>,
-    instructions: Vec<String>,
-    model: Option<Arc<dyn Model>>,
-    tools: Vec<Arc<dyn Tool>>,
-    max_tool_rounds: u32,
-    history_runs: usize,
     output_schema: Option<Value>,
-    timeout: Option<Duration>,
     pause_expires_after: Option<Duration>,
-    engine: Option<Engine>,
 }
 
+basic_setters!(AgentBuilder, whose = "the agent", runs = "agent");
+
 impl AgentBuilder {
-    /// Sets the display name (defaults to the id).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
     /// Sets the role (what the agent does in a team).
     pub fn role(mut self, role: impl Into<String>) -> Self {
         self.role = Some(role.into());
         self
     }
-    /// Sets the description.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.description = Some(d.into());
-        self
-    }
-    /// Adds an instruction (call repeatedly for a list).
-    pub fn instruction(mut self, i: impl Into<String>) -> Self {
-        self.instructions.push(i.into());
-        self
-    }
-    /// Adds instructions.
-    pub fn instructions<I, S>(mut self, list: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.instructions.extend(list.into_iter().map(Into::into));
-        self
-    }
     /// Sets the model (required): a provider value, an `Arc` of one, or a shared
     /// `Arc<dyn Model>`.
     pub fn model(mut self, model: impl IntoModel) -> Self {
-        self.model = Some(model.into_model());
+        self.basics.model = Some(model.into_model());
         self
     }
     /// Adds a tool.
     pub fn tool(mut self, tool: impl Tool) -> Self {
-        self.tools.push(Arc::new(tool));
+        self.basics.tools.push(Arc::new(tool));
         self
     }
     /// Adds a shared tool (one `Arc` held by several agents).
     pub fn shared_tool(mut self, tool: Arc<dyn Tool>) -> Self {
-        self.tools.push(tool);
+        self.basics.tools.push(tool);
         self
     }
     /// Adds every tool of a toolkit.
     pub fn toolkit(mut self, toolkit: &dyn Toolkit) -> Self {
-        self.tools.extend(toolkit.tools());
+        self.basics.tools.extend(toolkit.tools());
         self
     }
     /// How many rounds of tool calls a run may make before the model must answer without
     /// tools (default 10).
     pub fn max_tool_rounds(mut self, n: u32) -> Self {
-        self.max_tool_rounds = n;
+        self.basics.max_tool_rounds = n;
         self
     }
     /// How many earlier completed runs of the same session go into the context (default 3;
     /// 0 for none).
     pub fn history_runs(mut self, n: usize) -> Self {
-        self.history_runs = n;
+        self.basics.history_runs = n;
         self
     }
     /// Asks for structured output: a JSON value matching `schema`. The answer is validated;
@@ -366,58 +336,47 @@ impl AgentBuilder {
         self.output_schema = Some(schema);
         self
     }
-    /// The longest a run may take.
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = Some(d);
-        self
-    }
     /// How long a run paused for a person (a tool that needs confirmation, input or external
     /// execution) may wait before it fails saying so; by default it waits as long as it takes.
     pub fn pause_expires_after(mut self, d: Duration) -> Self {
         self.pause_expires_after = Some(d);
         self
     }
-    /// The engine (and database) that stores and runs this agent's runs.
-    pub fn db(mut self, engine: &Engine) -> Self {
-        self.engine = Some(engine.clone());
-        self
-    }
 
     /// Checks the definition and, with a database, registers it on its engine.
     pub fn build(self) -> EngineResult<Agent> {
-        let model = self.model.ok_or_else(|| {
-            EngineError::InvalidDefinition(format!("agent {:?} needs a model", self.id))
-        })?;
-        if self.id.trim().is_empty() {
+        let mut basics = self.basics;
+        let model = basics.take_model("agent", "needs a model")?;
+        if basics.id.trim().is_empty() {
             return Err(EngineError::InvalidDefinition(
                 "an agent needs an id".into(),
             ));
         }
         let mut seen = std::collections::HashSet::new();
-        for t in &self.tools {
+        for t in &basics.tools {
             if !seen.insert(t.name().to_owned()) {
                 return Err(EngineError::InvalidDefinition(format!(
                     "agent {:?} has two tools named {:?}",
-                    self.id,
+                    basics.id,
                     t.name()
                 )));
             }
         }
         let def = Arc::new(AgentDef {
-            name: self.name.unwrap_or_else(|| self.id.clone()),
-            id: self.id,
+            name: basics.display_name(),
+            id: basics.id,
             role: self.role,
-            description: self.description,
-            instructions: self.instructions,
+            description: basics.description,
+            instructions: basics.instructions,
             model,
-            tools: self.tools,
-            max_tool_rounds: self.max_tool_rounds,
-            history_runs: self.history_runs,
+            tools: basics.tools,
+            max_tool_rounds: basics.max_tool_rounds,
+            history_runs: basics.history_runs,
             output_schema: self.output_schema,
-            timeout: self.timeout,
+            timeout: basics.timeout,
             pause_expires_after: self.pause_expires_after,
         });
-        let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
+        let handle = ComponentHandle::new(def.clone(), basics.engine.as_ref())?;
         Ok(Agent { def, handle })
     }
 }
@@ -441,19 +400,10 @@ impl Agent {
     /// A builder for an agent with this id.
     pub fn builder(id: impl Into<String>) -> AgentBuilder {
         AgentBuilder {
-            id: id.into(),
-            name: None,
+            basics: Basics::new(id.into()),
             role: None,
-            description: None,
-            instructions: Vec::new(),
-            model: None,
-            tools: Vec::new(),
-            max_tool_rounds: 10,
-            history_runs: 3,
             output_schema: None,
-            timeout: None,
             pause_expires_after: None,
-            engine: None,
         }
     }
 

@@ -38,6 +38,7 @@
 //! ```
 
 mod agent;
+mod basics;
 mod hitl;
 mod output;
 mod team;

@@ -6,12 +6,12 @@
 //! again for work that completed.
 
 use crate::agent::{session_history, text};
+use crate::basics::{basic_setters, Basics};
 use crate::toolbox::{CallResult, Toolbox, Tools, WithTools};
 use crate::turns::{self, Turns, TurnsEnd};
 use async_trait::async_trait;
 use kern_core::engine::{
-    Component, ComponentHandle, ComponentOutput, Engine, RunContext, RunFailure, RunRequest,
-    FINAL_SCOPE,
+    Component, ComponentHandle, ComponentOutput, RunContext, RunFailure, RunRequest, FINAL_SCOPE,
 };
 use kern_core::event::EventKind;
 use kern_core::workflow::Step;
@@ -423,49 +423,18 @@ impl IntoMember for Arc<dyn Component> {
 
 /// Builds a [`Team`].
 pub struct TeamBuilder {
-    id: String,
-    name: Option<String>,
-    description: Option<String>,
-    instructions: Vec<String>,
-    model: Option<Arc<dyn Model>>,
+    basics: Basics,
     members: Vec<Arc<dyn Component>>,
     mode: TeamMode,
-    max_tool_rounds: u32,
-    history_runs: usize,
-    timeout: Option<Duration>,
-    engine: Option<Engine>,
-    tools: Vec<Arc<dyn Tool>>,
 }
 
+basic_setters!(TeamBuilder, whose = "the leader", runs = "team");
+
 impl TeamBuilder {
-    /// Sets the display name (defaults to the id).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-    /// Sets the description.
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.description = Some(d.into());
-        self
-    }
-    /// Adds an instruction for the leader.
-    pub fn instruction(mut self, i: impl Into<String>) -> Self {
-        self.instructions.push(i.into());
-        self
-    }
-    /// Adds instructions for the leader.
-    pub fn instructions<I, S>(mut self, list: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.instructions.extend(list.into_iter().map(Into::into));
-        self
-    }
     /// Sets the leader's model (required): a provider value, an `Arc` of one, or a shared
     /// `Arc<dyn Model>`.
     pub fn model(mut self, model: impl IntoModel) -> Self {
-        self.model = Some(model.into_model());
+        self.basics.model = Some(model.into_model());
         self
     }
     /// Adds a member: an [`Agent`](crate::Agent), a [`Team`], or any engine component.
@@ -485,17 +454,17 @@ impl TeamBuilder {
     /// `Team(tools=[...])`. A tool that needs a person (confirmation, input, external
     /// execution) pauses the team's run, which continues like an agent's.
     pub fn tool(mut self, tool: impl Tool) -> Self {
-        self.tools.push(Arc::new(tool));
+        self.basics.tools.push(Arc::new(tool));
         self
     }
     /// Gives the leader a shared tool (see [`tool`](Self::tool)).
     pub fn shared_tool(mut self, tool: Arc<dyn Tool>) -> Self {
-        self.tools.push(tool);
+        self.basics.tools.push(tool);
         self
     }
     /// Gives the leader every tool of a toolkit (see [`tool`](Self::tool)).
     pub fn toolkit(mut self, toolkit: &dyn Toolkit) -> Self {
-        self.tools.extend(toolkit.tools());
+        self.basics.tools.extend(toolkit.tools());
         self
     }
     /// Sets the mode (default [`TeamMode::Coordinate`]).
@@ -505,35 +474,24 @@ impl TeamBuilder {
     }
     /// How many rounds of delegation the leader may make (default 10).
     pub fn max_tool_rounds(mut self, n: u32) -> Self {
-        self.max_tool_rounds = n;
+        self.basics.max_tool_rounds = n;
         self
     }
     /// How many earlier completed team runs of the session go into the leader's context
     /// (default 3).
     pub fn history_runs(mut self, n: usize) -> Self {
-        self.history_runs = n;
-        self
-    }
-    /// The longest a run may take.
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = Some(d);
-        self
-    }
-    /// The engine (and database) that stores and runs this team's runs.
-    pub fn db(mut self, engine: &Engine) -> Self {
-        self.engine = Some(engine.clone());
+        self.basics.history_runs = n;
         self
     }
 
     /// Checks the definition and, with a database, registers it on its engine.
     pub fn build(self) -> EngineResult<Team> {
-        let model = self.model.ok_or_else(|| {
-            EngineError::InvalidDefinition(format!("team {:?} needs a leader model", self.id))
-        })?;
+        let mut basics = self.basics;
+        let model = basics.take_model("team", "needs a leader model")?;
         if self.members.is_empty() {
             return Err(EngineError::InvalidDefinition(format!(
                 "team {:?} has no members",
-                self.id
+                basics.id
             )));
         }
         let mut seen = std::collections::HashSet::new();
@@ -541,34 +499,34 @@ impl TeamBuilder {
             if !seen.insert(m.id().to_owned()) {
                 return Err(EngineError::InvalidDefinition(format!(
                     "team {:?} has two members with id {:?}",
-                    self.id,
+                    basics.id,
                     m.id()
                 )));
             }
         }
-        for t in &self.tools {
+        for t in &basics.tools {
             if [DELEGATE, FORWARD].contains(&t.name()) {
                 return Err(EngineError::InvalidDefinition(format!(
                     "team {:?}: a leader's tool cannot be named {:?} (the name of its delegation tool)",
-                    self.id,
+                    basics.id,
                     t.name()
                 )));
             }
         }
         let def = Arc::new(TeamDef {
-            name: self.name.unwrap_or_else(|| self.id.clone()),
-            id: self.id,
-            description: self.description,
-            instructions: self.instructions,
+            name: basics.display_name(),
+            id: basics.id,
+            description: basics.description,
+            instructions: basics.instructions,
             model,
             members: self.members,
             mode: self.mode,
-            max_tool_rounds: self.max_tool_rounds,
-            history_runs: self.history_runs,
-            timeout: self.timeout,
-            tools: Tools(self.tools),
+            max_tool_rounds: basics.max_tool_rounds,
+            history_runs: basics.history_runs,
+            timeout: basics.timeout,
+            tools: Tools(basics.tools),
         });
-        let handle = ComponentHandle::new(def.clone(), self.engine.as_ref())?;
+        let handle = ComponentHandle::new(def.clone(), basics.engine.as_ref())?;
         Ok(Team { def, handle })
     }
 }
@@ -592,18 +550,9 @@ impl Team {
     /// A builder for a team with this id.
     pub fn builder(id: impl Into<String>) -> TeamBuilder {
         TeamBuilder {
-            id: id.into(),
-            name: None,
-            description: None,
-            instructions: Vec::new(),
-            model: None,
+            basics: Basics::new(id.into()),
             members: Vec::new(),
             mode: TeamMode::Coordinate,
-            max_tool_rounds: 10,
-            history_runs: 3,
-            timeout: None,
-            engine: None,
-            tools: Vec::new(),
         }
     }
 
