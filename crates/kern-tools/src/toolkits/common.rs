@@ -1,6 +1,7 @@
 //! What every toolkit shares: the settings each takes the same way ([`HttpSettings`] through
 //! [`HttpToolkit`]), their `base_url` and `timeout` builder methods (written once by
-//! `http_toolkit!`), and [`api_tool`], a tool calling a method of the toolkit's API state.
+//! `http_toolkit!`), [`api_tool`], a tool calling a method of the toolkit's API state, and the
+//! argument checks they all make ([`non_empty`], [`one_to`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -75,6 +76,32 @@ macro_rules! http_toolkit {
     };
 }
 pub(crate) use http_toolkit;
+
+/// `value` trimmed, or an invalid-argument error of `tool` at `path` when it is blank.
+pub(crate) fn non_empty<'a>(tool: &str, path: &str, value: &'a str) -> Result<&'a str, ToolError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ToolError::invalid_argument_at(
+            tool,
+            path,
+            "must not be empty",
+        ));
+    }
+    Ok(value)
+}
+
+/// `value`, or an invalid-argument error of `tool` at `path` when it is not between 1 and
+/// `max`.
+pub(crate) fn one_to(tool: &str, path: &str, value: u32, max: u32) -> Result<u32, ToolError> {
+    if !(1..=max).contains(&value) {
+        return Err(ToolError::invalid_argument_at(
+            tool,
+            path,
+            format!("must be between 1 and {max}, got {value}"),
+        ));
+    }
+    Ok(value)
+}
 
 /// A tool named `name` whose calls are `call(api, args)`, `api` being the state the tools of
 /// one toolkit share (its settings and HTTP client).

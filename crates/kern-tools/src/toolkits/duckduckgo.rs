@@ -26,7 +26,7 @@ use crate::html::{decode_entities, Token, Tokenizer};
 use crate::http::{display_url, HttpClient, BROWSER_USER_AGENT};
 use crate::time::format_rfc3339_utc;
 use crate::tool::{Tool, ToolOutput, Toolkit};
-use crate::toolkits::common::{api_tool, http_toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit, non_empty, one_to};
 
 /// DuckDuckGo's JavaScript-free search page.
 pub const DUCKDUCKGO_HTML_URL: &str = "https://html.duckduckgo.com/html/";
@@ -216,25 +216,9 @@ struct Api {
 
 impl Api {
     fn check(&self, tool: &str, args: &SearchArgs) -> Result<(String, usize), ToolError> {
-        let query = args.query.trim();
-        if query.is_empty() {
-            return Err(ToolError::invalid_argument_at(
-                tool,
-                "query",
-                "must not be empty",
-            ));
-        }
-        if !(1..=MAX_RESULTS).contains(&args.max_results) {
-            return Err(ToolError::invalid_argument_at(
-                tool,
-                "max_results",
-                format!(
-                    "must be between 1 and {MAX_RESULTS}, got {}",
-                    args.max_results
-                ),
-            ));
-        }
-        let max = self.fixed_max_results.unwrap_or(args.max_results) as usize;
+        let query = non_empty(tool, "query", &args.query)?;
+        let asked = one_to(tool, "max_results", args.max_results, MAX_RESULTS)?;
+        let max = self.fixed_max_results.unwrap_or(asked) as usize;
         Ok((query.to_owned(), max))
     }
 

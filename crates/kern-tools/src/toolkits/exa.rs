@@ -33,7 +33,7 @@ use crate::error::ToolError;
 use crate::http::{endpoint, HttpClient, KERN_USER_AGENT};
 use crate::secret::{Credential, Env};
 use crate::tool::{Tool, ToolOutput, Toolkit};
-use crate::toolkits::common::{api_tool, http_toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit, non_empty, one_to};
 
 /// Exa's API.
 pub const EXA_API: &str = "https://api.exa.ai";
@@ -427,13 +427,7 @@ impl Api {
     }
 
     fn num_results(&self, tool: &str, asked: u32) -> Result<u32, ToolError> {
-        if !(1..=MAX_RESULTS).contains(&asked) {
-            return Err(ToolError::invalid_argument_at(
-                tool,
-                "num_results",
-                format!("must be between 1 and {MAX_RESULTS}, got {asked}"),
-            ));
-        }
+        let asked = one_to(tool, "num_results", asked, MAX_RESULTS)?;
         Ok(self.num_results.unwrap_or(asked))
     }
 
@@ -567,18 +561,6 @@ impl Api {
             .collect();
         ToolOutput::json(&json!({ "answer": response.answer, "citations": citations }))
     }
-}
-
-fn non_empty<'a>(tool: &str, path: &str, value: &'a str) -> Result<&'a str, ToolError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ToolError::invalid_argument_at(
-            tool,
-            path,
-            "must not be empty",
-        ));
-    }
-    Ok(value)
 }
 
 /// An absolute `http(s)` URL, as given (trimmed).

@@ -32,7 +32,7 @@ use crate::error::ToolError;
 use crate::http::{endpoint, HttpClient, KERN_USER_AGENT};
 use crate::secret::{Credential, Env};
 use crate::tool::{Tool, ToolOutput, Toolkit};
-use crate::toolkits::common::{api_tool, http_toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit, non_empty, one_to};
 
 /// The root of Google's APIs; searches go to `{root}/customsearch/v1`.
 pub const GOOGLE_SEARCH_API: &str = "https://www.googleapis.com";
@@ -201,24 +201,8 @@ struct Api {
 
 impl Api {
     async fn search(&self, args: SearchArgs) -> Result<ToolOutput, ToolError> {
-        let query = args.query.trim();
-        if query.is_empty() {
-            return Err(ToolError::invalid_argument_at(
-                TOOL,
-                "query",
-                "must not be empty",
-            ));
-        }
-        if !(1..=MAX_RESULTS).contains(&args.max_results) {
-            return Err(ToolError::invalid_argument_at(
-                TOOL,
-                "max_results",
-                format!(
-                    "must be between 1 and {MAX_RESULTS}, got {}",
-                    args.max_results
-                ),
-            ));
-        }
+        let query = non_empty(TOOL, "query", &args.query)?;
+        one_to(TOOL, "max_results", args.max_results, MAX_RESULTS)?;
         let language = match &self.fixed_language {
             Some(language) => language.trim().to_owned(),
             None => check_language(&args.language)?,

@@ -13,7 +13,7 @@ use crate::error::ToolError;
 use crate::html;
 use crate::http::{endpoint, HttpClient, KERN_USER_AGENT};
 use crate::tool::{Tool, ToolOutput, Toolkit};
-use crate::toolkits::common::{api_tool, http_toolkit};
+use crate::toolkits::common::{api_tool, http_toolkit, non_empty, one_to};
 
 /// The official Hacker News API.
 pub const HACKER_NEWS_API: &str = "https://hacker-news.firebaseio.com/v0";
@@ -157,16 +157,12 @@ impl Api {
     }
 
     async fn top_stories(&self, args: TopStoriesArgs) -> Result<ToolOutput, ToolError> {
-        if !(1..=MAX_STORIES).contains(&args.num_stories) {
-            return Err(ToolError::invalid_argument_at(
-                "get_top_hackernews_stories",
-                "num_stories",
-                format!(
-                    "must be between 1 and {MAX_STORIES}, got {}",
-                    args.num_stories
-                ),
-            ));
-        }
+        one_to(
+            "get_top_hackernews_stories",
+            "num_stories",
+            args.num_stories,
+            MAX_STORIES,
+        )?;
         let url = endpoint(&self.base_url, &["topstories.json"])?;
         let ids: Vec<u64> = self.http.get_json(&url).await?;
         let take = ids.len().min(args.num_stories as usize);
@@ -228,14 +224,7 @@ impl Api {
     }
 
     async fn user_details(&self, args: UserArgs) -> Result<ToolOutput, ToolError> {
-        let username = args.username.trim();
-        if username.is_empty() {
-            return Err(ToolError::invalid_argument_at(
-                "get_user_details",
-                "username",
-                "must not be empty",
-            ));
-        }
+        let username = non_empty("get_user_details", "username", &args.username)?;
         let url = endpoint(&self.base_url, &["user", &format!("{username}.json")])?;
         let user: Option<Map<String, Value>> = self.http.get_json(&url).await?;
         let Some(user) = user else {
