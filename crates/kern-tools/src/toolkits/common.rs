@@ -44,20 +44,20 @@ pub trait HttpToolkit: Toolkit + Sized {
 }
 
 /// The `base_url` and `timeout` builder methods of a toolkit and its [`HttpToolkit`]
-/// implementation: `http_toolkit!(Kit, api.base_url, api.http, "doc of base_url")`, naming the
-/// fields holding the toolkit's API root (a `String`) and its `HttpClient`.
+/// implementation: `http_toolkit!(Kit, api.base_url, "doc of base_url")`, naming the field of
+/// the toolkit's `api` holding its API root (a `String`); `api.http` is its `HttpClient`.
 macro_rules! http_toolkit {
-    ($kit:ty, $($base_url:ident).+, $($http:ident).+, $base_url_doc:literal) => {
+    ($kit:ty, api.$base_url:ident, $base_url_doc:literal) => {
         impl $kit {
             #[doc = $base_url_doc]
             pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-                self.$($base_url).+ = base_url.into();
+                self.api.$base_url = base_url.into();
                 self
             }
 
             /// The time limit of each HTTP request.
             pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-                self.$($http).+.set_timeout(timeout);
+                self.api.http.set_timeout(timeout);
                 self
             }
         }

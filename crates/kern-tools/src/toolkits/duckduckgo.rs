@@ -79,7 +79,6 @@ pub struct DuckDuckGoTools {
 http_toolkit!(
     DuckDuckGoTools,
     api.url,
-    api.http,
     "Another URL for the main site, used by news search (a fake server in tests)."
 );
 

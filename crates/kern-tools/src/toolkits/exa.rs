@@ -143,7 +143,6 @@ pub struct ExaTools {
 http_toolkit!(
     ExaTools,
     api.base_url,
-    api.http,
     "Another API root instead of [`EXA_API`] (a proxy, or a fake server in tests), e.g. \
      `http://127.0.0.1:8080`."
 );

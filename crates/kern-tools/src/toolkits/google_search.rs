@@ -71,7 +71,6 @@ pub struct GoogleSearchTools {
 http_toolkit!(
     GoogleSearchTools,
     api.base_url,
-    api.http,
     "Another API root instead of [`GOOGLE_SEARCH_API`] (a proxy, or a fake server in tests); \
      searches go to `{base_url}/customsearch/v1`."
 );

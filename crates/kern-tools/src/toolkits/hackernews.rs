@@ -53,7 +53,6 @@ pub struct HackerNewsTools {
 http_toolkit!(
     HackerNewsTools,
     api.base_url,
-    api.http,
     "Another API root (a mirror, or a fake server in tests), e.g. `http://127.0.0.1:8080/v0`."
 );
 

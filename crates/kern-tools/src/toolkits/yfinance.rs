@@ -55,9 +55,7 @@ const COMPANY_MODULES: &str = "assetProfile,price,summaryDetail,financialData,de
 /// `enable_*` methods). See the [module docs](self) for Yahoo's limitations.
 #[derive(Debug, Clone)]
 pub struct YFinanceTools {
-    base_url: String,
-    cookie_url: String,
-    http: HttpClient,
+    api: Api,
     stock_price: bool,
     company_info: bool,
     historical_prices: bool,
@@ -65,8 +63,7 @@ pub struct YFinanceTools {
 
 http_toolkit!(
     YFinanceTools,
-    base_url,
-    http,
+    api.base_url,
     "Another API host (a fake server in tests), e.g. `http://127.0.0.1:8080`."
 );
 
@@ -80,9 +77,12 @@ impl YFinanceTools {
     /// All three tools, against [`YAHOO_FINANCE_API`], with a 15 s timeout per request.
     pub fn new() -> Self {
         YFinanceTools {
-            base_url: YAHOO_FINANCE_API.to_owned(),
-            cookie_url: YAHOO_COOKIE_URL.to_owned(),
-            http: HttpClient::new(BROWSER_USER_AGENT, Duration::from_secs(15)),
+            api: Api {
+                base_url: YAHOO_FINANCE_API.to_owned(),
+                cookie_url: YAHOO_COOKIE_URL.to_owned(),
+                http: HttpClient::new(BROWSER_USER_AGENT, Duration::from_secs(15)),
+                session: Mutex::new(None),
+            },
             stock_price: true,
             company_info: true,
             historical_prices: true,
@@ -91,13 +91,13 @@ impl YFinanceTools {
 
     /// Another URL to get the session cookie from (see the [module docs](self)).
     pub fn cookie_url(mut self, cookie_url: impl Into<String>) -> Self {
-        self.cookie_url = cookie_url.into();
+        self.api.cookie_url = cookie_url.into();
         self
     }
 
     /// The `User-Agent` sent (Yahoo rejects requests without a browser-like one).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.http.set_user_agent(user_agent);
+        self.api.http.set_user_agent(user_agent);
         self
     }
 
@@ -329,12 +329,26 @@ struct Session {
     crumb: String,
 }
 
+/// The toolkit's settings, which its tools share (each call of `tools` copies them), and the
+/// session they share.
 #[derive(Debug)]
 struct Api {
     base_url: String,
     cookie_url: String,
     http: HttpClient,
     session: Mutex<Option<Session>>,
+}
+
+impl Clone for Api {
+    /// The settings; a copy starts without a session (it gets its own on its first call).
+    fn clone(&self) -> Self {
+        Api {
+            base_url: self.base_url.clone(),
+            cookie_url: self.cookie_url.clone(),
+            http: self.http.clone(),
+            session: Mutex::new(None),
+        }
+    }
 }
 
 fn check_symbol(tool: &str, symbol: &str) -> Result<String, ToolError> {
@@ -685,12 +699,7 @@ impl Toolkit for YFinanceTools {
     }
 
     fn tools(&self) -> Vec<Arc<dyn Tool>> {
-        let api = Arc::new(Api {
-            base_url: self.base_url.clone(),
-            cookie_url: self.cookie_url.clone(),
-            http: self.http.clone(),
-            session: Mutex::new(None),
-        });
+        let api = Arc::new(self.api.clone());
         let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
         if self.stock_price {
             tools.push(api_tool(
