@@ -24,6 +24,7 @@ mod error;
 mod migrate;
 pub mod model;
 mod store;
+pub mod time;
 mod util;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod write;
