@@ -197,15 +197,7 @@ async fn session_listing_leaves_in_flight_foreground_runs_out(backend: Backend) 
         .await;
     assert_eq!(resp.status(), 202);
     let bg: Value = resp.json().await.unwrap();
-    let listed: Value = s
-        .client
-        .get(s.url("/sessions/S-live/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = s.get_json("/sessions/S-live/runs").await;
     let ids: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -219,15 +211,7 @@ async fn session_listing_leaves_in_flight_foreground_runs_out(backend: Backend) 
     gate(&bg_key).add_permits(1);
     let _ = sse.rest().await;
     s.wait_status(run_id, |st| st == RunStatus::Completed).await;
-    let listed: Value = s
-        .client
-        .get(s.url("/sessions/S-live/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = s.get_json("/sessions/S-live/runs").await;
     let fg = listed
         .as_array()
         .unwrap()

@@ -276,15 +276,7 @@ async fn listings_leave_events_out_and_cut_huge_strings(backend: Backend) {
         .unwrap();
     assert_eq!(bad.status(), 422);
     // The run's own GET is whole.
-    let own: Value = s
-        .client
-        .get(s.url(&format!("/workflows/echo/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let own: Value = s.get_json(&format!("/workflows/echo/runs/{run_id}")).await;
     assert_eq!(own["input"].as_str().unwrap().len(), big.len());
     assert_eq!(own["content"].as_str().unwrap().len(), big.len());
     assert!(own.get("truncated").is_none());

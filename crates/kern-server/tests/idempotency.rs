@@ -46,15 +46,7 @@ async fn same_key_same_run(backend: Backend) {
         .unwrap();
     assert_eq!(r3.status(), 202);
     assert_eq!(r3.json::<Value>().await.unwrap()["run_id"], run_id.as_str());
-    let runs: Value = s
-        .client
-        .get(s.url("/workflows/echo/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs: Value = s.get_json("/workflows/echo/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "one run only");
     // Another request with the key: 409.
     let r4 = s

@@ -266,36 +266,12 @@ async fn list_and_cancel(backend: Backend) {
     let running = s.start_background("gated", &key).await;
     s.wait_events(running, 3).await; // WorkflowStarted, StepStarted, StepOutput "waiting"
 
-    let list: Value = s
-        .client
-        .get(s.url("/workflows/echo/runs?session_id=L"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get_json("/workflows/echo/runs?session_id=L").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["run_id"], done_id.as_str());
-    let list: Value = s
-        .client
-        .get(s.url("/workflows/gated/runs?status=RUNNING"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get_json("/workflows/gated/runs?status=RUNNING").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let list: Value = s
-        .client
-        .get(s.url("/workflows/gated/runs?status=COMPLETED"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get_json("/workflows/gated/runs?status=COMPLETED").await;
     assert_eq!(list.as_array().unwrap().len(), 0);
 
     // Cancel the running one.
@@ -311,14 +287,8 @@ async fn list_and_cancel(backend: Backend) {
     let run = s.wait_status(running, RunStatus::is_terminal).await;
     assert_eq!(run.status, RunStatus::Cancelled);
     let v: Value = s
-        .client
-        .get(s.url(&format!("/workflows/gated/runs/{running}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/workflows/gated/runs/{running}"))
+        .await;
     assert_eq!(v["status"], "CANCELLED");
     assert_eq!(
         v["events"].as_array().unwrap().last().unwrap()["event"],
@@ -378,15 +348,7 @@ async fn cancel_pending(backend: Backend) {
         .unwrap();
     assert_eq!(v["status"], "CANCELLED");
     assert_eq!(v["cancelled"], true);
-    let v: Value = s
-        .client
-        .get(s.url(&format!("/workflows/echo/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = s.get_json(&format!("/workflows/echo/runs/{run_id}")).await;
     assert_eq!(v["status"], "CANCELLED");
     s.shutdown().await;
 }

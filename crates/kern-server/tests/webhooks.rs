@@ -103,14 +103,8 @@ fn verify(headers: &HeaderMap, body: &str) {
 }
 
 async fn run_record(s: &TestServer, workflow: &str, run_id: &str) -> Value {
-    s.client
-        .get(s.url(&format!("/workflows/{workflow}/runs/{run_id}")))
-        .send()
+    s.get_json(&format!("/workflows/{workflow}/runs/{run_id}"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn wait_delivery(s: &TestServer, workflow: &str, run_id: &str, status: &str) -> Value {

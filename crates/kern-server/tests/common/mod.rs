@@ -154,6 +154,19 @@ impl TestServer {
     }
 
     /// Shuts the server down gracefully and waits for it.
+    /// `GET path` answered with JSON (panics on a transport error or a body that is not JSON;
+    /// callers that check the status read the response themselves).
+    pub async fn get_json(&self, path: impl AsRef<str>) -> Value {
+        self.client
+            .get(self.url(path.as_ref()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
