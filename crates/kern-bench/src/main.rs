@@ -33,6 +33,10 @@ use report::{Metric, Report};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// The allocator `kern serve` uses (see kern-cli), so that memory is measured as it serves.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Measures Kern's engine on SQLite and PostgreSQL against the design's quality bar.
 #[derive(Parser, Debug)]
 #[command(name = "kern-bench", version)]

@@ -7,7 +7,7 @@
 //!   /{kind}/{id}/runs/{run_id}?session_id=…` every `--poll-interval` until the status is
 //!   terminal. Start latency = time to the 202.
 //! - `stream`: `stream=true` → an SSE stream read to its terminal event. Start latency = time
-//!   to the first byte of the body.
+//!   to the first byte of the body; first event = time to the first whole event frame.
 //!
 //! Reports start latency p50/p99/max, end-to-end latency, runs/s (completed runs over the wall
 //! time), events/s (stream mode) and failures by kind, as text or JSON.
@@ -73,13 +73,20 @@ pub struct BenchArgs {
 struct Tally {
     start_ms: Vec<f64>,
     e2e_ms: Vec<f64>,
+    /// Stream mode: request to the first whole event frame.
+    first_ms: Vec<f64>,
     events: u64,
     ok: usize,
     failures: BTreeMap<String, usize>,
 }
 
 enum Outcome {
-    Ok { start: Duration, events: u64 },
+    /// `first`: when the first event arrived (stream mode).
+    Ok {
+        start: Duration,
+        first: Option<Duration>,
+        events: u64,
+    },
     Failed(String),
 }
 
@@ -143,10 +150,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 let e2e = t0.elapsed();
                 let mut t = tally.lock().unwrap();
                 match outcome {
-                    Outcome::Ok { start, events } => {
+                    Outcome::Ok {
+                        start,
+                        first,
+                        events,
+                    } => {
                         t.ok += 1;
                         t.events += events;
                         t.start_ms.push(start.as_secs_f64() * 1000.0);
+                        if let Some(f) = first {
+                            t.first_ms.push(f.as_secs_f64() * 1000.0);
+                        }
                         t.e2e_ms.push(e2e.as_secs_f64() * 1000.0);
                     }
                     Outcome::Failed(kind) => *t.failures.entry(kind).or_default() += 1,
@@ -233,6 +247,7 @@ fn round(x: f64) -> f64 {
 fn report(args: &BenchArgs, t: &mut Tally, wall: f64) -> Value {
     t.start_ms.sort_by(f64::total_cmp);
     t.e2e_ms.sort_by(f64::total_cmp);
+    t.first_ms.sort_by(f64::total_cmp);
     let failed: usize = t.failures.values().sum();
     let stats = |v: &[f64]| {
         json!({
@@ -257,6 +272,7 @@ fn report(args: &BenchArgs, t: &mut Tally, wall: f64) -> Value {
         "events_per_sec": if args.mode == "stream" { json!(round(t.events as f64 / wall)) } else { Value::Null },
         "start_latency_ms": stats(&t.start_ms),
         "end_to_end_ms": stats(&t.e2e_ms),
+        "first_event_ms": if args.mode == "stream" { stats(&t.first_ms) } else { Value::Null },
     })
 }
 
@@ -295,6 +311,13 @@ fn print_text(r: &Value) {
         "  end to end ms:    p50 {} p99 {} max {}",
         e["p50"], e["p99"], e["max"]
     );
+    let f = &r["first_event_ms"];
+    if f.is_object() {
+        println!(
+            "  first event ms:   p50 {} p99 {} max {}",
+            f["p50"], f["p99"], f["max"]
+        );
+    }
     if let Some(f) = r["failures"].as_object().filter(|f| !f.is_empty()) {
         println!("  failures: {}", Value::Object(f.clone()));
     }
@@ -374,7 +397,11 @@ async fn one_run(client: &reqwest::Client, base: &str, args: &BenchArgs) -> Outc
             let st = v["status"].as_str().unwrap_or("").to_ascii_uppercase();
             if TERMINAL.contains(&st.as_str()) {
                 if st == "COMPLETED" {
-                    return Outcome::Ok { start, events: 0 };
+                    return Outcome::Ok {
+                        start,
+                        first: None,
+                        events: 0,
+                    };
                 }
                 return Outcome::Failed(format!("run_{st}"));
             }
@@ -385,6 +412,7 @@ async fn one_run(client: &reqwest::Client, base: &str, args: &BenchArgs) -> Outc
     let mut start = None;
     let mut buf: Vec<u8> = Vec::new();
     let mut events = 0u64;
+    let mut first = None;
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -406,10 +434,12 @@ async fn one_run(client: &reqwest::Client, base: &str, args: &BenchArgs) -> Outc
                 continue; // a comment (keep-alive)
             };
             events += 1;
+            first.get_or_insert_with(|| t0.elapsed());
             match name {
                 "RunCompleted" | "TeamRunCompleted" | "WorkflowCompleted" => {
                     return Outcome::Ok {
                         start: start.unwrap_or_default(),
+                        first,
                         events,
                     }
                 }

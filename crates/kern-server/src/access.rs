@@ -8,7 +8,7 @@ use crate::form::check_session_id;
 use crate::wire::kind_from_plural;
 use crate::AppState;
 use kern_core::engine::Component;
-use kern_core::store::{ComponentKind, RunId, RunRecord, SessionRecord};
+use kern_core::store::{ComponentKind, RunId, RunRecord, SessionRecord, StoredEvent};
 use std::sync::Arc;
 
 /// The kind named by a path's first segment (`agents`, `teams`, `workflows`).
@@ -47,12 +47,53 @@ pub(crate) async fn find_run(
         return Ok(None);
     };
     let run = st.engine.get_run(run_id).await?;
-    Ok(run.filter(|r| {
-        r.kind == kind
-            && r.component_id == id
-            && session_id.is_none_or(|s| s == r.session_id)
-            && caller.may_see(r.user_id.as_deref())
-    }))
+    let wanted = RunWanted {
+        caller,
+        kind,
+        id,
+        session_id,
+    };
+    Ok(run.filter(|r| wanted.matches(r)))
+}
+
+/// [`find_run`] with the run's whole log, read together in one call (what `GET` of a run
+/// shows; one read instead of a read of the run and then of its events).
+pub(crate) async fn find_run_with_events(
+    st: &AppState,
+    caller: &Caller,
+    kind: ComponentKind,
+    id: &str,
+    run_id: &str,
+    session_id: Option<&str>,
+) -> ApiResult<Option<(RunRecord, Vec<StoredEvent>)>> {
+    let Ok(run_id) = parse_run_id(run_id) else {
+        return Ok(None);
+    };
+    let found = st.engine.run_with_events(run_id).await?;
+    let wanted = RunWanted {
+        caller,
+        kind,
+        id,
+        session_id,
+    };
+    Ok(found.filter(|(r, _)| wanted.matches(r)))
+}
+
+/// Which run a path names, and who asks.
+struct RunWanted<'a> {
+    caller: &'a Caller,
+    kind: ComponentKind,
+    id: &'a str,
+    session_id: Option<&'a str>,
+}
+
+impl RunWanted<'_> {
+    fn matches(&self, r: &RunRecord) -> bool {
+        r.kind == self.kind
+            && r.component_id == self.id
+            && self.session_id.is_none_or(|s| s == r.session_id)
+            && self.caller.may_see(r.user_id.as_deref())
+    }
 }
 
 /// The `user_id` filter of a listing: a user lists only their own (asking for another's gives

@@ -222,9 +222,18 @@ pub(crate) async fn read_all_events(
 /// same document as the server.
 pub async fn run_document(engine: &Engine, run: &RunRecord) -> Result<String, EngineError> {
     let events = read_all_events(engine, run.run_id).await?;
-    let name = component_name(engine, run).or_else(|| stamped_name(run, &events));
+    run_document_of(engine, run, &events).await
+}
+
+/// [`run_document`] of a run whose log the caller already read.
+pub(crate) async fn run_document_of(
+    engine: &Engine,
+    run: &RunRecord,
+    events: &[StoredEvent],
+) -> Result<String, EngineError> {
+    let name = component_name(engine, run).or_else(|| stamped_name(run, events));
     let hooks = webhook_deliveries(engine, run).await?;
-    Ok(run_json(run, name.as_deref(), &events, hooks))
+    Ok(run_json(run, name.as_deref(), events, hooks))
 }
 
 /// The webhook deliveries of a run created with a webhook URL (`None` for the others).

@@ -62,6 +62,30 @@ pub trait Store: Send + Sync + 'static {
     /// One run, or `None`.
     async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>>;
 
+    /// One run and its whole log, or `None`: what a run's document shows. A backend that can
+    /// reads both from one snapshot in one call, so that the log holds exactly the record's
+    /// `event_count` events (the SQLite store does, in one read transaction); this default
+    /// reads the run, then its events up to the record's count, so it never shows an event
+    /// the record does not count either.
+    async fn run_with_events(
+        &self,
+        run_id: RunId,
+    ) -> StoreResult<Option<(RunRecord, Vec<StoredEvent>)>> {
+        let Some(run) = self.get_run(run_id).await? else {
+            return Ok(None);
+        };
+        let mut events: Vec<StoredEvent> = Vec::new();
+        while (events.len() as u64) < run.event_count {
+            let want = (run.event_count - events.len() as u64).min(1000) as usize;
+            let batch = self.read_events(run_id, events.len() as u64, want).await?;
+            if batch.is_empty() {
+                break;
+            }
+            events.extend(batch);
+        }
+        Ok(Some((run, events)))
+    }
+
     /// Runs matching `filter`, oldest first (newest first with
     /// [`RunFilter::newest_first`]), ties broken by run id.
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;

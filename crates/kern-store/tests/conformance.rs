@@ -601,7 +601,28 @@ async fn pause_continue_and_expiry(backend: Backend) {
     ));
 }
 
+/// `run_with_events`: the record and exactly the events it counts; `None` for an unknown run.
+async fn run_with_events_reads_record_and_log_together(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let (rec, events) = s.run_with_events(run.run_id).await.unwrap().unwrap();
+    assert_eq!((rec.event_count, events.len()), (0, 0));
+    s.write(write(&run, 0, 3).into()).await.unwrap();
+    s.write(write(&run, 3, 2).into()).await.unwrap();
+    let (rec, events) = s.run_with_events(run.run_id).await.unwrap().unwrap();
+    assert_eq!(rec, s.get_run(run.run_id).await.unwrap().unwrap());
+    assert_eq!(events, s.read_events(run.run_id, 0, 100).await.unwrap());
+    assert_eq!(
+        events.iter().map(|e| e.event_index).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
+    assert_eq!(s.run_with_events(new_run_id()).await.unwrap(), None);
+}
+
 both_backends!(
+    run_with_events_reads_record_and_log_together,
     pause_continue_and_expiry,
     event_scopes_are_stored_and_listed,
     create_get_and_duplicate,

@@ -33,6 +33,15 @@ impl Engine {
         Ok(self.inner.store.count_runs(filter).await?)
     }
 
+    /// A run and its whole stored log, read together (one snapshot on SQLite; see
+    /// [`Store::run_with_events`](kern_store::Store::run_with_events)), or `None`.
+    pub async fn run_with_events(
+        &self,
+        run_id: RunId,
+    ) -> EngineResult<Option<(kern_store::RunRecord, Vec<StoredEvent>)>> {
+        Ok(self.inner.store.run_with_events(run_id).await?)
+    }
+
     /// Up to `limit` of a run's stored events from index `from` on, in index order, as
     /// stored (payloads byte for byte). Empty past the end of the log and for an unknown run.
     pub async fn read_events(

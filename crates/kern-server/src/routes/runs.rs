@@ -1,7 +1,7 @@
 //! The run routes of a component: create (`POST /{kind}/{id}/runs`), get, list, cancel and
 //! resume (`/{kind}/{id}/runs/{run_id}[/cancel|/resume]`).
 
-use crate::access::{component, find_run, scoped_user};
+use crate::access::{component, find_run, find_run_with_events, scoped_user};
 use crate::auth::Caller;
 use crate::create_run::CreateRun;
 use crate::error::{ApiError, ApiResult};
@@ -78,10 +78,14 @@ async fn get_run(
     if let Some(s) = session {
         check_session_id(s)?;
     }
-    let run = find_run(&st, &caller, c.kind(), &id, &run_id, session)
+    let (run, events) = find_run_with_events(&st, &caller, c.kind(), &id, &run_id, session)
         .await?
         .ok_or(ApiError::RunNotFound)?;
-    run_response(&st, &run).await
+    let body = crate::wire::run_document_of(&st.engine, &run, &events).await?;
+    Ok(crate::respond::json_response(
+        axum::http::StatusCode::OK,
+        body,
+    ))
 }
 
 /// `GET /{kind}/{id}/runs`: the component's runs, oldest first, capped as listings are.

@@ -298,6 +298,13 @@ impl Store for SqliteStore {
         self.read(move |c| ops::get_run(c, run_id)).await
     }
 
+    async fn run_with_events(
+        &self,
+        run_id: RunId,
+    ) -> StoreResult<Option<(RunRecord, Vec<StoredEvent>)>> {
+        self.read(move |c| ops::run_with_events(c, run_id)).await
+    }
+
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         let filter = filter.clone();
         self.read(move |c| ops::list_runs(c, &filter)).await

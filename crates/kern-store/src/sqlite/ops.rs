@@ -132,6 +132,22 @@ pub(crate) fn get_run(conn: &Connection, run_id: RunId) -> rusqlite::Result<Opti
     run_by_id(conn, run_id)
 }
 
+/// A run and its whole log from one snapshot: one read transaction, so that the events are
+/// exactly the `event_count` the record says (a write committed between two statements
+/// outside a transaction could add events the record does not count).
+pub(crate) fn run_with_events(
+    conn: &Connection,
+    run_id: RunId,
+) -> rusqlite::Result<Option<(RunRecord, Vec<StoredEvent>)>> {
+    let tx = conn.unchecked_transaction()?;
+    let Some(run) = run_by_id(&tx, run_id)? else {
+        return Ok(None);
+    };
+    let events = read_events(&tx, run_id, 0, run.event_count as usize)?;
+    tx.finish()?;
+    Ok(Some((run, events)))
+}
+
 /// The `WHERE` clause of a run filter (its filters only) and its arguments.
 fn run_conditions(f: &RunFilter) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
     let mut sql = String::from("1 = 1");
