@@ -82,9 +82,13 @@ pub(crate) enum WriteOut {
     Cancel(CancelRequest),
     Count(u64),
     Done(()),
-    /// A run write or a pending-run cancel landed; the flag says whether it queued a webhook
-    /// outbox row (the run finished and has a URL).
-    Written(bool),
+    /// A run write or a pending-run cancel landed at `at` (the time it recorded as the run's
+    /// `updated_at`); `webhook` says whether it queued a webhook outbox row (the run finished
+    /// and has a URL).
+    Written {
+        webhook: bool,
+        at: Millis,
+    },
     Session(SessionRecord),
     Webhooks(Vec<WebhookDelivery>),
 }
@@ -211,7 +215,7 @@ pub(crate) fn last_error(attempt: &WebhookAttempt) -> Option<String> {
 
 /// Whether an op's answer says it queued a webhook delivery.
 pub(crate) fn queued_webhook(out: &StoreResult<WriteOut>) -> bool {
-    matches!(out, Ok(WriteOut::Written(true)))
+    matches!(out, Ok(WriteOut::Written { webhook: true, .. }))
 }
 
 /// What the ops of a committed batch tell other processes (PostgreSQL `NOTIFY`) and this
@@ -228,7 +232,7 @@ pub(crate) struct BatchSignals {
 impl BatchSignals {
     /// Records what a successful op changed.
     pub(crate) fn note(&mut self, op: &WriteOp, out: &WriteOut) {
-        if let WriteOut::Written(true) = out {
+        if let WriteOut::Written { webhook: true, .. } = out {
             self.webhooks = true;
         }
         match op {

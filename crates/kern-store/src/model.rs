@@ -326,6 +326,40 @@ impl RunRecord {
     pub fn content(&self) -> Option<&Value> {
         self.output.as_ref().and_then(|o| o.get("content"))
     }
+
+    /// The record as a successful [`Store::write`](crate::Store::write) of `w` leaves it,
+    /// given the time the store returned for it (`at`): what both backends' write statement
+    /// does to the row, written once more for whoever holds a record and wants it current
+    /// without reading it back (the engine's views of the runs it executes). The
+    /// `record_after_write_matches_the_store` conformance test checks that the two agree,
+    /// for every kind of write, on both backends.
+    ///
+    /// Returns `false` and changes nothing when the write could not have applied to this
+    /// record (another attempt, a status other than `running`, or a log of another length):
+    /// the store would have fenced it.
+    pub fn apply_write(&mut self, w: &RunWrite, at: Millis) -> bool {
+        if w.attempt != self.attempt
+            || self.status != RunStatus::Running
+            || w.first_index != self.event_count
+        {
+            return false;
+        }
+        self.event_count += w.events.len() as u64;
+        self.updated_at = at;
+        if let Some(f) = &w.finish {
+            let paused = f.status == RunStatus::Paused;
+            self.status = f.status;
+            self.output = f.output.clone();
+            self.error = f.error.clone();
+            self.finished_at = (!paused).then_some(at);
+            if paused {
+                self.releases += 1;
+            }
+            self.lease_owner = None;
+            self.lease_expires_at = f.pause_expires_at.filter(|_| paused);
+        }
+        true
+    }
 }
 
 /// An event to append to a run's log.

@@ -142,7 +142,11 @@ pub trait Store: Send + Sync + 'static {
     /// a [`webhook_url`](RunRecord::webhook_url), a pending [`WebhookDelivery`] is queued in
     /// the same transaction, recording that status as its
     /// [`outcome`](WebhookDelivery::outcome).
-    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()>;
+    ///
+    /// Returns the time the write recorded as the run's `updated_at` (and, when it finishes
+    /// the run, `finished_at`): with it, [`RunRecord::apply_write`] turns the record the
+    /// writer held into the stored one without reading it back.
+    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<Millis>;
 
     /// Gives up ownership of a running run without finishing it (graceful shutdown): the run
     /// goes back to `pending` for another executor. Fenced like [`write`](Store::write).

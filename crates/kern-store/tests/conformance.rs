@@ -621,7 +621,68 @@ async fn run_with_events_reads_record_and_log_together(backend: Backend) {
     assert_eq!(s.run_with_events(new_run_id()).await.unwrap(), None);
 }
 
+/// `RunRecord::apply_write` with the time `write` returns gives the stored record, for plain
+/// writes and each kind of finish; a write it says could not apply is one the store fences.
+async fn record_after_write_matches_the_store(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let finishes = [
+        None,
+        Some(RunFinish {
+            status: RunStatus::Completed,
+            output: Some(json!({"content": "done", "n": [1, 2]})),
+            error: None,
+            pause_expires_at: None,
+        }),
+        Some(RunFinish {
+            status: RunStatus::Failed,
+            output: None,
+            error: Some("boom".into()),
+            pause_expires_at: None,
+        }),
+        Some(RunFinish {
+            status: RunStatus::Paused,
+            output: Some(json!({"requirements": []})),
+            error: None,
+            pause_expires_at: Some(now_millis() + 60_000),
+        }),
+        Some(RunFinish {
+            status: RunStatus::Paused,
+            output: None,
+            error: None,
+            pause_expires_at: None,
+        }),
+    ];
+    for finish in finishes {
+        s.create_run(new_run("wf", "s")).await.unwrap();
+        let mut rec = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+        for (first, n) in [(0, 2), (2, 0), (2, 3)] {
+            let w = write(&rec, first, n);
+            let at = s.write(w.clone().into()).await.unwrap();
+            assert!(rec.apply_write(&w, at));
+            assert_eq!(Some(&rec), s.get_run(rec.run_id).await.unwrap().as_ref());
+        }
+        let mut last = write(&rec, 5, 1);
+        last.finish = finish.clone();
+        let at = s.write(last.clone().into()).await.unwrap();
+        assert!(rec.apply_write(&last, at));
+        assert_eq!(
+            Some(&rec),
+            s.get_run(rec.run_id).await.unwrap().as_ref(),
+            "after {finish:?}"
+        );
+        // Once finished (or for a wrong index), a write no longer applies, here or there.
+        let next = write(&rec, rec.event_count, 1);
+        let applies = rec.clone().apply_write(&next, at);
+        assert_eq!(applies, s.write(next.into()).await.is_ok(), "{finish:?}");
+    }
+    let pending = s.create_run(new_run("wf", "t")).await.unwrap();
+    let w = write(&pending, 0, 1);
+    assert!(!pending.clone().apply_write(&w, now_millis()), "pending");
+}
+
 both_backends!(
+    record_after_write_matches_the_store,
     run_with_events_reads_record_and_log_together,
     pause_continue_and_expiry,
     event_scopes_are_stored_and_listed,

@@ -64,6 +64,8 @@ fn is_local(inner: &EngineInner, run_id: RunId) -> bool {
 
 /// Stops a local run (idempotent; the first reason wins).
 pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason) {
+    // Whatever the reason, the run's row changes (or changed) other than through its log.
+    inner.views.forget(run_id);
     let local = inner.local.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(run) = local.get(&run_id) {
         let mut stop = run.stop.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +130,7 @@ fn register_local(
 }
 
 fn unregister_local(engine: &Engine, run_id: RunId) {
+    engine.inner.views.close(run_id);
     engine
         .inner
         .local
@@ -156,9 +159,11 @@ fn make_log(
             token.cancel();
         })
     };
+    engine.inner.views.open(record);
     Arc::new(RunLog::new(RunLogParts {
         store: engine.inner.store.clone(),
         bus: engine.inner.bus.clone(),
+        views: engine.inner.views.clone(),
         run_id: record.run_id,
         attempt: record.attempt,
         session_id: record.session_id.clone(),
@@ -696,6 +701,7 @@ async fn retention_loop(weak: Weak<EngineInner>, keep: Duration) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let before = now_millis() - keep.as_millis() as i64;
+        inner.views.forget_all();
         match inner.store.purge_finished(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(runs = n, "retention: deleted finished runs"),
@@ -859,14 +865,21 @@ async fn notification_loop(
         let Some(inner) = weak.upgrade() else { return };
         match msg {
             Ok(Notification::RunsAvailable) => inner.wake_claimer.notify_one(),
-            Ok(Notification::Events(ids)) if ids.is_empty() => inner.bus.wake(None),
-            Ok(Notification::Events(ids)) => inner.bus.wake(Some(&ids)),
+            Ok(Notification::Events(ids)) if ids.is_empty() => {
+                inner.views.changed_elsewhere(None);
+                inner.bus.wake(None);
+            }
+            Ok(Notification::Events(ids)) => {
+                inner.views.changed_elsewhere(Some(&ids));
+                inner.bus.wake(Some(&ids));
+            }
             Ok(Notification::Cancel(ids)) => {
                 for id in ids {
                     stop_local(&inner, id, StopReason::Cancelled(None));
                 }
             }
             Err(RecvError::Lagged(_)) => {
+                inner.views.changed_elsewhere(None);
                 inner.bus.wake(None);
                 inner.wake_claimer.notify_one();
             }

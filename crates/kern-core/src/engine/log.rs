@@ -13,6 +13,7 @@
 
 use super::bus::Bus;
 use super::metrics::EngineMetrics;
+use super::views::Views;
 use crate::error::{EngineError, EngineResult};
 use crate::event::{to_payload, EventKind, EventSource};
 use kern_store::{now_millis, NewEvent, RunFinish, RunId, RunWrite, Store, StoreError};
@@ -31,6 +32,7 @@ pub(crate) type OnLost = Box<dyn Fn() + Send + Sync>;
 pub(crate) struct RunLog {
     store: Arc<dyn Store>,
     bus: Arc<Bus>,
+    views: Arc<Views>,
     run_id: RunId,
     attempt: u32,
     session_id: String,
@@ -86,6 +88,8 @@ pub(crate) struct Extras {
 pub(crate) struct RunLogParts {
     pub store: Arc<dyn Store>,
     pub bus: Arc<Bus>,
+    /// The engine's views, told of every committed write.
+    pub views: Arc<Views>,
     pub run_id: RunId,
     pub attempt: u32,
     pub session_id: String,
@@ -104,6 +108,7 @@ impl RunLog {
         let RunLogParts {
             store,
             bus,
+            views,
             run_id,
             attempt,
             session_id,
@@ -117,6 +122,7 @@ impl RunLog {
         Self {
             store,
             bus,
+            views,
             run_id,
             attempt,
             session_id,
@@ -277,8 +283,10 @@ impl RunLog {
         // Cheap: payloads are shared, not copied.
         let published = write.events.clone();
         let began = std::time::Instant::now();
-        match self.write_with_retry(Arc::new(write)).await {
-            Ok(()) => {
+        let write = Arc::new(write);
+        match self.write_with_retry(Arc::clone(&write)).await {
+            Ok(at) => {
+                self.views.committed(&write, at);
                 self.metrics.event_write(published.len(), began.elapsed());
                 self.bus.publish(self.run_id, first_index, published);
                 Ok(())
@@ -296,12 +304,13 @@ impl RunLog {
         }
     }
 
-    async fn write_with_retry(&self, write: Arc<RunWrite>) -> EngineResult<()> {
+    /// Writes until the store commits (returning the write's time) or the budget is spent.
+    async fn write_with_retry(&self, write: Arc<RunWrite>) -> EngineResult<kern_store::Millis> {
         let deadline = tokio::time::Instant::now() + self.write_retry_budget;
         let mut backoff = Duration::from_millis(20);
         loop {
             match self.store.write(Arc::clone(&write)).await {
-                Ok(()) => return Ok(()),
+                Ok(at) => return Ok(at),
                 Err(StoreError::Fenced { .. }) => {
                     tracing::warn!(run_id = %self.run_id, attempt = self.attempt,
                         "write fenced: another executor owns this run now; stopping it here");

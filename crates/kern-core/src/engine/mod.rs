@@ -35,6 +35,7 @@ mod reads;
 mod restart;
 mod run_handle;
 mod sessions;
+mod views;
 
 pub use bus::EventStream;
 pub use context::{RunContext, FINAL_SCOPE};
@@ -315,6 +316,7 @@ impl EngineBuilder {
             registry: RwLock::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
             bus: Arc::new(bus::Bus::default()),
+            views: Arc::new(views::Views::default()),
             wake_claimer: Arc::new(Notify::new()),
             shutdown: CancellationToken::new(),
             idle: Arc::new(Notify::new()),
@@ -343,6 +345,8 @@ pub(crate) struct EngineInner {
     /// Runs this process is executing.
     local: Mutex<HashMap<RunId, executor::LocalRun>>,
     bus: Arc<bus::Bus>,
+    /// What this engine committed for the runs it executes (see `views.rs`).
+    views: Arc<views::Views>,
     permits: Arc<Semaphore>,
     wake_claimer: Arc<Notify>,
     shutdown: CancellationToken,
@@ -1047,6 +1051,7 @@ impl Engine {
                     .await
                 {
                     Ok(()) => {
+                        self.inner.views.forget(run_id);
                         self.inner.bus.wake(Some(&[run_id]));
                         return Ok(CancelOutcome::Cancelled);
                     }
@@ -1114,6 +1119,7 @@ impl Engine {
             };
             match self.inner.store.continue_run(req).await {
                 Ok(record) => {
+                    self.inner.views.forget(run_id);
                     self.inner.bus.wake(Some(&[run_id]));
                     self.inner.wake_claimer.notify_one();
                     return Ok(record);
@@ -1184,6 +1190,7 @@ impl Engine {
             };
             match self.inner.store.requeue(req).await {
                 Ok(record) => {
+                    self.inner.views.forget(run_id);
                     self.inner.bus.wake(Some(&[run_id]));
                     self.inner.wake_claimer.notify_one();
                     return Ok(record);

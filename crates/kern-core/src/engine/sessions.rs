@@ -71,6 +71,9 @@ impl Engine {
     /// [`EngineError::Store`](crate::EngineError::Store)). A run started in the session
     /// meanwhile either makes the delete busy or lands after it, making the session anew.
     pub async fn delete_session(&self, session_id: &str) -> EngineResult<u64> {
-        Ok(self.inner.store.delete_session(session_id).await?)
+        let deleted = self.inner.store.delete_session(session_id).await?;
+        // Its runs are gone; which of them had views is not worth a lookup.
+        self.inner.views.forget_all();
+        Ok(deleted)
     }
 }

@@ -328,7 +328,7 @@ impl Store for PostgresStore {
         read!(self, db => read::cancel_requests(&db, owner))
     }
 
-    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()> {
+    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<Millis> {
         self.inner.writes.write(write).await
     }
 

@@ -361,7 +361,7 @@ impl Store for SqliteStore {
         self.read(move |c| ops::cancel_requests(c, &owner)).await
     }
 
-    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<()> {
+    async fn write(&self, write: std::sync::Arc<RunWrite>) -> StoreResult<Millis> {
         self.inner.writes.write(write).await
     }
 

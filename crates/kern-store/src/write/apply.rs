@@ -200,7 +200,7 @@ pub(crate) async fn apply(tx: &impl WriteTx, op: &WriteOp, now: Millis) -> Store
             )))
         }
         WriteOp::Write(w) => match tx.write(w, now).await? {
-            Some(webhook) => Ok(WriteOut::Written(webhook)),
+            Some(webhook) => Ok(WriteOut::Written { webhook, at: now }),
             None => Err(StoreError::Fenced { run_id: w.run_id }),
         },
         WriteOp::Release { run_id, attempt } => {
@@ -224,7 +224,7 @@ pub(crate) async fn apply(tx: &impl WriteTx, op: &WriteOp, now: Millis) -> Store
             tx.insert_events(*run_id, *event_count, std::slice::from_ref(event))
                 .await?;
             let webhook = tx.queue_webhook(*run_id, RunStatus::Cancelled, now).await?;
-            Ok(WriteOut::Written(webhook))
+            Ok(WriteOut::Written { webhook, at: now })
         }
         WriteOp::Continue(c) => {
             let matched = tx.continue_paused(c.run_id, c.event_count, now).await?;

@@ -99,8 +99,11 @@ impl Writes {
     }
 
     /// [`Store::write`](crate::Store::write).
-    pub(crate) async fn write(&self, write: Arc<RunWrite>) -> StoreResult<()> {
-        expect_out!(self.submit(WriteOp::Write(write)).await, Written).map(|_| ())
+    pub(crate) async fn write(&self, write: Arc<RunWrite>) -> StoreResult<Millis> {
+        match self.submit(WriteOp::Write(write)).await? {
+            WriteOut::Written { at, .. } => Ok(at),
+            other => unreachable!("a run write answered {other:?}"),
+        }
     }
 
     /// [`Store::release`](crate::Store::release).
@@ -123,7 +126,10 @@ impl Writes {
             event,
             reason,
         };
-        expect_out!(self.submit(op).await, Written).map(|_| ())
+        match self.submit(op).await? {
+            WriteOut::Written { .. } => Ok(()),
+            other => unreachable!("a pending run's cancel answered {other:?}"),
+        }
     }
 
     /// [`Store::request_cancel`](crate::Store::request_cancel).
