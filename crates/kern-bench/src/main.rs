@@ -89,12 +89,15 @@ enum BenchName {
     Cancel,
     /// Many concurrent streaming agent runs on a fake provider.
     Agents,
+    /// The store's write limit for a trivial run's rows, against the engine's throughput.
+    StoreLimit,
 }
 
 impl BenchName {
-    const ALL: [BenchName; 6] = [
+    const ALL: [BenchName; 7] = [
         Self::Start,
         Self::Throughput,
+        Self::StoreLimit,
         Self::Memory,
         Self::Catchup,
         Self::Cancel,
@@ -109,6 +112,7 @@ impl BenchName {
             Self::Catchup => "catchup",
             Self::Cancel => "cancel",
             Self::Agents => "agents",
+            Self::StoreLimit => "store-limit",
         }
     }
 }
@@ -223,6 +227,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
                     BenchName::Start => bench::start::run(&s, &sizes).await,
                     BenchName::Throughput => bench::throughput::run(&s, &sizes).await,
                     BenchName::Agents => bench::agents::run(&s, &sizes).await,
+                    BenchName::StoreLimit => bench::store_limit::run(&s, &sizes).await,
                     BenchName::Memory => bench::memory::run_in_child(&s, cli.quick).await,
                     BenchName::Catchup => bench::catchup::run(&s, &sizes).await,
                     BenchName::Cancel => bench::cancel::run(&s, &sizes).await,

@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod catchup;
 pub mod memory;
 pub mod start;
+pub mod store_limit;
 pub mod throughput;
 
 use crate::cpu::CpuSample;
