@@ -10,9 +10,7 @@
 //! throughput (as `throughput` measures it) on a fresh database of the same setup, so that the
 //! ratio is measured in one run.
 
-use super::{
-    start_many, teardown, trivial_workflow, wait_count, wait_drained, warm_up, Sizes, CLIENTS,
-};
+use super::{start_many, teardown, trivial_workflow, wait_count, wait_drained, warm_up, Sizes};
 use crate::db::Setup;
 use crate::report::{Cmp, Metric};
 use anyhow::{ensure, Context, Result};
@@ -28,6 +26,8 @@ use std::time::Instant;
 
 const NAME: &str = "store-limit";
 const WORKFLOW: &str = "bench-store-limit";
+/// Concurrent writers: as many runs in flight as the engine keeps at its default limit.
+const WRITERS: usize = 256;
 
 /// A real run's rows, to write again.
 struct Rows {
@@ -73,11 +73,11 @@ pub async fn run(setup: &Setup, sizes: &Sizes) -> Result<Vec<Metric>> {
 async fn store_limit(setup: &Setup, n: usize) -> Result<f64> {
     let db = setup.fresh().await?;
     let rows = Arc::new(sample_rows(&db.store).await?);
-    eprintln!("  {n} runs' rows written by {CLIENTS} clients straight to the store");
+    eprintln!("  {n} runs' rows written by {WRITERS} writers straight to the store");
     let next = Arc::new(AtomicUsize::new(0));
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..WRITERS {
         let (store, rows, next) = (db.store.clone(), rows.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::SeqCst) < n {

@@ -130,7 +130,7 @@ fn register_local(
 }
 
 fn unregister_local(engine: &Engine, run_id: RunId) {
-    engine.inner.views.close(run_id);
+    engine.inner.views.forget(run_id);
     engine
         .inner
         .local
@@ -865,21 +865,14 @@ async fn notification_loop(
         let Some(inner) = weak.upgrade() else { return };
         match msg {
             Ok(Notification::RunsAvailable) => inner.wake_claimer.notify_one(),
-            Ok(Notification::Events(ids)) if ids.is_empty() => {
-                inner.views.changed_elsewhere(None);
-                inner.bus.wake(None);
-            }
-            Ok(Notification::Events(ids)) => {
-                inner.views.changed_elsewhere(Some(&ids));
-                inner.bus.wake(Some(&ids));
-            }
+            Ok(Notification::Events(ids)) if ids.is_empty() => inner.bus.wake(None),
+            Ok(Notification::Events(ids)) => inner.bus.wake(Some(&ids)),
             Ok(Notification::Cancel(ids)) => {
                 for id in ids {
                     stop_local(&inner, id, StopReason::Cancelled(None));
                 }
             }
             Err(RecvError::Lagged(_)) => {
-                inner.views.changed_elsewhere(None);
                 inner.bus.wake(None);
                 inner.wake_claimer.notify_one();
             }

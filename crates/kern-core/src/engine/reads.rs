@@ -35,11 +35,11 @@ impl Engine {
 
     /// A run and its whole stored log, read together, or `None`: what a run's document shows.
     ///
-    /// A run this engine executes (or finished less than a second ago) is answered from
-    /// memory, with the record and events the store committed for it, exactly as a store
-    /// read would return them but for the lease fields (as of the run's last write) and, for
-    /// a moment, a cancel requested through another process; the edge cases are in
-    /// `engine/views.rs`. Other runs are read from the store in one call (one snapshot on
+    /// A run this engine is executing is answered from memory, with the record and events
+    /// the store committed for it, exactly as a store read would return them but for the
+    /// lease fields (as of the run's last write) and, for a moment, a cancel requested
+    /// through another process; the edge cases are in `engine/views.rs`. An ended run is
+    /// always read from the store. Other runs are read from the store in one call (one snapshot on
     /// SQLite; see [`Store::run_with_events`](kern_store::Store::run_with_events)).
     pub async fn run_with_events(
         &self,

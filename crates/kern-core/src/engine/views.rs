@@ -14,179 +14,104 @@
 //! - A run resumed here (its log is not empty when claimed) gets no view: its earlier events
 //!   are in the store only. Nor does a run whose log outgrows [`MAX_EVENTS`] or
 //!   [`MAX_BYTES`] (the view is dropped): those are read from the store.
+//! - A view ends with its run's last write here (a finish or a pause): from then on any
+//!   process may change the run (requeue, continue, cancel a paused run, purge), and on a
+//!   SQLite file shared by several processes this engine would not hear of it, so an ended
+//!   run is always read from the store.
 //! - Every stop of a local run (cancel, lost lease, hand-back, shutdown) forgets its view:
 //!   a cancel requested elsewhere sets `cancel_requested`, a hand-back releases the lease,
 //!   neither through the run's log. Until the engine learns of a cancel requested through
-//!   another process (its heartbeat or a notification), the view shows
-//!   `cancel_requested: false`, which was true at the last write.
+//!   another process (its heartbeat, its cancel poll or a notification), the view shows
+//!   `cancel_requested: false`, which was true at the run's last write.
 //! - The lease fields are as of the last write: heartbeats renew the lease without one.
-//! - A view of a run that finished (or paused) is kept for [`FINISHED_RETENTION`], so that the
-//!   poll that sees the end is answered from memory too, then dropped. This engine's own
-//!   changes to such a run (continue, requeue, deleting its session, purging) forget it at
-//!   once; so does a notification of new events from another replica (PostgreSQL). A change
-//!   made by another process sharing a SQLite file shows after at most
-//!   [`FINISHED_RETENTION`].
-//! - At most [`MAX_VIEWS`] views are kept: a new run's view takes the place of the oldest
-//!   ended one; when every view is of a run in flight, new runs get none.
+//! - At most [`MAX_VIEWS`] views are kept; past that, new runs get none.
 
 use kern_store::{NewEvent, RunId, RunRecord, RunWrite, StoredEvent};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// How long the view of a finished or paused run is kept.
-pub(crate) const FINISHED_RETENTION: Duration = Duration::from_secs(1);
 /// The most events one view holds.
 pub(crate) const MAX_EVENTS: usize = 512;
 /// The most payload bytes one view holds.
 pub(crate) const MAX_BYTES: usize = 256 * 1024;
-/// The most views kept at once.
-pub(crate) const MAX_VIEWS: usize = 2_048;
+/// The most views kept at once (runs in flight here beyond that are read from the store).
+pub(crate) const MAX_VIEWS: usize = 4_096;
 
 struct View {
     record: RunRecord,
     events: Vec<StoredEvent>,
     bytes: usize,
-    /// When the run finished or paused (its view then expires).
-    ended: Option<Instant>,
 }
 
 /// The views of the runs this engine executes (see the module docs).
 #[derive(Default)]
 pub(crate) struct Views {
-    map: Mutex<Map>,
-}
-
-/// The views by run, and the ended ones in the order they ended (to expire them, and to
-/// make room for a new run's view by dropping the oldest first).
-#[derive(Default)]
-struct Map {
-    views: HashMap<RunId, View>,
-    ended: VecDeque<(Instant, RunId)>,
-}
-
-impl Map {
-    /// Drops ended views older than the retention, and more of the oldest until at most
-    /// `keep` views are left (when there are that many ended ones).
-    fn prune(&mut self, keep: usize) {
-        while let Some(&(at, id)) = self.ended.front() {
-            if at.elapsed() < FINISHED_RETENTION && self.views.len() <= keep {
-                break;
-            }
-            self.ended.pop_front();
-            // The entry may be gone already, or be a later view of the same run.
-            if self.views.get(&id).is_some_and(|v| v.ended == Some(at)) {
-                self.views.remove(&id);
-            }
-        }
-    }
+    map: Mutex<HashMap<RunId, View>>,
 }
 
 impl Views {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Map> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, View>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A run starts executing here with this (claimed, stored) record.
     pub(crate) fn open(&self, record: &RunRecord) {
         let mut map = self.lock();
-        if record.event_count != 0 {
-            // Resumed here: a view of its earlier attempt (ended, or continued or requeued
-            // elsewhere) is outdated.
-            map.views.remove(&record.run_id);
+        if record.event_count != 0 || map.len() >= MAX_VIEWS {
+            // Resumed here, or too many: read from the store.
+            map.remove(&record.run_id);
             return;
         }
-        map.prune(MAX_VIEWS - 1);
-        if map.views.len() >= MAX_VIEWS {
-            return; // all of them runs in flight
-        }
-        map.views.insert(
+        map.insert(
             record.run_id,
             View {
                 record: record.clone(),
                 events: Vec::new(),
                 bytes: 0,
-                ended: None,
             },
         );
     }
 
     /// The store committed `w` at `at`: the run's view takes it (or is dropped when the write
-    /// does not follow from it, or the log grows past the limits).
+    /// ends the run, does not follow from the view, or grows the log past the limits).
     pub(crate) fn committed(&self, w: &RunWrite, at: kern_store::Millis) {
         let mut map = self.lock();
-        let Some(view) = map.views.get_mut(&w.run_id) else {
+        let Some(view) = map.get_mut(&w.run_id) else {
             return;
         };
         let bytes = view.bytes + w.events.iter().map(|e| e.payload.len()).sum::<usize>();
         let fits = view.events.len() + w.events.len() <= MAX_EVENTS && bytes <= MAX_BYTES;
-        if !fits || !view.record.apply_write(w, at) {
-            map.views.remove(&w.run_id);
+        if w.finish.is_some() || !fits || !view.record.apply_write(w, at) {
+            map.remove(&w.run_id);
             return;
         }
         view.bytes = bytes;
         view.events
             .extend(w.events.iter().enumerate().map(|(i, e)| stored(w, i, e)));
-        if w.finish.is_some() {
-            let now = Instant::now();
-            view.ended = Some(now);
-            map.ended.push_back((now, w.run_id));
-        }
     }
 
     /// The run's record and log, if this engine holds a current view of it.
     pub(crate) fn get(&self, run_id: RunId) -> Option<(RunRecord, Vec<StoredEvent>)> {
-        let mut map = self.lock();
-        map.prune(MAX_VIEWS);
-        let view = map.views.get(&run_id)?;
+        let map = self.lock();
+        let view = map.get(&run_id)?;
         Some((view.record.clone(), view.events.clone()))
     }
 
-    /// The run stopped executing here: its view stays only if its end was committed through
-    /// its log (a run handed back, lost or stopped by a failed write has no end there, and
-    /// its row may change without this engine).
-    pub(crate) fn close(&self, run_id: RunId) {
-        let mut map = self.lock();
-        if map.views.get(&run_id).is_some_and(|v| v.ended.is_none()) {
-            map.views.remove(&run_id);
-        }
-    }
-
-    /// Something other than the run's log changed (or may have changed) the run: read it from
-    /// the store from now on.
+    /// The run stopped executing here, or something other than its log changed (or may have
+    /// changed) it: read it from the store from now on.
     pub(crate) fn forget(&self, run_id: RunId) {
-        self.lock().views.remove(&run_id);
-    }
-
-    /// Another process may have appended events to these runs (`None`: to any run). A run
-    /// that is still running here cannot have been changed that way (only its owner writes
-    /// its log while it runs; such notifications are this engine's own writes coming back),
-    /// so only views of ended runs are forgotten.
-    pub(crate) fn changed_elsewhere(&self, run_ids: Option<&[RunId]>) {
-        let mut map = self.lock();
-        match run_ids {
-            Some(ids) => {
-                for id in ids {
-                    if map.views.get(id).is_some_and(|v| v.ended.is_some()) {
-                        map.views.remove(id);
-                    }
-                }
-            }
-            None => map.views.retain(|_, v| v.ended.is_none()),
-        }
+        self.lock().remove(&run_id);
     }
 
     /// Forgets every view (a change this engine cannot attribute to single runs).
     pub(crate) fn forget_all(&self) {
-        let mut map = self.lock();
-        map.views.clear();
-        map.ended.clear();
+        self.lock().clear();
     }
 
     /// How many views are held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().views.len()
+        self.lock().len()
     }
 }
 
@@ -279,11 +204,13 @@ mod tests {
     }
 
     #[test]
-    fn finished_views_expire() {
+    fn a_view_ends_with_its_run() {
         let views = Views::default();
         let rec = running();
         views.open(&rec);
-        let mut w = write(&rec, 0, 1);
+        views.committed(&write(&rec, 0, 1), 4);
+        assert!(views.get(rec.run_id).is_some());
+        let mut w = write(&rec, 1, 1);
         w.finish = Some(RunFinish {
             status: RunStatus::Completed,
             output: None,
@@ -291,43 +218,7 @@ mod tests {
             pause_expires_at: None,
         });
         views.committed(&w, 5);
-        let (r, _) = views.get(rec.run_id).unwrap();
-        assert_eq!((r.status, r.finished_at), (RunStatus::Completed, Some(5)));
-        {
-            let mut map = views.lock();
-            let old = Instant::now() - FINISHED_RETENTION;
-            map.views.get_mut(&rec.run_id).unwrap().ended = Some(old);
-            map.ended[0].0 = old;
-        }
         assert!(views.get(rec.run_id).is_none());
         assert_eq!(views.len(), 0);
-    }
-
-    #[test]
-    fn a_new_run_takes_the_place_of_the_oldest_ended_one() {
-        let views = Views::default();
-        let mut ended = Vec::new();
-        for _ in 0..MAX_VIEWS {
-            let rec = running();
-            views.open(&rec);
-            let mut w = write(&rec, 0, 1);
-            w.finish = Some(RunFinish {
-                status: RunStatus::Failed,
-                output: None,
-                error: Some("x".into()),
-                pause_expires_at: None,
-            });
-            views.committed(&w, 1);
-            ended.push(rec.run_id);
-        }
-        let new = running();
-        views.open(&new);
-        assert_eq!(views.len(), MAX_VIEWS);
-        assert!(views.get(new.run_id).is_some());
-        assert!(
-            views.get(ended[0]).is_none(),
-            "the oldest ended view made room"
-        );
-        assert!(views.get(ended[1]).is_some());
     }
 }
