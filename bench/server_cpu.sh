@@ -2,16 +2,17 @@
 # Throughput and server CPU per run of one or more `kern` builds, side by side, in one run.
 #
 #   bench/server_cpu.sh [-n RUNS] [-c CONCURRENCY] [--mode background|stream] [--rounds R]
-#                       [--db sqlite|URL] [KERN_BINARY ...]
+#                       [--poll-interval MS] [KERN_BINARY ...]
 #
 # For each round and each binary (alternating, so that a noisy machine weighs on all of them
-# alike): starts `BINARY serve --demo` on a fresh SQLite file (or the PostgreSQL URL, emptied
-# first with `db purge`-free fresh schemas is not possible, so use a fresh database per run),
-# runs `kern bench` (always the first binary's client, so the load generator is the same)
-# against it, and reads the server's user+system CPU from /proc before and after. Prints one
-# line per binary and round: runs/s, start p50/p99, first event p50 (stream mode), server CPU
-# per completed run in ms, and the server's peak RSS. Defaults: 6000 runs at concurrency 64,
-# background, 3 rounds, the release build of this checkout.
+# alike): starts `BINARY serve --demo` on a fresh SQLite file, runs `kern bench` against it
+# (always the first binary's client, so that the load generator is the same), and reads the
+# server's user+system CPU from /proc before and after. Prints one line per binary and round:
+# runs/s, start p50/p99, first event p50 (stream mode), server CPU per completed run in ms,
+# and the server's peak RSS. Defaults: 6000 runs at concurrency 64,
+# background, poll every 50 ms, 3 rounds, the release build of this checkout. (At
+# concurrency C and poll interval P a background run cannot finish faster than one poll, so
+# runs/s stays under C / P: use a short interval, e.g. 10 ms, to measure the server.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

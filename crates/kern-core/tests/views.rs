@@ -41,7 +41,7 @@ fn gated(engine: &Engine, id: &str, gate: Arc<Semaphore>, started: Arc<AtomicU32
 }
 
 /// Waits until the engine's answer for the run equals the store's (a write may be in flight
-/// when first compared) and returns it.
+/// when first compared).
 async fn agrees(engine: &Engine, store: &Arc<dyn Store>, run_id: RunId, what: &str) {
     wait_until(DEADLINE, what, || {
         let (engine, store) = (engine.clone(), store.clone());

@@ -47,13 +47,7 @@ pub(crate) async fn find_run(
         return Ok(None);
     };
     let run = st.engine.get_run(run_id).await?;
-    let wanted = RunWanted {
-        caller,
-        kind,
-        id,
-        session_id,
-    };
-    Ok(run.filter(|r| wanted.matches(r)))
+    Ok(run.filter(|r| visible(r, caller, kind, id, session_id)))
 }
 
 /// [`find_run`] with the run's whole log, read together in one call (what `GET` of a run
@@ -70,30 +64,22 @@ pub(crate) async fn find_run_with_events(
         return Ok(None);
     };
     let found = st.engine.run_with_events(run_id).await?;
-    let wanted = RunWanted {
-        caller,
-        kind,
-        id,
-        session_id,
-    };
-    Ok(found.filter(|(r, _)| wanted.matches(r)))
+    Ok(found.filter(|(r, _)| visible(r, caller, kind, id, session_id)))
 }
 
-/// Which run a path names, and who asks.
-struct RunWanted<'a> {
-    caller: &'a Caller,
+/// Whether the run belongs to this component (and session, when given) and the caller may
+/// see it.
+fn visible(
+    r: &RunRecord,
+    caller: &Caller,
     kind: ComponentKind,
-    id: &'a str,
-    session_id: Option<&'a str>,
-}
-
-impl RunWanted<'_> {
-    fn matches(&self, r: &RunRecord) -> bool {
-        r.kind == self.kind
-            && r.component_id == self.id
-            && self.session_id.is_none_or(|s| s == r.session_id)
-            && self.caller.may_see(r.user_id.as_deref())
-    }
+    id: &str,
+    session_id: Option<&str>,
+) -> bool {
+    r.kind == kind
+        && r.component_id == id
+        && session_id.is_none_or(|s| s == r.session_id)
+        && caller.may_see(r.user_id.as_deref())
 }
 
 /// The `user_id` filter of a listing: a user lists only their own (asking for another's gives

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::stream::BoxStream;
 use kern_core::engine::RunStream;
-use kern_core::store::{RunRecord, RunStatus};
+use kern_core::store::{RunRecord, RunStatus, StoredEvent};
 use serde_json::{json, Value};
 
 /// A response with a JSON body already written as text.
@@ -53,6 +53,16 @@ pub(crate) fn sse_response(
 /// One run as its `GET` answers it (see [`wire::run_document`]).
 pub(crate) async fn run_response(st: &AppState, run: &RunRecord) -> ApiResult<Response> {
     let body = wire::run_document(&st.engine, run).await?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// [`run_response`] for a run whose log the caller already read.
+pub(crate) async fn run_response_of(
+    st: &AppState,
+    run: &RunRecord,
+    events: &[StoredEvent],
+) -> ApiResult<Response> {
+    let body = wire::run_document_of(&st.engine, run, events).await?;
     Ok(json_response(StatusCode::OK, body))
 }
 

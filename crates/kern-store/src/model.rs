@@ -379,6 +379,18 @@ pub struct NewEvent {
     pub scope: Option<std::sync::Arc<str>>,
 }
 
+impl NewEvent {
+    /// The event as it reads back once committed at `index`.
+    pub fn into_stored(self, index: u64) -> StoredEvent {
+        StoredEvent {
+            event_index: index,
+            event_type: self.event_type,
+            payload: self.payload,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// Continuing a paused run: what the human decided, appended to its log and checkpointed,
 /// and the run queued again (status `pending`).
 #[derive(Clone, Debug)]

@@ -62,13 +62,8 @@ impl Bus {
         let Some(tx) = self.lock().get(&run_id).cloned() else {
             return;
         };
-        for (i, e) in events.into_iter().enumerate() {
-            let _ = tx.send(BusMsg::Event(StoredEvent {
-                event_index: first_index + i as u64,
-                event_type: e.event_type,
-                payload: e.payload,
-                created_at: e.created_at,
-            }));
+        for (e, i) in events.into_iter().zip(first_index..) {
+            let _ = tx.send(BusMsg::Event(e.into_stored(i)));
         }
     }
 

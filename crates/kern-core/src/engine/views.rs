@@ -26,7 +26,7 @@
 //! - The lease fields are as of the last write: heartbeats renew the lease without one.
 //! - At most [`MAX_VIEWS`] views are kept; past that, new runs get none.
 
-use kern_store::{NewEvent, RunId, RunRecord, RunWrite, StoredEvent};
+use kern_store::{RunId, RunRecord, RunWrite, StoredEvent};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -86,8 +86,10 @@ impl Views {
             return;
         }
         view.bytes = bytes;
+        // Payloads are shared, not copied.
+        let events = w.events.iter().zip(w.first_index..);
         view.events
-            .extend(w.events.iter().enumerate().map(|(i, e)| stored(w, i, e)));
+            .extend(events.map(|(e, i)| e.clone().into_stored(i)));
     }
 
     /// The run's record and log, if this engine holds a current view of it.
@@ -115,19 +117,10 @@ impl Views {
     }
 }
 
-fn stored(w: &RunWrite, i: usize, e: &NewEvent) -> StoredEvent {
-    StoredEvent {
-        event_index: w.first_index + i as u64,
-        event_type: e.event_type.clone(),
-        payload: e.payload.clone(),
-        created_at: e.created_at,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kern_store::{RunFinish, RunStatus};
+    use kern_store::{NewEvent, RunFinish, RunStatus};
 
     fn running() -> RunRecord {
         RunRecord {

@@ -7,7 +7,7 @@ use crate::create_run::CreateRun;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_status, query_flag, ApiPath, ApiQuery, ListRunsQuery};
 use crate::form::{check_session_id, parse_index, Fields};
-use crate::respond::{accepted, run_response, runs_response, sse_response};
+use crate::respond::{accepted, run_response, run_response_of, runs_response, sse_response};
 use crate::stream::{event_frames, resume_frames, Frame};
 use crate::wire::wire_status;
 use crate::AppState;
@@ -81,11 +81,7 @@ async fn get_run(
     let (run, events) = find_run_with_events(&st, &caller, c.kind(), &id, &run_id, session)
         .await?
         .ok_or(ApiError::RunNotFound)?;
-    let body = crate::wire::run_document_of(&st.engine, &run, &events).await?;
-    Ok(crate::respond::json_response(
-        axum::http::StatusCode::OK,
-        body,
-    ))
+    run_response_of(&st, &run, &events).await
 }
 
 /// `GET /{kind}/{id}/runs`: the component's runs, oldest first, capped as listings are.
