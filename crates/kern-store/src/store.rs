@@ -62,6 +62,13 @@ pub trait Store: Send + Sync + 'static {
     /// One run, or `None`.
     async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>>;
 
+    /// How many events the run's log holds, or `None` when the run does not exist: a cheap
+    /// check that a finished run has not changed since. Every change to a finished run
+    /// appends an event (a requeue's `RunRequeued`); purging it or deleting its session
+    /// removes it. (Not so for a paused run: a claim once its pause expired changes it
+    /// first.)
+    async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>>;
+
     /// One run and its whole log, or `None`: what a run's document shows. A backend that can
     /// reads both from one snapshot in one call, so that the log holds exactly the record's
     /// `event_count` events (the SQLite store does, in one read transaction); this default

@@ -601,7 +601,8 @@ async fn pause_continue_and_expiry(backend: Backend) {
     ));
 }
 
-/// `run_with_events`: the record and exactly the events it counts; `None` for an unknown run.
+/// `run_with_events`: the record and exactly the events it counts; `event_count`: the count
+/// alone; `None` for an unknown run.
 async fn run_with_events_reads_record_and_log_together(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
@@ -619,6 +620,8 @@ async fn run_with_events_reads_record_and_log_together(backend: Backend) {
         vec![0, 1, 2, 3, 4]
     );
     assert_eq!(s.run_with_events(new_run_id()).await.unwrap(), None);
+    assert_eq!(s.event_count(run.run_id).await.unwrap(), Some(5));
+    assert_eq!(s.event_count(new_run_id()).await.unwrap(), None);
 }
 
 /// `RunRecord::apply_write` with the time `write` returns gives the stored record, for plain

@@ -130,7 +130,7 @@ fn register_local(
 }
 
 fn unregister_local(engine: &Engine, run_id: RunId) {
-    engine.inner.views.forget(run_id);
+    engine.inner.views.close(run_id);
     engine
         .inner
         .local

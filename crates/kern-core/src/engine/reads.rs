@@ -3,6 +3,7 @@
 //! outbox that a dispatcher drains. The server reads all of this through the engine, never
 //! through the store (ARCHITECTURE.md, kern-server).
 
+use super::views::Found;
 use super::Engine;
 use crate::error::EngineResult;
 use kern_store::{
@@ -38,15 +39,24 @@ impl Engine {
     /// A run this engine is executing is answered from memory, with the record and events
     /// the store committed for it, exactly as a store read would return them but for the
     /// lease fields (as of the run's last write) and, for a moment, a cancel requested
-    /// through another process; the edge cases are in `engine/views.rs`. An ended run is
-    /// always read from the store. Other runs are read from the store in one call (one snapshot on
-    /// SQLite; see [`Store::run_with_events`](kern_store::Store::run_with_events)).
+    /// through another process. A run that ended here in the last seconds costs one small
+    /// read (its event count: any later change to it appended an event) and is answered from
+    /// memory if nothing changed. The edge cases are in `engine/views.rs`. Other runs are
+    /// read from the store in one call (one snapshot on SQLite; see
+    /// [`Store::run_with_events`](kern_store::Store::run_with_events)).
     pub async fn run_with_events(
         &self,
         run_id: RunId,
     ) -> EngineResult<Option<(kern_store::RunRecord, Vec<StoredEvent>)>> {
-        if let Some(found) = self.inner.views.get(run_id) {
-            return Ok(Some(found));
+        match self.inner.views.get(run_id) {
+            Some(Found::Running(record, events)) => return Ok(Some((record, events))),
+            Some(Found::Ended(record, events)) => {
+                if self.inner.store.event_count(run_id).await? == Some(record.event_count) {
+                    return Ok(Some((record, events)));
+                }
+                self.inner.views.forget(run_id);
+            }
+            None => {}
         }
         Ok(self.inner.store.run_with_events(run_id).await?)
     }

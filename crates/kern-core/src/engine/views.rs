@@ -1,5 +1,6 @@
 //! What this engine has committed for the runs it executes, kept so that reading such a run
-//! whole (a client polling `GET …/runs/{id}`) is answered without a store read.
+//! whole (a client polling `GET …/runs/{id}`) costs no store read while it runs, and one
+//! small read once it ended.
 //!
 //! A view is the run's record and log exactly as the store holds them after this engine's
 //! last write: it is opened when a run starts executing here with an empty log, and changed
@@ -14,75 +15,126 @@
 //! - A run resumed here (its log is not empty when claimed) gets no view: its earlier events
 //!   are in the store only. Nor does a run whose log outgrows [`MAX_EVENTS`] or
 //!   [`MAX_BYTES`] (the view is dropped): those are read from the store.
-//! - A view ends with its run's last write here (a finish or a pause): from then on any
-//!   process may change the run (requeue, continue, cancel a paused run, purge), and on a
-//!   SQLite file shared by several processes this engine would not hear of it, so an ended
-//!   run is always read from the store.
-//! - Every stop of a local run (cancel, lost lease, hand-back, shutdown) forgets its view:
-//!   a cancel requested elsewhere sets `cancel_requested`, a hand-back releases the lease,
-//!   neither through the run's log. Until the engine learns of a cancel requested through
-//!   another process (its heartbeat, its cancel poll or a notification), the view shows
-//!   `cancel_requested: false`, which was true at the run's last write.
+//! - While the run executes here, only a cancel request can change it from elsewhere. Every
+//!   stop of a local run (cancel, lost lease, hand-back, shutdown) forgets its view; until
+//!   the engine learns of a cancel requested through another process (its heartbeat, its
+//!   cancel poll or a notification), the view shows `cancel_requested: false`, which was true
+//!   at the run's last write.
+//! - Once the run finished here, any process may change it: requeue it, purge it, delete its
+//!   session. Each of those appends an event or removes the run, so the view of a finished
+//!   run is [`Found::Ended`]: the caller serves it only after `Store::event_count` says the
+//!   log still holds exactly its events. A paused run can also change without an event (a
+//!   claim once its pause expired, a cancel request racing the pause), so a pause drops the
+//!   view. Ended views are kept [`ENDED_RETENTION`], at most [`MAX_VIEWS`] views in all
+//!   (a new run's view takes the place of the oldest ended one; when all are of runs in
+//!   flight, new runs get none).
 //! - The lease fields are as of the last write: heartbeats renew the lease without one.
-//! - At most [`MAX_VIEWS`] views are kept; past that, new runs get none.
 
 use kern_store::{RunId, RunRecord, RunWrite, StoredEvent};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+/// How long the view of a finished run is kept.
+pub(crate) const ENDED_RETENTION: Duration = Duration::from_secs(1);
 /// The most events one view holds.
 pub(crate) const MAX_EVENTS: usize = 512;
 /// The most payload bytes one view holds.
 pub(crate) const MAX_BYTES: usize = 256 * 1024;
-/// The most views kept at once (runs in flight here beyond that are read from the store).
-pub(crate) const MAX_VIEWS: usize = 4_096;
+/// The most views kept at once: as many as the engine runs at once by default
+/// (`max_concurrent_runs`); views of finished runs give way first. About 15 KB each for a
+/// trivial workflow's run (the record's input and output as JSON values, the events).
+pub(crate) const MAX_VIEWS: usize = 1_024;
 
 struct View {
     record: RunRecord,
     events: Vec<StoredEvent>,
     bytes: usize,
+    /// When the run's end was committed here.
+    ended: Option<Instant>,
+}
+
+/// A view as [`Views::get`] finds it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Found {
+    /// The run executes here: the view is what the store holds.
+    Running(RunRecord, Vec<StoredEvent>),
+    /// The run finished here: the view is what the store holds if the stored log still has
+    /// `record.event_count` events.
+    Ended(RunRecord, Vec<StoredEvent>),
 }
 
 /// The views of the runs this engine executes (see the module docs).
 #[derive(Default)]
 pub(crate) struct Views {
-    map: Mutex<HashMap<RunId, View>>,
+    map: Mutex<Map>,
+}
+
+/// The views by run, and the ended ones in the order they ended (to expire them, and to make
+/// room for a new run's view by dropping the oldest first).
+#[derive(Default)]
+struct Map {
+    views: HashMap<RunId, View>,
+    ended: VecDeque<(Instant, RunId)>,
+}
+
+impl Map {
+    /// Drops ended views older than the retention, and more of the oldest until at most
+    /// `keep` views are left (as far as ended ones go).
+    fn prune(&mut self, keep: usize) {
+        while let Some(&(at, id)) = self.ended.front() {
+            if at.elapsed() < ENDED_RETENTION && self.views.len() <= keep {
+                break;
+            }
+            self.ended.pop_front();
+            // The entry may be gone already, or be a later view of the same run.
+            if self.views.get(&id).is_some_and(|v| v.ended == Some(at)) {
+                self.views.remove(&id);
+            }
+        }
+    }
 }
 
 impl Views {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, View>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Map> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A run starts executing here with this (claimed, stored) record.
     pub(crate) fn open(&self, record: &RunRecord) {
         let mut map = self.lock();
-        if record.event_count != 0 || map.len() >= MAX_VIEWS {
-            // Resumed here, or too many: read from the store.
-            map.remove(&record.run_id);
+        if record.event_count != 0 {
+            // Resumed here: a view of an earlier attempt is outdated.
+            map.views.remove(&record.run_id);
             return;
         }
-        map.insert(
+        map.prune(MAX_VIEWS - 1);
+        if map.views.len() >= MAX_VIEWS {
+            return; // every view is of a run in flight
+        }
+        map.views.insert(
             record.run_id,
             View {
                 record: record.clone(),
                 events: Vec::new(),
                 bytes: 0,
+                ended: None,
             },
         );
     }
 
     /// The store committed `w` at `at`: the run's view takes it (or is dropped when the write
-    /// ends the run, does not follow from the view, or grows the log past the limits).
+    /// pauses the run, does not follow from the view, or grows the log past the limits).
     pub(crate) fn committed(&self, w: &RunWrite, at: kern_store::Millis) {
         let mut map = self.lock();
-        let Some(view) = map.get_mut(&w.run_id) else {
+        let Some(view) = map.views.get_mut(&w.run_id) else {
             return;
         };
         let bytes = view.bytes + w.events.iter().map(|e| e.payload.len()).sum::<usize>();
         let fits = view.events.len() + w.events.len() <= MAX_EVENTS && bytes <= MAX_BYTES;
-        if w.finish.is_some() || !fits || !view.record.apply_write(w, at) {
-            map.remove(&w.run_id);
+        let pauses = w.finish.as_ref().is_some_and(|f| !f.status.is_terminal());
+        if pauses || !fits || !view.record.apply_write(w, at) {
+            map.views.remove(&w.run_id);
             return;
         }
         view.bytes = bytes;
@@ -90,30 +142,52 @@ impl Views {
         let events = w.events.iter().zip(w.first_index..);
         view.events
             .extend(events.map(|(e, i)| e.clone().into_stored(i)));
+        if w.finish.is_some() {
+            let now = Instant::now();
+            view.ended = Some(now);
+            map.ended.push_back((now, w.run_id));
+        }
     }
 
-    /// The run's record and log, if this engine holds a current view of it.
-    pub(crate) fn get(&self, run_id: RunId) -> Option<(RunRecord, Vec<StoredEvent>)> {
-        let map = self.lock();
-        let view = map.get(&run_id)?;
-        Some((view.record.clone(), view.events.clone()))
+    /// The run's view, if this engine holds one.
+    pub(crate) fn get(&self, run_id: RunId) -> Option<Found> {
+        let mut map = self.lock();
+        map.prune(MAX_VIEWS);
+        let view = map.views.get(&run_id)?;
+        let (record, events) = (view.record.clone(), view.events.clone());
+        Some(match view.ended {
+            None => Found::Running(record, events),
+            Some(_) => Found::Ended(record, events),
+        })
     }
 
-    /// The run stopped executing here, or something other than its log changed (or may have
-    /// changed) it: read it from the store from now on.
+    /// Something other than the run's log changed (or may have changed) the run: read it from
+    /// the store from now on.
     pub(crate) fn forget(&self, run_id: RunId) {
-        self.lock().remove(&run_id);
+        self.lock().views.remove(&run_id);
+    }
+
+    /// The run stopped executing here: its view stays only if its finish was committed
+    /// through its log (a run handed back, lost or stopped by a failed write has no end there,
+    /// and its row may change without this engine).
+    pub(crate) fn close(&self, run_id: RunId) {
+        let mut map = self.lock();
+        if map.views.get(&run_id).is_some_and(|v| v.ended.is_none()) {
+            map.views.remove(&run_id);
+        }
     }
 
     /// Forgets every view (a change this engine cannot attribute to single runs).
     pub(crate) fn forget_all(&self) {
-        self.lock().clear();
+        let mut map = self.lock();
+        map.views.clear();
+        map.ended.clear();
     }
 
     /// How many views are held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().views.len()
     }
 }
 
@@ -172,7 +246,9 @@ mod tests {
         let rec = running();
         views.open(&rec);
         views.committed(&write(&rec, 0, 2), 10);
-        let (r, events) = views.get(rec.run_id).unwrap();
+        let Some(Found::Running(r, events)) = views.get(rec.run_id) else {
+            panic!("a running view");
+        };
         assert_eq!((r.event_count, r.updated_at, events.len()), (2, 10, 2));
         assert_eq!(events[1].event_index, 1);
         // A write at the wrong index (another writer's) means the view is not current.
@@ -196,22 +272,81 @@ mod tests {
         assert!(views.get(rec.run_id).is_none());
     }
 
-    #[test]
-    fn a_view_ends_with_its_run() {
-        let views = Views::default();
-        let rec = running();
-        views.open(&rec);
-        views.committed(&write(&rec, 0, 1), 4);
-        assert!(views.get(rec.run_id).is_some());
-        let mut w = write(&rec, 1, 1);
+    fn finish(rec: &RunRecord, first: u64) -> RunWrite {
+        let mut w = write(rec, first, 1);
         w.finish = Some(RunFinish {
             status: RunStatus::Completed,
             output: None,
             error: None,
             pause_expires_at: None,
         });
-        views.committed(&w, 5);
+        w
+    }
+
+    #[test]
+    fn an_ended_view_says_so_then_expires() {
+        let views = Views::default();
+        let rec = running();
+        views.open(&rec);
+        views.committed(&finish(&rec, 0), 5);
+        let Some(Found::Ended(r, events)) = views.get(rec.run_id) else {
+            panic!("an ended view");
+        };
+        assert_eq!(
+            (r.status, r.finished_at, events.len()),
+            (RunStatus::Completed, Some(5), 1)
+        );
+        // Closing a run that ended keeps the view; a stop's forget does not.
+        views.close(rec.run_id);
+        assert_eq!(views.len(), 1);
+        {
+            let mut map = views.lock();
+            let old = Instant::now() - ENDED_RETENTION;
+            map.views.get_mut(&rec.run_id).unwrap().ended = Some(old);
+            map.ended[0].0 = old;
+        }
         assert!(views.get(rec.run_id).is_none());
         assert_eq!(views.len(), 0);
+    }
+
+    #[test]
+    fn a_pause_drops_the_view() {
+        let views = Views::default();
+        let rec = running();
+        views.open(&rec);
+        let mut w = finish(&rec, 0);
+        w.finish.as_mut().unwrap().status = RunStatus::Paused;
+        views.committed(&w, 5);
+        assert!(views.get(rec.run_id).is_none());
+    }
+
+    #[test]
+    fn closing_a_run_that_did_not_end_forgets_it() {
+        let views = Views::default();
+        let rec = running();
+        views.open(&rec);
+        views.close(rec.run_id);
+        assert!(views.get(rec.run_id).is_none());
+    }
+
+    #[test]
+    fn a_new_run_takes_the_place_of_the_oldest_ended_one() {
+        let views = Views::default();
+        let mut ended = Vec::new();
+        for _ in 0..MAX_VIEWS {
+            let rec = running();
+            views.open(&rec);
+            views.committed(&finish(&rec, 0), 1);
+            ended.push(rec.run_id);
+        }
+        let new = running();
+        views.open(&new);
+        assert_eq!(views.len(), MAX_VIEWS);
+        assert!(matches!(views.get(new.run_id), Some(Found::Running(..))));
+        assert!(
+            views.get(ended[0]).is_none(),
+            "the oldest ended view made room"
+        );
+        assert!(matches!(views.get(ended[1]), Some(Found::Ended(..))));
     }
 }

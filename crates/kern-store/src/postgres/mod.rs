@@ -287,6 +287,10 @@ impl Store for PostgresStore {
         read!(self, db => read::get_run(&db, run_id))
     }
 
+    async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>> {
+        read!(self, db => read::event_count(&db, run_id))
+    }
+
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         read!(self, db => read::list_runs(&db, filter))
     }

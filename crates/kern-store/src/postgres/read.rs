@@ -11,6 +11,15 @@ pub(crate) async fn get_run(db: &impl Db, run_id: RunId) -> StoreResult<Option<R
     run_by_id(db, run_id).await
 }
 
+/// The run's event count (see `Store::event_count`).
+pub(crate) async fn event_count(db: &impl Db, run_id: RunId) -> StoreResult<Option<u64>> {
+    let sql = "SELECT event_count FROM kern_runs WHERE run_id = $1";
+    match db.query_opt(sql, &[&run_id]).await? {
+        Some(row) => Ok(Some(get::<i64>(&row, 0)? as u64)),
+        None => Ok(None),
+    }
+}
+
 /// The `WHERE` clause of a run filter (its filters only) and its arguments (`$1`, `$2`, …).
 fn run_conditions(f: &RunFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
     let mut sql = String::from("true");

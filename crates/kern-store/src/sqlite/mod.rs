@@ -298,6 +298,10 @@ impl Store for SqliteStore {
         self.read(move |c| ops::get_run(c, run_id)).await
     }
 
+    async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>> {
+        self.read(move |c| ops::event_count(c, run_id)).await
+    }
+
     async fn run_with_events(
         &self,
         run_id: RunId,

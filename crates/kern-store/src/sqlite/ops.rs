@@ -132,6 +132,14 @@ pub(crate) fn get_run(conn: &Connection, run_id: RunId) -> rusqlite::Result<Opti
     run_by_id(conn, run_id)
 }
 
+/// The run's event count (see `Store::event_count`): the primary key's lookup, no JSON.
+pub(crate) fn event_count(conn: &Connection, run_id: RunId) -> rusqlite::Result<Option<u64>> {
+    let mut stmt = conn.prepare_cached("SELECT event_count FROM kern_runs WHERE run_id = ?1")?;
+    stmt.query_row([run_id.to_string()], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|n| n.map(|n| n as u64))
+}
+
 /// A run and its whole log from one snapshot: one read transaction, so that the events are
 /// exactly the `event_count` the record says (a write committed between two statements
 /// outside a transaction could add events the record does not count).
