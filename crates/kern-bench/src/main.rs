@@ -91,13 +91,16 @@ enum BenchName {
     Agents,
     /// The store's write limit for a trivial run's rows, against the engine's throughput.
     StoreLimit,
+    /// What the database holds per trivial run and per event.
+    Bytes,
 }
 
 impl BenchName {
-    const ALL: [BenchName; 7] = [
+    const ALL: [BenchName; 8] = [
         Self::Start,
         Self::Throughput,
         Self::StoreLimit,
+        Self::Bytes,
         Self::Memory,
         Self::Catchup,
         Self::Cancel,
@@ -113,6 +116,7 @@ impl BenchName {
             Self::Cancel => "cancel",
             Self::Agents => "agents",
             Self::StoreLimit => "store-limit",
+            Self::Bytes => "bytes",
         }
     }
 }
@@ -228,6 +232,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
                     BenchName::Throughput => bench::throughput::run(&s, &sizes).await,
                     BenchName::Agents => bench::agents::run(&s, &sizes).await,
                     BenchName::StoreLimit => bench::store_limit::run(&s, &sizes).await,
+                    BenchName::Bytes => bench::bytes::run(&s, &sizes).await,
                     BenchName::Memory => bench::memory::run_in_child(&s, cli.quick).await,
                     BenchName::Catchup => bench::catchup::run(&s, &sizes).await,
                     BenchName::Cancel => bench::cancel::run(&s, &sizes).await,

@@ -174,6 +174,22 @@ pub(crate) fn compat_payload<'a>(event_type: &str, payload: &'a str) -> std::bor
     if event_type != "WorkflowCompleted" || !payload.contains("\"metrics\"") {
         return payload.into();
     }
+    // Kern's own completions carry `steps`: find that out without building the document (a
+    // run's GET serves its completion on every poll), and rebuild only the payloads that lack it.
+    #[derive(serde::Deserialize)]
+    struct Top {
+        metrics: Option<Metrics>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metrics {
+        steps: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_str::<Top>(payload) {
+        Ok(Top {
+            metrics: Some(Metrics { steps: None }),
+        }) => {}
+        _ => return payload.into(),
+    }
     let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(payload) else {
         return payload.into();
     };

@@ -23,6 +23,8 @@ mod error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 pub mod model;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod payload;
 mod store;
 pub mod time;
 mod util;

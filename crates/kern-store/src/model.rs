@@ -490,12 +490,23 @@ pub struct RunWrite {
     pub first_index: u64,
     /// Events to append, indexed `first_index, first_index + 1, …`.
     pub events: Vec<NewEvent>,
-    /// Checkpoint values to upsert by key.
+    /// Checkpoint values to upsert by key. A write that completes the run writes none and
+    /// deletes the run's checkpoints instead: nothing resumes a completed run (a requeue
+    /// takes failed and cancelled runs, a continuation paused ones, and these keep theirs).
     pub checkpoints: Vec<(String, Value)>,
     /// The session state to save on the run's session, if it changed.
     pub session_state: Option<Value>,
     /// Ends the run with this status (the last event should be the terminal event).
     pub finish: Option<RunFinish>,
+}
+
+impl RunWrite {
+    /// True if the write ends the run `completed` (and so deletes its checkpoints).
+    pub fn completes(&self) -> bool {
+        self.finish
+            .as_ref()
+            .is_some_and(|f| f.status == RunStatus::Completed)
+    }
 }
 
 /// Which runs to claim.

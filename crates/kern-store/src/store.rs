@@ -150,6 +150,9 @@ pub trait Store: Send + Sync + 'static {
     /// the same transaction, recording that status as its
     /// [`outcome`](WebhookDelivery::outcome).
     ///
+    /// A write that completes the run deletes the run's checkpoints (its own included):
+    /// they exist to resume the run, and nothing resumes a completed run.
+    ///
     /// Returns the time the write recorded as the run's `updated_at` (and, when it finishes
     /// the run, `finished_at`): with it, [`RunRecord::apply_write`] turns the record the
     /// writer held into the stored one without reading it back.
@@ -213,7 +216,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<StoredEvent>>;
 
-    /// All checkpoints of a run.
+    /// All checkpoints of a run (none once it completed: see [`write`](Store::write)).
     async fn load_checkpoints(&self, run_id: RunId) -> StoreResult<Vec<(String, Value)>>;
 
     /// The events of a run's log that belong to a unit of work ([`NewEvent::scope`]), as

@@ -192,10 +192,8 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
     );
     assert_eq!(&*events[4].payload, r#"{"event":"StepStarted","n":4}"#);
     assert_eq!(s.read_events(run.run_id, 3, 1).await.unwrap().len(), 1);
-    assert_eq!(
-        s.load_checkpoints(run.run_id).await.unwrap(),
-        vec![("step:0".to_string(), json!({"content": "x"}))]
-    );
+    // A completed run's checkpoints are gone, its last write's too.
+    assert_eq!(s.load_checkpoints(run.run_id).await.unwrap(), vec![]);
     let session = s.get_session("s").await.unwrap().unwrap();
     assert_eq!(session.session_state, Some(json!({"count": 2})));
     // A finished run takes no more writes.
@@ -684,7 +682,123 @@ async fn record_after_write_matches_the_store(backend: Backend) {
     assert!(!pending.clone().apply_write(&w, now_millis()), "pending");
 }
 
+/// Payloads in Kern's envelope are stored without the fields their row holds
+/// (`kern_store::payload`) and read back byte for byte, as are payloads of any other shape: a
+/// child's event copied into its parent's log, odd session ids, fields after the envelope or
+/// none before it, an envelope that does not match the row.
+async fn payloads_read_back_byte_for_byte(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let (id, child) = (run.run_id, new_run_id());
+    let at = now_millis();
+    let envelope = |run: RunId, session: &str, i: u64, secs: i64| {
+        format!(
+            r#""run_id":"{run}","session_id":{},"event_index":{i},"created_at":{secs}"#,
+            serde_json::to_string(session).unwrap()
+        )
+    };
+    let secs = at / 1000;
+    let payloads = [
+        format!(
+            r#"{{"event":"StepStarted","step_name":"one",{},"workflow_id":"wf","workflow_name":"W"}}"#,
+            envelope(id, "s", 0, secs)
+        ),
+        format!(
+            r#"{{"event":"StepStarted",{}}}"#,
+            envelope(id, "s", 1, secs)
+        ),
+        format!(
+            r#"{{"event":"StepStarted","c":"a \" quote",{},"agent_id":"a"}}"#,
+            envelope(id, "q\"u\\o", 2, secs)
+        ),
+        format!(
+            r#"{{"event":"StepStarted","k":1,{},"agent_id":"a"}}"#,
+            envelope(child, "s", 3, secs)
+        ),
+        format!(
+            r#"{{"event":"StepStarted","k":1,{}}}"#,
+            envelope(id, "s", 99, secs)
+        ),
+        format!(
+            r#"{{"event":"StepStarted","k":1,{}}}"#,
+            envelope(id, "s", 5, secs + 1)
+        ),
+        r#"{"event":"StepStarted","n":6}"#.to_string(),
+        "[1,2,3]".to_string(),
+    ];
+    let events: Vec<NewEvent> = payloads
+        .iter()
+        .map(|p| NewEvent {
+            event_type: "StepStarted".into(),
+            payload: p.as_str().into(),
+            created_at: at,
+            scope: None,
+        })
+        .collect();
+    let w = RunWrite {
+        run_id: id,
+        attempt: run.attempt,
+        first_index: 0,
+        events,
+        ..Default::default()
+    };
+    s.write(w.into()).await.unwrap();
+    let read = s.read_events(id, 0, 100).await.unwrap();
+    let read: Vec<&str> = read.iter().map(|e| &*e.payload).collect();
+    assert_eq!(
+        read,
+        payloads.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // From the middle of the log, too.
+    let tail = s.read_events(id, 2, 1).await.unwrap();
+    assert_eq!(&*tail[0].payload, payloads[2]);
+}
+
+/// A write that completes a run deletes its checkpoints; failing, cancelling or pausing keeps
+/// them, the finishing write's own included (a requeue or a continuation resumes from them).
+async fn only_completion_deletes_checkpoints(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    for status in [
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::Paused,
+    ] {
+        s.create_run(new_run("wf", "s")).await.unwrap();
+        let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+        let mut first = write(&run, 0, 1);
+        first.checkpoints = vec![("step:0".into(), json!(0))];
+        s.write(first.into()).await.unwrap();
+        let mut last = write(&run, 1, 1);
+        last.checkpoints = vec![("step:1".into(), json!(1))];
+        last.finish = Some(RunFinish {
+            status,
+            output: None,
+            error: None,
+            pause_expires_at: None,
+        });
+        s.write(last.into()).await.unwrap();
+        let expected = match status {
+            RunStatus::Completed => vec![],
+            _ => vec![
+                ("step:0".to_string(), json!(0)),
+                ("step:1".to_string(), json!(1)),
+            ],
+        };
+        assert_eq!(
+            s.load_checkpoints(run.run_id).await.unwrap(),
+            expected,
+            "{status:?}"
+        );
+    }
+}
+
 both_backends!(
+    only_completion_deletes_checkpoints,
+    payloads_read_back_byte_for_byte,
     record_after_write_matches_the_store,
     run_with_events_reads_record_and_log_together,
     pause_continue_and_expiry,

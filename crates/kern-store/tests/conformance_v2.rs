@@ -290,12 +290,12 @@ async fn rename_sets_the_name_and_bumps_updated_at(backend: Backend) {
 async fn delete_session_is_refused_while_busy_then_removes_everything(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = db.store.clone();
-    // A finished run with a webhook and a key, a running one with a child run, and a run
-    // of another session.
+    // A finished run with a webhook, a key and checkpoints (a failed one: a completed run
+    // keeps none), a running one with a child run, and a run of another session.
     let done = finished(
         s.as_ref(),
         keyed(with_url(wf("s"), "http://hook/done"), "k-done", "h"),
-        RunStatus::Completed,
+        RunStatus::Failed,
     )
     .await;
     let running = s.create_run(claimed(wf("s"))).await.unwrap();

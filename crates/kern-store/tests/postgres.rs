@@ -114,8 +114,9 @@ async fn values_round_trip_exactly(backend: Backend) {
                 ("a".into(), json!(null)),
             ],
             session_state: Some(input.clone()),
+            // Failed, not completed: a completed run keeps no checkpoints.
             finish: Some(RunFinish {
-                status: RunStatus::Completed,
+                status: RunStatus::Failed,
                 output: Some(input.clone()),
                 error: None,
                 pause_expires_at: None,
@@ -480,7 +481,7 @@ async fn replicas_starting_together_migrate_once_into_a_named_schema() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     // A schema newer than this build is refused.
     client
         .execute(

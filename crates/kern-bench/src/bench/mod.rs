@@ -2,6 +2,7 @@
 //! concurrent clients, and waiting for runs to finish.
 
 pub mod agents;
+pub mod bytes;
 pub mod cancel;
 pub mod catchup;
 pub mod memory;

@@ -31,6 +31,9 @@ const WRITERS: usize = 256;
 
 /// A real run's rows, to write again.
 struct Rows {
+    /// The sample run's id, replaced by each run's own in the payloads (as the engine would
+    /// write them; the store keeps a run's own events more compactly than others').
+    run_id: String,
     input: Value,
     events: Vec<StoredEvent>,
     checkpoints: Vec<(String, Value)>,
@@ -117,6 +120,7 @@ async fn sample_rows(store: &Arc<dyn Store>) -> Result<Rows> {
     let checkpoints = store.load_checkpoints(run.run_id).await?;
     engine.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(Rows {
+        run_id: run.run_id.to_string(),
         input: run.input,
         events,
         checkpoints,
@@ -145,7 +149,10 @@ async fn one_run(store: &dyn Store, rows: &Rows) -> Result<()> {
             run_id: run.run_id,
             attempt: run.attempt,
             first_index: first,
-            events: pair.iter().map(new_event).collect(),
+            events: pair
+                .iter()
+                .map(|e| new_event(e, &rows.run_id, &run.run_id.to_string()))
+                .collect(),
             checkpoints: match i {
                 0 => Vec::new(),
                 _ => rows.checkpoints.get(i - 1).into_iter().cloned().collect(),
@@ -163,10 +170,10 @@ async fn one_run(store: &dyn Store, rows: &Rows) -> Result<()> {
     Ok(())
 }
 
-fn new_event(e: &StoredEvent) -> NewEvent {
+fn new_event(e: &StoredEvent, sample: &str, run_id: &str) -> NewEvent {
     NewEvent {
         event_type: e.event_type.clone(),
-        payload: e.payload.clone(),
+        payload: e.payload.replace(sample, run_id).into(),
         created_at: e.created_at,
         scope: None,
     }

@@ -160,7 +160,7 @@ pub(crate) async fn read_events(
     from: u64,
     limit: usize,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let sql = "SELECT event_index, event_type, payload, created_at FROM kern_events
+    let sql = "SELECT event_index, event_type, payload, created_at, envelope FROM kern_events
                WHERE run_id = $1 AND event_index >= $2 ORDER BY event_index LIMIT $3";
     // An index past i64::MAX matches nothing; so does a limit of zero.
     let from = i64::try_from(from).unwrap_or(i64::MAX);
@@ -168,12 +168,24 @@ pub(crate) async fn read_events(
     let rows = db.query(sql, &[&run_id, &from, &limit]).await?;
     rows.iter()
         .map(|r| {
+            let event_index =
+                u64::try_from(get::<i64>(r, 0)?).map_err(|e| corrupt("event_index", e))?;
+            let event_type: String = get(r, 1)?;
+            let created_at = get(r, 3)?;
+            let row = crate::payload::Row {
+                event_type: &event_type,
+                run_id,
+                event_index,
+                created_at,
+            };
+            let payload =
+                crate::payload::from_row(get(r, 2)?, get::<Option<i32>>(r, 4)?.map(i64::from), row)
+                    .map_err(|e| corrupt("event payload", e))?;
             Ok(StoredEvent {
-                event_index: u64::try_from(get::<i64>(r, 0)?)
-                    .map_err(|e| corrupt("event_index", e))?,
-                event_type: get(r, 1)?,
-                payload: get::<&str>(r, 2)?.into(),
-                created_at: get(r, 3)?,
+                event_index,
+                event_type,
+                payload,
+                created_at,
             })
         })
         .collect()

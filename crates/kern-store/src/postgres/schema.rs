@@ -17,6 +17,10 @@
 //!   running or paused runs by lease expiry (the claim of expired leases and pauses).
 //! - **v5**: `kern_webhooks.outcome`: the status the run reached when the delivery was queued
 //!   (`paused`, `completed`, `failed` or `cancelled`); `NULL` in rows written before v5.
+//! - **v6**: the listings' indexes cover their filters (top-level, status, user), so that a
+//!   count or a deep page reads no run row.
+//! - **v7**: `kern_events.envelope`: payloads are stored without the fields their row holds
+//!   (`crate::payload`); the offset where those go back, `NULL` for a payload stored whole.
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -150,6 +154,11 @@ CREATE INDEX kern_runs_created ON kern_runs (created_at, run_id) INCLUDE (parent
 DROP INDEX kern_runs_component;
 CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at, run_id) INCLUDE (kind, parent_run_id);
 "#,
+    // v7: event payloads stored without the fields their row holds (`payload.rs`): the
+    // offset at which they go back, `NULL` for a payload stored whole (every row before v7).
+    r#"
+ALTER TABLE kern_events ADD COLUMN envelope INTEGER;
+"#,
 ];
 
 /// The first key of the advisory lock that serialises migrations ("Kern" in ASCII); the
@@ -257,7 +266,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, MIGRATIONS.len()), (6, 6));
+        assert_eq!((version, MIGRATIONS.len()), (7, 7));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,

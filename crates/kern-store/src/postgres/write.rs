@@ -51,13 +51,14 @@ macro_rules! write_tail {
     () => {
         "RETURNING run_id, session_id, status, webhook_url
          ), e AS (
-             INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope)
-             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at, x.scope
-             FROM u, unnest($6::text[], $7::text[], $8::bigint[], $12::text[])
-                 WITH ORDINALITY AS x(event_type, payload, created_at, scope, ord)
+             INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope, envelope)
+             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at, x.scope, x.envelope
+             FROM u, unnest($6::text[], $7::text[], $8::bigint[], $12::text[], $13::int[])
+                 WITH ORDINALITY AS x(event_type, payload, created_at, scope, envelope, ord)
          ), c AS (
              INSERT INTO kern_checkpoints (run_id, key, value)
              SELECT u.run_id, k.key, k.value FROM u, unnest($9::text[], $10::json[]) AS k(key, value)
+             WHERE u.status <> 'completed'
              ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
          ), s AS (
              UPDATE kern_sessions SET session_state = $11::json, updated_at = $5
@@ -211,7 +212,12 @@ impl WriteTx for Conn {
         let first = to_i64(w.first_index, "first_index")?;
         let n = w.events.len() as i64;
         let types: Vec<&str> = w.events.iter().map(|e| e.event_type.as_str()).collect();
-        let payloads: Vec<&str> = w.events.iter().map(|e| &*e.payload).collect();
+        let stored: Vec<_> = (w.first_index..)
+            .zip(&w.events)
+            .map(|(i, e)| crate::payload::to_row(e, w.run_id, i))
+            .collect();
+        let payloads: Vec<&str> = stored.iter().map(|(p, _)| &**p).collect();
+        let envelopes: Vec<Option<i32>> = stored.iter().map(|(_, e)| e.map(offset)).collect();
         let times: Vec<i64> = w.events.iter().map(|e| e.created_at).collect();
         let scopes: Vec<Option<&str>> = w.events.iter().map(|e| e.scope.as_deref()).collect();
         // One statement cannot upsert a key twice: keep the last value of each key, as a
@@ -225,7 +231,7 @@ impl WriteTx for Conn {
             }
         }
         let attempt = i64::from(w.attempt);
-        let common: [&(dyn ToSql + Sync); 12] = [
+        let common: [&(dyn ToSql + Sync); 13] = [
             &w.run_id,
             &attempt,
             &first,
@@ -238,6 +244,7 @@ impl WriteTx for Conn {
             &values,
             &w.session_state,
             &scopes,
+            &envelopes,
         ];
         let (changed, webhooks): (i64, i64) = match &w.finish {
             None => {
@@ -255,13 +262,19 @@ impl WriteTx for Conn {
                 let sql = concat!(
                     "WITH u AS (
                          UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
-                             finished_at = CASE WHEN $13::text = 'paused' THEN NULL ELSE $5::bigint END,
-                             status = $13::text, output = $14, error = $15,
-                             releases = releases + CASE WHEN $13::text = 'paused' THEN 1 ELSE 0 END,
-                             lease_owner = NULL, lease_expires_at = $16::bigint
+                             finished_at = CASE WHEN $14::text = 'paused' THEN NULL ELSE $5::bigint END,
+                             status = $14::text, output = $15, error = $16,
+                             releases = releases + CASE WHEN $14::text = 'paused' THEN 1 ELSE 0 END,
+                             lease_owner = NULL, lease_expires_at = $17::bigint
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
                     write_tail!(),
+                    // A completed run's checkpoints go (its own were not written: the CTEs
+                    // of one statement share a snapshot, so this could not delete them).
+                    ", d AS (
+                         DELETE FROM kern_checkpoints
+                         WHERE run_id IN (SELECT run_id FROM u WHERE status = 'completed')
+                     )",
                     // The webhook outbox row, in the same statement as the terminal status (or
                     // pause), which it records as its outcome.
                     ", w AS (
@@ -357,18 +370,21 @@ impl WriteTx for Conn {
         events: &[NewEvent],
     ) -> StoreResult<()> {
         let sql =
-            "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope)
-                   VALUES ($1, $2, $3, $4, $5, $6)";
+            "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope, envelope)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
         let first = to_i64(first_index, "event_index")?;
         for (i, e) in events.iter().enumerate() {
             let index = first + i as i64;
-            let params: [&(dyn ToSql + Sync); 6] = [
+            let (payload, envelope) = crate::payload::to_row(e, run_id, first_index + i as u64);
+            let envelope = envelope.map(offset);
+            let params: [&(dyn ToSql + Sync); 7] = [
                 &run_id,
                 &index,
                 &e.event_type,
-                &&*e.payload,
+                &&*payload,
                 &e.created_at,
                 &e.scope.as_deref(),
+                &envelope,
             ];
             self.execute(sql, &params).await?;
         }
@@ -534,4 +550,10 @@ async fn queue_again(
 ) -> StoreResult<bool> {
     let count = to_i64(event_count, "event_count")?;
     Ok(db.execute(sql, &[&run_id, &count, &now]).await? > 0)
+}
+
+/// An envelope offset as the `INTEGER` column holds it (a payload's length is far below 2 GiB:
+/// PostgreSQL's own limit on a text value is 1 GiB).
+fn offset(at: i64) -> i32 {
+    i32::try_from(at).unwrap_or(i32::MAX)
 }

@@ -291,17 +291,29 @@ pub(crate) fn read_events(
     limit: usize,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT event_index, event_type, payload, created_at FROM kern_events
+        "SELECT event_index, event_type, payload, created_at, envelope FROM kern_events
          WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
     )?;
     let rows = stmt.query_map(
         params![run_id.to_string(), from as i64, limit as i64],
         |r| {
+            let event_index = r.get::<_, i64>(0)? as u64;
+            let event_type: String = r.get(1)?;
+            let created_at = r.get(3)?;
+            let row = crate::payload::Row {
+                event_type: &event_type,
+                run_id,
+                event_index,
+                created_at,
+            };
+            let payload = r.get_ref(2)?.as_str()?;
+            let payload = crate::payload::from_row(payload, r.get(4)?, row)
+                .map_err(|e| corrupt("event payload", e))?;
             Ok(StoredEvent {
-                event_index: r.get::<_, i64>(0)? as u64,
-                event_type: r.get(1)?,
-                payload: r.get::<_, String>(2)?.into(),
-                created_at: r.get(3)?,
+                event_index,
+                event_type,
+                payload,
+                created_at,
             })
         },
     )?;

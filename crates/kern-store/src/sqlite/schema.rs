@@ -15,6 +15,10 @@
 //! - **v5**: `kern_webhooks.outcome`: the status the run reached when the delivery was queued
 //!   (`paused`, `completed`, `failed` or `cancelled`), so that a delivery describes that
 //!   outcome even when it is sent after the run moved on. `NULL` in rows written before v5.
+//! - **v6**: the listings' indexes cover their filters (top-level, status, user), so that a
+//!   count or a deep page reads no run row.
+//! - **v7**: `kern_events.envelope`: payloads are stored without the fields their row holds
+//!   (`crate::payload`); the offset where those go back, `NULL` for a payload stored whole.
 
 use super::sql;
 use crate::error::StoreResult;
@@ -146,6 +150,11 @@ CREATE INDEX kern_runs_created ON kern_runs (created_at, run_id, parent_run_id, 
 DROP INDEX kern_runs_component;
 CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at, run_id, kind, parent_run_id);
 "#,
+    // v7: event payloads stored without the fields their row holds (`payload.rs`): the
+    // offset at which they go back, `NULL` for a payload stored whole (every row before v7).
+    r#"
+ALTER TABLE kern_events ADD COLUMN envelope INTEGER;
+"#,
 ];
 
 /// Brings the database to the newest schema, in one transaction. Safe to run from several
@@ -213,7 +222,7 @@ mod tests {
         let version: i64 = conn
             .query_row("SELECT version FROM kern_schema", [], |r| r.get(0))
             .unwrap();
-        assert_eq!((version, MIGRATIONS.len()), (6, 6));
+        assert_eq!((version, MIGRATIONS.len()), (7, 7));
         let scope: Option<String> = conn
             .query_row("SELECT scope FROM kern_events", [], |r| r.get(0))
             .unwrap();
@@ -225,6 +234,9 @@ mod tests {
         .unwrap()
         .expect("the v1 run survives");
         assert_eq!(run.webhook_url, None);
+        // Events stored whole before v7 read back as they were.
+        let events = super::super::ops::read_events(&conn, run.run_id, 0, 10).unwrap();
+        assert_eq!(&*events[0].payload, "{}");
         // Migrating again is a no-op.
         migrate(&mut conn).unwrap();
         for table in ["kern_idempotency", "kern_webhooks"] {

@@ -503,7 +503,12 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
         return Ok(None);
     }
     insert_events(conn, w.run_id, w.first_index, &w.events)?;
-    upsert_checkpoints(conn, w.run_id, &w.checkpoints)?;
+    if w.completes() {
+        conn.prepare_cached("DELETE FROM kern_checkpoints WHERE run_id = ?1")?
+            .execute([&id])?;
+    } else {
+        upsert_checkpoints(conn, w.run_id, &w.checkpoints)?;
+    }
     if let Some(state) = &w.session_state {
         conn.prepare_cached(
             "UPDATE kern_sessions SET session_state = ?2, updated_at = ?3
@@ -525,18 +530,21 @@ fn insert_events(
     events: &[NewEvent],
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope, envelope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let id = run_id.to_string();
     for (i, e) in events.iter().enumerate() {
+        let index = first_index + i as u64;
+        let (payload, envelope) = crate::payload::to_row(e, run_id, index);
         stmt.execute(params![
             id,
-            (first_index + i as u64) as i64,
+            index as i64,
             e.event_type,
-            &*e.payload,
+            &*payload,
             e.created_at,
-            e.scope.as_deref()
+            e.scope.as_deref(),
+            envelope
         ])?;
     }
     Ok(())
