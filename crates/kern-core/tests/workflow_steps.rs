@@ -454,7 +454,66 @@ async fn timeout_fails_the_run(backend: Backend) {
     assert!(run.error.unwrap().contains("timed out"));
 }
 
+/// A step's completion need not be written before the next step is set up, but it is durable
+/// before any later user code runs (a step, an evaluator, a loop's end condition): work done
+/// before that code is never redone after it, whenever the process dies. A completed run then
+/// keeps no checkpoints.
+async fn completed_steps_are_durable_before_later_code_runs(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = engine(&db);
+    let store = engine.store().clone();
+    let durable_keys = move |run_id| {
+        let store = store.clone();
+        async move {
+            let keys: Vec<String> = store
+                .load_checkpoints(run_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(|k| k.starts_with("step:"))
+                .collect();
+            keys
+        }
+    };
+    let (seen_b, seen_c, seen_cond) = (durable_keys.clone(), durable_keys.clone(), durable_keys);
+    let wf = Workflow::builder("durable")
+        .step(text("a", "A"))
+        .step(Step::new("b", move |i| {
+            let seen = seen_b.clone();
+            async move { Ok(StepOutput::json(json!(seen(i.run_id()).await))) }
+        }))
+        .step(Condition::new_async(
+            "check",
+            move |i: StepInput| {
+                let seen = seen_cond.clone();
+                async move { Ok(seen(i.run_id()).await.len() == 2) }
+            },
+            [Step::new("c", move |i| {
+                let seen = seen_c.clone();
+                async move { Ok(StepOutput::json(json!(seen(i.run_id()).await))) }
+            })],
+        ))
+        .db(&engine)
+        .build()
+        .unwrap();
+    let run = wf.run("x").await.unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
+    let results = &run.output.as_ref().unwrap()["step_results"];
+    assert_eq!(results[1]["content"], json!(["step:0"]), "a, before b ran");
+    // The condition held (a and b durable before the evaluator ran); c saw the same.
+    assert_eq!(
+        results[2]["steps"][0]["content"],
+        json!(["step:0", "step:1"])
+    );
+    let left = engine.store().load_checkpoints(run.run_id).await.unwrap();
+    assert_eq!(left, vec![], "a completed run keeps no checkpoints");
+}
+
 both_backends!(
+    completed_steps_are_durable_before_later_code_runs,
     steps_group_runs_in_order_and_reports_nested_results,
     parallel_branches_run_concurrently,
     condition_takes_the_branch_the_evaluator_chooses,

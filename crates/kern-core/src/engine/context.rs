@@ -205,17 +205,60 @@ impl RunContext {
         kinds: &[EventKind],
         checkpoints: Vec<(String, Value)>,
     ) -> EngineResult<()> {
+        self.push_checkpoint(kinds, checkpoints);
+        self.inner.log.flush().await
+    }
+
+    /// Like [`checkpoint_with`](Self::checkpoint_with) (events and checkpoint values in one
+    /// atomic write) without waiting for the write: it goes out with the log's next one,
+    /// within a few milliseconds, with anything awaited sooner (the run's end, say), or at the
+    /// latest when [`settle`](Self::settle) is called, which a workflow does before it runs
+    /// any more user code. So a fast workflow's steps share writes, and a step that completed
+    /// is never run again once later user code began (a crash before the write runs it again,
+    /// as at-least-once allows, but only then). Nothing is visible before it is durable, and
+    /// the values land with the events that announce them. Fails once the log can no longer
+    /// write (the run is being stopped).
+    pub fn checkpoint_soon(
+        &self,
+        kinds: &[EventKind],
+        checkpoints: Vec<(String, Value)>,
+    ) -> EngineResult<()> {
+        let extras = self.checkpoint_extras(checkpoints);
+        if self
+            .inner
+            .log
+            .push_unsettled(kinds, self.scope.as_ref(), extras)
+        {
+            Ok(())
+        } else {
+            Err(crate::EngineError::LostOwnership(self.run_id()))
+        }
+    }
+
+    /// Waits until every [`checkpoint_soon`](Self::checkpoint_soon) so far is durable; at once
+    /// when there is none.
+    pub async fn settle(&self) -> EngineResult<()> {
+        self.inner.log.settle().await
+    }
+
+    /// Queues events with checkpoint values and the session state if it changed since the
+    /// last checkpoint; false if the log is closed.
+    fn push_checkpoint(&self, kinds: &[EventKind], checkpoints: Vec<(String, Value)>) -> bool {
+        let extras = self.checkpoint_extras(checkpoints);
+        self.inner.log.push(kinds, self.scope.as_ref(), extras)
+    }
+
+    /// Checkpoint values with the session state, if it changed since the last checkpoint.
+    fn checkpoint_extras(&self, checkpoints: Vec<(String, Value)>) -> Extras {
         use std::sync::atomic::Ordering;
         let saved = self.inner.saved_state.load(Ordering::Acquire);
         let (session_state, version) = self.inner.session_state.snapshot_if_changed(saved);
         self.inner.saved_state.fetch_max(version, Ordering::AcqRel);
-        let extras = Extras {
+        Extras {
             checkpoints,
             session_state,
             finish: None,
-        };
-        self.inner.log.push(kinds, self.scope.as_ref(), extras);
-        self.inner.log.flush().await
+        }
     }
 
     /// How many events this run's log holds once everything emitted so far is durable: the

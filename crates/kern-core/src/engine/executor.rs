@@ -412,7 +412,9 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Driven) 
     };
     let outcome = match early {
         Some(o) => o,
-        None => match prepare(engine, &record, shared_state.is_some()).await {
+        // Boxed, like the finish and the hand-back below: a task's future is as large as
+        // its largest state, and a run spends its life parked in the select, not here.
+        None => match Box::pin(prepare(engine, &record, shared_state.is_some())).await {
             Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
             Ok((checkpoints, _, _))
                 if checkpoints
@@ -443,7 +445,7 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Driven) 
                         ..Extras::default()
                     };
                     log.push(&[event], None, extras);
-                    if log.flush().await.is_err() {
+                    if Box::pin(log.flush()).await.is_err() {
                         // The log stopped the run (another owner, or the store is gone).
                         return Ended::Lost;
                     }
@@ -504,7 +506,7 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Driven) 
                     Some(StopReason::Shutdown)
                 );
                 if stopping && record.background && !matches!(outcome, Outcome::Completed(_)) {
-                    return if hand_back(engine, &record, &log).await {
+                    return if Box::pin(hand_back(engine, &record, &log)).await {
                         Ended::HandedBack
                     } else {
                         Ended::Lost
@@ -514,7 +516,7 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Driven) 
             }
         },
     };
-    finish(&log, component.kind(), outcome, session_state).await
+    Box::pin(finish(&log, component.kind(), outcome, session_state)).await
 }
 
 /// Why a resumed run must not resume: its component's definition is not the one it started

@@ -62,6 +62,9 @@ struct LogState {
     session_state: Option<Value>,
     finish: Option<RunFinish>,
     flush_scheduled: bool,
+    /// Checkpoints were queued without waiting for their write (`RunContext::checkpoint_soon`)
+    /// and [`RunLog::settle`] has not waited for it since.
+    unsettled: bool,
     /// No more pushes: the terminal event is queued, or writing failed.
     closed: bool,
     failed: bool,
@@ -230,7 +233,7 @@ impl RunLog {
     }
 
     /// Makes sure a background flush will write what is queued.
-    fn schedule_flush(self: &Arc<Self>) {
+    pub(crate) fn schedule_flush(self: &Arc<Self>) {
         let mut st = self.lock();
         if st.flush_scheduled {
             return;
@@ -251,6 +254,33 @@ impl RunLog {
                 }
             }
         });
+    }
+
+    /// Queues events with checkpoints whose write is not awaited now: the next
+    /// [`settle`](Self::settle) waits for it. False (queuing nothing) once the log is closed.
+    pub(crate) fn push_unsettled(
+        self: &Arc<Self>,
+        kinds: &[EventKind],
+        scope: Option<&Arc<str>>,
+        extras: Extras,
+    ) -> bool {
+        if !self.push(kinds, scope, extras) {
+            return false;
+        }
+        self.lock().unsettled = true;
+        self.schedule_flush();
+        true
+    }
+
+    /// Waits until every checkpoint queued by [`push_unsettled`](Self::push_unsettled) is
+    /// durable (a write of its own only if none is on its way); at once if there is none.
+    /// Called before user code runs, so that work done before it is never redone after it.
+    pub(crate) async fn settle(&self) -> EngineResult<()> {
+        if !std::mem::take(&mut self.lock().unsettled) {
+            return Ok(());
+        }
+        // The flush lock waits for a write in flight; whatever is still queued goes now.
+        self.flush().await
     }
 
     /// Writes everything queued so far and waits until it is durable.

@@ -270,6 +270,10 @@ impl Interpreter {
                 data.insert("user_input".into(), Value::Object(values.clone()));
                 input.additional_data = Some(Value::Object(data));
             }
+            // Earlier steps' completions are durable before this one's code runs.
+            ctx.settle()
+                .await
+                .map_err(|e| Failure::Failed(e.to_string()))?;
             let result = AssertUnwindSafe(step.executor.execute(input))
                 .catch_unwind()
                 .await
@@ -352,7 +356,7 @@ impl Interpreter {
         out.metrics = Some(duration_metrics(started.elapsed()));
     }
 
-    /// Writes a step's completion event and its checkpoint in one durable write.
+    /// Queues a step's completion event with its checkpoint, for one atomic write.
     async fn complete(
         &self,
         key: &str,
@@ -379,9 +383,10 @@ impl Interpreter {
         event: EventKind,
     ) -> Result<(), Failure> {
         let value = serde_json::to_value(out).map_err(|e| e.to_string())?;
+        // Not awaited here: the write is awaited before more user code runs (`settle`), and a
+        // run's last step completes in its final write (`RunContext::checkpoint_soon`).
         self.ctx
-            .checkpoint_with(&[event], vec![(key.to_owned(), value)])
-            .await
+            .checkpoint_soon(&[event], vec![(key.to_owned(), value)])
             .map_err(|e| Failure::Failed(e.to_string()))
     }
 
@@ -414,6 +419,7 @@ impl Interpreter {
             return serde_json::from_value(v.clone())
                 .map_err(|e| Failure::Failed(format!("checkpoint {key} is unreadable: {e}")));
         }
+        self.ctx.settle().await.map_err(|e| e.to_string())?;
         let value = user_decision(what, decide).await?;
         let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
         self.ctx
@@ -574,6 +580,7 @@ impl Interpreter {
                     let end = match &l.end_condition {
                         Some(f) => {
                             let what = format!("the end condition of loop '{}'", l.name);
+                            self.ctx.settle().await.map_err(|e| e.to_string())?;
                             user_decision(&what, || f(outputs.clone())).await?
                         }
                         None => false,
