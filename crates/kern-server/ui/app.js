@@ -657,13 +657,21 @@
       return (r.tools || []).map((t) => ({ ...t }));
     }
 
+    // What the waiting panel shows, so that a refresh of the same pause (the stream ending
+    // at RunPaused, a poll) keeps the person's half-made decisions instead of redrawing it.
+    let pausedShown = null;
+
     function renderPaused() {
       const r = record;
       if (r.status !== "PAUSED") {
+        pausedShown = null;
         pausedBox.replaceChildren();
         return;
       }
       const reqs = pendingRequirements(r);
+      const shown = JSON.stringify([r.event_count, reqs]);
+      if (shown === pausedShown) return;
+      pausedShown = shown;
       const decisions = new Map();
       const submit = el("button", { type: "button", id: "continue", text: "Continue", disabled: true });
       const items = reqs.map((q, i) => {

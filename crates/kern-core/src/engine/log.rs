@@ -280,7 +280,9 @@ impl RunLog {
             return Ok(());
         }
         // The flush lock waits for a write in flight; whatever is still queued goes now.
-        self.flush().await
+        // Boxed: a workflow step awaits this, and a parked run's future should not carry a
+        // write's state for the rare moment it needs one.
+        Box::pin(self.flush()).await
     }
 
     /// Writes everything queued so far and waits until it is durable.

@@ -240,7 +240,8 @@ impl Interpreter {
                 }
             }
             let attempt = u64::from(self.ctx.record().attempt);
-            ctx.checkpoint_with(&[start], vec![(mark, Value::from(attempt))])
+            // Boxed (as the flushes below): a step's future lives as long as its code runs.
+            Box::pin(ctx.checkpoint_with(&[start], vec![(mark, Value::from(attempt))]))
                 .await
                 .map_err(|e| Failure::Failed(e.to_string()))?;
         } else {
@@ -254,7 +255,7 @@ impl Interpreter {
             // next one (only steps that may be retried pay for the flush this takes).
             let from = if step.max_retries > 0 {
                 Some(
-                    ctx.durable_len()
+                    Box::pin(ctx.durable_len())
                         .await
                         .map_err(|e| Failure::Failed(e.to_string()))?,
                 )
@@ -305,17 +306,19 @@ impl Interpreter {
                     if let Some(from) = from {
                         let (step_name, index, error) =
                             (step.name.clone(), step_index.clone(), e.to_string());
-                        ctx.void_unit_since(from, move |voided| EventKind::StepRetried {
-                            step_name,
-                            step_index: index,
-                            attempt,
-                            error,
-                            voided,
-                        })
+                        Box::pin(
+                            ctx.void_unit_since(from, move |voided| EventKind::StepRetried {
+                                step_name,
+                                step_index: index,
+                                attempt,
+                                error,
+                                voided,
+                            }),
+                        )
                         .await
                         .map_err(|e| Failure::Failed(e.to_string()))?;
                     }
-                    tokio::time::sleep(wait).await;
+                    Box::pin(tokio::time::sleep(wait)).await;
                 }
                 Err(e) => break e,
             }
