@@ -189,16 +189,18 @@ pub(crate) fn spawn_drive(
 ) -> tokio::task::JoinHandle<()> {
     let (token, stop) = register_local(&engine, &record, CancellationToken::new());
     let log = make_log(&engine, &*component, &record, &token, &stop, None);
+    let run_id = record.run_id;
+    // Boxed before the task starts: a future keeps a copy of what it captures next to what it
+    // moves it into, and this one lives as long as the run (see `Driven`).
+    let run = Box::new(Driven {
+        record,
+        token,
+        stop,
+        log,
+        shared_state: None,
+    });
     tokio::spawn(async move {
-        let run_id = record.run_id;
         let claimed = permit.is_some();
-        let run = Driven {
-            record,
-            token,
-            stop,
-            log,
-            shared_state: None,
-        };
         drive(&engine, component, run).await;
         unregister_local(&engine, run_id);
         drop(permit);
@@ -246,13 +248,13 @@ pub(crate) async fn run_child(
         log: log.clone(),
         armed: true,
     };
-    let run = Driven {
+    let run = Box::new(Driven {
         record: record.clone(),
         token,
         stop,
         log,
         shared_state: Some(parent.session_state().clone()),
-    };
+    });
     drive(&engine, component, run).await;
     guard.armed = false;
     unregister_local(&engine, record.run_id);
@@ -293,7 +295,10 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A run about to be driven, with what the driver needs.
+/// A run about to be driven, with what the driver needs. Passed boxed: an async fn's future
+/// holds its arguments and, once it moves them, the locals they went to, and the driver's
+/// futures (one inside the other) live as long as the run; a 360-byte argument cost about
+/// 1.7 KB of every run in flight.
 struct Driven {
     record: RunRecord,
     token: CancellationToken,
@@ -315,7 +320,7 @@ enum Ended {
 
 /// Drives one execution of a run: counted in the engine's metrics and logged (start, a
 /// recovery, finish with status and duration, hand-back) at `info`, inside a `run` span.
-async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Driven) {
+async fn drive(engine: &Engine, component: Arc<dyn Component>, run: Box<Driven>) {
     let metrics = &engine.inner.metrics;
     let record = &run.record;
     let (run_id, kind, id) = (record.run_id, component.kind(), component.id().to_owned());
@@ -374,14 +379,14 @@ fn truncate_for_log(s: &str) -> String {
     format!("{}… ({} bytes)", &s[..end], s.len())
 }
 
-async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Driven) -> Ended {
+async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driven>) -> Ended {
     let Driven {
         record,
         token,
         stop,
         log,
         shared_state,
-    } = run;
+    } = *run;
     let inner = &engine.inner;
     let config = &inner.config;
     let is_child = shared_state.is_some();

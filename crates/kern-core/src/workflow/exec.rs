@@ -134,18 +134,21 @@ impl Interpreter {
                 .map_err(|e| Failure::Failed(format!("checkpoint {key} is unreadable: {e}")));
         }
         let started = Instant::now();
+        // Each kind's future is boxed: this future would otherwise be as large as the largest
+        // of them whatever the node is, and a run's tree of nodes stays in memory as long as
+        // its current step runs.
         let mut out = match node {
             WorkflowStep::Step(s) => {
                 // A span per step (inside the run's span): logs and traces nest under it.
                 let span = tracing::info_span!("step", step = %s.name, path = %path.key);
-                return tracing::Instrument::instrument(self.step(s, &path, &history, &key), span)
-                    .await;
+                let step = Box::pin(self.step(s, &path, &history, &key));
+                return tracing::Instrument::instrument(step, span).await;
             }
-            WorkflowStep::Steps(s) => self.steps(s, &path, history).await?,
-            WorkflowStep::Parallel(p) => self.parallel(p, &path, history).await?,
-            WorkflowStep::Condition(c) => self.condition(c, &path, history).await?,
-            WorkflowStep::Loop(l) => self.looped(l, &path, history).await?,
-            WorkflowStep::Router(r) => self.router(r, &path, history).await?,
+            WorkflowStep::Steps(s) => Box::pin(self.steps(s, &path, history)).await?,
+            WorkflowStep::Parallel(p) => Box::pin(self.parallel(p, &path, history)).await?,
+            WorkflowStep::Condition(c) => Box::pin(self.condition(c, &path, history)).await?,
+            WorkflowStep::Loop(l) => Box::pin(self.looped(l, &path, history)).await?,
+            WorkflowStep::Router(r) => Box::pin(self.router(r, &path, history)).await?,
         };
         out.step_name = Some(node.name().to_owned());
         out.step_type = Some(node.step_type().to_owned());
