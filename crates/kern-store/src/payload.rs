@@ -25,10 +25,23 @@
 //! `"run_id":"<the row's run id>","session_id":<a JSON string>,"event_index":<the row's
 //! index>,"created_at":<the row's seconds>` followed by `,` or the closing `}`. Any other
 //! payload (another shape, a child run's event copied into its parent's log, whose `run_id` is
-//! the child's) is stored whole with a `NULL` envelope. This module knows the shape of Kern's
-//! envelope, nothing of what events mean.
+//! the child's) is stored whole with a `NULL` envelope.
+//!
+//! One more field is left out of the event that completes a run (schema v8): a workflow's
+//! `WorkflowCompleted` carries the run's output (its content, step results and metrics), which
+//! `kern_runs.output` holds too, a third of a trivial run's bytes. When the write that
+//! completes a run ends with an event whose own fields, as a JSON object, are equal to the
+//! run's output, the run's `output` column keeps exactly that object's text (it parses to the
+//! same value) and the event is stored without those fields, with the envelope
+//! [`RUN_OUTPUT`]: on read, the run's output text between its braces goes back before the
+//! rest. Only a completing write does this: a completed run's output never changes again (a
+//! requeue takes failed and cancelled runs, a continuation paused ones), and the run's events
+//! go with the run. An event whose fields differ from the output in any way (an agent's
+//! `RunCompleted`, whose output also names the model) is stored as above.
+//!
+//! This module knows the shape of Kern's envelope, nothing of what events mean.
 
-use crate::model::{NewEvent, RunId};
+use crate::model::{NewEvent, RunId, RunWrite};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -45,15 +58,54 @@ pub(crate) struct Row<'a> {
     pub(crate) created_at: i64,
 }
 
+/// An event's stored columns: its payload and its envelope.
+pub(crate) type StoredRow<'a> = (Cow<'a, str>, Option<i64>);
+
 const SESSION_KEY: &str = "\"session_id\":";
+
+/// The envelope of an event stored without its own fields because they are its run's output
+/// (`kern_runs.output`, the text between its braces); the rest is stored as at offset 1.
+pub(crate) const RUN_OUTPUT: i64 = -1;
+
+/// What a backend stores for a run's write: the run's output text, if the write finishes the
+/// run with one, and each event's payload and envelope columns (see the module's docs).
+pub(crate) fn write_rows(w: &RunWrite) -> (Option<String>, Vec<StoredRow<'_>>) {
+    let mut events: Vec<_> = (w.first_index..)
+        .zip(&w.events)
+        .map(|(i, e)| to_row(e, w.run_id, i))
+        .collect();
+    let output = w.finish.as_ref().and_then(|f| f.output.as_ref());
+    if let (true, Some(output), Some((stored, Some(envelope)))) =
+        (w.completes(), output, events.last_mut())
+    {
+        if let Some((fields, rest)) = split_own_fields(stored, *envelope) {
+            if serde_json::from_str::<serde_json::Value>(&fields)
+                .ok()
+                .as_ref()
+                == Some(output)
+            {
+                *stored = Cow::Owned(rest);
+                *envelope = RUN_OUTPUT;
+                return (Some(fields), events);
+            }
+        }
+    }
+    (output.map(|v| v.to_string()), events)
+}
+
+/// A compact stored form (at `offset`) split into its own fields as a JSON object's text and
+/// the rest as stored at offset 1; `None` when it has no own fields.
+fn split_own_fields(stored: &str, offset: i64) -> Option<(String, String)> {
+    let offset = usize::try_from(offset).ok()?;
+    // The own fields end with the comma before the envelope.
+    let before = stored.get(1..offset)?.strip_suffix(',')?;
+    let rest = stored.get(offset..)?;
+    Some((format!("{{{before}}}"), format!("{{{rest}")))
+}
 
 /// What a backend stores for `event` at `event_index` of `run_id`: the payload column and the
 /// envelope column.
-pub(crate) fn to_row(
-    event: &NewEvent,
-    run_id: RunId,
-    event_index: u64,
-) -> (Cow<'_, str>, Option<i64>) {
+pub(crate) fn to_row(event: &NewEvent, run_id: RunId, event_index: u64) -> StoredRow<'_> {
     let row = Row {
         event_type: &event.event_type,
         run_id,
@@ -66,22 +118,42 @@ pub(crate) fn to_row(
     }
 }
 
-/// The payload a stored row stands for; an error message when its columns do not fit
-/// together.
+/// The payload a stored row stands for, given its run's output text (needed only when the
+/// envelope is [`RUN_OUTPUT`]); an error message when its columns do not fit together.
 pub(crate) fn from_row(
     stored: &str,
     envelope: Option<i64>,
+    run_output: Option<&str>,
     row: Row<'_>,
 ) -> Result<Arc<str>, String> {
-    match envelope {
-        None => Ok(stored.into()),
-        Some(offset) => expand(stored, offset, row).map(Into::into).ok_or_else(|| {
-            format!(
-                "event {} of run {}: its payload does not fit its envelope offset {offset}",
-                row.event_index, row.run_id
-            )
+    let payload = match envelope {
+        None => return Ok(stored.into()),
+        Some(RUN_OUTPUT) => run_output.and_then(|output| {
+            // `{` + the output's fields + `,` + the rest after its `{`: the form at the offset
+            // just past that comma.
+            let fields = output.strip_prefix('{')?.strip_suffix('}')?;
+            let rest = stored.strip_prefix('{')?;
+            if fields.is_empty() {
+                return None;
+            }
+            let whole = format!("{{{fields},{rest}");
+            expand(&whole, fields.len() as i64 + 2, row)
         }),
-    }
+        Some(offset) => expand(stored, offset, row),
+    };
+    payload.map(Into::into).ok_or_else(|| {
+        let envelope = envelope.unwrap_or_default();
+        match (envelope, run_output) {
+            (RUN_OUTPUT, None) => format!(
+                "event {} of run {}: its fields are the run's output, and the run has none",
+                row.event_index, row.run_id
+            ),
+            _ => format!(
+                "event {} of run {}: its payload does not fit its envelope {envelope}",
+                row.event_index, row.run_id
+            ),
+        }
+    })
 }
 
 /// The stored form of `payload` and the offset to store beside it; `None` when the payload is
@@ -245,6 +317,90 @@ mod tests {
         ] {
             assert_eq!(compact(&payload, row(id)), None, "{payload}");
         }
+    }
+
+    fn completing(id: RunId, payload: &str, output: serde_json::Value) -> RunWrite {
+        use crate::model::{RunFinish, RunStatus};
+        RunWrite {
+            run_id: id,
+            first_index: 7,
+            events: vec![NewEvent {
+                event_type: "StepStarted".into(),
+                payload: payload.into(),
+                created_at: 1_796_119_707_626,
+                scope: None,
+            }],
+            finish: Some(RunFinish {
+                status: RunStatus::Completed,
+                output: Some(output),
+                error: None,
+                pause_expires_at: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_completing_event_leaves_out_the_fields_that_are_its_runs_output() {
+        let id = RunId::now_v7();
+        let fields =
+            r#""content":"abc","step_results":[{"b":1.5e-6,"a":null}],"metrics":{"z":1,"a":2}"#;
+        let payload = format!(
+            "{{\"event\":\"StepStarted\",{fields},{}}}",
+            envelope(id, "s")
+        );
+        let output: serde_json::Value = serde_json::from_str(&format!("{{{fields}}}")).unwrap();
+        let w = completing(id, &payload, output.clone());
+        let (text, rows) = write_rows(&w);
+        // The output is kept as the event had it (its order), and parses to the same value.
+        let text = text.unwrap();
+        assert_eq!(text, format!("{{{fields}}}"));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            output
+        );
+        let (stored, envelope) = &rows[0];
+        assert_eq!(
+            (&**stored, *envelope),
+            (r#"{"session_id":"s"}"#, Some(RUN_OUTPUT))
+        );
+        let back = from_row(stored, *envelope, Some(&text), row(id)).unwrap();
+        assert_eq!(&*back, payload);
+        // Without the run's output, or with another, the row is refused, not guessed.
+        let err = from_row(stored, *envelope, None, row(id)).unwrap_err();
+        assert!(err.contains("the run has none"), "{err}");
+        assert!(from_row(stored, *envelope, Some("{}"), row(id)).is_err());
+        assert!(from_row(stored, *envelope, Some("[1]"), row(id)).is_err());
+    }
+
+    #[test]
+    fn an_event_whose_fields_are_not_the_output_keeps_them() {
+        let id = RunId::now_v7();
+        let payload = format!(
+            "{{\"event\":\"StepStarted\",\"content\":\"a\",{}}}",
+            envelope(id, "s")
+        );
+        let stored_alone = compact(&payload, row(id)).unwrap();
+        let other = serde_json::json!({ "content": "a", "model": "m" });
+        // Another output; a pause or a failure with the same output; no own fields at all.
+        let mut paused = completing(id, &payload, serde_json::json!({ "content": "a" }));
+        paused.finish.as_mut().unwrap().status = crate::model::RunStatus::Paused;
+        let bare = format!("{{\"event\":\"StepStarted\",{}}}", envelope(id, "s"));
+        for (w, output) in [
+            (completing(id, &payload, other.clone()), other.to_string()),
+            (paused, r#"{"content":"a"}"#.to_string()),
+        ] {
+            let (text, rows) = write_rows(&w);
+            assert_eq!(text.as_deref(), Some(output.as_str()));
+            assert_eq!(
+                (rows[0].0.to_string(), rows[0].1),
+                (stored_alone.0.clone(), Some(stored_alone.1))
+            );
+        }
+        let w = completing(id, &bare, serde_json::json!({}));
+        let (text, rows) = write_rows(&w);
+        assert_eq!(text.as_deref(), Some("{}"));
+        assert_ne!(rows[0].1, Some(RUN_OUTPUT));
     }
 
     #[test]

@@ -796,7 +796,53 @@ async fn only_completion_deletes_checkpoints(backend: Backend) {
     }
 }
 
+/// The event that completes a run with its output as its own fields (a workflow's
+/// `WorkflowCompleted`) is stored without them (`kern_store::payload`, schema v8) and read
+/// back byte for byte, from the log and with the record; the run's output reads back as the
+/// same value. An event whose fields are not the output keeps them.
+async fn a_completed_runs_output_is_stored_once(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let fields = r#""content":"a\"bc ü","content_type":"str","step_results":[{"step_name":"one","metrics":{"duration":5.087e-6},"error":null}],"metrics":{"duration":0.019}"#;
+    let output: Value = serde_json::from_str(&format!("{{{fields}}}")).unwrap();
+    for (own, expected) in [
+        (fields, output.clone()),
+        (r#""content":"other""#, output.clone()),
+    ] {
+        s.create_run(new_run("wf", "s")).await.unwrap();
+        let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+        let id = run.run_id;
+        s.write(write(&run, 0, 1).into()).await.unwrap();
+        let at = now_millis();
+        let payload = format!(
+            r#"{{"event":"WorkflowCompleted",{own},"run_id":"{id}","session_id":"s","event_index":1,"created_at":{},"workflow_id":"wf","workflow_name":"W"}}"#,
+            at / 1000
+        );
+        let mut last = write(&run, 1, 0);
+        last.events = vec![NewEvent {
+            event_type: "WorkflowCompleted".into(),
+            payload: payload.as_str().into(),
+            created_at: at,
+            scope: None,
+        }];
+        last.finish = Some(RunFinish {
+            status: RunStatus::Completed,
+            output: Some(expected.clone()),
+            error: None,
+            pause_expires_at: None,
+        });
+        s.write(last.into()).await.unwrap();
+        let events = s.read_events(id, 1, 10).await.unwrap();
+        assert_eq!(&*events[0].payload, payload);
+        let (record, log) = s.run_with_events(id).await.unwrap().unwrap();
+        assert_eq!(record.output.as_ref(), Some(&expected));
+        assert_eq!(&*log[1].payload, payload);
+        assert_eq!(s.get_run(id).await.unwrap().unwrap().output, Some(expected));
+    }
+}
+
 both_backends!(
+    a_completed_runs_output_is_stored_once,
     only_completion_deletes_checkpoints,
     payloads_read_back_byte_for_byte,
     record_after_write_matches_the_store,

@@ -160,7 +160,11 @@ pub(crate) async fn read_events(
     from: u64,
     limit: usize,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let sql = "SELECT event_index, event_type, payload, created_at, envelope FROM kern_events
+    // The run's output only for the event stored without it (`payload::RUN_OUTPUT`).
+    let sql = "SELECT event_index, event_type, payload, created_at, envelope,
+                   CASE WHEN envelope = -1
+                       THEN (SELECT output::text FROM kern_runs WHERE run_id = $1) END
+               FROM kern_events
                WHERE run_id = $1 AND event_index >= $2 ORDER BY event_index LIMIT $3";
     // An index past i64::MAX matches nothing; so does a limit of zero.
     let from = i64::try_from(from).unwrap_or(i64::MAX);
@@ -178,9 +182,13 @@ pub(crate) async fn read_events(
                 event_index,
                 created_at,
             };
-            let payload =
-                crate::payload::from_row(get(r, 2)?, get::<Option<i32>>(r, 4)?.map(i64::from), row)
-                    .map_err(|e| corrupt("event payload", e))?;
+            let payload = crate::payload::from_row(
+                get(r, 2)?,
+                get::<Option<i32>>(r, 4)?.map(i64::from),
+                get::<Option<&str>>(r, 5)?,
+                row,
+            )
+            .map_err(|e| corrupt("event payload", e))?;
             Ok(StoredEvent {
                 event_index,
                 event_type,

@@ -21,6 +21,10 @@
 //!   count or a deep page reads no run row.
 //! - **v7**: `kern_events.envelope`: payloads are stored without the fields their row holds
 //!   (`crate::payload`); the offset where those go back, `NULL` for a payload stored whole.
+//! - **v8**: no new column: the envelope `-1` (`payload::RUN_OUTPUT`), an event stored without
+//!   its own fields because they are its run's output, whose text `kern_runs.output` then
+//!   holds as the event had it. A build before v8 would misread such an event: the version
+//!   makes it refuse the database instead.
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -159,6 +163,11 @@ CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at, run_id)
     r#"
 ALTER TABLE kern_events ADD COLUMN envelope INTEGER;
 "#,
+    // v8: the envelope -1 (`payload::RUN_OUTPUT`): the event's own fields are its run's
+    // output. Rows change meaning, not shape: nothing to alter.
+    r#"
+-- v8: kern_events.envelope = -1, an event whose own fields are kern_runs.output.
+"#,
 ];
 
 /// The first key of the advisory lock that serialises migrations ("Kern" in ASCII); the
@@ -266,7 +275,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, MIGRATIONS.len()), (7, 7));
+        assert_eq!((version, MIGRATIONS.len()), (8, 8));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,

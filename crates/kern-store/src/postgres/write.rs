@@ -212,10 +212,7 @@ impl WriteTx for Conn {
         let first = to_i64(w.first_index, "first_index")?;
         let n = w.events.len() as i64;
         let types: Vec<&str> = w.events.iter().map(|e| e.event_type.as_str()).collect();
-        let stored: Vec<_> = (w.first_index..)
-            .zip(&w.events)
-            .map(|(i, e)| crate::payload::to_row(e, w.run_id, i))
-            .collect();
+        let (output, stored) = crate::payload::write_rows(w);
         let payloads: Vec<&str> = stored.iter().map(|(p, _)| &**p).collect();
         let envelopes: Vec<Option<i32>> = stored.iter().map(|(_, e)| e.map(offset)).collect();
         let times: Vec<i64> = w.events.iter().map(|e| e.created_at).collect();
@@ -263,7 +260,7 @@ impl WriteTx for Conn {
                     "WITH u AS (
                          UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
                              finished_at = CASE WHEN $14::text = 'paused' THEN NULL ELSE $5::bigint END,
-                             status = $14::text, output = $15, error = $16,
+                             status = $14::text, output = $15::text::json, error = $16,
                              releases = releases + CASE WHEN $14::text = 'paused' THEN 1 ELSE 0 END,
                              lease_owner = NULL, lease_expires_at = $17::bigint
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
@@ -291,12 +288,7 @@ impl WriteTx for Conn {
                 let status = f.status.as_str();
                 let expires = f.pause_expires_at.filter(|_| f.status == RunStatus::Paused);
                 let mut params: Vec<&(dyn ToSql + Sync)> = common.to_vec();
-                params.extend([
-                    &status as &(dyn ToSql + Sync),
-                    &f.output,
-                    &f.error,
-                    &expires,
-                ]);
+                params.extend([&status as &(dyn ToSql + Sync), &output, &f.error, &expires]);
                 let row = self.query_one(sql, &params).await?;
                 (get(&row, 0)?, get(&row, 1)?)
             }

@@ -291,7 +291,10 @@ pub(crate) fn read_events(
     limit: usize,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT event_index, event_type, payload, created_at, envelope FROM kern_events
+        // The run's output only for the event stored without it (`payload::RUN_OUTPUT`).
+        "SELECT event_index, event_type, payload, created_at, envelope,
+             CASE WHEN envelope = -1 THEN (SELECT output FROM kern_runs WHERE run_id = ?1) END
+         FROM kern_events
          WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
     )?;
     let rows = stmt.query_map(
@@ -307,7 +310,8 @@ pub(crate) fn read_events(
                 created_at,
             };
             let payload = r.get_ref(2)?.as_str()?;
-            let payload = crate::payload::from_row(payload, r.get(4)?, row)
+            let output = r.get_ref(5)?.as_str_or_null()?;
+            let payload = crate::payload::from_row(payload, r.get(4)?, output, row)
                 .map_err(|e| corrupt("event payload", e))?;
             Ok(StoredEvent {
                 event_index,

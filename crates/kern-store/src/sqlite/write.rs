@@ -469,6 +469,7 @@ fn insert_run(conn: &Connection, run: &NewRun, now: Millis) -> rusqlite::Result<
 fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Option<bool>> {
     let id = w.run_id.to_string();
     let n = w.events.len() as i64;
+    let (output, rows) = crate::payload::write_rows(w);
     let changed = match &w.finish {
         None => conn
             .prepare_cached(
@@ -494,7 +495,7 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
                 n,
                 now,
                 f.status.as_str(),
-                f.output.as_ref().map(json_text),
+                output,
                 f.error,
                 f.pause_expires_at.filter(|_| f.status == RunStatus::Paused)
             ])?,
@@ -502,7 +503,7 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
     if changed == 0 {
         return Ok(None);
     }
-    insert_events(conn, w.run_id, w.first_index, &w.events)?;
+    insert_rows(conn, w.run_id, w.first_index, &w.events, &rows)?;
     if w.completes() {
         conn.prepare_cached("DELETE FROM kern_checkpoints WHERE run_id = ?1")?
             .execute([&id])?;
@@ -529,19 +530,33 @@ fn insert_events(
     first_index: u64,
     events: &[NewEvent],
 ) -> rusqlite::Result<()> {
+    let rows: Vec<_> = (first_index..)
+        .zip(events)
+        .map(|(i, e)| crate::payload::to_row(e, run_id, i))
+        .collect();
+    insert_rows(conn, run_id, first_index, events, &rows)
+}
+
+/// Inserts `events` with their stored payload and envelope columns (`rows`, one per event).
+fn insert_rows(
+    conn: &Connection,
+    run_id: RunId,
+    first_index: u64,
+    events: &[NewEvent],
+    rows: &[crate::payload::StoredRow<'_>],
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope, envelope)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let id = run_id.to_string();
-    for (i, e) in events.iter().enumerate() {
+    for (i, (e, (payload, envelope))) in events.iter().zip(rows).enumerate() {
         let index = first_index + i as u64;
-        let (payload, envelope) = crate::payload::to_row(e, run_id, index);
         stmt.execute(params![
             id,
             index as i64,
             e.event_type,
-            &*payload,
+            payload,
             e.created_at,
             e.scope.as_deref(),
             envelope
