@@ -27,17 +27,27 @@
 //! payload (another shape, a child run's event copied into its parent's log, whose `run_id` is
 //! the child's) is stored whole with a `NULL` envelope.
 //!
-//! One more field is left out of the event that completes a run (schema v8): a workflow's
-//! `WorkflowCompleted` carries the run's output (its content, step results and metrics), which
-//! `kern_runs.output` holds too, a third of a trivial run's bytes. When the write that
-//! completes a run ends with an event whose own fields, as a JSON object, are equal to the
-//! run's output, the run's `output` column keeps exactly that object's text (it parses to the
-//! same value) and the event is stored without those fields, with the envelope
-//! [`RUN_OUTPUT`]: on read, the run's output text between its braces goes back before the
-//! rest. Only a completing write does this: a completed run's output never changes again (a
-//! requeue takes failed and cancelled runs, a continuation paused ones), and the run's events
-//! go with the run. An event whose fields differ from the output in any way (an agent's
-//! `RunCompleted`, whose output also names the model) is stored as above.
+//! Schema v8 leaves out what a run holds once for all its events, in two ways; the envelope
+//! column then holds a negative code instead of an offset:
+//!
+//! - **The run's envelope** ([`RUN_ENVELOPE`], `-2`): what follows the own fields, from
+//!   `"session_id"` to the end (the session, and the workflow's, agent's or team's id and name),
+//!   is the same in every event of a run. A run's first write that has one sets
+//!   `kern_runs.event_envelope` to it as a JSON object (`{"session_id":"s","workflow_id":"wf"}`);
+//!   it never changes after. The fenced update of each write returns it, and the events whose
+//!   envelope it is are stored as their own fields alone (`{"step_name":"one"}`, or `{}`).
+//! - **The run's output** ([`RUN_OUTPUT`], `-1`): a workflow's `WorkflowCompleted` carries the
+//!   run's output (content, step results, metrics), which `kern_runs.output` holds too. When
+//!   the write that completes a run ends with an event whose own fields, as a JSON object, are
+//!   equal to the run's output, `kern_runs.output` keeps exactly that object's text (it parses
+//!   to the same value) and the event is stored without those fields. Only a completing write
+//!   does this: a completed run's output never changes again (a requeue takes failed and
+//!   cancelled runs, a continuation paused ones), and its events go with it. An event whose
+//!   fields differ from the output in any way (an agent's `RunCompleted`, whose output also
+//!   names the model) keeps them.
+//! - Both ([`RUN_OUTPUT_AND_ENVELOPE`], `-3`): the event is stored as `{}`.
+//!
+//! Reads fetch the run's columns only for rows with such a code, once per read.
 //!
 //! This module knows the shape of Kern's envelope, nothing of what events mean.
 
@@ -66,6 +76,62 @@ const SESSION_KEY: &str = "\"session_id\":";
 /// The envelope of an event stored without its own fields because they are its run's output
 /// (`kern_runs.output`, the text between its braces); the rest is stored as at offset 1.
 pub(crate) const RUN_OUTPUT: i64 = -1;
+
+/// The envelope of an event stored as its own fields only (`{…}`, or `{}`): the rest, from
+/// `"session_id"` to the end, is its run's (`kern_runs.event_envelope` after its `{`).
+pub(crate) const RUN_ENVELOPE: i64 = -2;
+
+/// [`RUN_OUTPUT`] and [`RUN_ENVELOPE`] at once: the event is stored as `{}`.
+pub(crate) const RUN_OUTPUT_AND_ENVELOPE: i64 = -3;
+
+/// The columns of its run that an event's stored form may need (see the envelope codes).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RunColumns<'a> {
+    /// `kern_runs.output`, for [`RUN_OUTPUT`] and [`RUN_OUTPUT_AND_ENVELOPE`].
+    pub(crate) output: Option<&'a str>,
+    /// `kern_runs.event_envelope`, for [`RUN_ENVELOPE`] and [`RUN_OUTPUT_AND_ENVELOPE`].
+    pub(crate) envelope: Option<&'a str>,
+}
+
+/// The envelope a row would share with its run: `{"session_id":…` to the end of the payload,
+/// a JSON object's text; `None` for a row stored whole (or already sharing).
+pub(crate) fn envelope_of(row: &StoredRow<'_>) -> Option<String> {
+    let rest = match row.1? {
+        RUN_OUTPUT => row.0.get(1..)?,
+        offset => row.0.get(usize::try_from(offset).ok()?..)?,
+    };
+    Some(format!("{{{rest}"))
+}
+
+/// A row's envelope (as [`envelope_of`] gives it) and the row as stored if that envelope is
+/// its run's; `None` for a row stored whole.
+pub(crate) fn shared_form<'a>(row: &StoredRow<'a>) -> Option<(String, StoredRow<'a>)> {
+    let envelope = envelope_of(row)?;
+    let mut shared = [row.clone()];
+    share_envelope(&mut shared, &envelope);
+    let [shared] = shared;
+    Some((envelope, shared))
+}
+
+/// Stores the rows whose envelope is `run_envelope` (their run's, as [`envelope_of`] gives it)
+/// without it: [`RUN_ENVELOPE`] or [`RUN_OUTPUT_AND_ENVELOPE`]. Other rows are left as they are.
+pub(crate) fn share_envelope(rows: &mut [StoredRow<'_>], run_envelope: &str) {
+    for row in rows {
+        if envelope_of(row).as_deref() != Some(run_envelope) {
+            continue;
+        }
+        *row = match row.1 {
+            Some(RUN_OUTPUT) => (Cow::Borrowed("{}"), Some(RUN_OUTPUT_AND_ENVELOPE)),
+            Some(offset) => {
+                // `{` + own fields and their comma, or nothing; the comma goes.
+                let before = &row.0[1..offset as usize];
+                let own = before.strip_suffix(',').unwrap_or(before);
+                (Cow::Owned(format!("{{{own}}}")), Some(RUN_ENVELOPE))
+            }
+            None => continue,
+        };
+    }
+}
 
 /// What a backend stores for a run's write: the run's output text, if the write finishes the
 /// run with one, and each event's payload and envelope columns (see the module's docs).
@@ -118,42 +184,67 @@ pub(crate) fn to_row(event: &NewEvent, run_id: RunId, event_index: u64) -> Store
     }
 }
 
-/// The payload a stored row stands for, given its run's output text (needed only when the
-/// envelope is [`RUN_OUTPUT`]); an error message when its columns do not fit together.
+/// The payload a stored row stands for, given the columns of its run that its envelope may
+/// need; an error message when they do not fit together.
 pub(crate) fn from_row(
     stored: &str,
     envelope: Option<i64>,
-    run_output: Option<&str>,
+    run: RunColumns<'_>,
     row: Row<'_>,
 ) -> Result<Arc<str>, String> {
-    let payload = match envelope {
-        None => return Ok(stored.into()),
-        Some(RUN_OUTPUT) => run_output.and_then(|output| {
+    let Some(code) = envelope else {
+        return Ok(stored.into());
+    };
+    let fail = |why: &str| {
+        format!(
+            "event {} of run {}: its payload does not fit its envelope {code}{why}",
+            row.event_index, row.run_id
+        )
+    };
+    let missing = |what: &str| fail(&format!(" (the run's {what} is missing)"));
+    // Back to the form at an offset: first the run's envelope, then the run's output.
+    let (stored, code): (Cow<'_, str>, i64) = match code {
+        RUN_ENVELOPE | RUN_OUTPUT_AND_ENVELOPE => {
+            let shared = run.envelope.ok_or_else(|| missing("envelope"))?;
+            let rest = shared.strip_prefix('{').ok_or_else(|| fail(""))?;
+            let own = stored
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .ok_or_else(|| fail(""))?;
+            if code == RUN_OUTPUT_AND_ENVELOPE {
+                if !own.is_empty() {
+                    return Err(fail(""));
+                }
+                (Cow::Owned(format!("{{{rest}")), RUN_OUTPUT)
+            } else if own.is_empty() {
+                (Cow::Owned(format!("{{{rest}")), 1)
+            } else {
+                (Cow::Owned(format!("{{{own},{rest}")), own.len() as i64 + 2)
+            }
+        }
+        _ => (Cow::Borrowed(stored), code),
+    };
+    let (stored, offset): (Cow<'_, str>, i64) = match code {
+        RUN_OUTPUT => {
             // `{` + the output's fields + `,` + the rest after its `{`: the form at the offset
             // just past that comma.
-            let fields = output.strip_prefix('{')?.strip_suffix('}')?;
-            let rest = stored.strip_prefix('{')?;
-            if fields.is_empty() {
-                return None;
-            }
-            let whole = format!("{{{fields},{rest}");
-            expand(&whole, fields.len() as i64 + 2, row)
-        }),
-        Some(offset) => expand(stored, offset, row),
-    };
-    payload.map(Into::into).ok_or_else(|| {
-        let envelope = envelope.unwrap_or_default();
-        match (envelope, run_output) {
-            (RUN_OUTPUT, None) => format!(
-                "event {} of run {}: its fields are the run's output, and the run has none",
-                row.event_index, row.run_id
-            ),
-            _ => format!(
-                "event {} of run {}: its payload does not fit its envelope {envelope}",
-                row.event_index, row.run_id
-            ),
+            let output = run.output.ok_or_else(|| missing("output"))?;
+            let fields = output
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| fail(""))?;
+            let rest = stored.strip_prefix('{').ok_or_else(|| fail(""))?;
+            (
+                Cow::Owned(format!("{{{fields},{rest}")),
+                fields.len() as i64 + 2,
+            )
         }
-    })
+        offset => (stored, offset),
+    };
+    expand(&stored, offset, row)
+        .map(Into::into)
+        .ok_or_else(|| fail(""))
 }
 
 /// The stored form of `payload` and the offset to store beside it; `None` when the payload is
@@ -364,13 +455,17 @@ mod tests {
             (&**stored, *envelope),
             (r#"{"session_id":"s"}"#, Some(RUN_OUTPUT))
         );
-        let back = from_row(stored, *envelope, Some(&text), row(id)).unwrap();
+        let run = |output| RunColumns {
+            output,
+            envelope: None,
+        };
+        let back = from_row(stored, *envelope, run(Some(&text)), row(id)).unwrap();
         assert_eq!(&*back, payload);
         // Without the run's output, or with another, the row is refused, not guessed.
-        let err = from_row(stored, *envelope, None, row(id)).unwrap_err();
-        assert!(err.contains("the run has none"), "{err}");
-        assert!(from_row(stored, *envelope, Some("{}"), row(id)).is_err());
-        assert!(from_row(stored, *envelope, Some("[1]"), row(id)).is_err());
+        let err = from_row(stored, *envelope, run(None), row(id)).unwrap_err();
+        assert!(err.contains("output is missing"), "{err}");
+        assert!(from_row(stored, *envelope, run(Some("{}")), row(id)).is_err());
+        assert!(from_row(stored, *envelope, run(Some("[1]")), row(id)).is_err());
     }
 
     #[test]
@@ -401,6 +496,86 @@ mod tests {
         let (text, rows) = write_rows(&w);
         assert_eq!(text.as_deref(), Some("{}"));
         assert_ne!(rows[0].1, Some(RUN_OUTPUT));
+    }
+
+    #[test]
+    fn events_with_their_runs_envelope_are_stored_without_it() {
+        let id = RunId::now_v7();
+        let env = envelope(id, "s");
+        let with = |own: &str| {
+            let sep = if own.is_empty() { "" } else { "," };
+            format!("{{\"event\":\"StepStarted\",{own}{sep}{env},\"workflow_id\":\"wf\"}}")
+        };
+        let payloads = [
+            with(r#""step_name":"one","n":[1,{"a":"}"}]"#),
+            with(""),
+            format!(
+                "{{\"event\":\"StepStarted\",\"k\":1,{}}}",
+                envelope(id, "other")
+            ),
+            r#"{"event":"StepStarted"}"#.to_string(),
+        ];
+        let mut rows: Vec<StoredRow<'_>> = payloads
+            .iter()
+            .map(|p| match compact(p, row(id)) {
+                Some((stored, offset)) => (Cow::Owned(stored), Some(offset)),
+                None => (Cow::Borrowed(p.as_str()), None),
+            })
+            .collect();
+        let shared = envelope_of(&rows[0]).unwrap();
+        assert_eq!(shared, r#"{"session_id":"s","workflow_id":"wf"}"#);
+        assert_eq!(envelope_of(&rows[1]).as_deref(), Some(&*shared));
+        share_envelope(&mut rows, &shared);
+        assert_eq!(
+            rows[0],
+            (
+                Cow::Borrowed(r#"{"step_name":"one","n":[1,{"a":"}"}]}"#),
+                Some(RUN_ENVELOPE)
+            )
+        );
+        assert_eq!(rows[1], (Cow::Borrowed("{}"), Some(RUN_ENVELOPE)));
+        assert!(
+            rows[2].1.unwrap() > 0 && rows[3].1.is_none(),
+            "not the run's: as they were"
+        );
+        let run = RunColumns {
+            output: None,
+            envelope: Some(&shared),
+        };
+        for (payload, (stored, code)) in payloads.iter().zip(&rows) {
+            assert_eq!(&*from_row(stored, *code, run, row(id)).unwrap(), payload);
+        }
+        // Without the run's envelope the row is refused, not guessed.
+        let err = from_row(&rows[0].0, rows[0].1, RunColumns::default(), row(id)).unwrap_err();
+        assert!(err.contains("envelope is missing"), "{err}");
+    }
+
+    #[test]
+    fn the_completing_event_can_leave_out_both_output_and_envelope() {
+        let id = RunId::now_v7();
+        let fields = r#""content":"x""#;
+        let payload = format!(
+            "{{\"event\":\"StepStarted\",{fields},{},\"team_id\":\"t\"}}",
+            envelope(id, "s")
+        );
+        let w = completing(id, &payload, serde_json::json!({ "content": "x" }));
+        let (output, mut rows) = write_rows(&w);
+        let shared = envelope_of(&rows[0]).unwrap();
+        share_envelope(&mut rows, &shared);
+        assert_eq!(
+            rows[0],
+            (Cow::Borrowed("{}"), Some(RUN_OUTPUT_AND_ENVELOPE))
+        );
+        let run = RunColumns {
+            output: output.as_deref(),
+            envelope: Some(&shared),
+        };
+        assert_eq!(&*from_row("{}", rows[0].1, run, row(id)).unwrap(), payload);
+        assert!(from_row(r#"{"a":1}"#, rows[0].1, run, row(id)).is_err());
+        // A shared form is the form at an offset again for `shared_form`'s caller.
+        let fresh = write_rows(&w).1;
+        let (env, form) = shared_form(&fresh[0]).unwrap();
+        assert_eq!((env, form), (shared, rows[0].clone()));
     }
 
     #[test]

@@ -841,7 +841,61 @@ async fn a_completed_runs_output_is_stored_once(backend: Backend) {
     }
 }
 
+/// Events of a run share its envelope (`kern_store::payload`, schema v8): set by the first
+/// write that has one, used by later writes, and never by an event with another envelope
+/// (another session, a child's event); every payload reads back byte for byte, from any index.
+async fn events_share_their_runs_envelope(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let (id, child) = (run.run_id, new_run_id());
+    let at = now_millis();
+    let event = |i: u64, own: &str, run: RunId, session: &str| {
+        let payload = format!(
+            r#"{{"event":"StepStarted",{own}"run_id":"{run}","session_id":"{session}","event_index":{i},"created_at":{},"team_id":"t","team_name":"T ü"}}"#,
+            at / 1000
+        );
+        NewEvent {
+            event_type: "StepStarted".into(),
+            payload: payload.into(),
+            created_at: at,
+            scope: None,
+        }
+    };
+    let batches = [
+        vec![event(0, "", id, "s"), event(1, r#""a":1,"#, id, "s")],
+        vec![
+            event(2, r#""b":"x","#, id, "s2"),
+            event(3, r#""c":[],"#, child, "s"),
+            event(4, r#""d":{"e":null},"#, id, "s"),
+        ],
+        vec![event(5, "", id, "s")],
+    ];
+    let mut written = Vec::new();
+    let mut first = 0;
+    for events in batches {
+        let n = events.len() as u64;
+        written.extend(events.iter().map(|e| e.payload.clone()));
+        let w = RunWrite {
+            run_id: id,
+            attempt: run.attempt,
+            first_index: first,
+            events,
+            ..Default::default()
+        };
+        s.write(w.into()).await.unwrap();
+        first += n;
+    }
+    for from in 0..first {
+        let read = s.read_events(id, from, 100).await.unwrap();
+        let read: Vec<_> = read.iter().map(|e| e.payload.clone()).collect();
+        assert_eq!(read, written[from as usize..], "from {from}");
+    }
+}
+
 both_backends!(
+    events_share_their_runs_envelope,
     a_completed_runs_output_is_stored_once,
     only_completion_deletes_checkpoints,
     payloads_read_back_byte_for_byte,

@@ -160,10 +160,13 @@ pub(crate) async fn read_events(
     from: u64,
     limit: usize,
 ) -> StoreResult<Vec<StoredEvent>> {
-    // The run's output only for the event stored without it (`payload::RUN_OUTPUT`).
+    // The run's output and envelope only for the events stored without them (`payload`'s
+    // envelope codes -1, -2 and -3).
     let sql = "SELECT event_index, event_type, payload, created_at, envelope,
-                   CASE WHEN envelope = -1
-                       THEN (SELECT output::text FROM kern_runs WHERE run_id = $1) END
+                   CASE WHEN envelope IN (-1, -3)
+                       THEN (SELECT output::text FROM kern_runs WHERE run_id = $1) END,
+                   CASE WHEN envelope IN (-2, -3)
+                       THEN (SELECT event_envelope FROM kern_runs WHERE run_id = $1) END
                FROM kern_events
                WHERE run_id = $1 AND event_index >= $2 ORDER BY event_index LIMIT $3";
     // An index past i64::MAX matches nothing; so does a limit of zero.
@@ -185,7 +188,10 @@ pub(crate) async fn read_events(
             let payload = crate::payload::from_row(
                 get(r, 2)?,
                 get::<Option<i32>>(r, 4)?.map(i64::from),
-                get::<Option<&str>>(r, 5)?,
+                crate::payload::RunColumns {
+                    output: get(r, 5)?,
+                    envelope: get(r, 6)?,
+                },
                 row,
             )
             .map_err(|e| corrupt("event payload", e))?;

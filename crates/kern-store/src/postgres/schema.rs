@@ -21,10 +21,11 @@
 //!   count or a deep page reads no run row.
 //! - **v7**: `kern_events.envelope`: payloads are stored without the fields their row holds
 //!   (`crate::payload`); the offset where those go back, `NULL` for a payload stored whole.
-//! - **v8**: no new column: the envelope `-1` (`payload::RUN_OUTPUT`), an event stored without
-//!   its own fields because they are its run's output, whose text `kern_runs.output` then
-//!   holds as the event had it. A build before v8 would misread such an event: the version
-//!   makes it refuse the database instead.
+//! - **v8**: `kern_runs.event_envelope`: the envelope a run's events share (`{"session_id":…`
+//!   to the end, set by the run's first write), kept once; events are stored without it, and
+//!   the event that completes a run without the fields that are the run's output (`output`
+//!   then keeps them as the event had them): `kern_events.envelope` codes -1, -2, -3
+//!   (`crate::payload`).
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -163,10 +164,11 @@ CREATE INDEX kern_runs_component ON kern_runs (component_id, created_at, run_id)
     r#"
 ALTER TABLE kern_events ADD COLUMN envelope INTEGER;
 "#,
-    // v8: the envelope -1 (`payload::RUN_OUTPUT`): the event's own fields are its run's
-    // output. Rows change meaning, not shape: nothing to alter.
+    // v8: events stored without what their run holds once (`payload.rs`): the envelope codes
+    // -1 (the event's own fields are the run's output), -2 (the rest is the run's
+    // event_envelope) and -3 (both); `NULL` event_envelope in runs written before v8.
     r#"
--- v8: kern_events.envelope = -1, an event whose own fields are kern_runs.output.
+ALTER TABLE kern_runs ADD COLUMN event_envelope TEXT;
 "#,
 ];
 

@@ -49,12 +49,17 @@ macro_rules! claim_sql {
 /// CTE: each variant adds its own final `SELECT`.
 macro_rules! write_tail {
     () => {
-        "RETURNING run_id, session_id, status, webhook_url
+        "RETURNING run_id, session_id, status, webhook_url, event_envelope
          ), e AS (
              INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope, envelope)
-             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type, x.payload, x.created_at, x.scope, x.envelope
-             FROM u, unnest($6::text[], $7::text[], $8::bigint[], $12::text[], $13::int[])
-                 WITH ORDINALITY AS x(event_type, payload, created_at, scope, envelope, ord)
+             SELECT u.run_id, $3::bigint + x.ord - 1, x.event_type,
+                 CASE WHEN x.shares = u.event_envelope THEN x.shared ELSE x.payload END,
+                 x.created_at, x.scope,
+                 CASE WHEN x.shares = u.event_envelope THEN x.shared_code ELSE x.envelope END
+             FROM u, unnest($6::text[], $7::text[], $8::bigint[], $12::text[], $13::int[],
+                     $15::text[], $16::text[], $17::int[])
+                 WITH ORDINALITY
+                 AS x(event_type, payload, created_at, scope, envelope, shares, shared, shared_code, ord)
          ), c AS (
              INSERT INTO kern_checkpoints (run_id, key, value)
              SELECT u.run_id, k.key, k.value FROM u, unnest($9::text[], $10::json[]) AS k(key, value)
@@ -215,6 +220,20 @@ impl WriteTx for Conn {
         let (output, stored) = crate::payload::write_rows(w);
         let payloads: Vec<&str> = stored.iter().map(|(p, _)| &**p).collect();
         let envelopes: Vec<Option<i32>> = stored.iter().map(|(_, e)| e.map(offset)).collect();
+        // The run's event envelope is set by its first write that has one and never changes;
+        // each event goes in shared form if its envelope is the run's (decided in the
+        // statement, by the fenced update's `RETURNING`), else as it is.
+        let envelope = stored.iter().find_map(crate::payload::envelope_of);
+        let sharing: Vec<_> = stored.iter().map(crate::payload::shared_form).collect();
+        let shares: Vec<Option<&str>> = sharing.iter().map(|s| s.as_ref().map(|s| &*s.0)).collect();
+        let shared: Vec<Option<&str>> = sharing
+            .iter()
+            .map(|s| s.as_ref().map(|s| &*s.1 .0))
+            .collect();
+        let shared_codes: Vec<Option<i32>> = sharing
+            .iter()
+            .map(|s| s.as_ref().and_then(|s| s.1 .1).map(offset))
+            .collect();
         let times: Vec<i64> = w.events.iter().map(|e| e.created_at).collect();
         let scopes: Vec<Option<&str>> = w.events.iter().map(|e| e.scope.as_deref()).collect();
         // One statement cannot upsert a key twice: keep the last value of each key, as a
@@ -228,7 +247,7 @@ impl WriteTx for Conn {
             }
         }
         let attempt = i64::from(w.attempt);
-        let common: [&(dyn ToSql + Sync); 13] = [
+        let common: [&(dyn ToSql + Sync); 17] = [
             &w.run_id,
             &attempt,
             &first,
@@ -242,12 +261,17 @@ impl WriteTx for Conn {
             &w.session_state,
             &scopes,
             &envelopes,
+            &envelope,
+            &shares,
+            &shared,
+            &shared_codes,
         ];
         let (changed, webhooks): (i64, i64) = match &w.finish {
             None => {
                 let sql = concat!(
                     "WITH u AS (
-                         UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5
+                         UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
+                             event_envelope = coalesce(event_envelope, $14)
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
                     write_tail!(),
@@ -259,10 +283,11 @@ impl WriteTx for Conn {
                 let sql = concat!(
                     "WITH u AS (
                          UPDATE kern_runs SET event_count = event_count + $4, updated_at = $5,
-                             finished_at = CASE WHEN $14::text = 'paused' THEN NULL ELSE $5::bigint END,
-                             status = $14::text, output = $15::text::json, error = $16,
-                             releases = releases + CASE WHEN $14::text = 'paused' THEN 1 ELSE 0 END,
-                             lease_owner = NULL, lease_expires_at = $17::bigint
+                             finished_at = CASE WHEN $18::text = 'paused' THEN NULL ELSE $5::bigint END,
+                             status = $18::text, output = $19::text::json, error = $20,
+                             releases = releases + CASE WHEN $18::text = 'paused' THEN 1 ELSE 0 END,
+                             lease_owner = NULL, lease_expires_at = $21::bigint,
+                             event_envelope = coalesce(event_envelope, $14)
                          WHERE run_id = $1 AND attempt = $2 AND status = 'running'
                              AND event_count = $3::bigint ",
                     write_tail!(),

@@ -291,9 +291,12 @@ pub(crate) fn read_events(
     limit: usize,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut stmt = conn.prepare_cached(
-        // The run's output only for the event stored without it (`payload::RUN_OUTPUT`).
+        // The run's output and envelope only for the events stored without them (`payload`'s
+        // envelope codes -1, -2 and -3).
         "SELECT event_index, event_type, payload, created_at, envelope,
-             CASE WHEN envelope = -1 THEN (SELECT output FROM kern_runs WHERE run_id = ?1) END
+             CASE WHEN envelope IN (-1, -3) THEN (SELECT output FROM kern_runs WHERE run_id = ?1) END,
+             CASE WHEN envelope IN (-2, -3)
+                 THEN (SELECT event_envelope FROM kern_runs WHERE run_id = ?1) END
          FROM kern_events
          WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
     )?;
@@ -310,8 +313,11 @@ pub(crate) fn read_events(
                 created_at,
             };
             let payload = r.get_ref(2)?.as_str()?;
-            let output = r.get_ref(5)?.as_str_or_null()?;
-            let payload = crate::payload::from_row(payload, r.get(4)?, output, row)
+            let run = crate::payload::RunColumns {
+                output: r.get_ref(5)?.as_str_or_null()?,
+                envelope: r.get_ref(6)?.as_str_or_null()?,
+            };
+            let payload = crate::payload::from_row(payload, r.get(4)?, run, row)
                 .map_err(|e| corrupt("event payload", e))?;
             Ok(StoredEvent {
                 event_index,

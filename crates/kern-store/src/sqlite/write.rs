@@ -469,14 +469,23 @@ fn insert_run(conn: &Connection, run: &NewRun, now: Millis) -> rusqlite::Result<
 fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Option<bool>> {
     let id = w.run_id.to_string();
     let n = w.events.len() as i64;
-    let (output, rows) = crate::payload::write_rows(w);
-    let changed = match &w.finish {
+    let (output, mut rows) = crate::payload::write_rows(w);
+    // The run's event envelope is set by its first write that has one, and never changes; the
+    // fenced update returns it, and the events that have it are stored without it.
+    let envelope = rows.iter().find_map(crate::payload::envelope_of);
+    let shared: Option<Option<String>> = match &w.finish {
         None => conn
             .prepare_cached(
-                "UPDATE kern_runs SET event_count = event_count + ?4, updated_at = ?5
-                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
+                "UPDATE kern_runs SET event_count = event_count + ?4, updated_at = ?5,
+                 event_envelope = coalesce(event_envelope, ?6)
+                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3
+                 RETURNING event_envelope",
             )?
-            .execute(params![id, w.attempt, w.first_index as i64, n, now])?,
+            .query_row(
+                params![id, w.attempt, w.first_index as i64, n, now, envelope],
+                |r| r.get(0),
+            )
+            .optional()?,
         // A pause is not an end: no finished_at, the lease released (counted as a hand-back),
         // its expiry kept in lease_expires_at (claimable again once it passes).
         Some(f) => conn
@@ -485,23 +494,33 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
                  finished_at = CASE WHEN ?6 = 'paused' THEN NULL ELSE ?5 END,
                  status = ?6, output = ?7, error = ?8,
                  releases = releases + CASE WHEN ?6 = 'paused' THEN 1 ELSE 0 END,
-                 lease_owner = NULL, lease_expires_at = ?9
-                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
+                 lease_owner = NULL, lease_expires_at = ?9,
+                 event_envelope = coalesce(event_envelope, ?10)
+                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3
+                 RETURNING event_envelope",
             )?
-            .execute(params![
-                id,
-                w.attempt,
-                w.first_index as i64,
-                n,
-                now,
-                f.status.as_str(),
-                output,
-                f.error,
-                f.pause_expires_at.filter(|_| f.status == RunStatus::Paused)
-            ])?,
+            .query_row(
+                params![
+                    id,
+                    w.attempt,
+                    w.first_index as i64,
+                    n,
+                    now,
+                    f.status.as_str(),
+                    output,
+                    f.error,
+                    f.pause_expires_at.filter(|_| f.status == RunStatus::Paused),
+                    envelope
+                ],
+                |r| r.get(0),
+            )
+            .optional()?,
     };
-    if changed == 0 {
+    let Some(shared) = shared else {
         return Ok(None);
+    };
+    if let Some(shared) = shared {
+        crate::payload::share_envelope(&mut rows, &shared);
     }
     insert_rows(conn, w.run_id, w.first_index, &w.events, &rows)?;
     if w.completes() {
