@@ -39,6 +39,10 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     )
 }
 
+/// The SQL expression, over a `kern_runs` row, of the key `kern_events.run_id` holds: the run
+/// id's 16 bytes (schema v8), as `uuid::Uuid::as_bytes` binds it.
+pub(super) const RUN_KEY: &str = "unhex(replace(run_id, '-', ''))";
+
 pub(super) fn parse_uuid(s: String) -> rusqlite::Result<RunId> {
     RunId::parse_str(&s).map_err(|e| corrupt("run id", e))
 }
@@ -294,14 +298,19 @@ pub(crate) fn read_events(
         // The run's output and envelope only for the events stored without them (`payload`'s
         // envelope codes -1, -2 and -3).
         "SELECT event_index, event_type, payload, created_at, envelope,
-             CASE WHEN envelope IN (-1, -3) THEN (SELECT output FROM kern_runs WHERE run_id = ?1) END,
+             CASE WHEN envelope IN (-1, -3) THEN (SELECT output FROM kern_runs WHERE run_id = ?4) END,
              CASE WHEN envelope IN (-2, -3)
-                 THEN (SELECT event_envelope FROM kern_runs WHERE run_id = ?1) END
+                 THEN (SELECT event_envelope FROM kern_runs WHERE run_id = ?4) END
          FROM kern_events
          WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
     )?;
     let rows = stmt.query_map(
-        params![run_id.to_string(), from as i64, limit as i64],
+        params![
+            &run_id.as_bytes()[..],
+            from as i64,
+            limit as i64,
+            run_id.to_string()
+        ],
         |r| {
             let event_index = r.get::<_, i64>(0)? as u64;
             let event_type: String = r.get(1)?;
@@ -350,7 +359,7 @@ pub(crate) fn load_scopes(
         "SELECT event_index, scope FROM kern_events
          WHERE run_id = ?1 AND scope IS NOT NULL ORDER BY event_index",
     )?;
-    let rows = stmt.query_map([run_id.to_string()], |r| {
+    let rows = stmt.query_map([&run_id.as_bytes()[..]], |r| {
         Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
     })?;
     rows.collect()

@@ -23,7 +23,8 @@
 //!   to the end, set by the run's first write), kept once; events are stored without it, and
 //!   the event that completes a run without the fields that are the run's output (`output`
 //!   then keeps them as the event had them): `kern_events.envelope` codes -1, -2, -3
-//!   (`crate::payload`).
+//!   (`crate::payload`). And `kern_events.run_id` is the run id's 16 bytes (a `BLOB`; the
+//!   table is rebuilt), since it is in every event row and in the primary key's index.
 
 use super::sql;
 use crate::error::StoreResult;
@@ -163,8 +164,27 @@ ALTER TABLE kern_events ADD COLUMN envelope INTEGER;
     // v8: events stored without what their run holds once (`payload.rs`): the envelope codes
     // -1 (the event's own fields are the run's output), -2 (the rest is the run's
     // event_envelope) and -3 (both); `NULL` event_envelope in runs written before v8.
+    // And kern_events.run_id as the id's 16 bytes, not its 36 characters: it is in every
+    // event row and again in the primary key's index (80 bytes of a row of about 250).
     r#"
 ALTER TABLE kern_runs ADD COLUMN event_envelope TEXT;
+
+CREATE TABLE kern_events_v8 (
+    run_id      BLOB NOT NULL,
+    event_index INTEGER NOT NULL,
+    event_type  TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    scope       TEXT,
+    envelope    INTEGER,
+    PRIMARY KEY (run_id, event_index)
+);
+INSERT INTO kern_events_v8
+    SELECT unhex(replace(run_id, '-', '')), event_index, event_type, payload, created_at, scope,
+        envelope
+    FROM kern_events;
+DROP TABLE kern_events;
+ALTER TABLE kern_events_v8 RENAME TO kern_events;
 "#,
 ];
 
@@ -245,6 +265,15 @@ mod tests {
         .unwrap()
         .expect("the v1 run survives");
         assert_eq!(run.webhook_url, None);
+        // v8 keeps the events' run id as its 16 bytes.
+        let key: (String, i64) = conn
+            .query_row(
+                "SELECT typeof(run_id), length(run_id) FROM kern_events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(key, ("blob".to_string(), 16));
         // Events stored whole before v7 read back as they were.
         let events = super::super::ops::read_events(&conn, run.run_id, 0, 10).unwrap();
         assert_eq!(&*events[0].payload, "{}");

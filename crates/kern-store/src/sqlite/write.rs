@@ -18,12 +18,13 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// The tables whose rows belong to a run (by `run_id`) and go when it is deleted.
-const RUN_TABLES: [&str; 4] = [
-    "kern_events",
-    "kern_checkpoints",
-    "kern_idempotency",
-    "kern_webhooks",
+/// The tables whose rows belong to a run (by `run_id`) and go when it is deleted, each with
+/// the expression of `kern_runs` that its `run_id` column holds (the events' is the id's bytes).
+const RUN_TABLES: [(&str, &str); 4] = [
+    ("kern_events", super::ops::RUN_KEY),
+    ("kern_checkpoints", "run_id"),
+    ("kern_idempotency", "run_id"),
+    ("kern_webhooks", "run_id"),
 ];
 
 /// The writer thread's connection.
@@ -269,10 +270,10 @@ impl WriteTx for Connection {
     async fn purge(&self, before: Millis) -> StoreResult<u64> {
         let finished = "finished_at IS NOT NULL AND finished_at < ?1";
         sql(|| {
-            for table in RUN_TABLES {
+            for (table, key) in RUN_TABLES {
                 self.execute(
                     &format!(
-                        "DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM kern_runs WHERE {finished})"
+                        "DELETE FROM {table} WHERE run_id IN (SELECT {key} FROM kern_runs WHERE {finished})"
                     ),
                     [before],
                 )?;
@@ -319,9 +320,9 @@ impl WriteTx for Connection {
 
     async fn delete_session(&self, session_id: &str) -> StoreResult<u64> {
         sql(|| {
-            for table in RUN_TABLES {
+            for (table, key) in RUN_TABLES {
                 self.prepare_cached(&format!(
-                    "DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM kern_runs WHERE session_id = ?1)"
+                    "DELETE FROM {table} WHERE run_id IN (SELECT {key} FROM kern_runs WHERE session_id = ?1)"
                 ))?
                 .execute([session_id])?;
             }
@@ -568,7 +569,7 @@ fn insert_rows(
         "INSERT INTO kern_events (run_id, event_index, event_type, payload, created_at, scope, envelope)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    let id = run_id.to_string();
+    let id = &run_id.as_bytes()[..];
     for (i, (e, (payload, envelope))) in events.iter().zip(rows).enumerate() {
         let index = first_index + i as u64;
         stmt.execute(params![
