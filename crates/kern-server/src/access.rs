@@ -59,11 +59,11 @@ pub(crate) async fn find_run_with_events(
     id: &str,
     run_id: &str,
     session_id: Option<&str>,
-) -> ApiResult<Option<(RunRecord, Vec<StoredEvent>)>> {
+) -> ApiResult<Option<(Arc<RunRecord>, Arc<Vec<StoredEvent>>)>> {
     let Ok(run_id) = parse_run_id(run_id) else {
         return Ok(None);
     };
-    let found = st.engine.run_with_events(run_id).await?;
+    let found = st.engine.run_with_events_shared(run_id).await?;
     Ok(found.filter(|(r, _)| visible(r, caller, kind, id, session_id)))
 }
 

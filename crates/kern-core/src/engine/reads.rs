@@ -9,6 +9,7 @@ use crate::error::EngineResult;
 use kern_store::{
     QueueStats, RunFilter, RunId, StoredEvent, WebhookAttempt, WebhookDelivery, WebhookOutcome,
 };
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 impl Engine {
@@ -48,6 +49,17 @@ impl Engine {
         &self,
         run_id: RunId,
     ) -> EngineResult<Option<(kern_store::RunRecord, Vec<StoredEvent>)>> {
+        let found = self.run_with_events_shared(run_id).await?;
+        Ok(found.map(|(r, e)| (Arc::unwrap_or_clone(r), Arc::unwrap_or_clone(e))))
+    }
+
+    /// [`run_with_events`](Self::run_with_events) without copying what this engine holds:
+    /// the record and log of a run executing here are shared with the engine (what a client
+    /// polling a run in flight reads, many times per run), read-only.
+    pub async fn run_with_events_shared(
+        &self,
+        run_id: RunId,
+    ) -> EngineResult<Option<(Arc<kern_store::RunRecord>, Arc<Vec<StoredEvent>>)>> {
         match self.inner.views.get(run_id) {
             Some(Found::Running(record, events)) => return Ok(Some((record, events))),
             Some(Found::Ended(record, events)) => {
@@ -58,7 +70,8 @@ impl Engine {
             }
             None => {}
         }
-        Ok(self.inner.store.run_with_events(run_id).await?)
+        let found = self.inner.store.run_with_events(run_id).await?;
+        Ok(found.map(|(r, e)| (Arc::new(r), Arc::new(e))))
     }
 
     /// Up to `limit` of a run's stored events from index `from` on, in index order, as

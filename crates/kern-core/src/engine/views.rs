@@ -32,7 +32,7 @@
 
 use kern_store::{RunId, RunRecord, RunWrite, StoredEvent};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the view of a finished run is kept.
@@ -46,9 +46,12 @@ pub(crate) const MAX_BYTES: usize = 256 * 1024;
 /// trivial workflow's run (the record's input and output as JSON values, the events).
 pub(crate) const MAX_VIEWS: usize = 1_024;
 
+/// The record and log are shared with the readers that took them ([`Views::get`] hands out
+/// the same allocation, not a copy: a poll of a run would otherwise copy its input and output
+/// JSON and every event's type); a write copies them only if a reader still holds them.
 struct View {
-    record: RunRecord,
-    events: Vec<StoredEvent>,
+    record: Arc<RunRecord>,
+    events: Arc<Vec<StoredEvent>>,
     bytes: usize,
     /// When the run's end was committed here.
     ended: Option<Instant>,
@@ -58,10 +61,10 @@ struct View {
 #[derive(Debug, PartialEq)]
 pub(crate) enum Found {
     /// The run executes here: the view is what the store holds.
-    Running(RunRecord, Vec<StoredEvent>),
+    Running(Arc<RunRecord>, Arc<Vec<StoredEvent>>),
     /// The run finished here: the view is what the store holds if the stored log still has
     /// `record.event_count` events.
-    Ended(RunRecord, Vec<StoredEvent>),
+    Ended(Arc<RunRecord>, Arc<Vec<StoredEvent>>),
 }
 
 /// The views of the runs this engine executes (see the module docs).
@@ -115,8 +118,8 @@ impl Views {
         map.views.insert(
             record.run_id,
             View {
-                record: record.clone(),
-                events: Vec::new(),
+                record: Arc::new(record.clone()),
+                events: Arc::default(),
                 bytes: 0,
                 ended: None,
             },
@@ -133,15 +136,14 @@ impl Views {
         let bytes = view.bytes + w.events.iter().map(|e| e.payload.len()).sum::<usize>();
         let fits = view.events.len() + w.events.len() <= MAX_EVENTS && bytes <= MAX_BYTES;
         let pauses = w.finish.as_ref().is_some_and(|f| !f.status.is_terminal());
-        if pauses || !fits || !view.record.apply_write(w, at) {
+        if pauses || !fits || !Arc::make_mut(&mut view.record).apply_write(w, at) {
             map.views.remove(&w.run_id);
             return;
         }
         view.bytes = bytes;
         // Payloads are shared, not copied.
         let events = w.events.iter().zip(w.first_index..);
-        view.events
-            .extend(events.map(|(e, i)| e.clone().into_stored(i)));
+        Arc::make_mut(&mut view.events).extend(events.map(|(e, i)| e.clone().into_stored(i)));
         if w.finish.is_some() {
             let now = Instant::now();
             view.ended = Some(now);

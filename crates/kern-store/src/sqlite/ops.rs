@@ -302,7 +302,7 @@ pub(crate) fn read_events(
              CASE WHEN envelope IN (-2, -3)
                  THEN (SELECT event_envelope FROM kern_runs WHERE run_id = ?4) END
          FROM kern_events
-         WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
+         WHERE run_id = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3 + 0",
     )?;
     let rows = stmt.query_map(
         params![

@@ -114,12 +114,12 @@ impl WriteTx for Connection {
             Claimable::Expired => {
                 "SELECT run_id FROM kern_runs WHERE status IN ('running', 'paused') AND lease_expires_at < ?1
                  AND kind || ':' || component_id IN (SELECT value FROM json_each(?2))
-                 ORDER BY lease_expires_at LIMIT ?3"
+                 ORDER BY lease_expires_at LIMIT ?3 + 0"
             }
             Claimable::Pending => {
                 "SELECT run_id FROM kern_runs WHERE status = 'pending'
                  AND kind || ':' || component_id IN (SELECT value FROM json_each(?2))
-                 ORDER BY created_at LIMIT ?3"
+                 ORDER BY created_at LIMIT ?3 + 0"
             }
         };
         let components = json_list(req.components.iter().map(|(k, id)| format!("{k}:{id}")));
@@ -347,7 +347,7 @@ impl WriteTx for Connection {
             let mut stmt = self.prepare_cached(&format!(
                 "UPDATE kern_webhooks SET next_attempt_at = ?3
                  WHERE id IN (SELECT id FROM kern_webhooks
-                              WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2)
+                              WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2 + 0)
                  RETURNING {WEBHOOK_COLUMNS}"
             ))?;
             let limit = limit.min(i64::MAX as usize) as i64;
