@@ -238,7 +238,12 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             // The client is too slow, or the server is going away: do not keep the connection.
-            ApiError::RequestTimeout(_) | ApiError::ShuttingDown => {
+            // Nor after a body over the limit: the rest of it is never read, so the connection
+            // cannot carry another request, and a client that did not hear so would send its
+            // next request on a connection being closed (and fail).
+            ApiError::RequestTimeout(_)
+            | ApiError::ShuttingDown
+            | ApiError::PayloadTooLarge { .. } => {
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }

@@ -52,10 +52,19 @@ async fn check(case: Case) -> Result<(), String> {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
+    let closes = resp
+        .headers()
+        .get("connection")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     let body = resp.text().await.unwrap_or_default();
     let wrong = |what: String| Err(format!("{name}: {what}; body {body}"));
     if status != case.status {
         return wrong(format!("status {status}, expected {}", case.status));
+    }
+    // A body the server did not read ends the connection, and the answer says so (else the
+    // client's next request could go out on a connection being closed).
+    if status == 413 && !closes {
+        return wrong("no `Connection: close` after a body left unread".into());
     }
     if !ct.starts_with("application/json") {
         return wrong(format!("content type {ct:?}"));
