@@ -93,43 +93,50 @@ pub(crate) struct RunColumns<'a> {
     pub(crate) envelope: Option<&'a str>,
 }
 
+/// The part of a row its run may share: from `"session_id"` to the end of the payload; `None`
+/// for a row stored whole (or already sharing).
+fn shareable<'r>(row: &'r StoredRow<'_>) -> Option<&'r str> {
+    match row.1? {
+        RUN_OUTPUT => row.0.get(1..),
+        offset => row.0.get(usize::try_from(offset).ok()?..),
+    }
+}
+
 /// The envelope a row would share with its run: `{"session_id":…` to the end of the payload,
 /// a JSON object's text; `None` for a row stored whole (or already sharing).
 pub(crate) fn envelope_of(row: &StoredRow<'_>) -> Option<String> {
-    let rest = match row.1? {
-        RUN_OUTPUT => row.0.get(1..)?,
-        offset => row.0.get(usize::try_from(offset).ok()?..)?,
-    };
-    Some(format!("{{{rest}"))
+    shareable(row).map(|rest| format!("{{{rest}"))
+}
+
+/// The row as stored once its envelope is its run's: its own fields alone.
+fn without_envelope(row: &StoredRow<'_>) -> Option<StoredRow<'static>> {
+    match row.1? {
+        RUN_OUTPUT => Some((Cow::Borrowed("{}"), Some(RUN_OUTPUT_AND_ENVELOPE))),
+        offset => {
+            let own = own_fields(&row.0, offset)?;
+            Some((Cow::Owned(format!("{{{own}}}")), Some(RUN_ENVELOPE)))
+        }
+    }
 }
 
 /// A row's envelope (as [`envelope_of`] gives it) and the row as stored if that envelope is
 /// its run's; `None` for a row stored whole.
 pub(crate) fn shared_form<'a>(row: &StoredRow<'a>) -> Option<(String, StoredRow<'a>)> {
-    let envelope = envelope_of(row)?;
-    let mut shared = [row.clone()];
-    share_envelope(&mut shared, &envelope);
-    let [shared] = shared;
-    Some((envelope, shared))
+    Some((envelope_of(row)?, without_envelope(row)?))
 }
 
 /// Stores the rows whose envelope is `run_envelope` (their run's, as [`envelope_of`] gives it)
 /// without it: [`RUN_ENVELOPE`] or [`RUN_OUTPUT_AND_ENVELOPE`]. Other rows are left as they are.
 pub(crate) fn share_envelope(rows: &mut [StoredRow<'_>], run_envelope: &str) {
+    let Some(rest) = run_envelope.strip_prefix('{') else {
+        return;
+    };
     for row in rows {
-        if envelope_of(row).as_deref() != Some(run_envelope) {
-            continue;
-        }
-        *row = match row.1 {
-            Some(RUN_OUTPUT) => (Cow::Borrowed("{}"), Some(RUN_OUTPUT_AND_ENVELOPE)),
-            Some(offset) => {
-                // `{` + own fields and their comma, or nothing; the comma goes.
-                let before = &row.0[1..offset as usize];
-                let own = before.strip_suffix(',').unwrap_or(before);
-                (Cow::Owned(format!("{{{own}}}")), Some(RUN_ENVELOPE))
+        if shareable(row) == Some(rest) {
+            if let Some(shared) = without_envelope(row) {
+                *row = shared;
             }
-            None => continue,
-        };
+        }
     }
 }
 
@@ -162,11 +169,16 @@ pub(crate) fn write_rows(w: &RunWrite) -> (Option<String>, Vec<StoredRow<'_>>) {
 /// A compact stored form (at `offset`) split into its own fields as a JSON object's text and
 /// the rest as stored at offset 1; `None` when it has no own fields.
 fn split_own_fields(stored: &str, offset: i64) -> Option<(String, String)> {
-    let offset = usize::try_from(offset).ok()?;
-    // The own fields end with the comma before the envelope.
-    let before = stored.get(1..offset)?.strip_suffix(',')?;
-    let rest = stored.get(offset..)?;
-    Some((format!("{{{before}}}"), format!("{{{rest}")))
+    let own = own_fields(stored, offset).filter(|own| !own.is_empty())?;
+    let rest = stored.get(usize::try_from(offset).ok()?..)?;
+    Some((format!("{{{own}}}"), format!("{{{rest}")))
+}
+
+/// The own fields of a form stored at `offset` (`{` + the fields and their comma, or nothing,
+/// then the envelope), without that comma.
+fn own_fields(stored: &str, offset: i64) -> Option<&str> {
+    let before = stored.get(1..usize::try_from(offset).ok()?)?;
+    Some(before.strip_suffix(',').unwrap_or(before))
 }
 
 /// What a backend stores for `event` at `event_index` of `run_id`: the payload column and the

@@ -31,6 +31,12 @@ fn claim_req(owner: &str, limit: usize, lease_ms: i64) -> ClaimRequest {
     }
 }
 
+/// A new run of `wf` in session `s`, claimed by owner `a` (lease 10 s).
+async fn create_and_claim(s: &dyn Store) -> RunRecord {
+    s.create_run(new_run("wf", "s")).await.unwrap();
+    s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0)
+}
+
 fn ev(n: u64) -> NewEvent {
     NewEvent {
         event_type: "StepStarted".into(),
@@ -149,8 +155,7 @@ async fn concurrent_claimers_never_share_a_run(backend: Backend) {
 async fn writes_are_fenced_and_gapless(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     s.write(write(&run, 0, 3).into()).await.unwrap();
     // A gap or an overlap is refused.
     assert!(matches!(
@@ -206,8 +211,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
 async fn checkpoints_upsert_by_key(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     for (i, v) in [1, 2].into_iter().enumerate() {
         let mut w = write(&run, i as u64, 1);
         w.checkpoints = vec![("k".into(), json!(v)), (format!("k{i}"), json!(i))];
@@ -467,8 +471,7 @@ async fn one_fenced_write_does_not_fail_its_batch(backend: Backend) {
 async fn event_scopes_are_stored_and_listed(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     let scoped = |n: u64, scope: Option<&str>| NewEvent {
         scope: scope.map(Into::into),
         ..ev(n)
@@ -520,8 +523,7 @@ async fn pause_continue_and_expiry(backend: Backend) {
         });
         w
     };
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     s.write(write(&run, 0, 2).into()).await.unwrap();
     s.write(pause(&run, 2, None).into()).await.unwrap();
     let paused = s.get_run(run.run_id).await.unwrap().unwrap();
@@ -604,8 +606,7 @@ async fn pause_continue_and_expiry(backend: Backend) {
 async fn run_with_events_reads_record_and_log_together(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     let (rec, events) = s.run_with_events(run.run_id).await.unwrap().unwrap();
     assert_eq!((rec.event_count, events.len()), (0, 0));
     s.write(write(&run, 0, 3).into()).await.unwrap();
@@ -689,8 +690,7 @@ async fn record_after_write_matches_the_store(backend: Backend) {
 async fn payloads_read_back_byte_for_byte(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     let (id, child) = (run.run_id, new_run_id());
     let at = now_millis();
     let envelope = |run: RunId, session: &str, i: u64, secs: i64| {
@@ -767,8 +767,7 @@ async fn only_completion_deletes_checkpoints(backend: Backend) {
         RunStatus::Cancelled,
         RunStatus::Paused,
     ] {
-        s.create_run(new_run("wf", "s")).await.unwrap();
-        let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+        let run = create_and_claim(s.as_ref()).await;
         let mut first = write(&run, 0, 1);
         first.checkpoints = vec![("step:0".into(), json!(0))];
         s.write(first.into()).await.unwrap();
@@ -809,8 +808,7 @@ async fn a_completed_runs_output_is_stored_once(backend: Backend) {
         (fields, output.clone()),
         (r#""content":"other""#, output.clone()),
     ] {
-        s.create_run(new_run("wf", "s")).await.unwrap();
-        let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+        let run = create_and_claim(s.as_ref()).await;
         let id = run.run_id;
         s.write(write(&run, 0, 1).into()).await.unwrap();
         let at = now_millis();
@@ -847,8 +845,7 @@ async fn a_completed_runs_output_is_stored_once(backend: Backend) {
 async fn events_share_their_runs_envelope(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    s.create_run(new_run("wf", "s")).await.unwrap();
-    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let run = create_and_claim(s.as_ref()).await;
     let (id, child) = (run.run_id, new_run_id());
     let at = now_millis();
     let event = |i: u64, own: &str, run: RunId, session: &str| {
