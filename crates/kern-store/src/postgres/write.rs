@@ -223,9 +223,10 @@ impl WriteTx for Conn {
         // The run's event envelope is set by its first write that has one and never changes;
         // each event goes in shared form if its envelope is the run's (decided in the
         // statement, by the fenced update's `RETURNING`), else as it is.
-        let envelope = stored.iter().find_map(crate::payload::envelope_of);
         let sharing: Vec<_> = stored.iter().map(crate::payload::shared_form).collect();
         let shares: Vec<Option<&str>> = sharing.iter().map(|s| s.as_ref().map(|s| &*s.0)).collect();
+        // The envelope the run gets if it has none yet: the first event's that has one.
+        let envelope: Option<&str> = shares.iter().copied().flatten().next();
         let shared: Vec<Option<&str>> = sharing
             .iter()
             .map(|s| s.as_ref().map(|s| &*s.1 .0))
