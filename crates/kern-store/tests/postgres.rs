@@ -481,7 +481,7 @@ async fn replicas_starting_together_migrate_once_into_a_named_schema() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     // A schema newer than this build is refused.
     client
         .execute(

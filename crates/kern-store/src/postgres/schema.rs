@@ -26,6 +26,10 @@
 //!   the event that completes a run without the fields that are the run's output (`output`
 //!   then keeps them as the event had them): `kern_events.envelope` codes -1, -2, -3
 //!   (`crate::payload`).
+//! - **v9**: two indexes every claim and finish changed go (an index update also keeps
+//!   PostgreSQL from updating a row in place): `kern_runs_lease`, which no statement used since
+//!   v4's `kern_runs_expiring`, and `kern_runs_owner`, whose one query (an owner's running
+//!   runs with a cancel request) is served by `kern_runs_cancelling`, an index of only those.
 //!
 //! This module only creates and upgrades tables; it never touches rows.
 
@@ -170,6 +174,14 @@ ALTER TABLE kern_events ADD COLUMN envelope INTEGER;
     r#"
 ALTER TABLE kern_runs ADD COLUMN event_envelope TEXT;
 "#,
+    // v9: two indexes that every claim and finish changed go; the cancel poll gets an index of
+    // only the running runs with a cancel request.
+    r#"
+DROP INDEX kern_runs_lease;
+DROP INDEX kern_runs_owner;
+CREATE INDEX kern_runs_cancelling ON kern_runs (lease_owner)
+    WHERE status = 'running' AND cancel_requested;
+"#,
 ];
 
 /// The first key of the advisory lock that serialises migrations ("Kern" in ASCII); the
@@ -277,7 +289,7 @@ mod tests {
             .await
             .unwrap()
             .get(0);
-        assert_eq!((version, MIGRATIONS.len()), (8, 8));
+        assert_eq!((version, MIGRATIONS.len()), (9, 9));
         let conn = Conn::new(client);
         let run = run_by_id(
             &conn,

@@ -39,8 +39,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     )
 }
 
-/// The SQL expression, over a `kern_runs` row, of the key `kern_events.run_id` holds: the run
-/// id's 16 bytes (schema v8), as `uuid::Uuid::as_bytes` binds it.
+/// The SQL expression, over a `kern_runs` row, of the key `kern_events.run_id` (schema v8) and
+/// `kern_checkpoints.run_id` (v9) hold: the run id's 16 bytes, as `uuid::Uuid::as_bytes`
+/// binds it.
 pub(super) const RUN_KEY: &str = "unhex(replace(run_id, '-', ''))";
 
 pub(super) fn parse_uuid(s: String) -> rusqlite::Result<RunId> {
@@ -345,7 +346,7 @@ pub(crate) fn load_checkpoints(
 ) -> rusqlite::Result<Vec<(String, Value)>> {
     let mut stmt = conn
         .prepare_cached("SELECT key, value FROM kern_checkpoints WHERE run_id = ?1 ORDER BY key")?;
-    let rows = stmt.query_map([run_id.to_string()], |r| {
+    let rows = stmt.query_map([&run_id.as_bytes()[..]], |r| {
         Ok((r.get::<_, String>(0)?, parse_json(r.get(1)?)?))
     })?;
     rows.collect()

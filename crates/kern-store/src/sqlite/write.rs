@@ -19,10 +19,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// The tables whose rows belong to a run (by `run_id`) and go when it is deleted, each with
-/// the expression of `kern_runs` that its `run_id` column holds (the events' is the id's bytes).
+/// the expression of `kern_runs` that its `run_id` column holds (the events' and checkpoints'
+/// is the id's bytes).
 const RUN_TABLES: [(&str, &str); 4] = [
     ("kern_events", super::ops::RUN_KEY),
-    ("kern_checkpoints", "run_id"),
+    ("kern_checkpoints", super::ops::RUN_KEY),
     ("kern_idempotency", "run_id"),
     ("kern_webhooks", "run_id"),
 ];
@@ -526,7 +527,7 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
     insert_rows(conn, w.run_id, w.first_index, &w.events, &rows)?;
     if w.completes() {
         conn.prepare_cached("DELETE FROM kern_checkpoints WHERE run_id = ?1")?
-            .execute([&id])?;
+            .execute([&w.run_id.as_bytes()[..]])?;
     } else {
         upsert_checkpoints(conn, w.run_id, &w.checkpoints)?;
     }
@@ -593,7 +594,7 @@ fn upsert_checkpoints(
     if checkpoints.is_empty() {
         return Ok(());
     }
-    let id = run_id.to_string();
+    let id = &run_id.as_bytes()[..];
     let mut stmt = conn.prepare_cached(
         "INSERT INTO kern_checkpoints (run_id, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
