@@ -431,8 +431,19 @@ async fn session_state_is_shared_and_kept_across_runs(backend: Backend) {
         second.content().unwrap(),
         &json!({"count": 2, "seed": 7, "extra": null})
     );
+    // A background run starts from the state its claim found.
+    let third = wf
+        .run_background(RunRequest::new("x").session_id("sess"))
+        .await
+        .unwrap();
+    let third = finished(&engine, third.run_id).await;
+    assert_eq!(third.status, RunStatus::Completed);
+    assert_eq!(
+        third.output.unwrap()["content"],
+        json!({"count": 3, "seed": 7, "extra": null})
+    );
     let session = engine.store().get_session("sess").await.unwrap().unwrap();
-    assert_eq!(session.session_state.unwrap()["count"], 2);
+    assert_eq!(session.session_state.unwrap()["count"], 3);
 }
 
 async fn timeout_fails_the_run(backend: Backend) {

@@ -77,7 +77,8 @@ pub(crate) enum WriteOp {
 #[derive(Debug)]
 pub(crate) enum WriteOut {
     Run(RunRecord),
-    Runs(Vec<RunRecord>),
+    Started(StartingRun),
+    Claimed(Vec<StartingRun>),
     Heartbeat(Heartbeat),
     Cancel(CancelRequest),
     Count(u64),

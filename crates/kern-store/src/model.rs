@@ -259,6 +259,22 @@ impl Default for NewRun {
     }
 }
 
+/// A run handed to the executor that starts it ([`Store::claim_starting`],
+/// [`Store::create_starting`]): its record, and the state of its session as the same
+/// transaction found it, so that starting the run takes no read of its own.
+///
+/// [`Store::claim_starting`]: crate::Store::claim_starting
+/// [`Store::create_starting`]: crate::Store::create_starting
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartingRun {
+    /// The run as claimed or created.
+    pub record: RunRecord,
+    /// Its session's stored state ([`SessionRecord::session_state`]) in the transaction that
+    /// claimed or created the run: `None` when the session holds none, and always for a child
+    /// run (it shares its parent's state, which the parent saves).
+    pub session_state: Option<Value>,
+}
+
 /// A run as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {

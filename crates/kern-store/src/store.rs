@@ -57,7 +57,14 @@ pub trait Store: Send + Sync + 'static {
     /// [`delete_session`](Store::delete_session) delete them with it, after which the key
     /// may be used again. A key row whose run is gone anyway (deleted by a build from before
     /// schema v2, or by hand) counts as free and is replaced.
-    async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord>;
+    async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
+        self.create_starting(run).await.map(|s| s.record)
+    }
+
+    /// [`create_run`](Store::create_run), also returning the state of the run's session as
+    /// the insert found it: what an executor that starts the run at once needs, without a
+    /// read of its own.
+    async fn create_starting(&self, run: NewRun) -> StoreResult<StartingRun>;
 
     /// One run, or `None`.
     async fn get_run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>>;
@@ -126,7 +133,15 @@ pub trait Store: Send + Sync + 'static {
     /// with an expired lease (their owner died): each becomes `running`, owned by `req.owner`
     /// with a fresh lease and `attempt + 1`. Oldest first. Two concurrent claimers never get the
     /// same run.
-    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>>;
+    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
+        let runs = self.claim_starting(req).await?;
+        Ok(runs.into_iter().map(|s| s.record).collect())
+    }
+
+    /// [`claim`](Store::claim), also returning the state of each claimed run's session as the
+    /// claim found it (see [`StartingRun`]): what the executor starts each run from, without
+    /// a read per run.
+    async fn claim_starting(&self, req: &ClaimRequest) -> StoreResult<Vec<StartingRun>>;
 
     /// Renews the leases of the owner's runs named in `runs` (id and attempt), and reports the
     /// ones it lost and the ones with a pending cancel request.

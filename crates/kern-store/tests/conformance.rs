@@ -891,7 +891,59 @@ async fn events_share_their_runs_envelope(backend: Backend) {
     }
 }
 
+/// A run is handed to its executor with its session's state as the claim (or the create) found
+/// it, in the same transaction; a child run, which starts from its parent's, gets none.
+async fn starting_runs_carry_their_sessions_state(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    // A new session holds no state.
+    let first = s.create_starting(new_run("wf", "s")).await.unwrap();
+    assert_eq!(first.session_state, None);
+    assert_eq!(
+        s.get_run(first.record.run_id).await.unwrap(),
+        Some(first.record.clone())
+    );
+    // A run of the session saves some; runs created or claimed after start from it.
+    let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
+    let mut last = write(&run, 0, 1);
+    last.session_state = Some(json!({"count": 2}));
+    last.finish = Some(RunFinish {
+        status: RunStatus::Completed,
+        output: None,
+        error: None,
+        pause_expires_at: None,
+    });
+    s.write(last.into()).await.unwrap();
+    let state = Some(json!({"count": 2}));
+    let queued = s.create_starting(new_run("wf", "s")).await.unwrap();
+    assert_eq!(queued.session_state, state);
+    let other = s.create_starting(new_run("wf", "t")).await.unwrap();
+    assert_eq!(
+        other.session_state, None,
+        "another session's state is its own"
+    );
+    let mut claimed = s.claim_starting(&claim_req("a", 5, 10_000)).await.unwrap();
+    claimed.sort_by_key(|c| c.record.session_id.clone());
+    let got: Vec<_> = claimed
+        .iter()
+        .map(|c| (c.record.run_id, c.session_state.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (queued.record.run_id, state.clone()),
+            (other.record.run_id, None)
+        ]
+    );
+    // A child run in the same session starts from its parent's state, not the stored one.
+    let mut child = new_run("wf", "s");
+    child.parent_run_id = Some(queued.record.run_id);
+    let child = s.create_starting(child).await.unwrap();
+    assert_eq!(child.session_state, None);
+}
+
 both_backends!(
+    starting_runs_carry_their_sessions_state,
     events_share_their_runs_envelope,
     a_completed_runs_output_is_stored_once,
     only_completion_deletes_checkpoints,

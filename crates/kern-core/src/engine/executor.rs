@@ -13,6 +13,7 @@ use crate::session_state::SessionState;
 use futures::FutureExt;
 use kern_store::{
     now_millis, ClaimRequest, NewEvent, Notification, RunFinish, RunId, RunRecord, RunStatus,
+    StartingRun,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -184,9 +185,13 @@ fn make_log(
 pub(crate) fn spawn_drive(
     engine: Engine,
     component: Arc<dyn Component>,
-    record: RunRecord,
+    run: StartingRun,
     permit: Option<OwnedSemaphorePermit>,
 ) -> tokio::task::JoinHandle<()> {
+    let StartingRun {
+        record,
+        session_state,
+    } = run;
     let (token, stop) = register_local(&engine, &record, CancellationToken::new());
     let log = make_log(&engine, &*component, &record, &token, &stop, None);
     let run_id = record.run_id;
@@ -198,6 +203,7 @@ pub(crate) fn spawn_drive(
         stop,
         log,
         shared_state: None,
+        stored_state: session_state,
     });
     tokio::spawn(async move {
         let claimed = permit.is_some();
@@ -254,6 +260,7 @@ pub(crate) async fn run_child(
         stop,
         log,
         shared_state: Some(parent.session_state().clone()),
+        stored_state: None,
     });
     drive(&engine, component, run).await;
     guard.armed = false;
@@ -306,6 +313,10 @@ struct Driven {
     log: Arc<RunLog>,
     /// A child run shares its parent's session state (and the parent saves it).
     shared_state: Option<SessionState>,
+    /// The session's stored state as the claim or create of the run found it
+    /// ([`StartingRun`]): what a top-level run starts from unless its checkpoints hold a
+    /// newer one.
+    stored_state: Option<Value>,
 }
 
 /// How one execution of a run ended, for the metrics and the log.
@@ -386,6 +397,7 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
         stop,
         log,
         shared_state,
+        stored_state,
     } = *run;
     let inner = &engine.inner;
     let config = &inner.config;
@@ -419,7 +431,14 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
         Some(o) => o,
         // Boxed, like the finish and the hand-back below: a task's future is as large as
         // its largest state, and a run spends its life parked in the select, not here.
-        None => match Box::pin(prepare(engine, &record, shared_state.is_some())).await {
+        None => match Box::pin(prepare(
+            engine,
+            &record,
+            shared_state.is_some(),
+            stored_state,
+        ))
+        .await
+        {
             Err(e) => Outcome::Failed(format!("could not load the run's state: {e}")),
             Ok((checkpoints, _, _))
                 if checkpoints
@@ -568,6 +587,7 @@ async fn prepare(
     engine: &Engine,
     record: &RunRecord,
     shared_state: bool,
+    stored_state: Option<Value>,
 ) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState, Option<Restart>)> {
     let store = &engine.inner.store;
     let resumed = record.event_count > 0;
@@ -591,11 +611,8 @@ async fn prepare(
         // A child run uses its parent's state; nothing to load.
         None if shared_state => Value::Null,
         None => {
-            let mut state = store
-                .get_session(&record.session_id)
-                .await?
-                .and_then(|s| s.session_state)
-                .unwrap_or_else(|| Value::Object(Default::default()));
+            // As the claim (or the create) found it, in the same transaction: no read here.
+            let mut state = stored_state.unwrap_or_else(|| Value::Object(Default::default()));
             if let (Value::Object(base), Some(Value::Object(over))) =
                 (&mut state, record.input.get("session_state"))
             {
@@ -745,7 +762,7 @@ async fn claim_loop(weak: Weak<EngineInner>) {
                 lease_ms: inner.config.lease.as_millis() as i64,
                 components,
             };
-            match inner.store.claim(&req).await {
+            match inner.store.claim_starting(&req).await {
                 Ok(runs) => {
                     backoff = Duration::from_millis(50);
                     again = runs.len() == limit;
@@ -756,7 +773,8 @@ async fn claim_loop(weak: Weak<EngineInner>) {
                         inner: inner.clone(),
                     };
                     for run in runs {
-                        let component = match engine.component(run.kind, &run.component_id) {
+                        let record = &run.record;
+                        let component = match engine.component(record.kind, &record.component_id) {
                             Ok(c) => c,
                             // Claimed components are registered: the registry only grows.
                             Err(_) => continue,

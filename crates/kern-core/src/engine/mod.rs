@@ -867,11 +867,12 @@ impl Engine {
         let component = self.component(kind, id)?;
         let new = self.new_run(&*component, &req, false)?;
         let proposed = new.run_id;
-        let record = self.inner.store.create_run(new).await?;
+        let run = self.inner.store.create_starting(new).await?;
+        let record = run.record.clone();
         if record.run_id != proposed {
             return Ok((record, None));
         }
-        let handle = executor::spawn_drive(self.clone(), component, record.clone(), None);
+        let handle = executor::spawn_drive(self.clone(), component, run, None);
         Ok((record, Some(handle)))
     }
 

@@ -279,7 +279,7 @@ impl Store for PostgresStore {
         true
     }
 
-    async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
+    async fn create_starting(&self, run: NewRun) -> StoreResult<StartingRun> {
         self.inner.writes.create_run(run).await
     }
 
@@ -315,7 +315,7 @@ impl Store for PostgresStore {
         read!(self, db => read::queue_stats(&db))
     }
 
-    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
+    async fn claim_starting(&self, req: &ClaimRequest) -> StoreResult<Vec<StartingRun>> {
         self.inner.writes.claim(req).await
     }
 

@@ -466,6 +466,13 @@ impl WriteTx for Conn {
         row.as_ref().map(row_to_session).transpose()
     }
 
+    async fn session_states(&self, session_ids: &[&str]) -> StoreResult<HashMap<String, Value>> {
+        let sql = "SELECT session_id, session_state FROM kern_sessions
+                   WHERE session_id = ANY($1) AND session_state IS NOT NULL";
+        let rows = self.query(sql, &[&session_ids]).await?;
+        rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect()
+    }
+
     /// Locks the session row (`FOR UPDATE`) until the commit. Creating a run in a session
     /// upserts that row, so a create in another transaction either committed before the lock
     /// (its run is seen by the busy check and the delete, each statement reading the latest

@@ -295,7 +295,7 @@ impl Store for SqliteStore {
         self.inner.durable
     }
 
-    async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
+    async fn create_starting(&self, run: NewRun) -> StoreResult<StartingRun> {
         self.inner.writes.create_run(run).await
     }
 
@@ -352,7 +352,7 @@ impl Store for SqliteStore {
         self.read(|c| ops::queue_stats(c, now_millis())).await
     }
 
-    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
+    async fn claim_starting(&self, req: &ClaimRequest) -> StoreResult<Vec<StartingRun>> {
         self.inner.writes.claim(req).await
     }
 

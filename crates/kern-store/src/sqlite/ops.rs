@@ -48,7 +48,7 @@ pub(super) fn parse_uuid(s: String) -> rusqlite::Result<RunId> {
     RunId::parse_str(&s).map_err(|e| corrupt("run id", e))
 }
 
-fn parse_json(s: String) -> rusqlite::Result<Value> {
+pub(super) fn parse_json(s: String) -> rusqlite::Result<Value> {
     serde_json::from_str(&s).map_err(|e| corrupt("json", e))
 }
 

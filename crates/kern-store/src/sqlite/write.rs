@@ -6,7 +6,7 @@
 //! futures only ever wait for the next queued op.
 
 use super::ops::{
-    parse_uuid, row_to_run, row_to_session, row_to_webhook, run_by_id, RUN_COLUMNS,
+    parse_json, parse_uuid, row_to_run, row_to_session, row_to_webhook, run_by_id, RUN_COLUMNS,
     SESSION_COLUMNS, WEBHOOK_COLUMNS,
 };
 use super::sql;
@@ -297,6 +297,22 @@ impl WriteTx for Connection {
             ))?
             .query_row(params![session_id, name, now], row_to_session)
             .optional()
+        })
+    }
+
+    async fn session_states(&self, session_ids: &[&str]) -> StoreResult<HashMap<String, Value>> {
+        sql(|| {
+            let mut stmt = self.prepare_cached(
+                "SELECT session_state FROM kern_sessions
+                 WHERE session_id = ?1 AND session_state IS NOT NULL",
+            )?;
+            let mut states = HashMap::new();
+            for &id in session_ids {
+                if let Some(text) = stmt.query_row([id], |r| r.get(0)).optional()? {
+                    states.insert(id.to_owned(), parse_json(text)?);
+                }
+            }
+            Ok(states)
         })
     }
 

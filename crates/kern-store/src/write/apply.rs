@@ -156,6 +156,9 @@ pub(crate) trait WriteTx {
         now: Millis,
     ) -> StoreResult<Option<SessionRecord>>;
 
+    /// The stored state of those of `session_ids`' sessions that hold one, by session id.
+    async fn session_states(&self, session_ids: &[&str]) -> StoreResult<HashMap<String, Value>>;
+
     /// Whether the session exists; on PostgreSQL, also locks its row until the commit so that
     /// no run is created in it meanwhile.
     async fn lock_session(&self, session_id: &str) -> StoreResult<bool>;
@@ -187,8 +190,17 @@ pub(crate) trait WriteTx {
 /// [`batch::is_hard`]) wrote nothing of the op.
 pub(crate) async fn apply(tx: &impl WriteTx, op: &WriteOp, now: Millis) -> StoreResult<WriteOut> {
     match op {
-        WriteOp::Create(run) => create(tx, run, now).await.map(WriteOut::Run),
-        WriteOp::Claim(req) => claim(tx, req, now).await.map(WriteOut::Runs),
+        WriteOp::Create(run) => {
+            let run = create(tx, run, now).await?;
+            let mut started = starting(tx, vec![run]).await?;
+            Ok(WriteOut::Started(
+                started.pop().expect("one run in, one out"),
+            ))
+        }
+        WriteOp::Claim(req) => {
+            let runs = claim(tx, req, now).await?;
+            starting(tx, runs).await.map(WriteOut::Claimed)
+        }
         WriteOp::Heartbeat {
             owner,
             runs,
@@ -373,6 +385,31 @@ async fn claim(tx: &impl WriteTx, req: &ClaimRequest, now: Millis) -> StoreResul
         claimed.extend(tx.claim_some(which, req, left, now).await?);
     }
     Ok(claimed)
+}
+
+/// The runs with the state of their sessions (see [`StartingRun`]), read in the transaction
+/// that claimed or created them: one statement for all of them.
+async fn starting(tx: &impl WriteTx, runs: Vec<RunRecord>) -> StoreResult<Vec<StartingRun>> {
+    // A child run starts from its parent's state, never from the stored one.
+    let top = |r: &RunRecord| r.parent_run_id.is_none();
+    let ids: Vec<&str> = runs
+        .iter()
+        .filter(|r| top(r))
+        .map(|r| r.session_id.as_str())
+        .collect();
+    let states = match ids.is_empty() {
+        true => HashMap::new(),
+        false => tx.session_states(&ids).await?,
+    };
+    Ok(runs
+        .into_iter()
+        .map(|record| StartingRun {
+            session_state: top(&record)
+                .then(|| states.get(&record.session_id).cloned())
+                .flatten(),
+            record,
+        })
+        .collect())
 }
 
 /// Completes a continue or a requeue whose fenced update did (`matched`) or did not match:

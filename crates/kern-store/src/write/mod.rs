@@ -70,14 +70,14 @@ impl Writes {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// [`Store::create_run`](crate::Store::create_run).
-    pub(crate) async fn create_run(&self, run: NewRun) -> StoreResult<RunRecord> {
-        expect_out!(self.submit(WriteOp::Create(run)).await, Run)
+    /// [`Store::create_starting`](crate::Store::create_starting).
+    pub(crate) async fn create_run(&self, run: NewRun) -> StoreResult<StartingRun> {
+        expect_out!(self.submit(WriteOp::Create(run)).await, Started)
     }
 
-    /// [`Store::claim`](crate::Store::claim).
-    pub(crate) async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<RunRecord>> {
-        expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Runs)
+    /// [`Store::claim_starting`](crate::Store::claim_starting).
+    pub(crate) async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<StartingRun>> {
+        expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Claimed)
     }
 
     /// [`Store::heartbeat`](crate::Store::heartbeat).
