@@ -169,14 +169,14 @@ impl RunContext {
     /// record. The caller awaits nothing after this.
     pub(crate) async fn cancel_self(&self, reason: String) {
         let engine = &self.inner.engine;
+        let reason = super::executor::StopReason::Cancelled(Some(reason));
+        // The reason first: once the request is committed, the cancel poll (or a heartbeat)
+        // may see it and stop this run before the line below does, and it knows no reason.
+        super::executor::stop_reason(&engine.inner, self.run_id(), reason.clone());
         if let Err(e) = engine.store().request_cancel(self.run_id()).await {
             tracing::warn!(run_id = %self.run_id(), error = %e, "recording a cancel failed");
         }
-        super::executor::stop_local(
-            &engine.inner,
-            self.run_id(),
-            super::executor::StopReason::Cancelled(Some(reason)),
-        );
+        super::executor::stop_local(&engine.inner, self.run_id(), reason);
     }
 
     pub(crate) fn log(&self) -> &Arc<RunLog> {

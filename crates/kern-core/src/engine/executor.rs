@@ -77,6 +77,20 @@ pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason)
     }
 }
 
+/// Gives a local run the reason it will stop for, without stopping it yet: for a stop whose
+/// cause is recorded in the store first (a run cancelling itself), so that whoever sees the
+/// recorded cause first (the cancel poll, a heartbeat, a notification, which know no reason)
+/// stops it with this reason. The first reason set wins, as in [`stop_local`].
+pub(crate) fn stop_reason(inner: &EngineInner, run_id: RunId, reason: StopReason) {
+    let local = inner.local.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(run) = local.get(&run_id) {
+        let mut stop = run.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if stop.is_none() {
+            *stop = Some(reason);
+        }
+    }
+}
+
 /// A stored event appended to a run no executor holds (cancelled while pending or paused, a
 /// paused run continued), at the end of its log.
 pub(crate) fn event_for_queued_run(engine: &Engine, run: &RunRecord, kind: EventKind) -> NewEvent {
