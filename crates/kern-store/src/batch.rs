@@ -54,6 +54,9 @@ pub(crate) enum WriteOp {
     Continue(ContinueRequest),
     Requeue(RequeueRequest),
     Purge(Millis),
+    /// Not a write: [`Store::event_count`](crate::Store::event_count) answered by the writer
+    /// (SQLite; see its implementation), read in the batch's transaction.
+    EventCount(RunId),
     RenameSession {
         session_id: String,
         name: String,
@@ -82,6 +85,7 @@ pub(crate) enum WriteOut {
     Heartbeat(Heartbeat),
     Cancel(CancelRequest),
     Count(u64),
+    EventCount(Option<u64>),
     Done(()),
     /// A run write or a pending-run cancel landed at `at` (the time it recorded as the run's
     /// `updated_at`); `webhook` says whether it queued a webhook outbox row (the run finished
@@ -112,17 +116,19 @@ impl WriteOp {
             | WriteOp::CancelPending { .. }
             | WriteOp::RequestCancel(_)
             | WriteOp::Continue(_)
-            | WriteOp::Requeue(_) => true,
+            | WriteOp::Requeue(_)
+            | WriteOp::EventCount(_) => true,
             _ => false,
         }
     }
 
-    /// Ops a caller waits on interactively (starting or cancelling a run), served before
-    /// queued event writes.
+    /// Ops a caller waits on interactively (starting or cancelling a run, a poll's check of a
+    /// finished run), served before queued event writes.
     pub(crate) fn is_urgent(&self) -> bool {
         matches!(
             self,
             WriteOp::Create(_)
+                | WriteOp::EventCount(_)
                 | WriteOp::CancelPending { .. }
                 | WriteOp::RequestCancel(_)
                 | WriteOp::Continue(_)

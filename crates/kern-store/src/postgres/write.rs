@@ -93,6 +93,10 @@ impl WriteTx for Conn {
         run_by_id(self, run_id).await
     }
 
+    async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>> {
+        super::read::event_count(self, run_id).await
+    }
+
     async fn insert_run(&self, run: &NewRun, now: Millis) -> StoreResult<Option<RunRecord>> {
         let (status, attempt, owner, expires, started) = match &run.claim {
             None => ("pending", 0i64, None, None, None),

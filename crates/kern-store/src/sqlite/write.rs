@@ -68,6 +68,10 @@ impl WriteTx for Connection {
         sql(|| run_by_id(self, run_id))
     }
 
+    async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>> {
+        sql(|| super::ops::event_count(self, run_id))
+    }
+
     async fn insert_run(&self, run: &NewRun, now: Millis) -> StoreResult<Option<RunRecord>> {
         sql(|| insert_run(self, run, now))
     }

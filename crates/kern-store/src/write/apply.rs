@@ -48,6 +48,9 @@ pub(crate) trait WriteTx {
     /// The run, if it exists.
     async fn run(&self, run_id: RunId) -> StoreResult<Option<RunRecord>>;
 
+    /// How many events the run's log holds; `None` when the run does not exist.
+    async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>>;
+
     /// Inserts the run (already claimed when it has a [`Lease`]) and creates or touches its
     /// session; `None` when a run with this id exists (nothing inserted).
     async fn insert_run(&self, run: &NewRun, now: Millis) -> StoreResult<Option<RunRecord>>;
@@ -263,6 +266,7 @@ pub(crate) async fn apply(tx: &impl WriteTx, op: &WriteOp, now: Millis) -> Store
             }
         }
         WriteOp::Purge(before) => tx.purge(*before).await.map(WriteOut::Count),
+        WriteOp::EventCount(run_id) => tx.event_count(*run_id).await.map(WriteOut::EventCount),
         WriteOp::RenameSession { session_id, name } => tx
             .rename_session(session_id, name, now)
             .await?

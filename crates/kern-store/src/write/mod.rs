@@ -75,6 +75,11 @@ impl Writes {
         expect_out!(self.submit(WriteOp::Create(run)).await, Started)
     }
 
+    /// [`Store::event_count`](crate::Store::event_count), read by the writer.
+    pub(crate) async fn event_count(&self, run_id: RunId) -> StoreResult<Option<u64>> {
+        expect_out!(self.submit(WriteOp::EventCount(run_id)).await, EventCount)
+    }
+
     /// [`Store::claim_starting`](crate::Store::claim_starting).
     pub(crate) async fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<StartingRun>> {
         expect_out!(self.submit(WriteOp::Claim(req.clone())).await, Claimed)
