@@ -49,8 +49,10 @@ pub fn init(format: LogFormat, default_filter: &str, otlp_endpoint: Option<&str>
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = FORMAT.set(format);
+    // Lines go out from a thread of their own, in batches (`logsink`).
+    let (sink, log_guard) = crate::logsink::stderr();
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(sink)
         .with_ansi(ansi);
     let fmt: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Text => fmt.boxed(),
@@ -84,7 +86,10 @@ pub fn init(format: LogFormat, default_filter: &str, otlp_endpoint: Option<&str>
         } else if let Some(endpoint) = endpoint {
             tracing::info!(endpoint, "exporting OpenTelemetry traces (OTLP over HTTP)");
         }
-        Telemetry { provider }
+        Telemetry {
+            provider,
+            _log: log_guard,
+        }
     }
     #[cfg(not(feature = "otel"))]
     {
@@ -93,15 +98,18 @@ pub fn init(format: LogFormat, default_filter: &str, otlp_endpoint: Option<&str>
                 "an OTLP endpoint is set, but this kern was built without the `otel` feature: no traces are exported (cargo build -p kern-cli --features otel)"
             );
         }
-        Telemetry {}
+        Telemetry { _log: log_guard }
     }
 }
 
-/// Flushes the OpenTelemetry spans not sent yet when dropped (see [`init`]).
-#[must_use = "dropping the guard flushes and stops the trace export"]
+/// Flushes the OpenTelemetry spans not sent yet, then the log lines not written yet, when
+/// dropped (see [`init`]).
+#[must_use = "dropping the guard flushes and stops the trace export and the log writer"]
 pub struct Telemetry {
     #[cfg(feature = "otel")]
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    /// Dropped after `Drop::drop` ran, so the export's own last words are written too.
+    _log: Option<crate::logsink::Guard>,
 }
 
 impl Drop for Telemetry {

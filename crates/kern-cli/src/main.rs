@@ -12,6 +12,7 @@ mod config;
 mod db;
 mod exit;
 mod logging;
+mod logsink;
 mod progress;
 mod render;
 mod runs;
