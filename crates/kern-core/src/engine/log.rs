@@ -18,6 +18,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::event::{to_payload, EventKind, EventSource};
 use kern_store::{now_millis, NewEvent, RunFinish, RunId, RunWrite, Store, StoreError};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -318,7 +319,12 @@ impl RunLog {
         let write = Arc::new(write);
         match self.write_with_retry(Arc::clone(&write)).await {
             Ok(at) => {
-                self.views.committed(&write, at);
+                // Once the store let go of the write (it drops its share before answering),
+                // the view takes its events and output instead of copies.
+                match Arc::try_unwrap(write) {
+                    Ok(owned) => self.views.committed(Cow::Owned(owned), at),
+                    Err(shared) => self.views.committed(Cow::Borrowed(&shared), at),
+                }
                 self.metrics.event_write(published.len(), began.elapsed());
                 self.bus.publish(self.run_id, first_index, published);
                 Ok(())

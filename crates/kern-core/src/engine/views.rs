@@ -31,6 +31,7 @@
 //! - The lease fields are as of the last write: heartbeats renew the lease without one.
 
 use kern_store::{RunId, RunRecord, RunWrite, StoredEvent};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -127,27 +128,51 @@ impl Views {
     }
 
     /// The store committed `w` at `at`: the run's view takes it (or is dropped when the write
-    /// pauses the run, does not follow from the view, or grows the log past the limits).
-    pub(crate) fn committed(&self, w: &RunWrite, at: kern_store::Millis) {
+    /// pauses the run, does not follow from the view, or grows the log past the limits). A
+    /// write the caller owns (`Cow::Owned`: the store let go of it) gives up its events and
+    /// its finish's output, the run's largest value, instead of having them copied.
+    pub(crate) fn committed(&self, w: Cow<'_, RunWrite>, at: kern_store::Millis) {
+        let (run_id, first_index) = (w.run_id, w.first_index);
         let mut map = self.lock();
-        let Some(view) = map.views.get_mut(&w.run_id) else {
+        let Some(view) = map.views.get_mut(&run_id) else {
             return;
         };
         let bytes = view.bytes + w.events.iter().map(|e| e.payload.len()).sum::<usize>();
         let fits = view.events.len() + w.events.len() <= MAX_EVENTS && bytes <= MAX_BYTES;
         let pauses = w.finish.as_ref().is_some_and(|f| !f.status.is_terminal());
-        if pauses || !fits || !Arc::make_mut(&mut view.record).apply_write(w, at) {
-            map.views.remove(&w.run_id);
+        let (w, output) = match w {
+            Cow::Owned(mut w) => {
+                let output = w.finish.as_mut().and_then(|f| f.output.take());
+                (Cow::Owned(w), output)
+            }
+            borrowed => (borrowed, None),
+        };
+        let record = Arc::make_mut(&mut view.record);
+        if pauses || !fits || !record.apply_write(&w, at) {
+            map.views.remove(&run_id);
             return;
         }
+        if output.is_some() {
+            record.output = output;
+        }
         view.bytes = bytes;
-        // Payloads are shared, not copied.
-        let events = w.events.iter().zip(w.first_index..);
-        Arc::make_mut(&mut view.events).extend(events.map(|(e, i)| e.clone().into_stored(i)));
-        if w.finish.is_some() {
+        let ends = w.finish.is_some();
+        let log = Arc::make_mut(&mut view.events);
+        match w {
+            Cow::Owned(w) => {
+                let events = w.events.into_iter().zip(first_index..);
+                log.extend(events.map(|(e, i)| e.into_stored(i)));
+            }
+            // Payloads are shared, not copied.
+            Cow::Borrowed(w) => {
+                let events = w.events.iter().zip(first_index..);
+                log.extend(events.map(|(e, i)| e.clone().into_stored(i)));
+            }
+        }
+        if ends {
             let now = Instant::now();
             view.ended = Some(now);
-            map.ended.push_back((now, w.run_id));
+            map.ended.push_back((now, run_id));
         }
     }
 
@@ -247,14 +272,14 @@ mod tests {
         let views = Views::default();
         let rec = running();
         views.open(&rec);
-        views.committed(&write(&rec, 0, 2), 10);
+        views.committed(Cow::Borrowed(&write(&rec, 0, 2)), 10);
         let Some(Found::Running(r, events)) = views.get(rec.run_id) else {
             panic!("a running view");
         };
         assert_eq!((r.event_count, r.updated_at, events.len()), (2, 10, 2));
         assert_eq!(events[1].event_index, 1);
         // A write at the wrong index (another writer's) means the view is not current.
-        views.committed(&write(&rec, 5, 1), 11);
+        views.committed(Cow::Borrowed(&write(&rec, 5, 1)), 11);
         assert!(views.get(rec.run_id).is_none());
     }
 
@@ -270,7 +295,7 @@ mod tests {
         assert_eq!(views.len(), 0, "the earlier attempt's view is dropped");
         let rec = running();
         views.open(&rec);
-        views.committed(&write(&rec, 0, MAX_EVENTS + 1), 1);
+        views.committed(Cow::Borrowed(&write(&rec, 0, MAX_EVENTS + 1)), 1);
         assert!(views.get(rec.run_id).is_none());
     }
 
@@ -286,11 +311,34 @@ mod tests {
     }
 
     #[test]
+    fn an_owned_write_moves_into_the_view_as_a_borrowed_one_is_copied() {
+        // The same writes, given owned to one view and borrowed to another: same views.
+        let (owned, borrowed) = (Views::default(), Views::default());
+        let rec = running();
+        owned.open(&rec);
+        borrowed.open(&rec);
+        let mut last = finish(&rec, 2);
+        last.finish.as_mut().unwrap().output = Some(serde_json::json!({"content": "done"}));
+        for w in [write(&rec, 0, 2), last] {
+            borrowed.committed(Cow::Borrowed(&w), 7);
+            owned.committed(Cow::Owned(w), 7);
+        }
+        let (Some(Found::Ended(a, ae)), Some(Found::Ended(b, be))) =
+            (owned.get(rec.run_id), borrowed.get(rec.run_id))
+        else {
+            panic!("two ended views");
+        };
+        assert_eq!((&a, &ae), (&b, &be));
+        assert_eq!(a.output, Some(serde_json::json!({"content": "done"})));
+        assert_eq!(ae.len(), 3);
+    }
+
+    #[test]
     fn an_ended_view_says_so_then_expires() {
         let views = Views::default();
         let rec = running();
         views.open(&rec);
-        views.committed(&finish(&rec, 0), 5);
+        views.committed(Cow::Borrowed(&finish(&rec, 0)), 5);
         let Some(Found::Ended(r, events)) = views.get(rec.run_id) else {
             panic!("an ended view");
         };
@@ -318,7 +366,7 @@ mod tests {
         views.open(&rec);
         let mut w = finish(&rec, 0);
         w.finish.as_mut().unwrap().status = RunStatus::Paused;
-        views.committed(&w, 5);
+        views.committed(Cow::Borrowed(&w), 5);
         assert!(views.get(rec.run_id).is_none());
     }
 
@@ -338,7 +386,7 @@ mod tests {
         for _ in 0..MAX_VIEWS {
             let rec = running();
             views.open(&rec);
-            views.committed(&finish(&rec, 0), 1);
+            views.committed(Cow::Borrowed(&finish(&rec, 0)), 1);
             ended.push(rec.run_id);
         }
         let new = running();

@@ -82,8 +82,11 @@ async fn commit<B: Transact>(backend: &mut B, batch: &mut Vec<Request>) -> bool 
     let mut webhooks = false;
     match result {
         Ok(outs) => {
-            for ((_, reply), out) in batch.drain(..).zip(outs) {
+            for ((op, reply), out) in batch.drain(..).zip(outs) {
                 webhooks |= batch::queued_webhook(&out);
+                // Dropped before answering: a caller that shares the op's data (a run's write)
+                // then holds it alone, and may take it instead of copying.
+                drop(op);
                 let _ = reply.send(out);
             }
         }
@@ -104,6 +107,7 @@ async fn commit<B: Transact>(backend: &mut B, batch: &mut Vec<Request>) -> bool 
             for (op, reply) in batch.drain(..) {
                 let out = backend.transact_one(&op).await;
                 webhooks |= batch::queued_webhook(&out);
+                drop(op);
                 let _ = reply.send(out);
             }
         }
