@@ -298,7 +298,21 @@ async fn webhook_urls_reach_the_outbox_when_the_run_ends(backend: Backend) {
         return;
     };
     let engine = engine(&db);
-    let wf = three_steps("hooked").db(&engine).build().unwrap();
+    // The run holds in its step until released, so that "before it ends" is a fact, not a
+    // race with a run that finishes in a millisecond.
+    let release = Arc::new(Notify::new());
+    let held = release.clone();
+    let wf = Workflow::builder("hooked")
+        .step(Step::new("hold", move |_| {
+            let held = held.clone();
+            async move {
+                held.notified().await;
+                Ok(StepOutput::text("done"))
+            }
+        }))
+        .db(&engine)
+        .build()
+        .unwrap();
     let mut req = RunRequest::new("x");
     req.webhook_url = Some("http://127.0.0.1:9/hook".into());
     let run = wf.run_background(req).await.unwrap();
@@ -308,6 +322,7 @@ async fn webhook_urls_reach_the_outbox_when_the_run_ends(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
+    release.notify_one();
     finished(&engine, run.run_id).await;
     let hooks = engine.store().list_webhooks(run.run_id).await.unwrap();
     assert_eq!(hooks.len(), 1);
