@@ -392,7 +392,8 @@ async fn claim(tx: &impl WriteTx, req: &ClaimRequest, now: Millis) -> StoreResul
 }
 
 /// The runs with the state of their sessions (see [`StartingRun`]), read in the transaction
-/// that claimed or created them: one statement for all of them.
+/// that claimed or created them (one query for all of them on PostgreSQL; a lookup by key per
+/// session on SQLite, whose statements cost no round trip).
 async fn starting(tx: &impl WriteTx, runs: Vec<RunRecord>) -> StoreResult<Vec<StartingRun>> {
     // A child run starts from its parent's state, never from the stored one.
     let top = |r: &RunRecord| r.parent_run_id.is_none();
