@@ -37,6 +37,16 @@ async fn create_and_claim(s: &dyn Store) -> RunRecord {
     s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0)
 }
 
+/// The finish of a write that completes a run with `output`.
+fn completed(output: Option<Value>) -> Option<RunFinish> {
+    Some(RunFinish {
+        status: RunStatus::Completed,
+        output,
+        error: None,
+        pause_expires_at: None,
+    })
+}
+
 fn ev(n: u64) -> NewEvent {
     NewEvent {
         event_type: "StepStarted".into(),
@@ -177,12 +187,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
     let mut last = write(&run, 3, 2);
     last.checkpoints = vec![("step:0".into(), json!({"content": "x"}))];
     last.session_state = Some(json!({"count": 2}));
-    last.finish = Some(RunFinish {
-        status: RunStatus::Completed,
-        output: Some(json!({"content": "done"})),
-        error: None,
-        pause_expires_at: None,
-    });
+    last.finish = completed(Some(json!({"content": "done"})));
     s.write(last.into()).await.unwrap();
     let rec = s.get_run(run.run_id).await.unwrap().unwrap();
     assert_eq!(rec.status, RunStatus::Completed);
@@ -424,12 +429,7 @@ async fn purge_deletes_only_old_finished_runs(backend: Backend) {
     let live = s.create_run(new_run("wf", "s")).await.unwrap();
     let run = s.claim(&claim_req("a", 1, 60_000)).await.unwrap().remove(0);
     let mut w = write(&run, 0, 2);
-    w.finish = Some(RunFinish {
-        status: RunStatus::Completed,
-        output: None,
-        error: None,
-        pause_expires_at: None,
-    });
+    w.finish = completed(None);
     s.write(w.into()).await.unwrap();
     assert_eq!(s.purge_finished(0).await.unwrap(), 0);
     assert_eq!(s.purge_finished(now_millis() + 1000).await.unwrap(), 1);
@@ -485,12 +485,7 @@ async fn event_scopes_are_stored_and_listed(backend: Backend) {
     s.write(first.into()).await.unwrap();
     let mut last = write(&run, 3, 0);
     last.events = vec![scoped(3, Some("tool:0:1")), scoped(4, None)];
-    last.finish = Some(RunFinish {
-        status: RunStatus::Completed,
-        output: None,
-        error: None,
-        pause_expires_at: None,
-    });
+    last.finish = completed(None);
     s.write(last.into()).await.unwrap();
     assert_eq!(
         s.load_scopes(run.run_id).await.unwrap(),
@@ -630,12 +625,7 @@ async fn record_after_write_matches_the_store(backend: Backend) {
     let s = &db.store;
     let finishes = [
         None,
-        Some(RunFinish {
-            status: RunStatus::Completed,
-            output: Some(json!({"content": "done", "n": [1, 2]})),
-            error: None,
-            pause_expires_at: None,
-        }),
+        completed(Some(json!({"content": "done", "n": [1, 2]}))),
         Some(RunFinish {
             status: RunStatus::Failed,
             output: None,
@@ -823,12 +813,7 @@ async fn a_completed_runs_output_is_stored_once(backend: Backend) {
             created_at: at,
             scope: None,
         }];
-        last.finish = Some(RunFinish {
-            status: RunStatus::Completed,
-            output: Some(expected.clone()),
-            error: None,
-            pause_expires_at: None,
-        });
+        last.finish = completed(Some(expected.clone()));
         s.write(last.into()).await.unwrap();
         let events = s.read_events(id, 1, 10).await.unwrap();
         assert_eq!(&*events[0].payload, payload);
@@ -907,12 +892,7 @@ async fn starting_runs_carry_their_sessions_state(backend: Backend) {
     let run = s.claim(&claim_req("a", 1, 10_000)).await.unwrap().remove(0);
     let mut last = write(&run, 0, 1);
     last.session_state = Some(json!({"count": 2}));
-    last.finish = Some(RunFinish {
-        status: RunStatus::Completed,
-        output: None,
-        error: None,
-        pause_expires_at: None,
-    });
+    last.finish = completed(None);
     s.write(last.into()).await.unwrap();
     let state = Some(json!({"count": 2}));
     let queued = s.create_starting(new_run("wf", "s")).await.unwrap();
