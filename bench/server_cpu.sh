@@ -15,6 +15,7 @@
 # runs/s stays under C / P: use a short interval, e.g. 10 ms, to measure the server.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 runs=6000; conc=64; mode=background; rounds=3; poll=50; bins=()
 while [ $# -gt 0 ]; do
@@ -29,18 +30,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#bins[@]} -eq 0 ]; then
-    cargo build --release -q -p kern-cli
-    bins=("${CARGO_TARGET_DIR:-target}/release/kern")
+    bins=("$(kern_release)")
 fi
 client="${bins[0]}"
 port="${KERN_BENCH_PORT:-17790}"
 work="$(mktemp -d)"
 pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'demo_stop; rm -rf "$work"' EXIT
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz="$(getconf CLK_TCK)"
@@ -48,19 +44,13 @@ hz="$(getconf CLK_TCK)"
 printf '%-40s %5s %9s %8s %8s %9s %10s %8s\n' binary round runs/s start50 start99 first50 cpu_ms/run rss_MB
 for round in $(seq 1 "$rounds"); do
     for bin in "${bins[@]}"; do
-        rm -f "$work"/k.db*
-        "$bin" --db "$work/k.db" serve --demo --port "$port" 2>"$work/log" &
-        pid=$!
-        for _ in $(seq 1 100); do
-            curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && break
-            sleep 0.1
-        done
+        demo_start "$bin" "$work/k.db" "$port" "$work/log"
         before="$(ticks "$pid")"
         "$client" bench --url "http://127.0.0.1:$port" --kind workflows --id bench3 -n "$runs" \
             -c "$conc" --mode "$mode" --poll-interval "$poll" --json >"$work/report.json"
         after="$(ticks "$pid")"
         rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
-        kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+        demo_stop
         python3 - "$work/report.json" "$bin" "$round" "$before" "$after" "$hz" "$rss" <<'EOF'
 import json, sys
 path, bin_, rnd, before, after, hz, rss = sys.argv[1:]

@@ -12,6 +12,7 @@
 # build of this checkout.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 runs=4000; conc=64; poll=10; bins=()
 while [ $# -gt 0 ]; do
@@ -24,19 +25,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#bins[@]} -eq 0 ]; then
-    cargo build --release -q -p kern-cli
-    bins=("${CARGO_TARGET_DIR:-target}/release/kern")
+    bins=("$(kern_release)")
 fi
 command -v perf >/dev/null || { echo "syscalls.sh needs perf (linux-perf)" >&2; exit 2; }
 client="${bins[0]}"
 port="${KERN_BENCH_PORT:-17796}"
 work="$(mktemp -d)"
 pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'demo_stop; rm -rf "$work"' EXIT
 
 events="context-switches,task-clock"
 for call in fsync fdatasync pwrite64 pread64 futex write writev read recvfrom epoll_wait; do
@@ -44,20 +40,14 @@ for call in fsync fdatasync pwrite64 pread64 futex write writev read recvfrom ep
 done
 
 for bin in "${bins[@]}"; do
-    rm -f "$work"/k.db*
-    "$bin" --db "$work/k.db" serve --demo --port "$port" 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 1 100); do
-        curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && break
-        sleep 0.1
-    done
+    demo_start "$bin" "$work/k.db" "$port" "$work/log"
     perf stat -e "$events" -p "$pid" -o "$work/stat" &
     stat=$!
     sleep 0.5 # perf attaches
     "$client" bench --url "http://127.0.0.1:$port" --kind workflows --id bench3 -n "$runs" \
         -c "$conc" --poll-interval "$poll" --json >"$work/report.json"
     kill -INT "$stat"; wait "$stat" 2>/dev/null || true
-    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+    demo_stop
     echo "== $bin"
     python3 - "$work/report.json" "$work/stat" "$runs" <<'EOF'
 import json, re, sys

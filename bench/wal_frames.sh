@@ -13,6 +13,7 @@
 # frames per run by b-tree (pages are named with SQLite's dbstat view).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 runs=1200; conc=64; bin=""
 while [ $# -gt 0 ]; do
@@ -24,28 +25,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$bin" ]; then
-    cargo build --release -q -p kern-cli
-    bin="${CARGO_TARGET_DIR:-target}/release/kern"
+    bin="$(kern_release)"
 fi
 port="${KERN_BENCH_PORT:-17797}"
 work="$(mktemp -d)"
 pid=""
-cleanup() {
-    if [ -n "$pid" ]; then
-        kill -CONT "$pid" 2>/dev/null || true
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'demo_stop; rm -rf "$work"' EXIT
 
-"$bin" --db "$work/k.db" serve --demo --port "$port" 2>"$work/log" &
-pid=$!
-for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && break
-    sleep 0.1
-done
+demo_start "$bin" "$work/k.db" "$port" "$work/log"
 "$bin" bench --url "http://127.0.0.1:$port" --kind workflows --id bench3 -n "$runs" -c "$conc" \
     --poll-interval 10 | sed -n 2p
 kill -STOP "$pid"
