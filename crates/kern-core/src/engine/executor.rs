@@ -67,14 +67,7 @@ fn is_local(inner: &EngineInner, run_id: RunId) -> bool {
 pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason) {
     // Whatever the reason, the run's row changes (or changed) other than through its log.
     inner.views.forget(run_id);
-    let local = inner.local.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(run) = local.get(&run_id) {
-        let mut stop = run.stop.lock().unwrap_or_else(|e| e.into_inner());
-        if stop.is_none() {
-            *stop = Some(reason);
-        }
-        run.token.cancel();
-    }
+    set_stop(inner, run_id, reason, true);
 }
 
 /// Gives a local run the reason it will stop for, without stopping it yet: for a stop whose
@@ -82,11 +75,19 @@ pub(crate) fn stop_local(inner: &EngineInner, run_id: RunId, reason: StopReason)
 /// recorded cause first (the cancel poll, a heartbeat, a notification, which know no reason)
 /// stops it with this reason. The first reason set wins, as in [`stop_local`].
 pub(crate) fn stop_reason(inner: &EngineInner, run_id: RunId, reason: StopReason) {
+    set_stop(inner, run_id, reason, false);
+}
+
+/// Sets a local run's stop reason unless it has one, and cancels it if `cancel`.
+fn set_stop(inner: &EngineInner, run_id: RunId, reason: StopReason, cancel: bool) {
     let local = inner.local.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(run) = local.get(&run_id) {
         let mut stop = run.stop.lock().unwrap_or_else(|e| e.into_inner());
         if stop.is_none() {
             *stop = Some(reason);
+        }
+        if cancel {
+            run.token.cancel();
         }
     }
 }
