@@ -19,8 +19,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest import Server, agents_config, load_fake_openai
@@ -106,11 +108,59 @@ def kern(
     s.stop()
 
 
+class SessionLists:
+    """The UI's session listings (`GET /sessions?type=…`) of one page: how many are in flight,
+    and how many of each type have been answered.
+
+    The UI adds a new chat's session to its sidebar when the run starts, and replaces the whole
+    sidebar with each listing it receives. A foreground run's session is listed once the run
+    ends, so a listing answered after a run started drops that run's entry until the next
+    listing. A person does not type before the sidebar has loaded; `chat` waits for it too.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.in_flight = 0
+        self.answered: dict[str, int] = {}
+        page.on("request", self._sent)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    @staticmethod
+    def _kind(request: Any) -> str | None:
+        url = urlparse(request.url)
+        if request.method != "GET" or url.path != "/sessions":
+            return None
+        return parse_qs(url.query).get("type", [""])[0]
+
+    def _sent(self, request: Any) -> None:
+        if self._kind(request) is not None:
+            self.in_flight += 1
+
+    def _ended(self, request: Any) -> None:
+        kind = self._kind(request)
+        if kind is not None:
+            self.in_flight -= 1
+            self.answered[kind] = self.answered.get(kind, 0) + 1
+
+    def settle(self, page: Page, kind: str) -> None:
+        """Waits until a listing of `kind` has been answered and none is in flight."""
+        deadline = time.monotonic() + 30
+        while self.in_flight or not self.answered.get(kind):
+            assert time.monotonic() < deadline, (
+                f"the UI's {kind} sessions did not load: {self.answered}, {self.in_flight} in flight"
+            )
+            page.wait_for_timeout(20)  # lets Playwright dispatch the page's request events
+
+
+LISTS: weakref.WeakKeyDictionary[Page, SessionLists] = weakref.WeakKeyDictionary()
+
+
 @pytest.fixture
 def ui(browser: Browser, agent_ui: str, kern: Server) -> Iterator[Page]:
     """Agent UI connected to kern serve: its endpoint typed into its sidebar, as a person does."""
     context = browser.new_context(base_url=agent_ui, viewport={"width": 1400, "height": 900})
     page = context.new_page()
+    LISTS[page] = SessionLists(page)
     page.goto("/")
     page.get_by_text("localhost:7777", exact=False).first.click()
     endpoint = page.locator("aside input[type='text']")
@@ -138,9 +188,11 @@ def settled_session_runs(kern: Server, kind: str) -> list[dict]:
         time.sleep(0.05)  # polling the server's state: no event to wait on
 
 
-def chat(page: Page, message: str) -> None:
+def chat(page: Page, message: str, kind: str = "agent") -> None:
+    """Sends `message` once the sidebar holds the server's `kind` sessions (see SessionLists)."""
     box = page.get_by_placeholder("Ask anything")
     expect(box).to_be_enabled()
+    LISTS[page].settle(page, kind)
     box.fill(message)
     box.press("Enter")
 
@@ -189,7 +241,7 @@ def test_team_chat(ui: Page, kern: Server) -> None:
     ui.locator("aside button[role='combobox']").first.click()
     ui.get_by_role("option", name="Team").click()
     expect(ui.locator("aside")).to_contain_text("Research team")
-    chat(ui, "Research durable execution")
+    chat(ui, "Research durable execution", "team")
     expect(last_answer(ui)).to_have_text(ANSWER)
     runs = settled_session_runs(kern, "team")
     assert [r["status"] for r in runs] == ["COMPLETED"]
