@@ -1,12 +1,14 @@
 //! Resumable subscriptions: from every index, while the run writes, from another process.
 
 use futures::StreamExt;
-use kern_core::engine::Engine;
+use kern_core::engine::{Engine, EngineConfig};
+use kern_core::store::ComponentKind;
 use kern_core::store::RunStatus;
 use kern_core::workflow::*;
 use kern_core::EngineError;
 use kern_testkit::{
-    assert_gapless, both_backends, collect, engine, finished, json, stored, Backend, TestDb,
+    assert_gapless, both_backends, collect, engine, finished, json, stored, Backend, CountingStore,
+    TestDb,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,6 +142,98 @@ async fn another_process_follows_the_live_tail(backend: Backend) {
     assert_eq!(got.last().unwrap().event_type, "WorkflowCompleted");
 }
 
+/// Reads the stream until step `i` has started, then lets it go on: each step's events are
+/// committed after the subscriber has seen the previous ones, so they reach it live.
+async fn follow_step_by_step(
+    stream: &mut (impl futures::Stream<Item = kern_core::EngineResult<kern_core::store::StoredEvent>>
+              + Unpin),
+    steps: usize,
+    gate: &Semaphore,
+) -> Vec<kern_core::store::StoredEvent> {
+    let mut got = Vec::new();
+    for i in 0..steps {
+        loop {
+            let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("live event in time")
+                .unwrap()
+                .unwrap();
+            let started = e.event_type == "StepStarted" && json(&e)["step_name"] == format!("s{i}");
+            got.push(e);
+            if started {
+                break;
+            }
+        }
+        gate.add_permits(1);
+    }
+    got
+}
+
+/// A stream of a run this process executes reads the store at most at its start and at its
+/// end, however many events it carries: the live channel brings the rest (`bus`'s module docs
+/// say exactly when the store is read). A foreground stream, subscribed before its run could
+/// write, does not even read at its start.
+async fn streams_of_local_runs_read_the_store_only_at_their_ends(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let counting = CountingStore::new(db.store.clone());
+    let engine = Engine::builder(counting.clone())
+        .config(EngineConfig {
+            // The safety-net poll would read too; a slow machine must not make it fire.
+            subscription_poll_interval: Duration::from_secs(600),
+            ..Default::default()
+        })
+        .build();
+    let gate = Arc::new(Semaphore::new(0));
+    let steps = 8;
+    let _wf = gated(&engine, "g", steps, gate.clone());
+
+    // Foreground: only the end is read (is the log over at its terminal event?).
+    let run = engine
+        .run_stream(ComponentKind::Workflow, "g", "x")
+        .await
+        .unwrap();
+    let run_id = run.run_id();
+    let mut stream = run.into_raw();
+    let mut got = follow_step_by_step(&mut stream, steps, &gate).await;
+    got.extend(collect(stream).await);
+    let (reads, get_runs) = (counting.calls("read_events"), counting.calls("get_run"));
+    assert_eq!(got, stored(&engine, run_id).await);
+    assert_eq!(
+        got.len(),
+        1 + 3 * steps + 1,
+        "every event, to WorkflowCompleted"
+    );
+    assert_eq!(
+        (reads, get_runs),
+        (1, 0),
+        "store reads of the foreground stream"
+    );
+
+    // Background, subscribed after the start: the run and its log so far, then the end.
+    counting.reset();
+    let run = engine
+        .start(ComponentKind::Workflow, "g", "y")
+        .await
+        .unwrap();
+    let mut stream = engine.subscribe(run.run_id, None).await.unwrap();
+    let mut got = follow_step_by_step(&mut stream, steps, &gate).await;
+    got.extend(collect(stream).await);
+    let (reads, get_runs) = (counting.calls("read_events"), counting.calls("get_run"));
+    assert_eq!(got, stored(&engine, run.run_id).await);
+    assert_eq!(
+        got.len(),
+        1 + 3 * steps + 1,
+        "every event, to WorkflowCompleted"
+    );
+    assert_eq!(
+        (reads, get_runs),
+        (2, 1),
+        "store reads of the background subscription"
+    );
+}
+
 async fn subscribing_to_an_unknown_run_is_not_found(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -155,5 +249,6 @@ async fn subscribing_to_an_unknown_run_is_not_found(backend: Backend) {
 both_backends!(
     subscribers_from_every_index_see_the_exact_log,
     another_process_follows_the_live_tail,
+    streams_of_local_runs_read_the_store_only_at_their_ends,
     subscribing_to_an_unknown_run_is_not_found,
 );

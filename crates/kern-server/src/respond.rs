@@ -8,7 +8,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::stream::BoxStream;
-use kern_core::engine::RunStream;
 use kern_core::store::{RunRecord, RunStatus, StoredEvent};
 use serde_json::{json, Value};
 
@@ -40,14 +39,10 @@ pub(crate) fn accepted(run: &RunRecord) -> Response {
 }
 
 /// An event stream (SSE) over `frames`, with the server's keep-alive comments, ended when the
-/// server stops streams; `guard` (a foreground run's stream) is dropped with the body, which
-/// cancels that run when the client goes away before its end.
-pub(crate) fn sse_response(
-    st: &AppState,
-    frames: BoxStream<'static, Frame>,
-    guard: Option<RunStream>,
-) -> Response {
-    SseBody::new(frames, st.keep_alive, &st.streams_closed, guard).into_response()
+/// server stops streams. The frames are dropped with the body: a foreground run's
+/// (`RunStream::into_raw`) cancel that run when the client goes away before its end.
+pub(crate) fn sse_response(st: &AppState, frames: BoxStream<'static, Frame>) -> Response {
+    SseBody::new(frames, st.keep_alive, &st.streams_closed).into_response()
 }
 
 /// One run as its `GET` answers it (see [`wire::run_document`]).

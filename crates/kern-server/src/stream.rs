@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
-use kern_core::engine::{Engine, EventStream, RunStream};
+use kern_core::engine::{Engine, EventStream};
 use kern_core::store::{RunRecord, StoredEvent};
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -177,32 +177,28 @@ pub(crate) async fn resume_frames(
 }
 
 /// An SSE response body: frames, `: keepalive` comments when idle, and an end when the server
-/// shuts down. It owns the foreground run's [`RunStream`] (if any), so dropping the body (the
-/// client went away) cancels that run.
+/// shuts down. A foreground run's frames come from its `RunStream` (`RunStream::into_raw`), so
+/// dropping the body before the run's end (the client went away) cancels that run.
 pub(crate) struct SseBody {
     frames: BoxStream<'static, Frame>,
     keepalive: Pin<Box<Sleep>>,
     period: Duration,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
-    /// Kept only to be dropped with the body.
-    _guard: Option<RunStream>,
     done: bool,
 }
 
 impl SseBody {
-    /// A body over `frames`; `guard` is dropped (cancelling its run) with the body.
+    /// A body over `frames`.
     pub(crate) fn new(
         frames: BoxStream<'static, Frame>,
         period: Duration,
         shutdown: &CancellationToken,
-        guard: Option<RunStream>,
     ) -> Self {
         Self {
             frames,
             keepalive: Box::pin(tokio::time::sleep(period)),
             period,
             shutdown: Box::pin(shutdown.clone().cancelled_owned()),
-            _guard: guard,
             done: false,
         }
     }

@@ -2,7 +2,8 @@
 //! backend ([`TestDb`], [`both_backends!`]), waiting on a condition with a deadline
 //! ([`wait_until`], [`wait_for`] and their blocking twins), an engine for tests and what they
 //! read back from it ([`engine`], [`stored`], [`finished`], [`assert_gapless`]), checks on a
-//! run's log ([`assert_joined_content`]), and the plumbing of crash tests ([`crash`]).
+//! run's log ([`assert_joined_content`]), a store that counts what is asked of it
+//! ([`CountingStore`]), and the plumbing of crash tests ([`crash`]).
 //!
 //! It does not start servers or the `kern` binary, and knows no HTTP or SSE: those helpers
 //! belong to `kern-server` and `kern-cli`, whose tests keep them in their own `tests/common`
@@ -15,10 +16,12 @@
 //! vacuously, unless `KERN_REQUIRE_PG=1` (set by `scripts/test` and CI), which makes a missing
 //! server a failure.
 
+mod counting;
 pub mod crash;
 mod events;
 mod runs;
 mod wait;
+pub use counting::CountingStore;
 pub use events::{assert_joined_content, kept_events};
 pub use runs::{
     assert_gapless, assert_gapless_payloads, children, collect, engine, engine_on, finished, json,

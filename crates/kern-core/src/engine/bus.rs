@@ -6,6 +6,21 @@
 //! (a gap, lag, a wake-up from another process, or the poll timer), it reads the store again.
 //! So the stream has no gap and no duplicate whatever the timing, and the in-memory channel is
 //! only an accelerator: losing a live message costs latency, never an event.
+//!
+//! Exactly when the store is read:
+//! - once when the subscription starts, unless it is *fresh*: registered before anything
+//!   could write the run's log past its first index (a foreground run subscribed before its
+//!   driver is spawned), so every event reaches it live;
+//! - again while a read returns a full batch ([`READ_BATCH`]): more may follow;
+//! - after anything but the next event in sequence arrived live (a gap, lag, a wake-up, a
+//!   closed channel), and when the poll timer fires;
+//! - once at the event that ends the run (or pauses it), to see whether the log goes on past
+//!   it (a requeued or continued run).
+//!
+//! Not after a live event that continues the sequence: registered before the read, the channel
+//! carries every event committed after it, in order, so the next one comes live too (or its
+//! absence shows as a gap or lag). A stream of a local run therefore reads the store at most
+//! twice, however many events it carries.
 
 use crate::error::{EngineError, EngineResult};
 use crate::event::is_terminal_for;
@@ -110,6 +125,9 @@ struct Subscription {
     buffer: VecDeque<StoredEvent>,
     rx: broadcast::Receiver<BusMsg>,
     poll: PollPolicy,
+    /// The store may hold events past `next` that the live channel will not bring: read it
+    /// before following the channel.
+    stale: bool,
     done: bool,
 }
 
@@ -140,12 +158,14 @@ impl Subscription {
                 }
                 return Some(Ok(e));
             }
-            match self.catch_up().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
+            if self.stale {
+                match self.catch_up().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
                 }
             }
             if let Err(e) = self.follow_live().await {
@@ -155,20 +175,25 @@ impl Subscription {
         }
     }
 
-    /// Reads the store from `next`; true if it found anything.
+    /// Reads the store from `next`; true if it found anything. Fewer than a batch means the
+    /// read reached the end of the log: what is committed after it comes live (registered
+    /// before the read), so the store is not stale.
     async fn catch_up(&mut self) -> EngineResult<bool> {
         let events = self
             .store
             .read_events(self.run_id, self.next, READ_BATCH)
             .await?;
+        self.stale = events.len() >= READ_BATCH;
         let found = !events.is_empty();
         self.buffer.extend(events);
         Ok(found)
     }
 
-    /// Waits for the next live event; returns with the buffer filled, or empty when the store
-    /// should be read again.
+    /// Waits for the next live event; returns with the buffer filled (the next event in
+    /// sequence), or empty and `stale` when the store should be read again.
     async fn follow_live(&mut self) -> EngineResult<()> {
+        // Whatever ends the wait but the next event in sequence sends us to the store.
+        self.stale = true;
         let interval = if (self.poll.is_local)(self.run_id) {
             self.poll.local
         } else {
@@ -182,6 +207,7 @@ impl Subscription {
                     Ok(BusMsg::Event(e)) if e.event_index < self.next => continue,
                     Ok(BusMsg::Event(e)) if e.event_index == self.next => {
                         self.buffer.push_back(e);
+                        self.stale = false;
                         return Ok(());
                     }
                     // A gap, a remote wake-up, lag or a closed channel: go to the store.
@@ -207,13 +233,19 @@ impl Subscription {
     }
 }
 
-/// Subscribes to `run_id`'s log from `from_index` (0 for everything).
+/// Subscribes to `run_id`'s log from `from_index` (0 for everything). `fresh`: nothing can
+/// have been committed past `from_index` yet, and nothing will be but by this process after
+/// this call (a foreground run whose driver is spawned after it), so the stream starts on the
+/// live channel without reading the store. (Should another process write the log after all,
+/// having taken the run over when its lease expired, its events show as a gap or when the
+/// poll timer fires, and the store is read then.)
 pub(crate) fn subscribe(
     store: Arc<dyn Store>,
     bus: Arc<Bus>,
     run_id: RunId,
     from_index: u64,
     poll: PollPolicy,
+    fresh: bool,
 ) -> EventStream {
     let rx = bus.register(run_id);
     let sub = Subscription {
@@ -224,6 +256,7 @@ pub(crate) fn subscribe(
         buffer: VecDeque::new(),
         rx,
         poll,
+        stale: !fresh,
         done: false,
     };
     Box::pin(futures::stream::unfold(sub, |mut sub| async move {
@@ -287,6 +320,7 @@ mod tests {
                 remote: Duration::from_millis(10),
                 is_local: Arc::new(|_| false),
             },
+            stale: true,
             done: false,
         }
     }
@@ -358,6 +392,7 @@ mod tests {
             id,
             0,
             subscription(store, id, vec![]).poll.clone(),
+            false,
         );
         let indices: Vec<u64> = from_start.map(|e| e.unwrap().event_index).collect().await;
         assert_eq!(indices, [0, 1, 2]);

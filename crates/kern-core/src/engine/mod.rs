@@ -587,6 +587,15 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// What [`Engine::start_foreground`] started.
+struct Foreground {
+    record: RunRecord,
+    /// The task driving the run; `None` when an idempotency key returned someone else's run.
+    handle: Option<tokio::task::JoinHandle<()>>,
+    /// The run's events from the first, when asked for.
+    events: Option<EventStream>,
+}
+
 impl Engine {
     /// A builder for an engine over `store`.
     pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
@@ -852,28 +861,36 @@ impl Engine {
         req: impl Into<RunRequest>,
     ) -> EngineResult<(RunRecord, EventStream)> {
         let record = self.start(kind, id, req).await?;
-        let events = self.subscribe_from(record.run_id, 0);
+        let events = self.subscribe_from(record.run_id, 0, false);
         Ok((record, events))
     }
 
     /// Creates a foreground run and drives it in a task. `None` for the task when an
     /// idempotency key returned an existing run: that run is someone else's to drive.
+    ///
+    /// With `subscribe`, also the run's events from the first: for a run of ours, subscribed
+    /// before its driver is spawned, so they all come live and the store is not read for them
+    /// (see `bus`); for someone else's, a subscription like any other.
     async fn start_foreground(
         &self,
         kind: ComponentKind,
         id: &str,
         req: RunRequest,
-    ) -> EngineResult<(RunRecord, Option<tokio::task::JoinHandle<()>>)> {
+        subscribe: bool,
+    ) -> EngineResult<Foreground> {
         let component = self.component(kind, id)?;
         let new = self.new_run(&*component, &req, false)?;
         let proposed = new.run_id;
         let run = self.inner.store.create_starting(new).await?;
         let record = run.record.clone();
-        if record.run_id != proposed {
-            return Ok((record, None));
-        }
-        let handle = executor::spawn_drive(self.clone(), component, run, None);
-        Ok((record, Some(handle)))
+        let ours = record.run_id == proposed;
+        let events = subscribe.then(|| self.subscribe_from(record.run_id, 0, ours));
+        let handle = ours.then(|| executor::spawn_drive(self.clone(), component, run, None));
+        Ok(Foreground {
+            record,
+            handle,
+            events,
+        })
     }
 
     /// Runs in the foreground and returns the finished run. The run is recorded like any
@@ -884,7 +901,8 @@ impl Engine {
         id: &str,
         req: impl Into<RunRequest>,
     ) -> EngineResult<RunRecord> {
-        let (record, handle) = self.start_foreground(kind, id, req.into()).await?;
+        let Foreground { record, handle, .. } =
+            self.start_foreground(kind, id, req.into(), false).await?;
         let Some(handle) = handle else {
             return self.wait(record.run_id).await;
         };
@@ -908,8 +926,15 @@ impl Engine {
         id: &str,
         req: impl Into<RunRequest>,
     ) -> EngineResult<RunStream> {
-        let (record, handle) = self.start_foreground(kind, id, req.into()).await?;
-        let events = self.subscribe_from(record.run_id, 0);
+        let Foreground {
+            record,
+            handle,
+            events,
+        } = self.start_foreground(kind, id, req.into(), true).await?;
+        let events = match events {
+            Some(events) => events,
+            None => self.subscribe_from(record.run_id, 0, false),
+        };
         Ok(RunStream {
             guard: CancelOnDrop {
                 engine: self.clone(),
@@ -951,7 +976,7 @@ impl Engine {
             // Nothing was missed and nothing will come.
             return Ok(Box::pin(futures::stream::empty()));
         }
-        Ok(self.subscribe_from(run_id, from))
+        Ok(self.subscribe_from(run_id, from, false))
     }
 
     /// Like [`subscribe`](Self::subscribe), with events parsed.
@@ -966,7 +991,8 @@ impl Engine {
             .map(|r| r.and_then(parse_event)))
     }
 
-    fn subscribe_from(&self, run_id: RunId, from: u64) -> EventStream {
+    /// The run's events from `from`; `fresh` as `bus::subscribe` says.
+    fn subscribe_from(&self, run_id: RunId, from: u64, fresh: bool) -> EventStream {
         let config = &self.inner.config;
         let weak = Arc::downgrade(&self.inner);
         let remote = if self.inner.store.notifications().is_some() {
@@ -993,6 +1019,7 @@ impl Engine {
             run_id,
             from,
             poll,
+            fresh,
         )
     }
 
@@ -1004,7 +1031,7 @@ impl Engine {
             .ok_or(EngineError::RunNotFound(run_id))?;
         // A paused run waits for a human: it is as far as it goes until continued.
         if !run.has_completed() && run.status != RunStatus::Paused {
-            let mut events = self.subscribe_from(run_id, run.event_count);
+            let mut events = self.subscribe_from(run_id, run.event_count, false);
             while let Some(e) = events.next().await {
                 e?;
             }

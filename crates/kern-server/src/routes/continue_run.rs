@@ -77,7 +77,7 @@ pub(crate) async fn continue_run(
         (_, true) => {
             // From the RunContinued event (at the paused log's length) to the next end.
             let events = st.engine.subscribe(run.run_id, from.checked_sub(1)).await?;
-            Ok(sse_response(&st, event_frames(events), None))
+            Ok(sse_response(&st, event_frames(events)))
         }
         (false, false) => {
             let settled = st.engine.wait(run.run_id).await?;

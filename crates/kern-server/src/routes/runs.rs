@@ -44,14 +44,13 @@ async fn create_run(State(st): State<AppState>, form: CreateRun) -> ApiResult<Re
         }
         (true, true) => {
             let (_run, events) = engine.start_stream(kind, id, form.request).await?;
-            Ok(sse_response(&st, event_frames(events), None))
+            Ok(sse_response(&st, event_frames(events)))
         }
         (false, true) => {
-            let run = engine.run_stream(kind, id, form.request).await?;
-            // The stream of stored events (passed through as stored); `run` is held by the
-            // body and cancels the run when the body is dropped before the end.
-            let events = engine.subscribe(run.run_id(), None).await?;
-            Ok(sse_response(&st, event_frames(events), Some(run)))
+            // The stored events, passed through as stored; dropped before the run's end
+            // (with the body: the client went away), they cancel the run.
+            let events = engine.run_stream(kind, id, form.request).await?.into_raw();
+            Ok(sse_response(&st, event_frames(events)))
         }
         (false, false) => {
             let run = engine.run(kind, id, form.request).await?;
@@ -202,5 +201,5 @@ async fn resume_run(
         .boxed(),
         Some(run) => resume_frames(&st.engine, &run, last).await?,
     };
-    Ok(sse_response(&st, frames, None))
+    Ok(sse_response(&st, frames))
 }
