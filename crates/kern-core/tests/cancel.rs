@@ -1,14 +1,14 @@
 //! Cancellation: running (async, blocking, parallel), pending, finished, unknown, and from
 //! another process's engine.
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kern_core::engine::{CancelOutcome, Engine};
-use kern_core::store::{RunId, RunStatus};
+use kern_core::store::{ComponentKind, RunFilter, RunId, RunRecord, RunStatus};
 use kern_core::workflow::*;
 use kern_core::EngineError;
 use kern_testkit::{
-    assert_gapless, both_backends, collect, engine, finished, json, names, stored, wait_until,
-    Backend, TestDb,
+    assert_gapless, both_backends, collect, engine, finished, json, names, stored, wait_for,
+    wait_until, Backend, TestDb,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -254,7 +254,68 @@ async fn cancel_from_another_process_reaches_the_owner(backend: Backend) {
     assert!(dropped.load(Ordering::SeqCst));
 }
 
+/// The only run of workflow `id`, once it has ended.
+async fn the_ended_run(engine: &Engine, id: &str) -> RunRecord {
+    let filter = RunFilter {
+        component_id: Some(id.into()),
+        ..Default::default()
+    };
+    wait_for(Duration::from_secs(10), "the run to end", || async {
+        let runs = engine.list_runs(&filter).await.unwrap();
+        match &runs[..] {
+            [run] if run.status.is_terminal() => Ok(run.clone()),
+            _ => Err(format!("{runs:?}")),
+        }
+    })
+    .await
+}
+
+/// A foreground caller that goes away while its run is being created (a dropped request)
+/// leaves no run behind that nobody drives: the run is created, then cancelled at once with
+/// the reason, where it used to stay `running` until its lease expired and then be failed as
+/// if the process had stopped.
+async fn a_caller_gone_during_the_create_cancels_its_run(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = engine(&db);
+    for (id, stream) in [("blocking", false), ("streaming", true)] {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let _wf = Workflow::builder(id)
+            .step(forever("wait", dropped))
+            .db(&engine)
+            .build()
+            .unwrap();
+        // Polled once (the create is under way, nothing has answered yet), then dropped.
+        let gone = if stream {
+            engine
+                .run_stream(ComponentKind::Workflow, id, "x")
+                .map(|r| r.map(|_| ()))
+                .boxed()
+                .now_or_never()
+        } else {
+            engine
+                .run(ComponentKind::Workflow, id, "x")
+                .map(|r| r.map(|_| ()))
+                .boxed()
+                .now_or_never()
+        };
+        assert!(
+            gone.is_none(),
+            "{id}: the create cannot be done at the first poll"
+        );
+        let run = the_ended_run(&engine, id).await;
+        assert_eq!(run.status, RunStatus::Cancelled, "{id}: {run:?}");
+        assert_eq!(run.error.as_deref(), Some("the caller went away"), "{id}");
+        assert_eq!(run.attempt, 1, "{id}: never recovered");
+        let events = stored(&engine, run.run_id).await;
+        assert_gapless(&events, 0);
+        assert_eq!(events.last().unwrap().event_type, "WorkflowCancelled");
+    }
+}
+
 both_backends!(
+    a_caller_gone_during_the_create_cancels_its_run,
     cancel_drops_the_running_step_at_once,
     blocking_steps_can_watch_the_cancel_flag,
     cancelling_a_parallel_step_drops_every_branch,

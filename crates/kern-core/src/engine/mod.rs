@@ -590,6 +590,8 @@ impl Drop for CancelOnDrop {
 /// What [`Engine::start_foreground`] started.
 struct Foreground {
     record: RunRecord,
+    /// Cancels the run if dropped armed: armed when the run is ours to drive.
+    guard: CancelOnDrop,
     /// The task driving the run; `None` when an idempotency key returned someone else's run.
     handle: Option<tokio::task::JoinHandle<()>>,
     /// The run's events from the first, when asked for.
@@ -871,6 +873,12 @@ impl Engine {
     /// With `subscribe`, also the run's events from the first: for a run of ours, subscribed
     /// before its driver is spawned, so they all come live and the store is not read for them
     /// (see `bus`); for someone else's, a subscription like any other.
+    ///
+    /// The create and the spawn happen in a task of their own, so that a caller who goes away
+    /// meanwhile (a dropped request) cannot leave a created run undriven: it would stay
+    /// `running` under this process's lease until the lease expired, then be recovered and
+    /// failed as if the process had stopped. A run whose caller left during its create is
+    /// driven and cancelled at once instead, with its event and the reason.
     async fn start_foreground(
         &self,
         kind: ComponentKind,
@@ -880,6 +888,27 @@ impl Engine {
     ) -> EngineResult<Foreground> {
         let component = self.component(kind, id)?;
         let new = self.new_run(&*component, &req, false)?;
+        let engine = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            // Unsent (the caller left), the run's guard is dropped here and cancels it; so it
+            // is if the caller drops what was sent before taking it.
+            let _ = tx.send(engine.create_foreground(component, new, subscribe).await);
+        });
+        match rx.await {
+            Ok(started) => started,
+            // The task sends unless it panicked, and the panic was reported where it happened.
+            Err(_) => panic!("creating a foreground run panicked"),
+        }
+    }
+
+    /// [`start_foreground`](Self::start_foreground)'s create and spawn.
+    async fn create_foreground(
+        &self,
+        component: Arc<dyn Component>,
+        new: NewRun,
+        subscribe: bool,
+    ) -> EngineResult<Foreground> {
         let proposed = new.run_id;
         let run = self.inner.store.create_starting(new).await?;
         let record = run.record.clone();
@@ -887,6 +916,12 @@ impl Engine {
         let events = subscribe.then(|| self.subscribe_from(record.run_id, 0, ours));
         let handle = ours.then(|| executor::spawn_drive(self.clone(), component, run, None));
         Ok(Foreground {
+            guard: CancelOnDrop {
+                engine: self.clone(),
+                run_id: record.run_id,
+                // A replayed idempotent request does not own the run it returns.
+                armed: ours,
+            },
             record,
             handle,
             events,
@@ -901,15 +936,14 @@ impl Engine {
         id: &str,
         req: impl Into<RunRequest>,
     ) -> EngineResult<RunRecord> {
-        let Foreground { record, handle, .. } =
-            self.start_foreground(kind, id, req.into(), false).await?;
+        let Foreground {
+            record,
+            handle,
+            mut guard,
+            ..
+        } = self.start_foreground(kind, id, req.into(), false).await?;
         let Some(handle) = handle else {
             return self.wait(record.run_id).await;
-        };
-        let mut guard = CancelOnDrop {
-            engine: self.clone(),
-            run_id: record.run_id,
-            armed: true,
         };
         let _ = handle.await;
         guard.disarm();
@@ -928,20 +962,16 @@ impl Engine {
     ) -> EngineResult<RunStream> {
         let Foreground {
             record,
-            handle,
+            guard,
             events,
+            ..
         } = self.start_foreground(kind, id, req.into(), true).await?;
         let events = match events {
             Some(events) => events,
             None => self.subscribe_from(record.run_id, 0, false),
         };
         Ok(RunStream {
-            guard: CancelOnDrop {
-                engine: self.clone(),
-                run_id: record.run_id,
-                // A replayed idempotent request does not own the run it streams.
-                armed: handle.is_some(),
-            },
+            guard,
             record,
             events,
         })
