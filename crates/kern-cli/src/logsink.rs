@@ -15,6 +15,11 @@
 //!   then appending waits for the thread, as a direct write would have waited.
 //! - A worker wakes the thread only when it sleeps for want of lines: while it writes, new
 //!   lines only gather.
+//! - After each write the thread lingers for [`LINGER`] (unless [`LINGER_BYTES`] have gathered
+//!   or the guard is dropped) before taking the next batch. The first line after a quiet spell
+//!   goes out at once; under load, lines leave at most [`LINGER`] after they were appended, in
+//!   at most one write and one wake-up per [`LINGER`], where a thread woken for every batch
+//!   cost a loaded server about 3 % of its CPU in wake-ups and lock contention.
 //! - [`Guard`] writes what is left when dropped (at the end of `main`), before the command's
 //!   own error report. A process killed outright loses what the thread had not written yet:
 //!   lines appended in the last moment, as in any buffered log.
@@ -23,10 +28,17 @@
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The most bytes gathered before appending waits for the thread.
 pub const MAX_PENDING: usize = 1 << 20;
+
+/// How long the thread lets lines gather after a write.
+pub const LINGER: Duration = Duration::from_millis(5);
+
+/// Gathered bytes that end a linger early.
+pub const LINGER_BYTES: usize = 64 << 10;
 
 #[derive(Default)]
 struct State {
@@ -54,10 +66,13 @@ impl Shared {
         let mut st = self.lock();
         while st.buf.len() >= MAX_PENDING && !st.closed {
             st.full = true;
+            self.wake.notify_one(); // ends a linger
             st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
         }
+        let before = st.buf.len();
         st.buf.extend_from_slice(bytes);
-        if st.sleeping {
+        // Asleep for want of lines, or lingering while a batch worth writing gathered.
+        if st.sleeping || (before < LINGER_BYTES && st.buf.len() >= LINGER_BYTES) {
             st.sleeping = false;
             self.wake.notify_one();
         }
@@ -83,6 +98,25 @@ impl Shared {
             }
             let _ = out.write_all(&batch).and_then(|()| out.flush());
             batch.clear();
+            self.linger();
+        }
+    }
+
+    /// Lets lines gather for [`LINGER`] after a write: appenders do not wake the thread
+    /// meanwhile (it is not `sleeping`); the guard's drop and a full buffer end it early.
+    fn linger(&self) {
+        let until = Instant::now() + LINGER;
+        let mut st = self.lock();
+        while !st.closed && !st.full && st.buf.len() < LINGER_BYTES {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            st = self
+                .wake
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -248,6 +282,30 @@ mod tests {
         // The first batch, then everything else in one write.
         let writes = kept.writes.load(Ordering::Relaxed);
         assert!(writes <= 2, "{writes} writes");
+    }
+
+    #[test]
+    fn lines_appended_while_it_lingers_leave_together() {
+        // Appended steadily, well under LINGER_BYTES in all: every write but the guard's
+        // last is followed by a linger of LINGER, so there are at most that many writes
+        // (plus the first and the last) however many lines came.
+        let kept = Kept::default();
+        let (sink, guard) = start(kept.clone()).unwrap();
+        let began = Instant::now();
+        for i in 0..2_000 {
+            writeln!(sink.make_writer(), "line {i:05}").unwrap();
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let elapsed = began.elapsed();
+        drop(guard);
+        let writes = kept.writes.load(Ordering::Relaxed) as u128;
+        let bound = elapsed.as_millis() / LINGER.as_millis() + 3;
+        assert!(writes <= bound, "{writes} writes in {elapsed:?}");
+        let text = String::from_utf8(kept.bytes.lock().unwrap().clone()).unwrap();
+        let expected: String = (0..2_000).map(|i| format!("line {i:05}\n")).collect();
+        assert_eq!(text, expected);
     }
 
     #[test]

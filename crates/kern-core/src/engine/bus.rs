@@ -14,12 +14,13 @@
 //! - again while a read returns a full batch ([`READ_BATCH`]): more may follow;
 //! - after anything but the next event in sequence arrived live (a gap, lag, a wake-up, a
 //!   closed channel), and when the poll timer fires;
-//! - once at the event that ends the run (or pauses it), to see whether the log goes on past
-//!   it (a requeued or continued run).
+//! - once after the event that ends the run (or pauses it) was handed out, for the log's
+//!   length alone ([`Store::event_count`]): does the log go on past it (a requeued or
+//!   continued run)? If so, the store is read from there; if not, the stream ends.
 //!
 //! Not after a live event that continues the sequence: registered before the read, the channel
 //! carries every event committed after it, in order, so the next one comes live too (or its
-//! absence shows as a gap or lag). A stream of a local run therefore reads the store at most
+//! absence shows as a gap or lag). A stream of a local run therefore asks the store at most
 //! twice, however many events it carries.
 
 use crate::error::{EngineError, EngineResult};
@@ -128,6 +129,9 @@ struct Subscription {
     /// The store may hold events past `next` that the live channel will not bring: read it
     /// before following the channel.
     stale: bool,
+    /// The last event handed out ended the run (or paused it): ask whether the log goes on
+    /// before anything else.
+    at_end: bool,
     done: bool,
 }
 
@@ -146,16 +150,21 @@ impl Subscription {
             if self.done {
                 return None;
             }
+            if std::mem::take(&mut self.at_end) {
+                // The run's end (or pause) ends the stream only if it is the last event of the
+                // log: a requeued run goes on after its old terminal event, a continued run
+                // after its pause. Asked after the event was handed out, so that it is not
+                // held back by the question. A store failure here ends the stream at the
+                // event, as a terminal event always did.
+                if !matches!(self.log_goes_on().await, Ok(true)) {
+                    self.done = true;
+                    return None;
+                }
+            }
             if let Some(e) = self.buffer.pop_front() {
                 self.next = e.event_index + 1;
-                if is_terminal_for(self.run_id, &e.event_type, &e.payload) && self.buffer.is_empty()
-                {
-                    // The run's end (or pause) ends the stream only if it is the last event
-                    // of the log: a requeued run goes on after its old terminal event, a
-                    // continued run after its pause. A store failure here ends the stream at
-                    // the event, as a terminal event always did.
-                    self.done = !matches!(self.catch_up().await, Ok(true));
-                }
+                self.at_end = self.buffer.is_empty()
+                    && is_terminal_for(self.run_id, &e.event_type, &e.payload);
                 return Some(Ok(e));
             }
             if self.stale {
@@ -173,6 +182,15 @@ impl Subscription {
                 return Some(Err(e));
             }
         }
+    }
+
+    /// Whether the store's log goes on past `next` (a requeued or continued run): its event
+    /// count alone, which on SQLite the writer answers from warm pages. When it does, the
+    /// store is read next.
+    async fn log_goes_on(&mut self) -> EngineResult<bool> {
+        let more = matches!(self.store.event_count(self.run_id).await?, Some(n) if n > self.next);
+        self.stale |= more;
+        Ok(more)
     }
 
     /// Reads the store from `next`; true if it found anything. Fewer than a batch means the
@@ -257,6 +275,7 @@ pub(crate) fn subscribe(
         rx,
         poll,
         stale: !fresh,
+        at_end: false,
         done: false,
     };
     Box::pin(futures::stream::unfold(sub, |mut sub| async move {
@@ -321,6 +340,7 @@ mod tests {
                 is_local: Arc::new(|_| false),
             },
             stale: true,
+            at_end: false,
             done: false,
         }
     }
