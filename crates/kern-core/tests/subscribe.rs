@@ -1,9 +1,9 @@
 //! Resumable subscriptions: from every index, while the run writes, from another process.
 
 use futures::StreamExt;
-use kern_core::engine::{Engine, EngineConfig};
-use kern_core::store::ComponentKind;
+use kern_core::engine::{Engine, EngineConfig, EventStream};
 use kern_core::store::RunStatus;
+use kern_core::store::{ComponentKind, StoredEvent};
 use kern_core::workflow::*;
 use kern_core::EngineError;
 use kern_testkit::{
@@ -119,37 +119,21 @@ async fn another_process_follows_the_live_tail(backend: Backend) {
     let run = wf.run_background("x").await.unwrap();
     let watcher = Engine::builder(db.reopen().await).executor(false).build();
     let mut stream = watcher.subscribe(run.run_id, None).await.unwrap();
-    let mut got = Vec::new();
-    for i in 0..5 {
-        // Each step only finishes after the watcher has seen it start: the tail is live.
-        loop {
-            let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
-                .await
-                .expect("live event in time")
-                .unwrap()
-                .unwrap();
-            let started = e.event_type == "StepStarted" && json(&e)["step_name"] == format!("s{i}");
-            got.push(e);
-            if started {
-                break;
-            }
-        }
-        gate.add_permits(1);
-    }
+    let mut got = follow_step_by_step(&mut stream, 5, &gate).await;
     got.extend(collect(stream).await);
     let log = stored(&owner, run.run_id).await;
     assert_eq!(got, log);
     assert_eq!(got.last().unwrap().event_type, "WorkflowCompleted");
 }
 
-/// Reads the stream until step `i` has started, then lets it go on: each step's events are
-/// committed after the subscriber has seen the previous ones, so they reach it live.
+/// Reads `stream` step by step: step `i` of a [`gated`] workflow is let go only once the stream
+/// has shown its `StepStarted`, so each step's events are committed after the subscriber saw
+/// the ones before: the tail is live.
 async fn follow_step_by_step(
-    stream: &mut (impl futures::Stream<Item = kern_core::EngineResult<kern_core::store::StoredEvent>>
-              + Unpin),
+    stream: &mut EventStream,
     steps: usize,
     gate: &Semaphore,
-) -> Vec<kern_core::store::StoredEvent> {
+) -> Vec<StoredEvent> {
     let mut got = Vec::new();
     for i in 0..steps {
         loop {

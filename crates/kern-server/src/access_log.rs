@@ -4,48 +4,63 @@
 //! `Authorization` header stays out of the log). `/health` and `/metrics`, which probes and
 //! scrapers call every few seconds, log at `debug`.
 //!
-//! The same middleware counts responses by status for `/metrics` and keeps each open SSE
+//! The same step of the server's edge (`edge.rs`) counts responses by status for `/metrics` and keeps each open SSE
 //! response counted (`kern_sse_clients`) until its body is dropped.
 
 use crate::metrics::ServerMetrics;
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{header, Method};
 use axum::response::Response;
 use bytes::Bytes;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// The access-log middleware.
-pub(crate) async fn middleware(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let began = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let resp = next.run(req).await;
-    let status = resp.status();
-    st.metrics.response(status);
-    // Milliseconds, to the microsecond.
-    let latency_ms = (began.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-    let run_id = run_id_of(&path);
-    let quiet = path == "/health" || path == "/metrics";
-    if quiet {
-        tracing::debug!(method = %method, path = %path, status = status.as_u16(), latency_ms, "request");
-    } else {
-        tracing::info!(method = %method, path = %path, status = status.as_u16(), latency_ms,
-            run_id = run_id, "request");
+/// A request on its way in, as its log line will name it.
+pub(crate) struct Began {
+    at: Instant,
+    method: Method,
+    path: String,
+}
+
+impl Began {
+    /// Notes the request's method, path and arrival.
+    pub(crate) fn of(req: &Request) -> Self {
+        Self {
+            at: Instant::now(),
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+        }
     }
-    let is_sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if is_sse {
-        let guard = ServerMetrics::sse_client(&st);
-        resp.map(|body| Body::new(GuardedBody::new(body, guard)))
-    } else {
-        resp
+
+    /// Logs the request with its response's status and latency, counts the response, and
+    /// returns it (an SSE response counted as an open client until its body is dropped).
+    pub(crate) fn logged(self, st: &AppState, resp: Response) -> Response {
+        let Began { at, method, path } = self;
+        let status = resp.status();
+        st.metrics.response(status);
+        // Milliseconds, to the microsecond.
+        let latency_ms = (at.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        let run_id = run_id_of(&path);
+        let quiet = path == "/health" || path == "/metrics";
+        if quiet {
+            tracing::debug!(method = %method, path = %path, status = status.as_u16(), latency_ms, "request");
+        } else {
+            tracing::info!(method = %method, path = %path, status = status.as_u16(), latency_ms,
+                run_id = run_id, "request");
+        }
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if is_sse {
+            let guard = ServerMetrics::sse_client(st);
+            resp.map(|body| Body::new(GuardedBody::new(body, guard)))
+        } else {
+            resp
+        }
     }
 }
 

@@ -29,10 +29,8 @@ use axum::http::header::{
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::sync::Arc;
 
 /// The origins AgentOS allows by default: a local Agent UI and Agno's hosted UIs.
 pub const DEFAULT_ORIGINS: &[&str] = &[
@@ -101,39 +99,50 @@ impl Default for CorsOrigins {
     }
 }
 
-/// The CORS middleware (see the module docs).
-pub(crate) async fn middleware(
-    axum::extract::State(origins): axum::extract::State<Arc<CorsOrigins>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if origins.is_off() {
-        return next.run(req).await;
+/// CORS for one request (see the module docs): the origin to answer, if any. Taken before the
+/// request goes in ([`Cors::of`]); [`Cors::preflight`] answers a preflight, which never
+/// reaches the routes; [`Cors::decorate`] adds the headers to any other response.
+pub(crate) struct Cors(Option<String>);
+
+impl Cors {
+    /// The request's `Origin`, unless CORS is off or the request has none (not a
+    /// cross-origin browser request).
+    pub(crate) fn of(origins: &CorsOrigins, req: &Request) -> Self {
+        if origins.is_off() {
+            return Self(None);
+        }
+        Self(
+            req.headers()
+                .get(ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )
     }
-    let origin = req
-        .headers()
-        .get(ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let Some(origin) = origin else {
-        return next.run(req).await; // not a cross-origin browser request
-    };
-    let preflight = req.method() == Method::OPTIONS
-        && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-    if preflight {
-        return preflight_response(&origins, &origin, req.headers());
+
+    /// The answer to a preflight (`OPTIONS` with `Access-Control-Request-Method`).
+    pub(crate) fn preflight(&self, origins: &CorsOrigins, req: &Request) -> Option<Response> {
+        let origin = self.0.as_deref()?;
+        let preflight = req.method() == Method::OPTIONS
+            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        preflight.then(|| preflight_response(origins, origin, req.headers()))
     }
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    append_vary_origin(headers);
-    if origins.allows(&origin) {
-        allow(headers, &origin);
-        headers.insert(
-            ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED),
-        );
+
+    /// `response` with the CORS headers its request calls for.
+    pub(crate) fn decorate(self, origins: &CorsOrigins, mut response: Response) -> Response {
+        let Some(origin) = self.0 else {
+            return response;
+        };
+        let headers = response.headers_mut();
+        append_vary_origin(headers);
+        if origins.allows(&origin) {
+            allow(headers, &origin);
+            headers.insert(
+                ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED),
+            );
+        }
+        response
     }
-    response
 }
 
 fn preflight_response(origins: &CorsOrigins, origin: &str, asked: &HeaderMap) -> Response {

@@ -56,6 +56,7 @@ mod auth;
 mod cors;
 mod create_run;
 pub mod demo;
+mod edge;
 mod error;
 mod extract;
 mod form;
@@ -79,14 +80,10 @@ pub use form::MAX_SESSION_ID_BYTES;
 pub use webhooks::{WebhookSecretError, WebhookSettings};
 pub use wire::{run_document, wire_status};
 
-use axum::extract::Request;
-use axum::middleware::{from_fn, from_fn_with_state, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
-use futures::FutureExt;
 use kern_core::engine::Engine;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -340,17 +337,15 @@ impl AgentOs {
             .layer(from_fn_with_state(self.shared.clone(), auth::middleware))
             // The dashboard's page and assets, and `/`, need no credentials (see `ui`).
             .merge(ui::public_router(self.shared.clone()))
-            .layer(from_fn(catch_panic))
+            // CORS (preflights never reach authentication, and errors carry the headers), the
+            // request log, body deadlines and panics, in one middleware (`edge.rs`).
             .layer(from_fn_with_state(
-                self.shared.clone(),
-                timeouts::middleware,
+                edge::Edge {
+                    st: self.shared.clone(),
+                    cors: self.cors.clone(),
+                },
+                edge::middleware,
             ))
-            .layer(from_fn_with_state(
-                self.shared.clone(),
-                access_log::middleware,
-            ))
-            // Outermost: preflights never reach authentication, and errors carry the headers.
-            .layer(from_fn_with_state(self.cors.clone(), cors::middleware))
     }
 
     /// Starts the webhook dispatcher: it delivers the outbox's due webhooks (from runs of any
@@ -443,13 +438,5 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
-    }
-}
-
-/// Turns a handler panic into a JSON 500 instead of a dropped connection.
-async fn catch_panic(req: Request, next: Next) -> Response {
-    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(resp) => resp,
-        Err(_) => ApiError::Internal("the request handler panicked".into()).into_response(),
     }
 }

@@ -5,7 +5,7 @@
 //!   its header read timeout (default 30 s): a client that has not sent a whole request head
 //!   by then (half a request line, headers without the blank line, or nothing at all on an
 //!   idle keep-alive connection) is disconnected.
-//! - **Bodies**: [`middleware`] gives each request with a body a deadline (default 60 s from
+//! - **Bodies**: [`timed`] (on the server's edge, `edge.rs`) gives each request with a body a deadline (default 60 s from
 //!   its head): a body not received whole by then fails the read, and the handler answers
 //!   408 `request_timeout` with `Connection: close`. A read also fails at once when the
 //!   server starts shutting down (503 `shutting_down`, `Connection: close`).
@@ -19,9 +19,7 @@
 use crate::access_log::GuardedBody;
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::Request;
 use axum::Router;
 use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -62,16 +60,15 @@ impl BodyCut {
     }
 }
 
-/// The body-timeout middleware: wraps each request body that is not empty.
-pub(crate) async fn middleware(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// `req` with its body under the read deadline, unless it has none.
+pub(crate) fn timed(st: &AppState, req: Request) -> Request {
     use http_body::Body as _;
     if req.body().is_end_stream() {
-        return next.run(req).await;
+        return req;
     }
     let limit = st.body_read_timeout;
     let closing = st.closing.clone();
-    let req = req.map(|body| Body::new(TimedBody::new(body, limit, closing)));
-    next.run(req).await
+    req.map(|body| Body::new(TimedBody::new(body, limit, closing)))
 }
 
 /// A request body that fails when its deadline passes or the server starts closing.
