@@ -14,6 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// A step that waits until `gate` is notified, then outputs `text`: it holds its run where a
+/// test can look at it.
+fn held(name: &str, gate: &Arc<Notify>, text: &'static str) -> Step {
+    let gate = gate.clone();
+    Step::new(name, move |_| {
+        let gate = gate.clone();
+        async move {
+            gate.notified().await;
+            Ok(StepOutput::text(text))
+        }
+    })
+}
+
 fn three_steps(id: &str) -> kern_core::workflow::WorkflowBuilder {
     Workflow::builder(id)
         .name("Three Steps")
@@ -101,15 +114,8 @@ async fn background_returns_pending_at_once_and_polls_to_completion(backend: Bac
     };
     let engine = engine(&db);
     let gate = Arc::new(Notify::new());
-    let g = gate.clone();
     let wf = Workflow::builder("gated")
-        .step(Step::new("wait", move |_| {
-            let g = g.clone();
-            async move {
-                g.notified().await;
-                Ok(StepOutput::text("released"))
-            }
-        }))
+        .step(held("wait", &gate, "released"))
         .db(&engine)
         .build()
         .unwrap();
@@ -156,16 +162,9 @@ async fn background_stream_survives_its_subscriber(backend: Backend) {
     };
     let engine = engine(&db);
     let gate = Arc::new(Notify::new());
-    let g = gate.clone();
     let wf = Workflow::builder("bgs")
         .step(Step::new("first", |_| async { Ok(StepOutput::text("1")) }))
-        .step(Step::new("wait", move |_| {
-            let g = g.clone();
-            async move {
-                g.notified().await;
-                Ok(StepOutput::text("2"))
-            }
-        }))
+        .step(held("wait", &gate, "2"))
         .db(&engine)
         .build()
         .unwrap();
@@ -301,15 +300,8 @@ async fn webhook_urls_reach_the_outbox_when_the_run_ends(backend: Backend) {
     // The run holds in its step until released, so that "before it ends" is a fact, not a
     // race with a run that finishes in a millisecond.
     let release = Arc::new(Notify::new());
-    let held = release.clone();
     let wf = Workflow::builder("hooked")
-        .step(Step::new("hold", move |_| {
-            let held = held.clone();
-            async move {
-                held.notified().await;
-                Ok(StepOutput::text("done"))
-            }
-        }))
+        .step(held("hold", &release, "done"))
         .db(&engine)
         .build()
         .unwrap();
