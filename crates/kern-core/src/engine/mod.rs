@@ -966,10 +966,8 @@ impl Engine {
             events,
             ..
         } = self.start_foreground(kind, id, req.into(), true).await?;
-        let events = match events {
-            Some(events) => events,
-            None => self.subscribe_from(record.run_id, 0, false),
-        };
+        // Always there when asked for; a plain subscription otherwise, rather than a panic.
+        let events = events.unwrap_or_else(|| self.subscribe_from(record.run_id, 0, false));
         Ok(RunStream {
             guard,
             record,
