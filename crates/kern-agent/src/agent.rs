@@ -161,13 +161,14 @@ impl Component for AgentDef {
         })
     }
 
+    fn start_event(&self) -> Option<EventKind> {
+        Some(EventKind::RunStarted {
+            model: self.model.id().to_owned(),
+            model_provider: self.model.provider().to_owned(),
+        })
+    }
+
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
-        if !ctx.is_resumed() {
-            ctx.emit(EventKind::RunStarted {
-                model: self.model.id().to_owned(),
-                model_provider: self.model.provider().to_owned(),
-            });
-        }
         let initial = if ctx.checkpoint(turns::CONVERSATION_KEY).is_some() {
             Vec::new() // the checkpointed conversation is used
         } else {

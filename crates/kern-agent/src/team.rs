@@ -314,16 +314,17 @@ impl Component for TeamDef {
         })
     }
 
+    fn start_event(&self) -> Option<EventKind> {
+        Some(
+            EventKind::RunStarted {
+                model: self.model.id().to_owned(),
+                model_provider: self.model.provider().to_owned(),
+            }
+            .for_team(),
+        )
+    }
+
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
-        if !ctx.is_resumed() {
-            ctx.emit(
-                EventKind::RunStarted {
-                    model: self.model.id().to_owned(),
-                    model_provider: self.model.provider().to_owned(),
-                }
-                .for_team(),
-            );
-        }
         let task = text(ctx.input());
         let resumed = ctx.checkpoint(turns::CONVERSATION_KEY).is_some();
         let delegation = Delegation { team: self };

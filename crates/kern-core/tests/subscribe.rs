@@ -216,6 +216,70 @@ async fn streams_of_local_runs_read_the_store_only_at_their_ends(backend: Backen
     assert_eq!(seen, (1, 1, 1), "the background subscription's reads");
 }
 
+/// A foreground run's start event is written by the transaction that creates it, so that its
+/// stream's first event is durable after one commit, not two (the create, then the run's first
+/// write): the created record counts it, the stream and the engine's view begin with it while
+/// the run is held in its first step, and the log holds it once. A background run is created
+/// with an empty log and begins when it is claimed.
+async fn a_foreground_run_begins_with_its_creation(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let engine = engine(&db);
+    let gate = Arc::new(Semaphore::new(0));
+    let _wf = gated(&engine, "g", 1, gate.clone());
+    let started = |events: &[StoredEvent]| {
+        events
+            .iter()
+            .filter(|e| e.event_type == "WorkflowStarted")
+            .map(|e| e.event_index)
+            .collect::<Vec<_>>()
+    };
+
+    let run = engine
+        .run_stream(ComponentKind::Workflow, "g", "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        run.record().event_count,
+        1,
+        "the created record counts its start event"
+    );
+    let run_id = run.run_id();
+    let mut stream = run.into_raw();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the first event in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.event_index, first.event_type.as_str()),
+        (0, "WorkflowStarted")
+    );
+    // Held in its first step: the store and the view hold the start event as streamed.
+    assert_eq!(stored(&engine, run_id).await.first(), Some(&first));
+    let (_, viewed) = engine.run_with_events(run_id).await.unwrap().unwrap();
+    assert_eq!(viewed.first(), Some(&first));
+    gate.add_permits(1);
+    let mut got = vec![first];
+    got.extend(collect(stream).await);
+    assert_eq!(got, stored(&engine, run_id).await);
+    assert_eq!(started(&got), [0], "one start event, first");
+    assert_eq!(got.last().unwrap().event_type, "WorkflowCompleted");
+
+    let run = engine
+        .start(ComponentKind::Workflow, "g", "y")
+        .await
+        .unwrap();
+    assert_eq!((run.status, run.event_count), (RunStatus::Pending, 0));
+    gate.add_permits(1);
+    assert_eq!(
+        finished(&engine, run.run_id).await.status,
+        RunStatus::Completed
+    );
+    assert_eq!(started(&stored(&engine, run.run_id).await), [0]);
+}
+
 async fn subscribing_to_an_unknown_run_is_not_found(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -232,5 +296,6 @@ both_backends!(
     subscribers_from_every_index_see_the_exact_log,
     another_process_follows_the_live_tail,
     streams_of_local_runs_read_the_store_only_at_their_ends,
+    a_foreground_run_begins_with_its_creation,
     subscribing_to_an_unknown_run_is_not_found,
 );

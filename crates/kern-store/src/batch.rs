@@ -245,7 +245,11 @@ impl BatchSignals {
         match op {
             // A create that returned an existing run (idempotency) made nothing claimable,
             // but a spurious wake-up is harmless.
-            WriteOp::Create(run) if run.claim.is_none() => self.runs_available = true,
+            WriteOp::Create(run) => match &run.claim {
+                None => self.runs_available = true,
+                Some(lease) if !lease.first_events.is_empty() => self.events.push(run.run_id),
+                Some(_) => {}
+            },
             WriteOp::Release { .. } => self.runs_available = true,
             WriteOp::Continue(c) => {
                 self.runs_available = true;

@@ -171,6 +171,28 @@ pub struct Lease {
     pub owner: String,
     /// How long the lease lasts before it must be renewed.
     pub duration_ms: i64,
+    /// Events the run's log begins with (indexes 0, 1, …), written in the insert's
+    /// transaction as the owner's first write ([`RunWrite`] of attempt 1) would write them:
+    /// a run inserted claimed has begun, and whoever streams it sees its first event with the
+    /// insert's commit instead of one commit later. Usually empty or the component's start
+    /// event. The created record counts them ([`RunRecord::event_count`]).
+    pub first_events: Vec<NewEvent>,
+}
+
+impl Lease {
+    /// The write of [`first_events`](Self::first_events) into run `run_id`, inserted with
+    /// this lease (attempt 1, an empty log).
+    pub fn first_write(&self, run_id: RunId) -> RunWrite {
+        RunWrite {
+            run_id,
+            attempt: 1,
+            first_index: 0,
+            events: self.first_events.clone(),
+            checkpoints: Vec::new(),
+            session_state: None,
+            finish: None,
+        }
+    }
 }
 
 /// An idempotency key for [`NewRun`]: creating a run with a key that is already stored does

@@ -356,6 +356,7 @@ async fn foreground_runs_are_inserted_claimed(backend: Backend) {
     new.claim = Some(Lease {
         owner: "me".into(),
         duration_ms: 60_000,
+        first_events: Vec::new(),
     });
     let rec = s.create_run(new).await.unwrap();
     assert_eq!(rec.status, RunStatus::Running);
@@ -367,6 +368,46 @@ async fn foreground_runs_are_inserted_claimed(backend: Backend) {
         .unwrap()
         .is_empty());
     s.write(write(&rec, 0, 1).into()).await.unwrap();
+}
+
+/// A run inserted claimed with first events has them written by its insert, as its owner's
+/// first write would: counted by the returned record (which is what the store holds), stored
+/// in order, and continued by the owner's next write at the next index. A duplicate insert
+/// writes none of its events.
+async fn a_run_inserted_claimed_begins_with_its_first_events(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let mut new = new_run("wf", "s");
+    new.claim = Some(Lease {
+        owner: "me".into(),
+        duration_ms: 60_000,
+        first_events: vec![ev(0), ev(1)],
+    });
+    let rec = s.create_run(new.clone()).await.unwrap();
+    assert_eq!(
+        (rec.status, rec.attempt, rec.event_count),
+        (RunStatus::Running, 1, 2)
+    );
+    assert_eq!(s.get_run(rec.run_id).await.unwrap().as_ref(), Some(&rec));
+    let payloads = |events: Vec<StoredEvent>| {
+        let p = events
+            .iter()
+            .map(|e| (e.event_index, e.payload.to_string()));
+        p.collect::<Vec<_>>()
+    };
+    let first = payloads(s.read_events(rec.run_id, 0, 10).await.unwrap());
+    let expected = (0..2).map(|i| (i, ev(i).payload.to_string()));
+    assert_eq!(first, expected.collect::<Vec<_>>());
+    assert!(matches!(
+        s.write(write(&rec, 0, 1).into()).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    s.write(write(&rec, 2, 1).into()).await.unwrap();
+    assert!(matches!(
+        s.create_run(new).await,
+        Err(StoreError::DuplicateRun(_))
+    ));
+    assert_eq!(s.event_count(rec.run_id).await.unwrap(), Some(3));
 }
 
 async fn list_runs_filters(backend: Backend) {
@@ -942,6 +983,7 @@ both_backends!(
     cancel_paths,
     release_returns_a_run_to_the_queue,
     foreground_runs_are_inserted_claimed,
+    a_run_inserted_claimed_begins_with_its_first_events,
     list_runs_filters,
     purge_deletes_only_old_finished_runs,
     one_fenced_write_does_not_fail_its_batch,

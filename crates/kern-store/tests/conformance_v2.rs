@@ -26,6 +26,7 @@ fn claimed(mut run: NewRun) -> NewRun {
     run.claim = Some(Lease {
         owner: "me".into(),
         duration_ms: 60_000,
+        first_events: Vec::new(),
     });
     run
 }

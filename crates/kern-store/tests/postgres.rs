@@ -95,6 +95,7 @@ async fn values_round_trip_exactly(backend: Backend) {
     new.claim = Some(Lease {
         owner: "me".into(),
         duration_ms: 60_000,
+        first_events: Vec::new(),
     });
     let run = s.create_run(new).await.unwrap();
     assert_eq!(run.input, input);
@@ -249,6 +250,7 @@ async fn other_replicas_wake_their_webhook_dispatchers() {
     plain.claim = Some(Lease {
         owner: "a".into(),
         duration_ms: 60_000,
+        first_events: Vec::new(),
     });
     let finish = |run: &RunRecord| RunWrite {
         run_id: run.run_id,
@@ -343,6 +345,7 @@ async fn schemas_do_not_hear_each_other() {
     first.claim = Some(Lease {
         owner: "x".into(),
         duration_ms: 60_000,
+        first_events: Vec::new(),
     });
     let run1 = db1.store.create_run(first.clone()).await.unwrap();
     append(db1.store.as_ref(), &run1, 0).await;
@@ -562,6 +565,7 @@ async fn a_batch_that_loses_a_deadlock_is_reapplied_op_by_op() {
         new.claim = Some(Lease {
             owner: "me".into(),
             duration_ms: 60_000,
+            first_events: Vec::new(),
         });
         runs.push(store.create_run(new).await.unwrap());
     }

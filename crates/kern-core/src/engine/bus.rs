@@ -365,6 +365,7 @@ mod tests {
             claim: Some(Lease {
                 owner: "me".into(),
                 duration_ms: 60_000,
+                first_events: Vec::new(),
             }),
             ..NewRun::new(ComponentKind::Workflow, "wf", "s", serde_json::Value::Null)
         };

@@ -37,6 +37,8 @@ pub const FINAL_SCOPE: &str = "final";
 
 struct Inner {
     record: RunRecord,
+    /// An earlier execution of the run left events (see [`RunContext::is_resumed`]).
+    resumed: bool,
     log: Arc<RunLog>,
     checkpoints: HashMap<String, Value>,
     session_state: SessionState,
@@ -56,10 +58,12 @@ impl RunContext {
         checkpoints: HashMap<String, Value>,
         session_state: SessionState,
         cancel: CancellationToken,
+        resumed: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 record,
+                resumed,
                 log,
                 checkpoints,
                 session_state,
@@ -128,7 +132,7 @@ impl RunContext {
     /// True when this execution continues a run that an earlier owner had started (its log
     /// already has events): completed work is in the checkpoints.
     pub fn is_resumed(&self) -> bool {
-        self.inner.record.event_count > 0
+        self.inner.resumed
     }
 
     /// A checkpoint written by an earlier owner of this run (or earlier in this execution, if

@@ -12,8 +12,8 @@ use crate::event::{to_payload, EventKind, EventSource};
 use crate::session_state::SessionState;
 use futures::FutureExt;
 use kern_store::{
-    now_millis, ClaimRequest, NewEvent, Notification, RunFinish, RunId, RunRecord, RunStatus,
-    StartingRun,
+    now_millis, ClaimRequest, NewEvent, NewRun, Notification, RunFinish, RunId, RunRecord,
+    RunStatus, StartingRun,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -104,18 +104,33 @@ pub(crate) fn event_for_queued_run(engine: &Engine, run: &RunRecord, kind: Event
         id: run.component_id.clone(),
         name,
     };
+    stored_event(&kind, &source, run.run_id, &run.session_id, run.event_count)
+}
+
+/// The event a foreground run begins with, as its creation writes it (index 0; see
+/// [`Component::start_event`]).
+pub(crate) fn start_event_of(component: &dyn Component, run: &NewRun) -> Option<NewEvent> {
+    let kind = component.start_event()?;
+    let source = EventSource {
+        kind: component.kind(),
+        id: component.id().to_owned(),
+        name: component.name().to_owned(),
+    };
+    Some(stored_event(&kind, &source, run.run_id, &run.session_id, 0))
+}
+
+/// An event as the store takes it, made now, at `index` of the run's log.
+fn stored_event(
+    kind: &EventKind,
+    source: &EventSource,
+    run_id: RunId,
+    session_id: &str,
+    index: u64,
+) -> NewEvent {
     let now = now_millis();
     NewEvent {
         event_type: kind.name().to_owned(),
-        payload: to_payload(
-            &kind,
-            &source,
-            run.run_id,
-            &run.session_id,
-            run.event_count,
-            now,
-        )
-        .into(),
+        payload: to_payload(kind, source, run_id, session_id, index, now).into(),
         created_at: now,
         scope: None,
     }
@@ -157,10 +172,12 @@ fn unregister_local(engine: &Engine, run_id: RunId) {
 }
 
 /// The log writer of a run; `mirror` also copies every event into a parent run's log.
+/// `begun`: the events its creation wrote (all of its log).
 fn make_log(
     engine: &Engine,
     component: &dyn Component,
     record: &RunRecord,
+    begun: &[NewEvent],
     token: &CancellationToken,
     stop: &Arc<Mutex<Option<StopReason>>>,
     mirror: Option<Mirror>,
@@ -175,7 +192,7 @@ fn make_log(
             token.cancel();
         })
     };
-    engine.inner.views.open(record);
+    engine.inner.views.open(record, begun);
     Arc::new(RunLog::new(RunLogParts {
         store: engine.inner.store.clone(),
         bus: engine.inner.bus.clone(),
@@ -196,11 +213,13 @@ fn make_log(
     }))
 }
 
-/// Registers the run as local and spawns its driver.
+/// Registers the run as local and spawns its driver. `begun`: the events the run's creation
+/// wrote (its start event, see [`Component::start_event`]); empty for a claimed run.
 pub(crate) fn spawn_drive(
     engine: Engine,
     component: Arc<dyn Component>,
     run: StartingRun,
+    begun: Vec<NewEvent>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> tokio::task::JoinHandle<()> {
     let StartingRun {
@@ -208,7 +227,7 @@ pub(crate) fn spawn_drive(
         session_state,
     } = run;
     let (token, stop) = register_local(&engine, &record, CancellationToken::new());
-    let log = make_log(&engine, &*component, &record, &token, &stop, None);
+    let log = make_log(&engine, &*component, &record, &begun, &token, &stop, None);
     let run_id = record.run_id;
     // Boxed before the task starts: a future keeps a copy of what it captures next to what it
     // moves it into, and this one lives as long as the run (see `Driven`).
@@ -217,6 +236,7 @@ pub(crate) fn spawn_drive(
         token,
         stop,
         log,
+        begun: !begun.is_empty(),
         shared_state: None,
         stored_state: session_state,
     });
@@ -255,6 +275,7 @@ pub(crate) async fn run_child(
         &engine,
         &*component,
         &record,
+        &[],
         &token,
         &stop,
         Some(Mirror {
@@ -274,6 +295,7 @@ pub(crate) async fn run_child(
         token,
         stop,
         log,
+        begun: false,
         shared_state: Some(parent.session_state().clone()),
         stored_state: None,
     });
@@ -326,6 +348,9 @@ struct Driven {
     token: CancellationToken,
     stop: Arc<Mutex<Option<StopReason>>>,
     log: Arc<RunLog>,
+    /// Its start event was written with its creation (a foreground run's, see
+    /// [`Component::start_event`]): the log's one event is not a sign of a resumed run.
+    begun: bool,
     /// A child run shares its parent's session state (and the parent saves it).
     shared_state: Option<SessionState>,
     /// The session's stored state as the claim or create of the run found it
@@ -411,9 +436,12 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
         token,
         stop,
         log,
+        begun,
         shared_state,
         stored_state,
     } = *run;
+    // An earlier execution left events: it resumes from checkpoints.
+    let resumed = record.event_count > u64::from(begun);
     let inner = &engine.inner;
     let config = &inner.config;
     let is_child = shared_state.is_some();
@@ -433,7 +461,7 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
         Some(Outcome::Failed(
             "child run interrupted: the process running it stopped; its parent run redoes the work when it resumes".into(),
         ))
-    } else if let Some(changed) = definition_changed(&record, &*component) {
+    } else if let Some(changed) = definition_changed(&record, &*component, resumed) {
         Some(Outcome::Failed(changed))
     } else if !record.background && record.attempt > 1 {
         Some(Outcome::Failed(
@@ -449,6 +477,7 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
         None => match Box::pin(prepare(
             engine,
             &record,
+            resumed,
             shared_state.is_some(),
             stored_state,
         ))
@@ -500,7 +529,13 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
                     checkpoints,
                     state,
                     token.clone(),
+                    resumed,
                 );
+                if !resumed && !begun {
+                    if let Some(started) = component.start_event() {
+                        ctx.emit(started);
+                    }
+                }
                 let timeout = component.timeout().or(config.run_timeout);
                 let started = record.started_at.unwrap_or(record.created_at);
                 let deadline = timeout.map(|t| {
@@ -560,8 +595,12 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
 
 /// Why a resumed run must not resume: its component's definition is not the one it started
 /// with, so its checkpoints (keyed by positions in the old definition) no longer fit.
-fn definition_changed(record: &RunRecord, component: &dyn Component) -> Option<String> {
-    if record.event_count == 0 {
+fn definition_changed(
+    record: &RunRecord,
+    component: &dyn Component,
+    resumed: bool,
+) -> Option<String> {
+    if !resumed {
         return None; // nothing done yet: it starts afresh on the current definition
     }
     let then = record.input.get(super::DEFINITION_KEY)?.as_str()?;
@@ -601,11 +640,11 @@ async fn hand_back(engine: &Engine, record: &RunRecord, log: &RunLog) -> bool {
 async fn prepare(
     engine: &Engine,
     record: &RunRecord,
+    resumed: bool,
     shared_state: bool,
     stored_state: Option<Value>,
 ) -> kern_store::StoreResult<(HashMap<String, Value>, SessionState, Option<Restart>)> {
     let store = &engine.inner.store;
-    let resumed = record.event_count > 0;
     let checkpoints: HashMap<String, Value> = if resumed {
         store
             .load_checkpoints(record.run_id)
@@ -799,7 +838,7 @@ async fn claim_loop(weak: Weak<EngineInner>) {
                             .clone()
                             .try_acquire_owned()
                             .expect("claimed no more runs than free permits");
-                        spawn_drive(engine.clone(), component, run, Some(permit));
+                        spawn_drive(engine.clone(), component, run, Vec::new(), Some(permit));
                     }
                 }
                 Err(e) => {

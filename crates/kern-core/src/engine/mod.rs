@@ -49,8 +49,8 @@ use crate::event::{Event, EventKind};
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 use kern_store::{
-    new_run_id, ComponentKind, Lease, NewRun, RunFilter, RunId, RunRecord, RunStatus, Store,
-    StoreError,
+    new_run_id, ComponentKind, Lease, NewEvent, NewRun, RunFilter, RunId, RunRecord, RunStatus,
+    Store, StoreError,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -97,8 +97,17 @@ pub trait Component: Send + Sync + 'static {
     fn fingerprint(&self) -> Option<String> {
         None
     }
-    /// Executes one run to its outcome. The engine writes the terminal status and event; the
-    /// component emits everything before. A cancelled run's future is dropped.
+    /// The event a run of this component begins with (a workflow's `WorkflowStarted`, an
+    /// agent's `RunStarted`). The engine emits it, not [`execute`](Self::execute): before
+    /// `execute` is called on a run that starts afresh (never on a resumed one), and for a
+    /// foreground run in the same transaction as the run's insert, so that its stream's first
+    /// event is durable with one commit instead of two. `None` (the default): no such event.
+    fn start_event(&self) -> Option<EventKind> {
+        None
+    }
+    /// Executes one run to its outcome. The engine writes the start event (see
+    /// [`start_event`](Self::start_event)), the terminal status and event; the component
+    /// emits everything between. A cancelled run's future is dropped.
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure>;
 }
 
@@ -740,6 +749,7 @@ impl Engine {
             claim: (!background).then(|| Lease {
                 owner: self.inner.owner.clone(),
                 duration_ms: self.inner.config.lease.as_millis() as i64,
+                first_events: Vec::new(),
             }),
             idempotency: req.idempotency.clone(),
             webhook_url: req.webhook_url.clone(),
@@ -906,15 +916,25 @@ impl Engine {
     async fn create_foreground(
         &self,
         component: Arc<dyn Component>,
-        new: NewRun,
+        mut new: NewRun,
         subscribe: bool,
     ) -> EngineResult<Foreground> {
         let proposed = new.run_id;
+        let start = executor::start_event_of(&*component, &new);
+        if let (Some(lease), Some(event)) = (new.claim.as_mut(), &start) {
+            lease.first_events.push(event.clone());
+        }
         let run = self.inner.store.create_starting(new).await?;
         let record = run.record.clone();
         let ours = record.run_id == proposed;
         let events = subscribe.then(|| self.subscribe_from(record.run_id, 0, ours));
-        let handle = ours.then(|| executor::spawn_drive(self.clone(), component, run, None));
+        // The create wrote the start event (unless it returned someone else's run): it is
+        // committed, so it goes to subscribers now, as a log's write would.
+        let begun: Vec<NewEvent> = start.filter(|_| ours).into_iter().collect();
+        if !begun.is_empty() {
+            self.inner.bus.publish(record.run_id, 0, begun.clone());
+        }
+        let handle = ours.then(|| executor::spawn_drive(self.clone(), component, run, begun, None));
         Ok(Foreground {
             guard: CancelOnDrop {
                 engine: self.clone(),

@@ -13,7 +13,8 @@
 //!
 //! Edge cases, exactly:
 //! - A run resumed here (its log is not empty when claimed) gets no view: its earlier events
-//!   are in the store only. Nor does a run whose log outgrows [`MAX_EVENTS`] or
+//!   are in the store only. A foreground run whose creation wrote its start event gets a view
+//!   holding that event. Nor does a run whose log outgrows [`MAX_EVENTS`] or
 //!   [`MAX_BYTES`] (the view is dropped): those are read from the store.
 //! - While the run executes here, only a cancel request can change it from elsewhere. Every
 //!   stop of a local run (cancel, lost lease, hand-back, shutdown) forgets its view; until
@@ -30,7 +31,7 @@
 //!   flight, new runs get none).
 //! - The lease fields are as of the last write: heartbeats renew the lease without one.
 
-use kern_store::{RunId, RunRecord, RunWrite, StoredEvent};
+use kern_store::{NewEvent, RunId, RunRecord, RunWrite, StoredEvent};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -104,10 +105,11 @@ impl Views {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A run starts executing here with this (claimed, stored) record.
-    pub(crate) fn open(&self, record: &RunRecord) {
+    /// A run starts executing here with this (claimed or created, stored) record, whose log
+    /// holds `begun`: what its creation wrote (a foreground run's start event), or nothing.
+    pub(crate) fn open(&self, record: &RunRecord, begun: &[NewEvent]) {
         let mut map = self.lock();
-        if record.event_count != 0 {
+        if record.event_count != begun.len() as u64 {
             // Resumed here: a view of an earlier attempt is outdated.
             map.views.remove(&record.run_id);
             return;
@@ -120,8 +122,15 @@ impl Views {
             record.run_id,
             View {
                 record: Arc::new(record.clone()),
-                events: Arc::default(),
-                bytes: 0,
+                events: Arc::new(
+                    begun
+                        .iter()
+                        .cloned()
+                        .zip(0..)
+                        .map(|(e, i)| e.into_stored(i))
+                        .collect(),
+                ),
+                bytes: begun.iter().map(|e| e.payload.len()).sum(),
                 ended: None,
             },
         );
@@ -221,7 +230,7 @@ impl Views {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kern_store::{NewEvent, RunFinish, RunStatus};
+    use kern_store::{RunFinish, RunStatus};
 
     fn running() -> RunRecord {
         RunRecord {
@@ -271,7 +280,7 @@ mod tests {
     fn follows_committed_writes_and_drops_what_does_not_follow() {
         let views = Views::default();
         let rec = running();
-        views.open(&rec);
+        views.open(&rec, &[]);
         views.committed(Cow::Borrowed(&write(&rec, 0, 2)), 10);
         let Some(Found::Running(r, events)) = views.get(rec.run_id) else {
             panic!("a running view");
@@ -287,14 +296,14 @@ mod tests {
     fn resumed_runs_get_none_and_limits_drop_views() {
         let views = Views::default();
         let mut resumed = running();
-        views.open(&resumed);
+        views.open(&resumed, &[]);
         assert_eq!(views.len(), 1);
         resumed.event_count = 3;
         resumed.attempt = 2;
-        views.open(&resumed);
+        views.open(&resumed, &[]);
         assert_eq!(views.len(), 0, "the earlier attempt's view is dropped");
         let rec = running();
-        views.open(&rec);
+        views.open(&rec, &[]);
         views.committed(Cow::Borrowed(&write(&rec, 0, MAX_EVENTS + 1)), 1);
         assert!(views.get(rec.run_id).is_none());
     }
@@ -315,8 +324,8 @@ mod tests {
         // The same writes, given owned to one view and borrowed to another: same views.
         let (owned, borrowed) = (Views::default(), Views::default());
         let rec = running();
-        owned.open(&rec);
-        borrowed.open(&rec);
+        owned.open(&rec, &[]);
+        borrowed.open(&rec, &[]);
         let mut last = finish(&rec, 2);
         last.finish.as_mut().unwrap().output = Some(serde_json::json!({"content": "done"}));
         for w in [write(&rec, 0, 2), last] {
@@ -337,7 +346,7 @@ mod tests {
     fn an_ended_view_says_so_then_expires() {
         let views = Views::default();
         let rec = running();
-        views.open(&rec);
+        views.open(&rec, &[]);
         views.committed(Cow::Borrowed(&finish(&rec, 0)), 5);
         let Some(Found::Ended(r, events)) = views.get(rec.run_id) else {
             panic!("an ended view");
@@ -363,7 +372,7 @@ mod tests {
     fn a_pause_drops_the_view() {
         let views = Views::default();
         let rec = running();
-        views.open(&rec);
+        views.open(&rec, &[]);
         let mut w = finish(&rec, 0);
         w.finish.as_mut().unwrap().status = RunStatus::Paused;
         views.committed(Cow::Borrowed(&w), 5);
@@ -374,7 +383,7 @@ mod tests {
     fn closing_a_run_that_did_not_end_forgets_it() {
         let views = Views::default();
         let rec = running();
-        views.open(&rec);
+        views.open(&rec, &[]);
         views.close(rec.run_id);
         assert!(views.get(rec.run_id).is_none());
     }
@@ -385,12 +394,12 @@ mod tests {
         let mut ended = Vec::new();
         for _ in 0..MAX_VIEWS {
             let rec = running();
-            views.open(&rec);
+            views.open(&rec, &[]);
             views.committed(Cow::Borrowed(&finish(&rec, 0)), 1);
             ended.push(rec.run_id);
         }
         let new = running();
-        views.open(&new);
+        views.open(&new, &[]);
         assert_eq!(views.len(), MAX_VIEWS);
         assert!(matches!(views.get(new.run_id), Some(Found::Running(..))));
         assert!(

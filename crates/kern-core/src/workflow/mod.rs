@@ -108,10 +108,11 @@ impl Component for WorkflowDef {
         Some(fingerprint(&self.steps))
     }
 
+    fn start_event(&self) -> Option<EventKind> {
+        Some(EventKind::WorkflowStarted {})
+    }
+
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
-        if !ctx.is_resumed() {
-            ctx.emit(EventKind::WorkflowStarted {});
-        }
         let interpreter = exec::Interpreter {
             input: ctx.input().clone(),
             additional_data: ctx.input_field("additional_data").cloned(),

@@ -369,10 +369,26 @@ async fn create(tx: &impl WriteTx, run: &NewRun, now: Millis) -> StoreResult<Run
     Err(StoreError::Conflict { run_id: run.run_id })
 }
 
+/// Inserts a run, and a run inserted claimed with first events writes them as its owner's
+/// first write would (`Lease::first_events`).
 async fn insert_run(tx: &impl WriteTx, run: &NewRun, now: Millis) -> StoreResult<RunRecord> {
-    tx.insert_run(run, now)
+    let mut record = tx
+        .insert_run(run, now)
         .await?
-        .ok_or(StoreError::DuplicateRun(run.run_id))
+        .ok_or(StoreError::DuplicateRun(run.run_id))?;
+    if let Some(lease) = run.claim.as_ref().filter(|l| !l.first_events.is_empty()) {
+        let write = lease.first_write(run.run_id);
+        // Inserted just now as running, attempt 1, with an empty log: the fence holds, so a
+        // miss is a broken statement, and an error fails the batch rather than leave a run
+        // without the events it was created with.
+        if tx.write(&write, now).await?.is_none() || !record.apply_write(&write, now) {
+            return Err(StoreError::Corrupt(format!(
+                "run {} was inserted claimed but its first write was fenced",
+                run.run_id
+            )));
+        }
+    }
+    Ok(record)
 }
 
 /// Claims runs whose owner died first (they are older), then pending runs, up to the limit.
