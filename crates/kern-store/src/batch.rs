@@ -5,12 +5,15 @@
 //! the commit. Under load one fsync (SQLite) or one commit round trip (PostgreSQL) serves many
 //! runs; when idle a write commits alone with no added delay.
 //!
-//! Starting a run must stay fast while thousands of runs write their events: creates and cancel
-//! requests are *urgent*. The writer keeps a backlog of everything queued and builds each batch
-//! from all urgent ops first, plus only a few ordinary ones when urgent ops are present, so a
-//! create waits for at most the batch in flight and one short batch — never for the whole
-//! backlog of event writes. Reordering is safe: every caller awaits its own op, so ops of
-//! different callers have no order to keep.
+//! Starting a run must stay fast while thousands of runs write their events: creates, claims
+//! and cancel requests are *urgent*. The writer keeps a backlog of everything queued and builds
+//! each batch from all urgent ops first, plus only a few ordinary ones when urgent ops are
+//! present, so a create waits for at most the batch in flight and one short batch — never for
+//! the whole backlog of event writes. Claims go last in their batch, so that they take the
+//! runs its creates inserted: the engine wakes its claimer as soon as a background create is
+//! queued, and the run is claimed in its insert's transaction instead of one commit later.
+//! Reordering is safe: every caller awaits its own op, so ops of different callers have no
+//! order to keep.
 //!
 //! An op fails in one of two ways: *soft* (fenced, conflict, not found: a decided outcome that
 //! wrote nothing) or *hard* (a database error). A hard error rolls the batch back and the writer
@@ -123,11 +126,12 @@ impl WriteOp {
     }
 
     /// Ops a caller waits on interactively (starting or cancelling a run, a poll's check of a
-    /// finished run), served before queued event writes.
+    /// finished run) and the claims that start queued runs, served before queued event writes.
     pub(crate) fn is_urgent(&self) -> bool {
         matches!(
             self,
             WriteOp::Create(_)
+                | WriteOp::Claim(_)
                 | WriteOp::EventCount(_)
                 | WriteOp::CancelPending { .. }
                 | WriteOp::RequestCancel(_)
@@ -170,7 +174,8 @@ impl Backlog {
     }
 
     /// The next batch: every urgent op (up to [`MAX_BATCH`]) with a few ordinary ones, or
-    /// ordinary ones up to [`MAX_BATCH`], oldest first.
+    /// ordinary ones up to [`MAX_BATCH`], oldest first, except that claims go last (they then
+    /// see the batch's inserts).
     pub(crate) fn next_batch(&mut self, batch: &mut Vec<Request>) {
         let urgent = self.urgent.len().min(MAX_BATCH);
         batch.extend(self.urgent.drain(..urgent));
@@ -181,6 +186,11 @@ impl Backlog {
         };
         let ordinary = self.ordinary.len().min(room);
         batch.extend(self.ordinary.drain(..ordinary));
+        let is_claim = |(op, _): &Request| matches!(op, WriteOp::Claim(_));
+        if batch.iter().any(is_claim) {
+            // Stable: everything else keeps its order.
+            batch.sort_by_key(is_claim);
+        }
     }
 }
 
@@ -281,3 +291,77 @@ macro_rules! expect_out {
     };
 }
 pub(crate) use expect_out;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(op: WriteOp) -> Request {
+        (op, oneshot::channel().0)
+    }
+
+    fn claim() -> WriteOp {
+        WriteOp::Claim(ClaimRequest {
+            owner: "me".into(),
+            limit: 8,
+            lease_ms: 1_000,
+            components: Vec::new(),
+        })
+    }
+
+    fn create(n: u128) -> WriteOp {
+        WriteOp::Create(NewRun {
+            run_id: uuid::Uuid::from_u128(n),
+            ..Default::default()
+        })
+    }
+
+    fn write(n: u128) -> WriteOp {
+        WriteOp::Write(std::sync::Arc::new(RunWrite {
+            run_id: uuid::Uuid::from_u128(n),
+            ..Default::default()
+        }))
+    }
+
+    /// Which op each request of a batch is: `c` create, `C` claim, `w` write, in order.
+    fn shape(batch: &[Request]) -> String {
+        let letter = |op: &WriteOp| match op {
+            WriteOp::Create(_) => 'c',
+            WriteOp::Claim(_) => 'C',
+            WriteOp::Write(_) => 'w',
+            other => unreachable!("{other:?}"),
+        };
+        batch.iter().map(|(op, _)| letter(op)).collect()
+    }
+
+    /// Urgent ops first, then a few ordinary ones; a claim queued before a create still runs
+    /// after it, so that it takes the run the create inserts.
+    #[test]
+    fn claims_go_after_the_creates_of_their_batch() {
+        let mut backlog = Backlog::default();
+        for op in [write(1), claim(), create(2), write(3), create(4)] {
+            backlog.push(request(op));
+        }
+        let mut batch = Vec::new();
+        backlog.next_batch(&mut batch);
+        assert_eq!(shape(&batch), "ccwwC");
+        assert!(backlog.is_empty());
+    }
+
+    /// With urgent ops in the backlog, only URGENT_COMPANIONS ordinary ops ride along.
+    #[test]
+    fn urgent_ops_take_only_a_few_ordinary_ones_along() {
+        let mut backlog = Backlog::default();
+        for n in 0..100 {
+            backlog.push(request(write(n)));
+        }
+        backlog.push(request(create(1_000)));
+        let mut batch = Vec::new();
+        backlog.next_batch(&mut batch);
+        assert_eq!(batch.len(), 1 + URGENT_COMPANIONS);
+        assert!(matches!(batch[0].0, WriteOp::Create(_)));
+        batch.clear();
+        backlog.next_batch(&mut batch);
+        assert_eq!(batch.len(), 100 - URGENT_COMPANIONS);
+    }
+}

@@ -774,11 +774,22 @@ impl Engine {
             return Err(EngineError::NoDatabase(kind));
         }
         self.admit(kind, id).await?;
-        let record = self
+        // The first poll queues the insert on the store's writer; the claimer, woken then,
+        // usually queues its claim while that insert still waits for its batch, and a batch
+        // runs its claims after its creates (`kern-store/src/batch.rs`): the run is claimed in
+        // its insert's transaction instead of a commit later, and its first poll finds it done
+        // more often. A claim that comes first finds nothing: the wake after the commit then
+        // claims the run, as before.
+        let mut create = self
             .inner
             .store
-            .create_run(self.new_run(&*component, &req, true)?)
-            .await?;
+            .create_run(self.new_run(&*component, &req, true)?);
+        let first = futures::poll!(&mut create);
+        self.inner.wake_claimer.notify_one();
+        let record = match first {
+            std::task::Poll::Ready(created) => created,
+            std::task::Poll::Pending => create.await,
+        }?;
         self.inner.wake_claimer.notify_one();
         Ok(record)
     }
