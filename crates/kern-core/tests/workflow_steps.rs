@@ -1,10 +1,11 @@
 //! Each step kind, retries, skip-on-failure, failures, panics, early stop and session state.
 
-use kern_core::engine::RunRequest;
+use kern_core::engine::{Engine, RunRequest};
 use kern_core::store::RunStatus;
 use kern_core::workflow::*;
 use kern_testkit::{
-    assert_gapless, both_backends, engine, finished, json, names, stored, Backend, TestDb,
+    assert_gapless, both_backends, engine, finished, json, names, stored, Backend, CountingStore,
+    TestDb,
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,6 +20,35 @@ fn echo_previous(name: &str) -> Step {
     Step::new(name, |i| async move {
         Ok(StepOutput::text(format!("<{}>", i.previous_content_str())))
     })
+}
+
+/// A step's `metrics.duration` is its own work: a step's code waits until the earlier steps'
+/// completions are durable, and that wait (here a second per write) is the run's, not the
+/// step's.
+async fn a_step_s_duration_leaves_out_the_wait_for_earlier_steps_writes(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let counting = CountingStore::new(db.store.clone());
+    let engine = Engine::builder(counting.clone()).build();
+    let wf = Workflow::builder("d")
+        .step(text("a", "A"))
+        .step(text("b", "B"))
+        .db(&engine)
+        .build()
+        .unwrap();
+    let wait = Duration::from_secs(1);
+    counting.delay_writes(wait);
+    let run = wf.run("in").await.unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
+    let output = run.output.as_ref().unwrap();
+    let secs = |v: &serde_json::Value| v.as_f64().expect("a duration in seconds");
+    assert!(
+        secs(&output["metrics"]["duration"]) >= wait.as_secs_f64(),
+        "{output}"
+    );
+    let b = secs(&output["step_results"][1]["metrics"]["duration"]);
+    assert!(b < wait.as_secs_f64(), "step b took {b} s: {output}");
 }
 
 async fn steps_group_runs_in_order_and_reports_nested_results(backend: Backend) {
@@ -525,6 +555,7 @@ async fn completed_steps_are_durable_before_later_code_runs(backend: Backend) {
 
 both_backends!(
     completed_steps_are_durable_before_later_code_runs,
+    a_step_s_duration_leaves_out_the_wait_for_earlier_steps_writes,
     steps_group_runs_in_order_and_reports_nested_results,
     parallel_branches_run_concurrently,
     condition_takes_the_branch_the_evaluator_chooses,

@@ -4,6 +4,8 @@
 //! not tell: that a stream of a local run reads the store at most twice however many events it
 //! carries, that starting a run reads nothing. Every call goes to the wrapped store unchanged
 //! (provided methods included, so a backend's own versions are used); only its name is counted.
+//! It can also slow down run writes ([`CountingStore::delay_writes`]), for tests of what waits
+//! on them.
 
 use async_trait::async_trait;
 use kern_store::*;
@@ -16,6 +18,7 @@ use tokio::sync::broadcast;
 pub struct CountingStore {
     inner: Arc<dyn Store>,
     calls: Mutex<HashMap<&'static str, u64>>,
+    write_delay: Mutex<std::time::Duration>,
 }
 
 impl CountingStore {
@@ -24,7 +27,14 @@ impl CountingStore {
         Arc::new(Self {
             inner,
             calls: Mutex::default(),
+            write_delay: Mutex::default(),
         })
+    }
+
+    /// From now on, each [`Store::write`] (a run's log write) waits this long before it goes
+    /// to the wrapped store; zero (the default) for none.
+    pub fn delay_writes(&self, delay: std::time::Duration) {
+        *self.write_delay.lock().unwrap_or_else(|e| e.into_inner()) = delay;
     }
 
     /// How many times `method` was called since the start (or the last [`reset`](Self::reset)).
@@ -114,6 +124,10 @@ impl Store for CountingStore {
         self.count("cancel_requests").cancel_requests(owner).await
     }
     async fn write(&self, write: Arc<RunWrite>) -> StoreResult<Millis> {
+        let delay = *self.write_delay.lock().unwrap_or_else(|e| e.into_inner());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.count("write").write(write).await
     }
     async fn release(&self, run_id: RunId, attempt: u32) -> StoreResult<()> {

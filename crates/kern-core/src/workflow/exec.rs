@@ -250,7 +250,10 @@ impl Interpreter {
         } else {
             ctx.emit(start);
         }
-        let started = Instant::now();
+        // Set once the earlier steps' completions are durable (the first settle below): a
+        // step's duration is its own work (its tries and the waits between them), not the wait
+        // for its predecessors' write, which under load is longer than a trivial step.
+        let mut started: Option<Instant> = None;
         let mut attempt = 0;
         let error = loop {
             attempt += 1;
@@ -278,6 +281,7 @@ impl Interpreter {
             ctx.settle()
                 .await
                 .map_err(|e| Failure::Failed(e.to_string()))?;
+            let started = *started.get_or_insert_with(Instant::now);
             let result = AssertUnwindSafe(step.executor.execute(input))
                 .catch_unwind()
                 .await
@@ -345,7 +349,8 @@ impl Interpreter {
             error: Some(error.to_string()),
             ..Default::default()
         };
-        self.describe(&mut out, step, started);
+        // Every try got past the settle.
+        self.describe(&mut out, step, started.unwrap_or_else(Instant::now));
         self.complete(key, &step_index, &step.name, step.id.clone(), &out)
             .await?;
         Ok(out)
