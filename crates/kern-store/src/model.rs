@@ -182,7 +182,7 @@ pub struct Lease {
 impl Lease {
     /// The write of [`first_events`](Self::first_events) into run `run_id`, inserted with
     /// this lease (attempt 1, an empty log).
-    pub fn first_write(&self, run_id: RunId) -> RunWrite {
+    pub(crate) fn first_write(&self, run_id: RunId) -> RunWrite {
         RunWrite {
             run_id,
             attempt: 1,

@@ -349,16 +349,22 @@ async fn release_returns_a_run_to_the_queue(backend: Backend) {
     assert_eq!(again.releases, 1);
 }
 
-async fn foreground_runs_are_inserted_claimed(backend: Backend) {
-    let Some(db) = db(backend).await else { return };
-    let s = &db.store;
+/// A new run of `wf` in session `s`, inserted claimed by owner `me` (lease 60 s) with
+/// `first_events`.
+fn claimed_by_me(first_events: Vec<NewEvent>) -> NewRun {
     let mut new = new_run("wf", "s");
     new.claim = Some(Lease {
         owner: "me".into(),
         duration_ms: 60_000,
-        first_events: Vec::new(),
+        first_events,
     });
-    let rec = s.create_run(new).await.unwrap();
+    new
+}
+
+async fn foreground_runs_are_inserted_claimed(backend: Backend) {
+    let Some(db) = db(backend).await else { return };
+    let s = &db.store;
+    let rec = s.create_run(claimed_by_me(Vec::new())).await.unwrap();
     assert_eq!(rec.status, RunStatus::Running);
     assert_eq!(rec.attempt, 1);
     assert_eq!(rec.lease_owner.as_deref(), Some("me"));
@@ -377,12 +383,7 @@ async fn foreground_runs_are_inserted_claimed(backend: Backend) {
 async fn a_run_inserted_claimed_begins_with_its_first_events(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let s = &db.store;
-    let mut new = new_run("wf", "s");
-    new.claim = Some(Lease {
-        owner: "me".into(),
-        duration_ms: 60_000,
-        first_events: vec![ev(0), ev(1)],
-    });
+    let new = claimed_by_me(vec![ev(0), ev(1)]);
     let rec = s.create_run(new.clone()).await.unwrap();
     assert_eq!(
         (rec.status, rec.attempt, rec.event_count),
