@@ -21,6 +21,8 @@
 mod batch;
 mod error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod json_eq;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 pub mod model;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

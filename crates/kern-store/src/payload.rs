@@ -152,11 +152,7 @@ pub(crate) fn write_rows(w: &RunWrite) -> (Option<String>, Vec<StoredRow<'_>>) {
         (w.completes(), output, events.last_mut())
     {
         if let Some((fields, rest)) = split_own_fields(stored, *envelope) {
-            if serde_json::from_str::<serde_json::Value>(&fields)
-                .ok()
-                .as_ref()
-                == Some(output)
-            {
+            if crate::json_eq::text_equals(&fields, output) {
                 *stored = Cow::Owned(rest);
                 *envelope = RUN_OUTPUT;
                 return (Some(fields), events);
