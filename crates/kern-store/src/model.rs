@@ -17,6 +17,7 @@
 //!   [`WebhookOutcome`]); the HTTP delivery is the server's job.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -441,7 +442,7 @@ pub struct ContinueRequest {
     /// The `RunContinued` event.
     pub event: NewEvent,
     /// Checkpoints to write with it (the decisions the run reads when it goes on).
-    pub checkpoints: Vec<(String, Value)>,
+    pub checkpoints: Vec<(String, Box<RawValue>)>,
 }
 
 /// Requeuing a `failed` or `cancelled` run (an operator's decision): its event appended and
@@ -457,7 +458,7 @@ pub struct RequeueRequest {
     /// The `RunRequeued` event.
     pub event: NewEvent,
     /// Checkpoints to write with it (the engine clears a stale pause marker).
-    pub checkpoints: Vec<(String, Value)>,
+    pub checkpoints: Vec<(String, Box<RawValue>)>,
 }
 
 /// Runs by status and the age of the queue, as [`Store::queue_stats`](crate::Store::queue_stats)
@@ -531,11 +532,21 @@ pub struct RunWrite {
     /// Checkpoint values to upsert by key. A write that completes the run writes none and
     /// deletes the run's checkpoints instead: nothing resumes a completed run (a requeue
     /// takes failed and cancelled runs, a continuation paused ones, and these keep theirs).
-    pub checkpoints: Vec<(String, Value)>,
+    pub checkpoints: Vec<(String, Box<RawValue>)>,
     /// The session state to save on the run's session, if it changed.
     pub session_state: Option<Value>,
     /// Ends the run with this status (the last event should be the terminal event).
     pub finish: Option<RunFinish>,
+}
+
+/// A checkpoint's value as the JSON text a store keeps ([`RunWrite::checkpoints`]).
+///
+/// Checkpoints travel to the store as text: most are a step's result, serialized straight
+/// from the engine's own types, where building a [`Value`] only to write it out again (and
+/// drop it) cost more than the write's SQL did.
+pub fn checkpoint_json(value: &Value) -> Box<RawValue> {
+    // A `Value` always serializes, and always to valid JSON.
+    serde_json::value::to_raw_value(value).expect("a JSON value serializes")
 }
 
 impl RunWrite {

@@ -185,7 +185,7 @@ async fn writes_are_fenced_and_gapless(backend: Backend) {
     ));
     // Events, checkpoints, session state and finish land together.
     let mut last = write(&run, 3, 2);
-    last.checkpoints = vec![("step:0".into(), json!({"content": "x"}))];
+    last.checkpoints = vec![("step:0".into(), checkpoint_json(&json!({"content": "x"})))];
     last.session_state = Some(json!({"count": 2}));
     last.finish = completed(Some(json!({"content": "done"})));
     s.write(last.into()).await.unwrap();
@@ -219,7 +219,10 @@ async fn checkpoints_upsert_by_key(backend: Backend) {
     let run = create_and_claim(s.as_ref()).await;
     for (i, v) in [1, 2].into_iter().enumerate() {
         let mut w = write(&run, i as u64, 1);
-        w.checkpoints = vec![("k".into(), json!(v)), (format!("k{i}"), json!(i))];
+        w.checkpoints = vec![
+            ("k".into(), checkpoint_json(&json!(v))),
+            (format!("k{i}"), checkpoint_json(&json!(i))),
+        ];
         s.write(w.into()).await.unwrap();
     }
     assert_eq!(
@@ -551,7 +554,10 @@ async fn pause_continue_and_expiry(backend: Backend) {
     let s = &db.store;
     let pause = |run: &RunRecord, first: u64, expires: Option<Millis>| {
         let mut w = write(run, first, 1);
-        w.checkpoints = vec![("pause".into(), json!({"expires_at": expires}))];
+        w.checkpoints = vec![(
+            "pause".into(),
+            checkpoint_json(&json!({"expires_at": expires})),
+        )];
         w.finish = Some(RunFinish {
             status: RunStatus::Paused,
             output: Some(json!({"requirements": [{"tool": "send_email"}]})),
@@ -588,8 +594,11 @@ async fn pause_continue_and_expiry(backend: Backend) {
         event_count: 3,
         event: ev(3),
         checkpoints: vec![
-            ("pause".into(), Value::Null),
-            ("continue:1".into(), json!({"confirmed": true})),
+            ("pause".into(), checkpoint_json(&Value::Null)),
+            (
+                "continue:1".into(),
+                checkpoint_json(&json!({"confirmed": true})),
+            ),
         ],
     };
     let continued = s.continue_run(req.clone()).await.unwrap();
@@ -801,10 +810,10 @@ async fn only_completion_deletes_checkpoints(backend: Backend) {
     ] {
         let run = create_and_claim(s.as_ref()).await;
         let mut first = write(&run, 0, 1);
-        first.checkpoints = vec![("step:0".into(), json!(0))];
+        first.checkpoints = vec![("step:0".into(), checkpoint_json(&json!(0)))];
         s.write(first.into()).await.unwrap();
         let mut last = write(&run, 1, 1);
-        last.checkpoints = vec![("step:1".into(), json!(1))];
+        last.checkpoints = vec![("step:1".into(), checkpoint_json(&json!(1)))];
         last.finish = Some(RunFinish {
             status,
             output: None,

@@ -55,7 +55,7 @@ async fn finish(s: &dyn Store, run_id: RunId, status: RunStatus) -> RunRecord {
             attempt: current.attempt,
             first_index: first,
             events: vec![ev("StepCompleted", first), ev("WorkflowEnded", first + 1)],
-            checkpoints: vec![("step:0".into(), json!({"done": true}))],
+            checkpoints: vec![("step:0".into(), checkpoint_json(&json!({"done": true})))],
             finish: Some(RunFinish {
                 status,
                 output: Some(json!({"content": "out"})),
@@ -360,7 +360,7 @@ async fn requeue_turns_a_failed_or_cancelled_run_back_into_a_pending_one(backend
         run_id: failed.run_id,
         event_count: count,
         event: requeued_event.clone(),
-        checkpoints: vec![("pause".into(), json!(null))],
+        checkpoints: vec![("pause".into(), checkpoint_json(&json!(null)))],
     };
     // A stale view of the log is a conflict, and writes nothing.
     assert!(matches!(

@@ -64,7 +64,10 @@ async fn append(s: &dyn Store, run: &RunRecord, n: u64, finish: Option<RunStatus
             attempt: current.attempt,
             first_index: first,
             events: (first..first + n).map(ev).collect(),
-            checkpoints: vec![(format!("step:{first}"), json!({"n": first}))],
+            checkpoints: vec![(
+                format!("step:{first}"),
+                checkpoint_json(&json!({"n": first})),
+            )],
             finish: finish.map(|status| RunFinish {
                 status,
                 output: Some(json!({"content": "done"})),

@@ -109,10 +109,10 @@ async fn values_round_trip_exactly(backend: Backend) {
             events: vec![event(payload)],
             // A key written twice in one write keeps its last value.
             checkpoints: vec![
-                ("k".into(), json!(1)),
-                ("B".into(), input.clone()),
-                ("k".into(), json!(2)),
-                ("a".into(), json!(null)),
+                ("k".into(), checkpoint_json(&json!(1))),
+                ("B".into(), checkpoint_json(&input)),
+                ("k".into(), checkpoint_json(&json!(2))),
+                ("a".into(), checkpoint_json(&json!(null))),
             ],
             session_state: Some(input.clone()),
             // Failed, not completed: a completed run keeps no checkpoints.

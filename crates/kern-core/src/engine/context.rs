@@ -5,6 +5,7 @@ use crate::error::EngineResult;
 use crate::event::EventKind;
 use crate::session_state::SessionState;
 use kern_store::{RunId, RunRecord};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -227,6 +228,16 @@ impl RunContext {
         kinds: &[EventKind],
         checkpoints: Vec<(String, Value)>,
     ) -> EngineResult<()> {
+        self.checkpoint_json_soon(kinds, as_json(checkpoints))
+    }
+
+    /// [`checkpoint_soon`](Self::checkpoint_soon) with values already serialized: a step's
+    /// result goes to the store as its text, without a [`Value`] built in between.
+    pub(crate) fn checkpoint_json_soon(
+        &self,
+        kinds: &[EventKind],
+        checkpoints: Vec<(String, Box<RawValue>)>,
+    ) -> EngineResult<()> {
         let extras = self.checkpoint_extras(checkpoints);
         if self
             .inner
@@ -248,12 +259,12 @@ impl RunContext {
     /// Queues events with checkpoint values and the session state if it changed since the
     /// last checkpoint; false if the log is closed.
     fn push_checkpoint(&self, kinds: &[EventKind], checkpoints: Vec<(String, Value)>) -> bool {
-        let extras = self.checkpoint_extras(checkpoints);
+        let extras = self.checkpoint_extras(as_json(checkpoints));
         self.inner.log.push(kinds, self.scope.as_ref(), extras)
     }
 
     /// Checkpoint values with the session state, if it changed since the last checkpoint.
-    fn checkpoint_extras(&self, checkpoints: Vec<(String, Value)>) -> Extras {
+    fn checkpoint_extras(&self, checkpoints: Vec<(String, Box<RawValue>)>) -> Extras {
         use std::sync::atomic::Ordering;
         let saved = self.inner.saved_state.load(Ordering::Acquire);
         let (session_state, version) = self.inner.session_state.snapshot_if_changed(saved);
@@ -317,11 +328,22 @@ impl RunContext {
         all.extend(voided.iter().copied());
         all.sort_unstable();
         let extras = Extras {
-            checkpoints: vec![(VOIDED_KEY.to_owned(), serde_json::json!(merge(all)))],
+            checkpoints: vec![(
+                VOIDED_KEY.to_owned(),
+                kern_store::checkpoint_json(&serde_json::json!(merge(all))),
+            )],
             ..Extras::default()
         };
         self.inner.log.push(&[event(voided.clone())], None, extras);
         self.inner.log.flush().await?;
         Ok(voided)
     }
+}
+
+/// Checkpoint values as the text the store keeps.
+fn as_json(checkpoints: Vec<(String, Value)>) -> Vec<(String, Box<RawValue>)> {
+    checkpoints
+        .into_iter()
+        .map(|(key, value)| (key, kern_store::checkpoint_json(&value)))
+        .collect()
 }

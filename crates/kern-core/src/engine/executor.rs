@@ -509,7 +509,10 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
                         voided: restart.voided,
                     };
                     let extras = Extras {
-                        checkpoints: vec![(VOIDED_KEY.to_owned(), serde_json::json!(restart.all))],
+                        checkpoints: vec![(
+                            VOIDED_KEY.to_owned(),
+                            kern_store::checkpoint_json(&serde_json::json!(restart.all)),
+                        )],
                         ..Extras::default()
                     };
                     log.push(&[event], None, extras);
@@ -709,7 +712,7 @@ async fn finish(
                 }
                 checkpoints.push((
                     super::PAUSE_KEY.to_owned(),
-                    serde_json::json!({ "expires_at": expires }),
+                    kern_store::checkpoint_json(&serde_json::json!({ "expires_at": expires })),
                 ));
                 (
                     event,

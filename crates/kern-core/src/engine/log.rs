@@ -17,6 +17,7 @@ use super::views::Views;
 use crate::error::{EngineError, EngineResult};
 use crate::event::{to_payload, EventKind, EventSource};
 use kern_store::{now_millis, NewEvent, RunFinish, RunId, RunWrite, Store, StoreError};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -59,7 +60,7 @@ pub(crate) struct Mirror {
 struct LogState {
     next_index: u64,
     pending: Vec<NewEvent>,
-    checkpoints: Vec<(String, Value)>,
+    checkpoints: Vec<(String, Box<RawValue>)>,
     session_state: Option<Value>,
     finish: Option<RunFinish>,
     flush_scheduled: bool,
@@ -82,7 +83,7 @@ struct Origin<'a> {
 /// What to write together with events (all optional).
 #[derive(Default)]
 pub(crate) struct Extras {
-    pub checkpoints: Vec<(String, Value)>,
+    pub checkpoints: Vec<(String, Box<RawValue>)>,
     pub session_state: Option<Value>,
     pub finish: Option<RunFinish>,
 }

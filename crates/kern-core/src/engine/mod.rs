@@ -49,8 +49,8 @@ use crate::event::{Event, EventKind};
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 use kern_store::{
-    new_run_id, ComponentKind, Lease, NewEvent, NewRun, RunFilter, RunId, RunRecord, RunStatus,
-    Store, StoreError,
+    checkpoint_json, new_run_id, ComponentKind, Lease, NewEvent, NewRun, RunFilter, RunId,
+    RunRecord, RunStatus, Store, StoreError,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -1199,9 +1199,12 @@ impl Engine {
                 event_count: run.event_count,
                 event,
                 checkpoints: vec![
-                    (PAUSE_KEY.to_owned(), Value::Null),
-                    (CONTINUE_KEY.to_owned(), decisions.clone()),
-                    (CONTINUED_AT_KEY.to_owned(), Value::from(run.event_count)),
+                    (PAUSE_KEY.to_owned(), checkpoint_json(&Value::Null)),
+                    (CONTINUE_KEY.to_owned(), checkpoint_json(&decisions)),
+                    (
+                        CONTINUED_AT_KEY.to_owned(),
+                        checkpoint_json(&Value::from(run.event_count)),
+                    ),
                 ],
             };
             match self.inner.store.continue_run(req).await {
@@ -1270,9 +1273,12 @@ impl Engine {
                 checkpoints: vec![
                     // A run cancelled while paused is not waiting for its pause to expire:
                     // it resumes, and pauses again if it still needs a person.
-                    (PAUSE_KEY.to_owned(), Value::Null),
+                    (PAUSE_KEY.to_owned(), checkpoint_json(&Value::Null)),
                     // At-most-once work interrupted before now may run again.
-                    (REQUEUED_ATTEMPT_KEY.to_owned(), Value::from(run.attempt)),
+                    (
+                        REQUEUED_ATTEMPT_KEY.to_owned(),
+                        checkpoint_json(&Value::from(run.attempt)),
+                    ),
                 ],
             };
             match self.inner.store.requeue(req).await {

@@ -393,11 +393,12 @@ impl Interpreter {
         out: &StepOutput,
         event: EventKind,
     ) -> Result<(), Failure> {
-        let value = serde_json::to_value(out).map_err(|e| e.to_string())?;
+        // Straight to text: the value is only written (a resumed run reads it back).
+        let value = serde_json::value::to_raw_value(out).map_err(|e| e.to_string())?;
         // Not awaited here: the write is awaited before more user code runs (`settle`), and a
         // run's last step completes in its final write (`RunContext::checkpoint_soon`).
         self.ctx
-            .checkpoint_soon(&[event], vec![(key.to_owned(), value)])
+            .checkpoint_json_soon(&[event], vec![(key.to_owned(), value)])
             .map_err(|e| Failure::Failed(e.to_string()))
     }
 

@@ -10,9 +10,10 @@ use super::ops::{get, row_to_run, row_to_session, row_to_webhook, run_by_id, to_
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::write::{AttemptRecord, Claimable, WriteTx};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{Json, ToSql};
 
 /// The claim of one kind of run: the candidates `FOR UPDATE SKIP LOCKED`, then their update,
 /// returned in the candidates' order.
@@ -244,11 +245,11 @@ impl WriteTx for Conn {
         // One statement cannot upsert a key twice: keep the last value of each key, as a
         // sequence of upserts would.
         let mut keys: Vec<&str> = Vec::with_capacity(w.checkpoints.len());
-        let mut values: Vec<&Value> = Vec::with_capacity(w.checkpoints.len());
+        let mut values: Vec<Json<&RawValue>> = Vec::with_capacity(w.checkpoints.len());
         for (i, (key, value)) in w.checkpoints.iter().enumerate() {
             if !w.checkpoints[i + 1..].iter().any(|(k, _)| k == key) {
                 keys.push(key);
-                values.push(value);
+                values.push(Json(value));
             }
         }
         let attempt = i64::from(w.attempt);
@@ -416,12 +417,12 @@ impl WriteTx for Conn {
     async fn upsert_checkpoints(
         &self,
         run_id: RunId,
-        checkpoints: &[(String, Value)],
+        checkpoints: &[(String, Box<RawValue>)],
     ) -> StoreResult<()> {
         let sql = "INSERT INTO kern_checkpoints (run_id, key, value) VALUES ($1, $2, $3)
                    ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value";
         for (key, value) in checkpoints {
-            self.execute(sql, &[&run_id, key, value]).await?;
+            self.execute(sql, &[&run_id, key, &Json(&**value)]).await?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::error::StoreResult;
 use crate::model::*;
 use crate::write::{self, AttemptRecord, Claimable, Failed, Transact, WriteTx};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -258,7 +259,7 @@ impl WriteTx for Connection {
     async fn upsert_checkpoints(
         &self,
         run_id: RunId,
-        checkpoints: &[(String, Value)],
+        checkpoints: &[(String, Box<RawValue>)],
     ) -> StoreResult<()> {
         sql(|| upsert_checkpoints(self, run_id, checkpoints))
     }
@@ -609,7 +610,7 @@ fn insert_rows(
 fn upsert_checkpoints(
     conn: &Connection,
     run_id: RunId,
-    checkpoints: &[(String, Value)],
+    checkpoints: &[(String, Box<RawValue>)],
 ) -> rusqlite::Result<()> {
     if checkpoints.is_empty() {
         return Ok(());
@@ -620,7 +621,7 @@ fn upsert_checkpoints(
          ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
     )?;
     for (key, value) in checkpoints {
-        stmt.execute(params![id, key, json_text(value)])?;
+        stmt.execute(params![id, key, value.get()])?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 use crate::batch::{self, WriteOp, WriteOut};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -136,7 +137,7 @@ pub(crate) trait WriteTx {
     async fn upsert_checkpoints(
         &self,
         run_id: RunId,
-        checkpoints: &[(String, Value)],
+        checkpoints: &[(String, Box<RawValue>)],
     ) -> StoreResult<()>;
 
     /// Queues the webhook delivery of a run that just reached `outcome` in this transaction,
@@ -442,7 +443,7 @@ async fn reopen(
     run_id: RunId,
     event_count: u64,
     event: &NewEvent,
-    checkpoints: &[(String, Value)],
+    checkpoints: &[(String, Box<RawValue>)],
 ) -> StoreResult<RunRecord> {
     if !matched {
         return Err(missing_or_conflict(tx, run_id).await);
