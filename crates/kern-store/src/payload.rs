@@ -258,11 +258,11 @@ pub(crate) fn from_row(
 /// The stored form of `payload` and the offset to store beside it; `None` when the payload is
 /// to be stored whole.
 pub(crate) fn compact(payload: &str, row: Row<'_>) -> Option<(String, i64)> {
-    let head = head(row.event_type);
-    let rest = payload.strip_prefix(head.as_str())?;
-    let run = format!("\"run_id\":\"{}\",{SESSION_KEY}", row.run_id);
-    let at = rest.find(run.as_str())?;
-    let (before, session) = (&rest[..at], &rest[at + run.len()..]);
+    let rest = strip_head(payload, row.event_type)?;
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = row.run_id.hyphenated().encode_lower(&mut id);
+    let (at, run_len) = find_run(rest, id)?;
+    let (before, session) = (&rest[..at], &rest[at + run_len..]);
     // `before` is the event's own fields and their comma, or nothing.
     if !(before.is_empty() || before.ends_with(',')) || before == "," {
         return None;
@@ -272,7 +272,7 @@ pub(crate) fn compact(payload: &str, row: Row<'_>) -> Option<(String, i64)> {
     if !(after.starts_with(',') || after == "}") {
         return None;
     }
-    let mut stored = String::with_capacity(payload.len() - head.len() - run.len() + 16);
+    let mut stored = String::with_capacity(rest.len() - run_len + 16);
     stored.push('{');
     stored.push_str(before);
     let offset = stored.len();
@@ -280,6 +280,25 @@ pub(crate) fn compact(payload: &str, row: Row<'_>) -> Option<(String, i64)> {
     stored.push_str(&session[..session_len]);
     stored.push_str(after);
     Some((stored, offset as i64))
+}
+
+/// Where `"run_id":"<id>","session_id":` first occurs in `rest`, and its length. (Found by
+/// its constant start and then checked: a searcher built for the whole needle, different for
+/// every run, cost more to build than the search itself.)
+fn find_run(rest: &str, id: &str) -> Option<(usize, usize)> {
+    const KEY: &str = "\"run_id\":\"";
+    let mut from = 0;
+    loop {
+        let at = from + rest[from..].find(KEY)?;
+        let follows = rest[at + KEY.len()..]
+            .strip_prefix(id)
+            .and_then(|r| r.strip_prefix("\","))
+            .is_some_and(|r| r.starts_with(SESSION_KEY));
+        if follows {
+            return Some((at, KEY.len() + id.len() + 2 + SESSION_KEY.len()));
+        }
+        from = at + 1;
+    }
 }
 
 /// The payload a stored form and its offset stand for; `None` when they do not fit together
@@ -303,6 +322,19 @@ pub(crate) fn expand(stored: &str, offset: i64, row: Row<'_>) -> Option<String> 
     payload.push_str(&tail);
     payload.push_str(after);
     Some(payload)
+}
+
+/// `payload` after its [`head`], if it starts with it.
+fn strip_head<'p>(payload: &'p str, event_type: &str) -> Option<&'p str> {
+    let plain = |c: char| c >= ' ' && c != '"' && c != '\\';
+    if !event_type.chars().all(plain) {
+        return payload.strip_prefix(head(event_type).as_str());
+    }
+    // A type name that needs no escapes (every name Kern writes) is its own JSON string.
+    payload
+        .strip_prefix("{\"event\":\"")?
+        .strip_prefix(event_type)?
+        .strip_prefix("\",")
 }
 
 /// `{"event":"<type>",`
@@ -376,6 +408,47 @@ mod tests {
             assert_eq!(v["session_id"], "s-1");
             assert!(v.get("run_id").is_none() && v.get("event").is_none());
             assert_eq!(expand(&stored, offset, row(id)).as_deref(), Some(&*payload));
+        }
+    }
+
+    #[test]
+    fn the_envelope_is_found_after_look_alikes_in_the_own_fields() {
+        let id = RunId::now_v7();
+        let other = RunId::now_v7();
+        let env = envelope(id, "s");
+        // Own fields that hold the run id key: another run's, and this run's without its
+        // session after it. The envelope is the first full match, after both.
+        let own = format!(
+            "\"content\":{{\"run_id\":\"{other}\",\"session_id\":\"s\"}},\"x\":{{\"run_id\":\"{id}\",\"y\":1}},"
+        );
+        let payload = format!("{{\"event\":\"StepOutput\",{own}{env},\"workflow_id\":\"wf\"}}");
+        let row = Row {
+            event_type: "StepOutput",
+            ..row(id)
+        };
+        let (stored, offset) = compact(&payload, row).expect(&payload);
+        assert_eq!(&stored[..offset as usize], format!("{{{own}"));
+        assert_eq!(expand(&stored, offset, row).as_deref(), Some(&*payload));
+    }
+
+    #[test]
+    fn event_types_that_need_escapes_round_trip() {
+        let id = RunId::now_v7();
+        for event_type in ["Custom \"quoted\"", "back\\slash", "tab\there", "ünï"] {
+            let name = serde_json::to_string(event_type).unwrap();
+            let payload = format!("{{\"event\":{name},\"k\":1,{}}}", envelope(id, "s"));
+            let row = Row {
+                event_type,
+                ..row(id)
+            };
+            let (stored, offset) = compact(&payload, row).expect(&payload);
+            assert_eq!(expand(&stored, offset, row).as_deref(), Some(&*payload));
+            // Under another type's name, the payload is not this row's.
+            let wrong = Row {
+                event_type: "StepStarted",
+                ..row
+            };
+            assert!(compact(&payload, wrong).is_none());
         }
     }
 
