@@ -127,10 +127,15 @@ pub(super) fn row_to_webhook(r: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
 }
 
 pub(super) fn run_by_id(conn: &Connection, run_id: RunId) -> rusqlite::Result<Option<RunRecord>> {
+    run_by_key(conn, &run_id.to_string()).optional()
+}
+
+/// The run whose id's text form (the `run_id` column) is `key`; `QueryReturnedNoRows` if none.
+pub(super) fn run_by_key(conn: &Connection, key: &str) -> rusqlite::Result<RunRecord> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {RUN_COLUMNS} FROM kern_runs WHERE run_id = ?1"
     ))?;
-    stmt.query_row([run_id.to_string()], row_to_run).optional()
+    stmt.query_row([key], row_to_run)
 }
 
 pub(crate) fn get_run(conn: &Connection, run_id: RunId) -> rusqlite::Result<Option<RunRecord>> {

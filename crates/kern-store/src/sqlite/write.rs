@@ -6,8 +6,8 @@
 //! futures only ever wait for the next queued op.
 
 use super::ops::{
-    parse_json, parse_uuid, row_to_run, row_to_session, row_to_webhook, run_by_id, RUN_COLUMNS,
-    SESSION_COLUMNS, WEBHOOK_COLUMNS,
+    parse_json, parse_uuid, row_to_session, row_to_webhook, run_by_id, run_by_key, SESSION_COLUMNS,
+    WEBHOOK_COLUMNS,
 };
 use super::sql;
 use crate::batch::{WriteOp, WriteOut};
@@ -134,18 +134,19 @@ impl WriteTx for Connection {
                 .prepare_cached(select)?
                 .query_map(params![now, components, limit as i64], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            let mut stmt = self.prepare_cached(&format!(
+            // No `RETURNING` on the hot paths: SQLite gathers its rows in a temporary b-tree
+            // (a page allocated and zeroed per statement), dearer than reading the row back.
+            let mut stmt = self.prepare_cached(
                 "UPDATE kern_runs SET status = 'running', attempt = attempt + 1, lease_owner = ?2,
                  lease_expires_at = ?3, started_at = COALESCE(started_at, ?4), updated_at = ?4
                  WHERE run_id = ?1 AND (status = 'pending'
-                     OR (status IN ('running', 'paused') AND lease_expires_at < ?4))
-                 RETURNING {RUN_COLUMNS}"
-            ))?;
+                     OR (status IN ('running', 'paused') AND lease_expires_at < ?4))",
+            )?;
             let mut claimed = Vec::with_capacity(ids.len());
             for id in ids {
                 let params = params![id, req.owner, now + req.lease_ms, now];
-                if let Some(run) = stmt.query_row(params, row_to_run).optional()? {
-                    claimed.push(run);
+                if stmt.execute(params)? == 1 {
+                    claimed.push(run_by_key(self, &id)?);
                 }
             }
             Ok(claimed)
@@ -442,35 +443,37 @@ fn insert_run(conn: &Connection, run: &NewRun, now: Millis) -> rusqlite::Result<
             Some(now),
         ),
     };
+    let id = run.run_id.to_string();
     let inserted = conn
-        .prepare_cached(&format!(
+        .prepare_cached(
             "INSERT INTO kern_runs (run_id, session_id, user_id, kind, component_id, parent_run_id,
              status, input, background, attempt, lease_owner, lease_expires_at, created_at,
              updated_at, started_at, webhook_url)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)
-             ON CONFLICT (run_id) DO NOTHING RETURNING {RUN_COLUMNS}"
-        ))?
-        .query_row(
-            params![
-                run.run_id.to_string(),
-                run.session_id,
-                run.user_id,
-                run.kind.as_str(),
-                run.component_id,
-                run.parent_run_id.map(|p| p.to_string()),
-                status,
-                json_text(&run.input),
-                run.background,
-                attempt,
-                owner,
-                expires,
-                now,
-                started,
-                run.webhook_url,
-            ],
-            row_to_run,
-        )
-        .optional()?;
+             ON CONFLICT (run_id) DO NOTHING",
+        )?
+        .execute(params![
+            id,
+            run.session_id,
+            run.user_id,
+            run.kind.as_str(),
+            run.component_id,
+            run.parent_run_id.map(|p| p.to_string()),
+            status,
+            json_text(&run.input),
+            run.background,
+            attempt,
+            owner,
+            expires,
+            now,
+            started,
+            run.webhook_url,
+        ])?;
+    // Read back rather than `RETURNING` (see `claim_some`).
+    let inserted = match inserted {
+        1 => Some(run_by_key(conn, &id)?),
+        _ => None,
+    };
     if inserted.is_some() {
         conn.prepare_cached(
             "INSERT INTO kern_sessions (session_id, kind, component_id, user_id, created_at, updated_at)
@@ -494,21 +497,23 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
     let n = w.events.len() as i64;
     let (output, mut rows) = crate::payload::write_rows(w);
     // The run's event envelope is set by its first write that has one, and never changes; the
-    // fenced update returns it, and the events that have it are stored without it.
+    // fenced update sets it, and the events that have it are stored without it.
     let envelope = rows.iter().find_map(crate::payload::envelope_of);
-    let shared: Option<Option<String>> = match &w.finish {
+    let updated = match &w.finish {
         None => conn
             .prepare_cached(
                 "UPDATE kern_runs SET event_count = event_count + ?4, updated_at = ?5,
                  event_envelope = coalesce(event_envelope, ?6)
-                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3
-                 RETURNING event_envelope",
+                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
             )?
-            .query_row(
-                params![id, w.attempt, w.first_index as i64, n, now, envelope],
-                |r| r.get(0),
-            )
-            .optional()?,
+            .execute(params![
+                id,
+                w.attempt,
+                w.first_index as i64,
+                n,
+                now,
+                envelope
+            ])?,
         // A pause is not an end: no finished_at, the lease released (counted as a hand-back),
         // its expiry kept in lease_expires_at (claimable again once it passes).
         Some(f) => conn
@@ -519,31 +524,33 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
                  releases = releases + CASE WHEN ?6 = 'paused' THEN 1 ELSE 0 END,
                  lease_owner = NULL, lease_expires_at = ?9,
                  event_envelope = coalesce(event_envelope, ?10)
-                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3
-                 RETURNING event_envelope",
+                 WHERE run_id = ?1 AND attempt = ?2 AND status = 'running' AND event_count = ?3",
             )?
-            .query_row(
-                params![
-                    id,
-                    w.attempt,
-                    w.first_index as i64,
-                    n,
-                    now,
-                    f.status.as_str(),
-                    output,
-                    f.error,
-                    f.pause_expires_at.filter(|_| f.status == RunStatus::Paused),
-                    envelope
-                ],
-                |r| r.get(0),
-            )
-            .optional()?,
+            .execute(params![
+                id,
+                w.attempt,
+                w.first_index as i64,
+                n,
+                now,
+                f.status.as_str(),
+                output,
+                f.error,
+                f.pause_expires_at.filter(|_| f.status == RunStatus::Paused),
+                envelope
+            ])?,
     };
-    let Some(shared) = shared else {
+    if updated != 1 {
         return Ok(None);
-    };
-    if let Some(shared) = shared {
-        crate::payload::share_envelope(&mut rows, &shared);
+    }
+    // Read back rather than `RETURNING` (see `claim_some`), and only when some event could
+    // share it.
+    if envelope.is_some() {
+        let shared: Option<String> = conn
+            .prepare_cached("SELECT event_envelope FROM kern_runs WHERE run_id = ?1")?
+            .query_row([&id], |r| r.get(0))?;
+        if let Some(shared) = shared {
+            crate::payload::share_envelope(&mut rows, &shared);
+        }
     }
     insert_rows(conn, w.run_id, w.first_index, &w.events, &rows)?;
     if w.completes() {
