@@ -85,6 +85,24 @@ async fn create_get_and_duplicate(backend: Backend) {
         Err(StoreError::DuplicateRun(id)) if id == new.run_id
     ));
     assert_eq!(s.get_run(new_run_id()).await.unwrap(), None);
+    // The record a create returns is the row as stored, whatever its columns: a child run
+    // with a webhook, no user and a foreground lease too.
+    let child = NewRun {
+        parent_run_id: Some(rec.run_id),
+        user_id: None,
+        webhook_url: Some("http://127.0.0.1:9/hook".into()),
+        background: false,
+        input: json!({"input": [1, 2.5, "x"], "session_state": {"k": null}}),
+        claim: Some(Lease {
+            owner: "me".into(),
+            duration_ms: 30_000,
+            first_events: Vec::new(),
+        }),
+        ..new_run("wf", "s1")
+    };
+    let created = s.create_run(child.clone()).await.unwrap();
+    assert_eq!(created.status, RunStatus::Running);
+    assert_eq!(s.get_run(child.run_id).await.unwrap(), Some(created));
     let session = s.get_session("s1").await.unwrap().expect("session created");
     assert_eq!(session.component_id, "wf");
     assert_eq!(session.user_id.as_deref(), Some("u1"));

@@ -434,16 +434,15 @@ fn queue_again(
 
 fn insert_run(conn: &Connection, run: &NewRun, now: Millis) -> rusqlite::Result<Option<RunRecord>> {
     let (status, attempt, owner, expires, started) = match &run.claim {
-        None => ("pending", 0u32, None, None, None),
+        None => (RunStatus::Pending, 0u32, None, None, None),
         Some(l) => (
-            "running",
+            RunStatus::Running,
             1,
             Some(l.owner.as_str()),
             Some(now + l.duration_ms),
             Some(now),
         ),
     };
-    let id = run.run_id.to_string();
     let inserted = conn
         .prepare_cached(
             "INSERT INTO kern_runs (run_id, session_id, user_id, kind, component_id, parent_run_id,
@@ -453,13 +452,13 @@ fn insert_run(conn: &Connection, run: &NewRun, now: Millis) -> rusqlite::Result<
              ON CONFLICT (run_id) DO NOTHING",
         )?
         .execute(params![
-            id,
+            run.run_id.to_string(),
             run.session_id,
             run.user_id,
             run.kind.as_str(),
             run.component_id,
             run.parent_run_id.map(|p| p.to_string()),
-            status,
+            status.as_str(),
             json_text(&run.input),
             run.background,
             attempt,
@@ -469,11 +468,32 @@ fn insert_run(conn: &Connection, run: &NewRun, now: Millis) -> rusqlite::Result<
             started,
             run.webhook_url,
         ])?;
-    // Read back rather than `RETURNING` (see `claim_some`).
-    let inserted = match inserted {
-        1 => Some(run_by_key(conn, &id)?),
-        _ => None,
-    };
+    // The row as inserted, built here rather than returned or read back (see `claim_some`):
+    // every column is a parameter above or its default.
+    let inserted = (inserted == 1).then(|| RunRecord {
+        run_id: run.run_id,
+        session_id: run.session_id.clone(),
+        user_id: run.user_id.clone(),
+        kind: run.kind,
+        component_id: run.component_id.clone(),
+        parent_run_id: run.parent_run_id,
+        status,
+        input: run.input.clone(),
+        output: None,
+        error: None,
+        background: run.background,
+        attempt,
+        releases: 0,
+        lease_owner: owner.map(str::to_owned),
+        lease_expires_at: expires,
+        cancel_requested: false,
+        event_count: 0,
+        created_at: now,
+        updated_at: now,
+        started_at: started,
+        finished_at: None,
+        webhook_url: run.webhook_url.clone(),
+    });
     if inserted.is_some() {
         conn.prepare_cached(
             "INSERT INTO kern_sessions (session_id, kind, component_id, user_id, created_at, updated_at)
@@ -542,15 +562,19 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
     if updated != 1 {
         return Ok(None);
     }
-    // Read back rather than `RETURNING` (see `claim_some`), and only when some event could
-    // share it.
-    if envelope.is_some() {
-        let shared: Option<String> = conn
-            .prepare_cached("SELECT event_envelope FROM kern_runs WHERE run_id = ?1")?
-            .query_row([&id], |r| r.get(0))?;
+    // Read back rather than `RETURNING` (see `claim_some`), when some event could share the
+    // envelope or the run ends (then whether it has a webhook to queue, in the same lookup).
+    let mut webhook = false;
+    if envelope.is_some() || w.finish.is_some() {
+        let (shared, has_url): (Option<String>, bool) = conn
+            .prepare_cached(
+                "SELECT event_envelope, webhook_url IS NOT NULL FROM kern_runs WHERE run_id = ?1",
+            )?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if let Some(shared) = shared {
             crate::payload::share_envelope(&mut rows, &shared);
         }
+        webhook = has_url;
     }
     insert_rows(conn, w.run_id, w.first_index, &w.events, &rows)?;
     if w.completes() {
@@ -568,8 +592,8 @@ fn write(conn: &Connection, w: &RunWrite, now: Millis) -> rusqlite::Result<Optio
     }
     match &w.finish {
         // A pause notifies too: someone has to act on it.
-        Some(f) => queue_webhook(conn, w.run_id, f.status, now).map(Some),
-        None => Ok(Some(false)),
+        Some(f) if webhook => queue_webhook(conn, w.run_id, f.status, now).map(Some),
+        _ => Ok(Some(false)),
     }
 }
 
