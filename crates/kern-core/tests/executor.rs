@@ -164,6 +164,7 @@ async fn start_and_crash(
     let doomed = Doomed::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let hang = Arc::new(AtomicBool::new(true));
+    let started = counts.clone();
     doomed.spawn(async move {
         let engine = Engine::builder(store)
             .lease(Duration::from_millis(600))
@@ -188,6 +189,13 @@ async fn start_and_crash(
                 break;
             }
         }
+        // Its start is durable before its code runs (after step one's completion is): crash
+        // inside step two, not just before it.
+        let ran = || started.lock().unwrap().get("two").is_some();
+        wait_until(Duration::from_secs(10), "step two to run", || async {
+            ran()
+        })
+        .await;
         let _ = tx.send((id, engine));
         std::future::pending::<()>().await;
     });
