@@ -509,6 +509,12 @@ pub struct RunFinish {
     /// For a pause: when it expires (ms since epoch). An executor then claims the run, which
     /// fails saying it was not continued in time. `None`: it waits as long as it takes.
     pub pause_expires_at: Option<Millis>,
+    /// The caller vouches that the terminal event's own fields are [`output`](Self::output),
+    /// serialized from the same values (a workflow's `WorkflowCompleted` and its output are):
+    /// a completing write then stores that text once, as the output, without parsing it to
+    /// compare (about a kilobyte per run). When false, the store compares, and keeps both
+    /// unless they are equal. Debug builds check the claim.
+    pub output_in_event: bool,
 }
 
 /// One atomic, fenced write by the owner of a run: events, checkpoints and optionally the run's

@@ -44,6 +44,7 @@ fn completed(output: Option<Value>) -> Option<RunFinish> {
         output,
         error: None,
         pause_expires_at: None,
+        output_in_event: false,
     })
 }
 
@@ -581,6 +582,7 @@ async fn pause_continue_and_expiry(backend: Backend) {
             output: Some(json!({"requirements": [{"tool": "send_email"}]})),
             error: None,
             pause_expires_at: expires,
+            output_in_event: false,
         });
         w
     };
@@ -700,18 +702,21 @@ async fn record_after_write_matches_the_store(backend: Backend) {
             output: None,
             error: Some("boom".into()),
             pause_expires_at: None,
+            output_in_event: false,
         }),
         Some(RunFinish {
             status: RunStatus::Paused,
             output: Some(json!({"requirements": []})),
             error: None,
             pause_expires_at: Some(now_millis() + 60_000),
+            output_in_event: false,
         }),
         Some(RunFinish {
             status: RunStatus::Paused,
             output: None,
             error: None,
             pause_expires_at: None,
+            output_in_event: false,
         }),
     ];
     for finish in finishes {
@@ -837,6 +842,7 @@ async fn only_completion_deletes_checkpoints(backend: Backend) {
             output: None,
             error: None,
             pause_expires_at: None,
+            output_in_event: false,
         });
         s.write(last.into()).await.unwrap();
         let expected = match status {

@@ -61,6 +61,7 @@ async fn finish(s: &dyn Store, run_id: RunId, status: RunStatus) -> RunRecord {
                 output: Some(json!({"content": "out"})),
                 error: (status == RunStatus::Failed).then(|| "boom".to_owned()),
                 pause_expires_at: None,
+                output_in_event: false,
             }),
             ..Default::default()
         }

@@ -73,6 +73,7 @@ async fn append(s: &dyn Store, run: &RunRecord, n: u64, finish: Option<RunStatus
                 output: Some(json!({"content": "done"})),
                 error: (status == RunStatus::Failed).then(|| "boom".to_owned()),
                 pause_expires_at: None,
+                output_in_event: false,
             }),
             ..Default::default()
         }
@@ -570,6 +571,7 @@ async fn a_webhook_is_queued_exactly_when_a_run_with_a_url_finishes(backend: Bac
         output: None,
         error: None,
         pause_expires_at: None,
+        output_in_event: false,
     });
     assert!(matches!(
         s.write(late.into()).await,

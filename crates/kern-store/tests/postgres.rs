@@ -121,6 +121,7 @@ async fn values_round_trip_exactly(backend: Backend) {
                 output: Some(input.clone()),
                 error: None,
                 pause_expires_at: None,
+                output_in_event: false,
             }),
         }
         .into(),
@@ -262,6 +263,7 @@ async fn other_replicas_wake_their_webhook_dispatchers() {
             output: None,
             error: None,
             pause_expires_at: None,
+            output_in_event: false,
         }),
         ..Default::default()
     };

@@ -157,6 +157,7 @@ async fn one_run(store: &dyn Store, rows: &Rows) -> Result<()> {
             output: rows.output.clone(),
             error: None,
             pause_expires_at: None,
+            output_in_event: false,
         }),
     };
     store.write(Arc::new(write)).await?;

@@ -315,6 +315,7 @@ mod tests {
                 output: None,
                 error: None,
                 pause_expires_at: None,
+                output_in_event: false,
             }),
             ..Default::default()
         }

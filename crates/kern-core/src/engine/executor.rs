@@ -332,7 +332,7 @@ impl Drop for ChildGuard {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let reason = Some("its parent run stopped".to_owned());
-                finish(&log, kind, Outcome::Cancelled(reason), None).await;
+                finish(&log, kind, Outcome::Cancelled(reason), false, None).await;
                 unregister_local(&engine, run_id);
             });
         }
@@ -593,7 +593,15 @@ async fn drive_run(engine: &Engine, component: Arc<dyn Component>, run: Box<Driv
             }
         },
     };
-    Box::pin(finish(&log, component.kind(), outcome, session_state)).await
+    let vouched = component.output_is_completion();
+    Box::pin(finish(
+        &log,
+        component.kind(),
+        outcome,
+        vouched,
+        session_state,
+    ))
+    .await
 }
 
 /// Why a resumed run must not resume: its component's definition is not the one it started
@@ -683,10 +691,13 @@ async fn prepare(
     Ok((checkpoints, SessionState::from_value(Some(state)), restart))
 }
 
+/// Writes a run's end. `vouched`: the component's output is its completion event's own fields
+/// ([`Component::output_is_completion`]).
 async fn finish(
     log: &RunLog,
     kind: kern_store::ComponentKind,
     outcome: Outcome,
+    vouched: bool,
     session_state: Option<SessionState>,
 ) -> Ended {
     let mut checkpoints = Vec::new();
@@ -699,6 +710,7 @@ async fn finish(
                     output: Some(out.output),
                     error: None,
                     pause_expires_at: None,
+                    output_in_event: vouched,
                 },
             ),
             // Not an end: the run waits for a human, holding nothing (see Engine::continue_run).
@@ -721,6 +733,7 @@ async fn finish(
                         output: Some(out.output),
                         error: None,
                         pause_expires_at: expires,
+                        output_in_event: false,
                     },
                 )
             }
@@ -732,6 +745,7 @@ async fn finish(
                 output: None,
                 error: Some(error),
                 pause_expires_at: None,
+                output_in_event: false,
             },
         ),
         Outcome::Cancelled(reason) => (
@@ -741,6 +755,7 @@ async fn finish(
                 output: None,
                 error: reason,
                 pause_expires_at: None,
+                output_in_event: false,
             },
         ),
     };

@@ -105,6 +105,14 @@ pub trait Component: Send + Sync + 'static {
     fn start_event(&self) -> Option<EventKind> {
         None
     }
+    /// Whether a completed run's [`ComponentOutput::output`] is always exactly the own fields
+    /// of its [`completed`](ComponentOutput::completed) event, both serialized from the same
+    /// values (a workflow's are). The store then keeps that text once, as the output, without
+    /// parsing it to compare the two ([`RunFinish::output_in_event`](kern_store::RunFinish)).
+    /// Default `false`: the store compares. Debug builds check the claim on every write.
+    fn output_is_completion(&self) -> bool {
+        false
+    }
     /// Executes one run to its outcome. The engine writes the start event (see
     /// [`start_event`](Self::start_event)), the terminal status and event; the component
     /// emits everything between. A cancelled run's future is dropped.

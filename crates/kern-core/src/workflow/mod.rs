@@ -112,6 +112,11 @@ impl Component for WorkflowDef {
         Some(EventKind::WorkflowStarted {})
     }
 
+    // `execute` builds its output and its `WorkflowCompleted` from the same values.
+    fn output_is_completion(&self) -> bool {
+        true
+    }
+
     async fn execute(&self, ctx: RunContext) -> Result<ComponentOutput, RunFailure> {
         let interpreter = exec::Interpreter {
             input: ctx.input().clone(),
